@@ -1,0 +1,98 @@
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { API_KEY_STORAGE, createApi } from './api';
+import { Deliveries } from './Deliveries';
+import { Destinations } from './Destinations';
+import { SignIn } from './SignIn';
+
+type View = 'destinations' | 'deliveries';
+
+function viewFromHash(): View {
+  return window.location.hash === '#/deliveries' ? 'deliveries' : 'destinations';
+}
+
+function storedKey(): string | null {
+  return sessionStorage.getItem(API_KEY_STORAGE);
+}
+
+export function App() {
+  const [apiKey, setApiKey] = useState<string | null>(storedKey);
+  const [view, setView] = useState<View>(viewFromHash);
+  const [signInNotice, setSignInNotice] = useState<string | null>(null);
+
+  useEffect(() => {
+    const onHashChange = () => setView(viewFromHash());
+    window.addEventListener('hashchange', onHashChange);
+    return () => window.removeEventListener('hashchange', onHashChange);
+  }, []);
+
+  const signIn = useCallback((key: string) => {
+    sessionStorage.setItem(API_KEY_STORAGE, key);
+    setSignInNotice(null);
+    setApiKey(key);
+  }, []);
+
+  const signOut = useCallback((notice: string | null) => {
+    sessionStorage.removeItem(API_KEY_STORAGE);
+    setSignInNotice(notice);
+    setApiKey(null);
+  }, []);
+
+  const api = useMemo(
+    () =>
+      apiKey === null
+        ? null
+        : createApi(apiKey, () => signOut('The API no longer accepts this key. Sign in again.')),
+    [apiKey, signOut],
+  );
+
+  function go(next: View) {
+    window.location.hash = `#/${next}`;
+    setView(next);
+  }
+
+  return (
+    <div className="app">
+      <header className="app-header">
+        <h1>Dispatch</h1>
+        {api && (
+          <>
+            <nav aria-label="Views" className="tabs">
+              <button
+                type="button"
+                aria-current={view === 'destinations' ? 'page' : undefined}
+                onClick={() => go('destinations')}
+              >
+                Destinations
+              </button>
+              <button
+                type="button"
+                aria-current={view === 'deliveries' ? 'page' : undefined}
+                onClick={() => go('deliveries')}
+              >
+                Deliveries
+              </button>
+            </nav>
+            <nav aria-label="Operations" className="links">
+              <a href="/docs" target="_blank" rel="noreferrer">
+                API docs
+              </a>
+              <a href="/queues" target="_blank" rel="noreferrer">
+                Queues
+              </a>
+              <button type="button" onClick={() => signOut(null)}>
+                Sign out
+              </button>
+            </nav>
+          </>
+        )}
+      </header>
+      {api === null ? (
+        <SignIn onSignedIn={signIn} notice={signInNotice} />
+      ) : view === 'destinations' ? (
+        <Destinations api={api} />
+      ) : (
+        <Deliveries api={api} />
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,270 @@
+import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
+import {
+  DELIVERY_STATUSES,
+  errorMessage,
+  type Api,
+  type Delivery,
+  type DeliveryDetail,
+  type DeliveryStatus,
+} from './api';
+import { DeliveryPanel } from './DeliveryPanel';
+import { ErrorAlert } from './ErrorAlert';
+import { formatTime, lastErrorText } from './format';
+
+interface Props {
+  api: Api;
+}
+
+interface ShownError {
+  scope: 'list' | 'detail';
+  message: string;
+}
+
+const LIST_LIMIT = 50;
+/** After "Retry now", the detail is re-read this many times, once a second, until the attempt shows. */
+const RETRY_POLLS = 5;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isDeliveryStatus(value: string): value is DeliveryStatus {
+  return (DELIVERY_STATUSES as readonly string[]).includes(value);
+}
+
+export function Deliveries({ api }: Props) {
+  const [destinationNames, setDestinationNames] = useState<Map<string, string>>(new Map());
+  const [statusFilter, setStatusFilter] = useState<DeliveryStatus | ''>('');
+  const [destinationFilter, setDestinationFilter] = useState('');
+  const [deliveries, setDeliveries] = useState<Delivery[] | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<ShownError | null>(null);
+
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [detail, setDetail] = useState<DeliveryDetail | null>(null);
+  const [retrying, setRetrying] = useState(false);
+  const [retryNotice, setRetryNotice] = useState<string | null>(null);
+
+  const listRequest = useRef(0);
+  const selectedRef = useRef<string | null>(null);
+
+  useEffect(() => {
+    let ignore = false;
+    api.listDestinations().then(
+      (found) => {
+        if (!ignore) setDestinationNames(new Map(found.map((d) => [d.id, d.name])));
+      },
+      (caught: unknown) => {
+        if (!ignore) setError({ scope: 'list', message: errorMessage(caught) });
+      },
+    );
+    return () => {
+      ignore = true;
+    };
+  }, [api]);
+
+  const loadList = useCallback(async () => {
+    const request = ++listRequest.current;
+    setLoading(true);
+    try {
+      const page = await api.listDeliveries({
+        status: statusFilter === '' ? undefined : statusFilter,
+        destinationId: destinationFilter === '' ? undefined : destinationFilter,
+        limit: LIST_LIMIT,
+      });
+      if (request === listRequest.current) setDeliveries(page.data);
+    } catch (caught) {
+      if (request === listRequest.current) setError({ scope: 'list', message: errorMessage(caught) });
+    } finally {
+      if (request === listRequest.current) setLoading(false);
+    }
+  }, [api, statusFilter, destinationFilter]);
+
+  useEffect(() => {
+    void loadList();
+    return () => {
+      listRequest.current++;
+    };
+  }, [loadList]);
+
+  useEffect(
+    () => () => {
+      selectedRef.current = null;
+    },
+    [],
+  );
+
+  const loadDetail = useCallback(
+    async (deliveryId: string): Promise<DeliveryDetail | null> => {
+      try {
+        const found = await api.getDelivery(deliveryId);
+        if (selectedRef.current === deliveryId) setDetail(found);
+        return found;
+      } catch (caught) {
+        if (selectedRef.current === deliveryId) {
+          setError({ scope: 'detail', message: errorMessage(caught) });
+        }
+        return null;
+      }
+    },
+    [api],
+  );
+
+  function select(deliveryId: string) {
+    selectedRef.current = deliveryId;
+    setSelectedId(deliveryId);
+    setDetail(null);
+    setError(null);
+    setRetryNotice(null);
+    void loadDetail(deliveryId);
+  }
+
+  function closeDetail() {
+    selectedRef.current = null;
+    setSelectedId(null);
+    setDetail(null);
+    setRetryNotice(null);
+    if (error?.scope === 'detail') setError(null);
+  }
+
+  function refresh() {
+    setError(null);
+    void loadList();
+    if (selectedId !== null) void loadDetail(selectedId);
+  }
+
+  async function retryNow(deliveryId: string) {
+    const attemptsBefore = detail?.attempts.length ?? 0;
+    setRetrying(true);
+    setError(null);
+    setRetryNotice(null);
+    try {
+      await api.retryDelivery(deliveryId);
+    } catch (caught) {
+      setError({ scope: 'detail', message: errorMessage(caught) });
+      setRetrying(false);
+      return;
+    }
+    setRetrying(false);
+    setRetryNotice('Retry requested: a new attempt is being made now.');
+    for (let poll = 0; poll <= RETRY_POLLS && selectedRef.current === deliveryId; poll++) {
+      if (poll > 0) await sleep(1000);
+      if (selectedRef.current !== deliveryId) break;
+      const found = await loadDetail(deliveryId);
+      if (found === null || found.attempts.length > attemptsBefore) break;
+    }
+    if (selectedRef.current === deliveryId) void loadList();
+  }
+
+  function onRowKey(event: KeyboardEvent<HTMLTableRowElement>, deliveryId: string) {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      select(deliveryId);
+    }
+  }
+
+  const destinationName = (destinationId: string) =>
+    destinationNames.get(destinationId) ?? destinationId;
+
+  return (
+    <main className="view">
+      <section aria-labelledby="deliveries-heading">
+        <div className="section-head">
+          <h2 id="deliveries-heading">Deliveries</h2>
+          <div className="filters">
+            <label htmlFor="delivery-status">Status</label>
+            <select
+              id="delivery-status"
+              value={statusFilter}
+              onChange={(event) => {
+                const value = event.target.value;
+                setStatusFilter(isDeliveryStatus(value) ? value : '');
+              }}
+            >
+              <option value="">all</option>
+              {DELIVERY_STATUSES.map((status) => (
+                <option key={status} value={status}>
+                  {status}
+                </option>
+              ))}
+            </select>
+            <label htmlFor="delivery-destination">Destination</label>
+            <select
+              id="delivery-destination"
+              value={destinationFilter}
+              onChange={(event) => setDestinationFilter(event.target.value)}
+            >
+              <option value="">all</option>
+              {[...destinationNames].map(([id, name]) => (
+                <option key={id} value={id}>
+                  {name}
+                </option>
+              ))}
+            </select>
+            <button type="button" onClick={refresh} disabled={loading}>
+              Refresh
+            </button>
+          </div>
+        </div>
+
+        {error?.scope === 'list' && <ErrorAlert message={error.message} />}
+        {deliveries === null ? (
+          error?.scope === 'list' ? null : <p className="muted">Loading deliveries…</p>
+        ) : deliveries.length === 0 ? (
+          <p className="muted">No deliveries match.</p>
+        ) : (
+          <table aria-label="Deliveries" className="clickable">
+            <thead>
+              <tr>
+                <th scope="col">Event</th>
+                <th scope="col">Destination</th>
+                <th scope="col">Status</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Next attempt</th>
+                <th scope="col">Last error</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {deliveries.map((delivery) => (
+                <tr
+                  key={delivery.id}
+                  tabIndex={0}
+                  className={delivery.id === selectedId ? 'selected' : undefined}
+                  aria-current={delivery.id === selectedId ? 'true' : undefined}
+                  onClick={() => select(delivery.id)}
+                  onKeyDown={(event) => onRowKey(event, delivery.id)}
+                >
+                  <td>
+                    <code>{delivery.eventId}</code>
+                  </td>
+                  <td>{destinationName(delivery.destinationId)}</td>
+                  <td>
+                    <span className={`badge badge-${delivery.status}`}>{delivery.status}</span>
+                  </td>
+                  <td>{delivery.attemptCount}</td>
+                  <td>{formatTime(delivery.nextAttemptAt)}</td>
+                  <td className="wrap">{lastErrorText(delivery)}</td>
+                  <td>{formatTime(delivery.createdAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+
+      {selectedId !== null && (
+        <DeliveryPanel
+          deliveryId={selectedId}
+          detail={detail}
+          destinationName={destinationName}
+          error={error?.scope === 'detail' ? error.message : null}
+          notice={retryNotice}
+          retrying={retrying}
+          onRetry={() => void retryNow(selectedId)}
+          onClose={closeDetail}
+        />
+      )}
+    </main>
+  );
+}

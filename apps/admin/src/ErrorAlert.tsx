@@ -1,0 +1,24 @@
+import type { ErrorDetail } from './api';
+
+interface Props {
+  message: string;
+  details?: ErrorDetail[];
+}
+
+/** The API's `message` in role="alert", with the offending fields listed below it. */
+export function ErrorAlert({ message, details = [] }: Props) {
+  return (
+    <div className="error-box">
+      <p role="alert">{message}</p>
+      {details.length > 0 && (
+        <ul className="error-details">
+          {details.map((detail, index) => (
+            <li key={`${detail.path}-${index}`}>
+              {detail.path ? <code>{detail.path}</code> : null} {detail.message}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}

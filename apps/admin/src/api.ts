@@ -1,0 +1,267 @@
+// Typed client of the Dispatch REST API (see docs/API.md).
+
+export const API_KEY_STORAGE = 'dispatch.apiKey';
+
+export type DeliveryStatus =
+  | 'pending'
+  | 'delivering'
+  | 'retrying'
+  | 'delivered'
+  | 'failed'
+  | 'cancelled';
+
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
+  'pending',
+  'delivering',
+  'retrying',
+  'delivered',
+  'failed',
+  'cancelled',
+];
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+export interface WebhookConfig {
+  url?: string;
+  method?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Destination {
+  id: string;
+  name: string;
+  kind: string;
+  config: WebhookConfig;
+  eventTypes: string[];
+  enabled: boolean;
+  paused: boolean;
+  disabledReason: string | null;
+  ordering: string;
+  rateLimit: { max: number; durationMs: number } | null;
+  retryPolicy: { maxAttempts: number } | null;
+  createdAt: string;
+}
+
+export interface CreatedDestination extends Destination {
+  secret?: string;
+}
+
+export interface NewWebhookDestination {
+  name: string;
+  kind: 'webhook';
+  config: { url: string };
+  eventTypes: string[];
+}
+
+export interface DestinationTestResult {
+  ok: boolean;
+  statusCode?: number;
+  durationMs: number;
+  error?: string;
+}
+
+export interface Delivery {
+  id: string;
+  eventId: string;
+  destinationId: string;
+  status: DeliveryStatus;
+  attemptCount: number;
+  nextAttemptAt: string | null;
+  lastError: string | null;
+  lastStatusCode: number | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Attempt {
+  number: number;
+  startedAt: string;
+  durationMs: number | null;
+  statusCode: number | null;
+  responseBody: string | null;
+  error: string | null;
+  trigger: 'scheduled' | 'manual';
+}
+
+export interface DeliveryDetail extends Delivery {
+  attempts: Attempt[];
+}
+
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  destinationId?: string;
+  limit?: number;
+}
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+/** A non-2xx answer of the API, or a network failure (status 0). */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly details: ErrorDetail[];
+
+  constructor(status: number, message: string, details: ErrorDetail[] = []) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.details = details;
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function toApiError(status: number, statusText: string, body: unknown): ApiError {
+  let message = `${status} ${statusText}`.trim();
+  let details: ErrorDetail[] = [];
+  if (isRecord(body)) {
+    const raw = body.message;
+    if (typeof raw === 'string' && raw !== '') {
+      message = raw;
+    } else if (Array.isArray(raw) && raw.length > 0) {
+      message = raw.map(String).join('; ');
+    }
+    if (Array.isArray(body.details)) {
+      details = body.details.filter(isRecord).map((d) => ({
+        path: Array.isArray(d.path) ? d.path.join('.') : String(d.path ?? ''),
+        message: String(d.message ?? ''),
+      }));
+    }
+  }
+  return new ApiError(status, message, details);
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+/** Calls the API with the key; throws ApiError on anything but 2xx. */
+export async function request<T>(
+  apiKey: string,
+  method: Method,
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const headers: Record<string, string> = {
+    Accept: 'application/json',
+    Authorization: `Bearer ${apiKey}`,
+  };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new ApiError(0, `Cannot reach the API: ${errorMessage(error)}`);
+  }
+
+  const payload = parseJson(await response.text());
+  if (!response.ok) throw toApiError(response.status, response.statusText, payload);
+  return payload as T;
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== '') search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+const id = encodeURIComponent;
+
+export interface Api {
+  listDestinations(): Promise<Destination[]>;
+  createDestination(input: NewWebhookDestination): Promise<CreatedDestination>;
+  pauseDestination(destinationId: string): Promise<void>;
+  resumeDestination(destinationId: string): Promise<void>;
+  testDestination(destinationId: string): Promise<DestinationTestResult>;
+  listDeliveries(filter: DeliveryFilter): Promise<Page<Delivery>>;
+  getDelivery(deliveryId: string): Promise<DeliveryDetail>;
+  retryDelivery(deliveryId: string): Promise<void>;
+}
+
+/** At most this many pages of destinations are read for one list. */
+const MAX_DESTINATION_PAGES = 20;
+
+/**
+ * Builds the client for one API key. `onUnauthorized` runs on any 401
+ * (the key was revoked or is unknown) before the error is thrown.
+ */
+export function createApi(apiKey: string, onUnauthorized: () => void): Api {
+  async function call<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    try {
+      return await request<T>(apiKey, method, path, body);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) onUnauthorized();
+      throw error;
+    }
+  }
+
+  return {
+    async listDestinations() {
+      const all: Destination[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < MAX_DESTINATION_PAGES; page++) {
+        const result: Page<Destination> = await call<Page<Destination>>(
+          'GET',
+          `/v1/destinations${query({ cursor: cursor ?? undefined })}`,
+        );
+        all.push(...result.data);
+        cursor = result.nextCursor;
+        if (!cursor) break;
+      }
+      return all;
+    },
+    createDestination: (input) => call<CreatedDestination>('POST', '/v1/destinations', input),
+    pauseDestination: async (destinationId) => {
+      await call<unknown>('POST', `/v1/destinations/${id(destinationId)}/pause`);
+    },
+    resumeDestination: async (destinationId) => {
+      await call<unknown>('POST', `/v1/destinations/${id(destinationId)}/resume`);
+    },
+    testDestination: (destinationId) =>
+      call<DestinationTestResult>('POST', `/v1/destinations/${id(destinationId)}/test`),
+    listDeliveries: (filter) =>
+      call<Page<Delivery>>(
+        'GET',
+        `/v1/deliveries${query({
+          status: filter.status,
+          destinationId: filter.destinationId,
+          limit: filter.limit,
+        })}`,
+      ),
+    getDelivery: (deliveryId) => call<DeliveryDetail>('GET', `/v1/deliveries/${id(deliveryId)}`),
+    retryDelivery: async (deliveryId) => {
+      await call<unknown>('POST', `/v1/deliveries/${id(deliveryId)}/retry`);
+    },
+  };
+}
+
+/** Checks a key by listing destinations; resolves when the API accepts it. */
+export async function verifyApiKey(apiKey: string): Promise<void> {
+  await request<Page<Destination>>(apiKey, 'GET', '/v1/destinations');
+}

@@ -1,0 +1,184 @@
+import { Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
+import { DeliveryRepository, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
+import { WebhookConfig, WebhookSender } from '@dispatch/destinations';
+import { DEFAULT_RETRY_POLICY, generateSigningSecret, newId, RetryPolicy } from '@dispatch/domain';
+import { DeliveryQueues } from '@dispatch/queue';
+import { badRequest } from '../http/errors';
+import { checkedConfig } from './destination-config';
+import { CreateDestinationInput, UpdateDestinationInput } from './destination.schemas';
+
+@Injectable()
+export class DestinationFinder {
+  constructor(private readonly destinations: DestinationRepository) {}
+
+  async get(organizationId: string, id: string): Promise<DestinationRecord> {
+    const destination = await this.destinations.find(organizationId, id);
+    if (!destination) throw new NotFoundException(`Destination ${id} not found`);
+    return destination;
+  }
+}
+
+/** Sends again the open deliveries of a destination that was disabled or paused. */
+@Injectable()
+export class ReopenDestination {
+  constructor(
+    private readonly deliveries: DeliveryRepository,
+    private readonly queues: DeliveryQueues,
+  ) {}
+
+  async execute(destination: DestinationRecord): Promise<void> {
+    await this.queues.resume(destination.id);
+    const open = await this.deliveries.openDeliveriesOf(destination.id);
+    const policy = destination.retryPolicy as RetryPolicy;
+    await this.queues.enqueue(
+      open.map((delivery) => ({
+        deliveryId: delivery.id,
+        destinationId: destination.id,
+        attempts: (policy.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts) - delivery.attemptCount,
+        dueAt: delivery.nextAttemptAt,
+      })),
+    );
+  }
+}
+
+@Injectable()
+export class CreateDestination {
+  constructor(private readonly destinations: DestinationRepository) {}
+
+  /** Creates the destination; the secret is in the answer this once. */
+  async execute(organizationId: string, input: CreateDestinationInput): Promise<{ destination: DestinationRecord; secret: string | null }> {
+    const { config, secret } = checkedConfig(input.kind, input.config);
+    const signingSecret = input.kind === 'webhook' ? (secret ?? generateSigningSecret()) : null;
+    const destination = await this.destinations.create({
+      id: newId('dst'),
+      organizationId,
+      name: input.name,
+      kind: input.kind,
+      config,
+      secret: signingSecret,
+      eventTypes: input.eventTypes,
+      enabled: input.enabled,
+      rateLimitMax: input.rateLimit?.max ?? null,
+      rateLimitDurationMs: input.rateLimit?.durationMs ?? null,
+      retryPolicy: input.retryPolicy as Prisma.InputJsonObject,
+      ordering: input.ordering,
+    });
+    return { destination, secret: signingSecret };
+  }
+}
+
+@Injectable()
+export class UpdateDestination {
+  constructor(
+    private readonly finder: DestinationFinder,
+    private readonly destinations: DestinationRepository,
+    private readonly reopen: ReopenDestination,
+  ) {}
+
+  async execute(organizationId: string, id: string, input: UpdateDestinationInput): Promise<DestinationRecord> {
+    const current = await this.finder.get(organizationId, id);
+    if (input.kind !== undefined && input.kind !== current.kind) {
+      throw badRequest([{ path: 'kind', message: 'cannot be changed; create a new destination instead' }]);
+    }
+    const changes: DestinationChanges = {
+      name: input.name,
+      eventTypes: input.eventTypes,
+      enabled: input.enabled,
+      ordering: input.ordering,
+      retryPolicy: input.retryPolicy as Prisma.InputJsonObject | undefined,
+    };
+    if (input.config !== undefined) {
+      const { config, secret } = checkedConfig(current.kind, input.config);
+      changes.config = config;
+      if (secret !== undefined) changes.secret = secret;
+    }
+    if (input.rateLimit !== undefined) {
+      changes.rateLimitMax = input.rateLimit?.max ?? null;
+      changes.rateLimitDurationMs = input.rateLimit?.durationMs ?? null;
+    }
+    if (input.enabled === true) changes.disabledReason = null;
+    const updated = await this.destinations.update(id, changes);
+    if (input.enabled === true && !current.enabled) await this.reopen.execute(updated);
+    return updated;
+  }
+}
+
+@Injectable()
+export class DeleteDestination {
+  constructor(
+    private readonly finder: DestinationFinder,
+    private readonly destinations: DestinationRepository,
+    private readonly queues: DeliveryQueues,
+  ) {}
+
+  /** Deletes the destination, its deliveries and its queue. */
+  async execute(organizationId: string, id: string): Promise<void> {
+    await this.finder.get(organizationId, id);
+    await this.destinations.delete(id);
+    await this.queues.remove(id);
+  }
+}
+
+@Injectable()
+export class PauseDestination {
+  constructor(
+    private readonly finder: DestinationFinder,
+    private readonly destinations: DestinationRepository,
+    private readonly queues: DeliveryQueues,
+  ) {}
+
+  /** Holds the destination's deliveries (they stay `pending`) until it is resumed. */
+  async execute(organizationId: string, id: string): Promise<DestinationRecord> {
+    await this.finder.get(organizationId, id);
+    await this.queues.pause(id);
+    return this.destinations.update(id, { paused: true });
+  }
+}
+
+@Injectable()
+export class ResumeDestination {
+  constructor(
+    private readonly finder: DestinationFinder,
+    private readonly destinations: DestinationRepository,
+    private readonly reopen: ReopenDestination,
+  ) {}
+
+  /** Resumes a paused destination, or re-enables one that was disabled, and sends what it held. */
+  async execute(organizationId: string, id: string): Promise<DestinationRecord> {
+    await this.finder.get(organizationId, id);
+    const destination = await this.destinations.update(id, { paused: false, enabled: true, disabledReason: null });
+    await this.reopen.execute(destination);
+    return destination;
+  }
+}
+
+export type TestResult = { ok: boolean; statusCode?: number; durationMs: number; error?: string };
+
+@Injectable()
+export class TestDestination {
+  private readonly sender: WebhookSender;
+
+  constructor(
+    private readonly finder: DestinationFinder,
+    @Inject(DISPATCH_CONFIG) config: DispatchConfig,
+  ) {
+    this.sender = new WebhookSender(config.webhook);
+  }
+
+  /** Sends a signed `dispatch.test` event now, outside the queue, and reports the answer. */
+  async execute(organizationId: string, id: string): Promise<TestResult> {
+    const destination = await this.finder.get(organizationId, id);
+    const eventId = newId('test');
+    const response = await this.sender.send({
+      config: destination.config as WebhookConfig,
+      secrets: destination.secret ? [destination.secret] : [],
+      deliveryId: eventId,
+      attemptNumber: 1,
+      event: { id: eventId, type: 'dispatch.test', data: { message: 'Test event from Dispatch' }, receivedAt: new Date() },
+    });
+    if ('error' in response) return { ok: false, durationMs: response.durationMs, error: response.error };
+    const ok = response.statusCode >= 200 && response.statusCode < 300;
+    return { ok, statusCode: response.statusCode, durationMs: response.durationMs, ...(ok ? {} : { error: `HTTP ${response.statusCode}` }) };
+  }
+}

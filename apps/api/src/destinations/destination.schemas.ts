@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { eventTypePatternProblem, retryPolicySchema } from '@dispatch/domain';
+
+const KINDS = ['webhook', 'email', 'storage', 'sftp', 'download', 'mqtt', 'nats', 'websocket'] as const;
+
+const eventTypePattern = z.string().superRefine((pattern, ctx) => {
+  const problem = eventTypePatternProblem(pattern);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const rateLimit = z
+  .object({ max: z.number().int().min(1).max(1_000_000), durationMs: z.number().int().min(1).max(3_600_000) })
+  .strict()
+  .nullable();
+
+const fields = {
+  name: z.string().trim().min(1).max(200),
+  config: z.record(z.string(), z.unknown()),
+  eventTypes: z.array(eventTypePattern).min(1).max(100),
+  enabled: z.boolean(),
+  rateLimit,
+  retryPolicy: retryPolicySchema,
+  ordering: z.enum(['none', 'key']),
+};
+
+export const createDestinationSchema = z
+  .object({
+    ...fields,
+    kind: z.enum(KINDS),
+    eventTypes: fields.eventTypes.default(['*']),
+    enabled: fields.enabled.default(true),
+    rateLimit: rateLimit.default(null),
+    retryPolicy: retryPolicySchema.default(retryPolicySchema.parse({})),
+    ordering: fields.ordering.default('none'),
+  })
+  .strict();
+
+export const updateDestinationSchema = z
+  .object({ ...fields, kind: z.enum(KINDS) })
+  .partial()
+  .strict();
+
+export type CreateDestinationInput = z.output<typeof createDestinationSchema>;
+export type UpdateDestinationInput = z.output<typeof updateDestinationSchema>;

@@ -1,0 +1,102 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import type { Caller } from '@dispatch/db';
+import { DestinationRepository } from '@dispatch/db';
+import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
+import { parse } from '../http/errors';
+import { limitSchema, page } from '../http/pagination';
+import { jsonSchema } from '../http/openapi';
+import { createDestinationSchema, updateDestinationSchema } from './destination.schemas';
+import { destinationView } from './destination.view';
+import {
+  CreateDestination,
+  DeleteDestination,
+  DestinationFinder,
+  PauseDestination,
+  ResumeDestination,
+  TestDestination,
+  UpdateDestination,
+} from './destination-usecases';
+
+const listQuery = z.object({ limit: limitSchema, cursor: z.string().max(100).optional() });
+
+@ApiTags('destinations')
+@ApiBearerAuth()
+@UseGuards(ApiKeyGuard)
+@Controller('v1/destinations')
+export class DestinationsController {
+  constructor(
+    private readonly destinations: DestinationRepository,
+    private readonly finder: DestinationFinder,
+    private readonly createDestination: CreateDestination,
+    private readonly updateDestination: UpdateDestination,
+    private readonly deleteDestination: DeleteDestination,
+    private readonly pauseDestination: PauseDestination,
+    private readonly resumeDestination: ResumeDestination,
+    private readonly testDestination: TestDestination,
+  ) {}
+
+  @Post()
+  @Access('admin')
+  @ApiOperation({ summary: 'Create a destination; a webhook gets a whsec_ secret, returned once' })
+  @ApiBody({ schema: jsonSchema(createDestinationSchema) })
+  async create(@CurrentCaller() caller: Caller, @Body() body: unknown) {
+    const input = parse(createDestinationSchema, body);
+    const { destination, secret } = await this.createDestination.execute(caller.organizationId, input);
+    return { ...destinationView(destination), ...(secret ? { secret } : {}) };
+  }
+
+  @Get()
+  @Access('read')
+  @ApiOperation({ summary: 'List destinations' })
+  async list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
+    const { limit, cursor } = parse(listQuery, query, 'query');
+    const found = await this.destinations.list(caller.organizationId, limit, cursor);
+    return page(found, limit, destinationView, (destination) => destination.id);
+  }
+
+  @Get(':id')
+  @Access('read')
+  async get(@CurrentCaller() caller: Caller, @Param('id') id: string) {
+    return destinationView(await this.finder.get(caller.organizationId, id));
+  }
+
+  @Patch(':id')
+  @Access('admin')
+  @ApiBody({ schema: jsonSchema(updateDestinationSchema) })
+  async update(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
+    const input = parse(updateDestinationSchema, body);
+    return destinationView(await this.updateDestination.execute(caller.organizationId, id, input));
+  }
+
+  @Delete(':id')
+  @Access('admin')
+  @HttpCode(204)
+  async remove(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<void> {
+    await this.deleteDestination.execute(caller.organizationId, id);
+  }
+
+  @Post(':id/test')
+  @Access('admin')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Send a signed dispatch.test event now and report the answer' })
+  test(@CurrentCaller() caller: Caller, @Param('id') id: string) {
+    return this.testDestination.execute(caller.organizationId, id);
+  }
+
+  @Post(':id/pause')
+  @Access('admin')
+  @HttpCode(200)
+  async pause(@CurrentCaller() caller: Caller, @Param('id') id: string) {
+    return destinationView(await this.pauseDestination.execute(caller.organizationId, id));
+  }
+
+  @Post(':id/resume')
+  @Access('admin')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Resume a paused destination (or re-enable a disabled one) and send what it held' })
+  async resume(@CurrentCaller() caller: Caller, @Param('id') id: string) {
+    return destinationView(await this.resumeDestination.execute(caller.organizationId, id));
+  }
+}

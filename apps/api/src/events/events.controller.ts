@@ -1,0 +1,68 @@
+import { Body, Controller, Get, Headers, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { z } from 'zod';
+import { EventRepository } from '@dispatch/db';
+import type { Caller } from '@dispatch/db';
+import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
+import { parse } from '../http/errors';
+import { jsonSchema } from '../http/openapi';
+import { limitSchema, page, seqCursorSchema, timeSchema } from '../http/pagination';
+import { deliveryView } from '../deliveries/delivery.view';
+import { acceptedView, eventView } from './event.view';
+import { IngestEvent, ingestEventSchema } from './ingest-event';
+
+const listQuery = z.object({
+  type: z.string().max(255).optional(),
+  since: timeSchema,
+  until: timeSchema,
+  cursor: seqCursorSchema,
+  limit: limitSchema,
+});
+
+const idempotencyKeySchema = z.string().trim().min(1).max(255).optional();
+
+@ApiTags('events')
+@ApiBearerAuth()
+@UseGuards(ApiKeyGuard)
+@Controller('v1/events')
+export class EventsController {
+  constructor(
+    private readonly ingestEvent: IngestEvent,
+    private readonly events: EventRepository,
+  ) {}
+
+  @Post()
+  @Access('produce')
+  @ApiOperation({ summary: 'Send an event: 202 when accepted, 200 with the same body when its id was already accepted' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Used as the event id when the body has none' })
+  @ApiBody({ schema: jsonSchema(ingestEventSchema) })
+  async ingest(
+    @CurrentCaller() caller: Caller,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) response: Response,
+  ) {
+    const input = parse(ingestEventSchema, body);
+    const key = parse(idempotencyKeySchema, idempotencyKey, 'Idempotency-Key');
+    const result = await this.ingestEvent.execute(caller.organizationId, input, key);
+    response.status(result.created ? 202 : 200);
+    return acceptedView(result.event, result.deliveries);
+  }
+
+  @Get()
+  @Access('read')
+  async list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
+    const { limit, cursor, ...filter } = parse(listQuery, query, 'query');
+    const found = await this.events.list(caller.organizationId, { ...filter, beforeSeq: cursor }, limit);
+    return page(found, limit, eventView, (event) => event.seq.toString());
+  }
+
+  @Get(':id')
+  @Access('read')
+  async get(@CurrentCaller() caller: Caller, @Param('id') id: string) {
+    const event = await this.events.find(caller.organizationId, id);
+    if (!event) throw new NotFoundException(`Event ${id} not found`);
+    return { ...eventView(event), deliveries: event.deliveries.map(deliveryView) };
+  }
+}

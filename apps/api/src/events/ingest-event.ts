@@ -1,0 +1,108 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { z } from 'zod';
+import { DestinationRecord, DestinationRepository, EventRepository, IngestResult, Prisma } from '@dispatch/db';
+import { DEFAULT_RETRY_POLICY, eventTypeProblem, matchesAnyEventType, newId, RetryPolicy } from '@dispatch/domain';
+import { DeliveryQueues } from '@dispatch/queue';
+import { badRequest } from '../http/errors';
+import { Metrics } from '../operations/metrics';
+
+const ENQUEUE_TIMEOUT_MS = 2_000;
+
+export const ingestEventSchema = z
+  .object({
+    id: z.string().trim().min(1).max(255).optional(),
+    type: z
+      .string()
+      .min(1)
+      .max(255)
+      .superRefine((type, ctx) => {
+        const problem = eventTypeProblem(type);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    source: z.string().max(255).optional(),
+    data: z.json().refine((value) => value !== undefined, 'is required'),
+    destinations: z.array(z.string().min(1).max(100)).min(1).max(100).optional(),
+    orderingKey: z.string().min(1).max(255).optional(),
+    priority: z.number().int().min(0).max(10).default(0),
+    correlationId: z.string().max(255).optional(),
+    tags: z.array(z.string().min(1).max(100)).max(20).default([]),
+  })
+  .strict();
+
+export type IngestEventInput = z.output<typeof ingestEventSchema>;
+
+/**
+ * Accepts an event: one transaction writes it and a pending delivery per destination; after
+ * the commit each delivery is enqueued on its destination's queue. The same id again returns
+ * what was accepted the first time. If Redis cannot take the jobs now, the event is still
+ * accepted: the worker's reconciler enqueues its deliveries when Redis is back.
+ */
+@Injectable()
+export class IngestEvent {
+  private readonly logger = new Logger(IngestEvent.name);
+
+  constructor(
+    private readonly destinations: DestinationRepository,
+    private readonly events: EventRepository,
+    private readonly queues: DeliveryQueues,
+    private readonly metrics: Metrics,
+  ) {}
+
+  async execute(organizationId: string, input: IngestEventInput, idempotencyKey: string | undefined): Promise<IngestResult> {
+    const id = input.id ?? idempotencyKey ?? newId('evt');
+    const targets = await this.route(organizationId, input);
+    const result = await this.events.ingest(
+      {
+        organizationId,
+        id,
+        type: input.type,
+        source: input.source ?? null,
+        data: input.data as Prisma.InputJsonValue,
+        orderingKey: input.orderingKey ?? null,
+        priority: input.priority,
+        correlationId: input.correlationId ?? null,
+        tags: input.tags,
+      },
+      new Map(targets.map((destination) => [destination.id, newId('dlv')])),
+    );
+    if (result.created) {
+      this.metrics.eventsAccepted.inc();
+      await this.enqueue(result, targets);
+    }
+    return result;
+  }
+
+  private async route(organizationId: string, input: IngestEventInput): Promise<DestinationRecord[]> {
+    if (!input.destinations) {
+      const enabled = await this.destinations.listEnabled(organizationId);
+      return enabled.filter((destination) => matchesAnyEventType(destination.eventTypes, input.type));
+    }
+    const wanted = [...new Set(input.destinations)];
+    const found = await this.destinations.findMany(organizationId, wanted);
+    const known = new Set(found.map((destination) => destination.id));
+    const missing = input.destinations.flatMap((id, index) => (known.has(id) ? [] : [{ path: `destinations.${index}`, message: `unknown destination "${id}"` }]));
+    if (missing.length > 0) throw badRequest(missing);
+    return found;
+  }
+
+  private async enqueue(result: IngestResult, targets: DestinationRecord[]): Promise<void> {
+    const byId = new Map(targets.map((destination) => [destination.id, destination]));
+    const requests = result.deliveries.flatMap((delivery) => {
+      const destination = byId.get(delivery.destinationId);
+      if (!destination?.enabled) return [];
+      const policy = destination.retryPolicy as RetryPolicy;
+      return [{ deliveryId: delivery.id, destinationId: destination.id, attempts: policy.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts }];
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.queues.enqueue(requests), timeout]);
+    } catch (error) {
+      this.logger.warn(`Event ${result.event.id} accepted; its deliveries wait for the reconciler: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { z } from 'zod';
+
+export type ErrorDetail = { path: string; message: string };
+
+/** A 400 naming every offending field: `{ statusCode, error, message, details }`. */
+export function badRequest(details: ErrorDetail[]): BadRequestException {
+  const message = details.map((detail) => (detail.path ? `${detail.path}: ${detail.message}` : detail.message)).join('; ');
+  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message, details });
+}
+
+/** Parses input with a schema, or throws a 400 whose paths start with `where` (body, query…). */
+export function parse<S extends z.ZodType>(schema: S, input: unknown, where?: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  throw badRequest(
+    result.error.issues.map((issue) => ({
+      path: [...(where ? [where] : []), ...issue.path.map(String)].join('.'),
+      message: issue.message,
+    })),
+  );
+}
+
+/** Every error leaves the API in one shape: `{ statusCode, error, message, details? }`. */
+@Catch()
+export class ErrorShapeFilter implements ExceptionFilter {
+  private readonly logger = new Logger('http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    if (response.headersSent) return;
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const body = exception.getResponse();
+      const shaped =
+        typeof body === 'object' && body !== null
+          ? { statusCode: status, error: errorName(status), ...(body as object) }
+          : { statusCode: status, error: errorName(status), message: String(body) };
+      response.status(status).json(shaped);
+      return;
+    }
+    if (isBodyParserError(exception)) {
+      response.status(exception.status).json({ statusCode: exception.status, error: errorName(exception.status), message: exception.message });
+      return;
+    }
+    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    response.status(500).json({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
+  }
+}
+
+function isBodyParserError(error: unknown): error is { status: number; message: string } {
+  const candidate = error as { status?: unknown; type?: unknown };
+  return typeof candidate?.status === 'number' && typeof candidate.type === 'string';
+}
+
+function errorName(status: number): string {
+  const name = HttpStatus[status];
+  if (!name) return 'Error';
+  return name
+    .split('_')
+    .map((word) => word.charAt(0) + word.slice(1).toLowerCase())
+    .join(' ');
+}

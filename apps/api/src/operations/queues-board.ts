@@ -1,0 +1,64 @@
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { InjectBullBoard } from '@bull-board/nestjs';
+import type { BullBoardInstance } from '@bull-board/nestjs';
+import { OPERATOR_ORGANIZATION, PrismaClient } from '@dispatch/db';
+import { DeliveryQueues } from '@dispatch/queue';
+import type { NextFunction, Request, Response } from 'express';
+import { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
+
+const SYNC_MS = 5_000;
+
+/**
+ * Lets into Bull Board only admin keys of the operator's organization:
+ * `Authorization: Bearer <key>`, or HTTP Basic with the key as password so a browser can sign in.
+ */
+export function queuesGate(authenticator: ApiKeyAuthenticator) {
+  return (request: Request, response: Response, next: NextFunction): void => {
+    const key = ApiKeyAuthenticator.keyFrom(request.headers.authorization);
+    (key ? authenticator.authenticate(key) : Promise.resolve(null)).then((caller) => {
+      if (caller && caller.role === 'admin' && caller.organizationName === OPERATOR_ORGANIZATION) return next();
+      response.setHeader('WWW-Authenticate', 'Basic realm="Dispatch queues", charset="UTF-8"');
+      response.status(401).json({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: `The queues need an admin API key of the "${OPERATOR_ORGANIZATION}" organization (as the password of HTTP Basic auth)`,
+      });
+    }, next);
+  };
+}
+
+/** Keeps Bull Board listing one queue per destination, named after it. */
+@Injectable()
+export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
+  private timer: NodeJS.Timeout | undefined;
+  private listed = '';
+
+  constructor(
+    @InjectBullBoard() private readonly board: BullBoardInstance,
+    private readonly prisma: PrismaClient,
+    private readonly queues: DeliveryQueues,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.sync();
+    this.timer = setInterval(() => void this.sync().catch(() => undefined), SYNC_MS);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  async sync(): Promise<void> {
+    const destinations = await this.prisma.destination.findMany({ select: { id: true, name: true }, orderBy: { createdAt: 'asc' } });
+    const listed = JSON.stringify(destinations);
+    if (listed === this.listed) return;
+    this.listed = listed;
+    this.board.replaceQueues(
+      destinations.map(
+        (destination) => new BullMQAdapter(this.queues.queue(destination.id), { displayName: `${destination.name} (${destination.id})`, allowRetries: true }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,36 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { loadConfig, logLevels } from '@dispatch/config';
+import { WorkerModule } from './worker.module';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: logLevels(config.logLevel) });
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    Logger.log(`${signal}: no new jobs; waiting up to ${config.worker.drainTimeoutMs} ms for attempts in flight`, 'worker');
+    const deadline = setTimeout(() => {
+      Logger.error('Drain timeout passed; exiting with attempts in flight (their jobs will run again)', 'worker');
+      process.exit(1);
+    }, config.worker.drainTimeoutMs);
+    deadline.unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: Error) => {
+        Logger.error(error.message, 'worker');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  Logger.log('Dispatch worker started', 'worker');
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

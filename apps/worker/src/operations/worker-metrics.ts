@@ -1,0 +1,33 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Prometheus metrics of the worker process. */
+@Injectable()
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly attempts = new Counter({
+    name: 'dispatch_attempts_total',
+    help: 'Delivery attempts by destination kind and outcome (delivered, retry, failed, gone)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly attemptDuration = new Histogram({
+    name: 'dispatch_attempt_duration_seconds',
+    help: 'Time from request to the end of the answer, per attempt',
+    labelNames: ['kind'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly acceptToDelivered = new Histogram({
+    name: 'dispatch_accept_to_delivered_seconds',
+    help: 'Time from event accepted to its delivery answered 2xx (first attempt or later)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600],
+    registers: [this.registry],
+  });
+  readonly runningWorkers = new Gauge({ name: 'dispatch_queue_workers', help: 'Destination queues with a running BullMQ worker', registers: [this.registry] });
+  readonly reenqueued = new Counter({ name: 'dispatch_reconciler_enqueued_total', help: 'Deliveries the reconciler found without a job and enqueued again', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'dispatch_worker_' });
+  }
+}

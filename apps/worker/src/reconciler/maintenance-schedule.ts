@@ -1,0 +1,37 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Queue } from 'bullmq';
+import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
+import { MAINTENANCE_QUEUE } from '@dispatch/queue';
+
+/**
+ * Keeps the reconciler's job scheduler in Redis. It is written again every period, so a
+ * Redis that lost its data gets it back without a restart.
+ */
+@Injectable()
+export class MaintenanceSchedule implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(MaintenanceSchedule.name);
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @InjectQueue(MAINTENANCE_QUEUE) private readonly queue: Queue,
+    @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.upsert();
+    this.timer = setInterval(() => void this.upsert().catch((error: Error) => this.logger.warn(error.message)), this.config.worker.reconcileMs);
+  }
+
+  private async upsert(): Promise<void> {
+    await this.queue.upsertJobScheduler(
+      'reconcile',
+      { every: this.config.worker.reconcileMs },
+      { name: 'reconcile', opts: { removeOnComplete: 100, removeOnFail: 100 } },
+    );
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+}

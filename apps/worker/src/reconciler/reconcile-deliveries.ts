@@ -1,0 +1,61 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
+import { DeliveryRepository } from '@dispatch/db';
+import { DEFAULT_RETRY_POLICY, RetryPolicy } from '@dispatch/domain';
+import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
+import { WorkerMetrics } from '../operations/worker-metrics';
+
+const BATCH = 500;
+
+/**
+ * The outbox guarantee: finds open deliveries that have not moved for a while and have no
+ * live job (the process died between commit and enqueue, or Redis lost its data) and enqueues
+ * them again. Enqueueing is idempotent (job id = delivery id). Runs as a BullMQ job scheduler
+ * on the maintenance queue, so one worker process runs it at a time.
+ */
+@Processor(MAINTENANCE_QUEUE)
+@Injectable()
+export class ReconcileDeliveries extends WorkerHost {
+  private readonly logger = new Logger(ReconcileDeliveries.name);
+  /** Where the last pass stopped; each pass goes on from there and wraps around. */
+  private afterSeq = 0n;
+
+  constructor(
+    private readonly deliveries: DeliveryRepository,
+    private readonly queues: DeliveryQueues,
+    private readonly metrics: WorkerMetrics,
+    @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
+  ) {
+    super();
+  }
+
+  process(): Promise<number> {
+    return this.reconcile(new Date());
+  }
+
+  /** Returns how many deliveries were enqueued again. */
+  async reconcile(now: Date): Promise<number> {
+    const stale = await this.deliveries.stalledDeliveries(new Date(now.getTime() - this.config.worker.reconcileMs), this.afterSeq, BATCH);
+    this.afterSeq = stale.length === BATCH ? stale[stale.length - 1].seq : 0n;
+    let enqueued = 0;
+    for (const delivery of stale) {
+      const job = await this.queues.job(delivery.destinationId, delivery.id);
+      if (job) {
+        const state = await job.getState();
+        if (state !== 'failed' && state !== 'completed') continue;
+        await job.remove();
+      }
+      const maxAttempts = (delivery.destination.retryPolicy as RetryPolicy).maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts;
+      await this.queues.enqueue([
+        { deliveryId: delivery.id, destinationId: delivery.destinationId, attempts: maxAttempts - delivery.attemptCount, dueAt: delivery.nextAttemptAt },
+      ]);
+      enqueued += 1;
+    }
+    if (enqueued > 0) {
+      this.metrics.reenqueued.inc(enqueued);
+      this.logger.log(`Enqueued ${enqueued} deliveries that had no job`);
+    }
+    return enqueued;
+  }
+}

@@ -1,0 +1,145 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
+import { DeliveryRepository, DestinationRecord, DestinationRepository } from '@dispatch/db';
+import { deliveryBackoff, DeliveryJobData, DeliveryQueues, destinationQueueName, REDIS, wakeChannel } from '@dispatch/queue';
+import { DeliveryProcessor } from '../delivery/delivery-processor';
+import { WorkerMetrics } from '../operations/worker-metrics';
+
+type Running = { worker: Worker<DeliveryJobData>; destination: DestinationRecord; lastActiveAt: number };
+
+/**
+ * Runs one BullMQ Worker per destination that has work, and only those: a worker starts when
+ * an enqueuer publishes a wake notice or the periodic scan finds work due, and closes after
+ * it has been idle. Workers share one Redis connection for commands; each holds one blocking
+ * connection, so idle destinations cost nothing.
+ */
+@Injectable()
+export class DestinationSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(DestinationSupervisor.name);
+  private readonly running = new Map<string, Running>();
+  private readonly starting = new Map<string, Promise<void>>();
+  private subscriber: Redis | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(
+    @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly destinations: DestinationRepository,
+    private readonly deliveries: DeliveryRepository,
+    private readonly queues: DeliveryQueues,
+    private readonly processor: DeliveryProcessor,
+    private readonly metrics: WorkerMetrics,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.subscriber = this.redis.duplicate({ connectionName: 'dispatch-wake' });
+    this.subscriber.on('message', (_channel: string, destinationId: string) => void this.wake(destinationId));
+    this.subscriber.on('error', () => undefined);
+    await this.subscriber.subscribe(wakeChannel(this.config.queuePrefix));
+    await this.scan();
+    this.timer = setInterval(() => void this.scan(), this.config.worker.scanMs);
+  }
+
+  /** Destinations with a running worker (for health and tests). */
+  runningDestinations(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** Starts the worker of a destination if it is not running; marks it active if it is. */
+  async wake(destinationId: string): Promise<void> {
+    const running = this.running.get(destinationId);
+    if (running) {
+      running.lastActiveAt = Date.now();
+      return;
+    }
+    if (this.stopping) return;
+    let starting = this.starting.get(destinationId);
+    if (!starting) {
+      starting = this.start(destinationId).finally(() => this.starting.delete(destinationId));
+      this.starting.set(destinationId, starting);
+    }
+    await starting;
+  }
+
+  private async start(destinationId: string): Promise<void> {
+    const destination = await this.destinations.findById(destinationId);
+    if (!destination || !destination.enabled || destination.paused || this.stopping) return;
+    const worker = new Worker<DeliveryJobData>(
+      destinationQueueName(destinationId),
+      (job) => this.processor.process(job, entry.destination),
+      {
+        connection: this.redis,
+        prefix: this.config.queuePrefix,
+        concurrency: this.config.worker.concurrency,
+        ...(destination.rateLimitMax && destination.rateLimitDurationMs
+          ? { limiter: { max: destination.rateLimitMax, duration: destination.rateLimitDurationMs } }
+          : {}),
+        settings: { backoffStrategy: deliveryBackoff },
+      },
+    );
+    const entry: Running = { worker, destination, lastActiveAt: Date.now() };
+    const touch = () => {
+      entry.lastActiveAt = Date.now();
+    };
+    worker.on('active', touch);
+    worker.on('completed', touch);
+    worker.on('failed', touch);
+    worker.on('error', (error) => this.logger.warn(`Queue of ${destinationId}: ${error.message}`));
+    this.running.set(destinationId, entry);
+    this.metrics.runningWorkers.set(this.running.size);
+    this.logger.debug(`Started the worker of ${destinationId}`);
+  }
+
+  /**
+   * Starts workers for destinations with work due soon, reloads the settings of running ones
+   * (restarting a worker whose rate limit changed), and closes workers idle for long enough.
+   */
+  async scan(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      const horizon = new Date(Date.now() + 2 * this.config.worker.scanMs);
+      const due = new Set(await this.deliveries.destinationsWithWorkDue(horizon));
+      await Promise.all([...due].map((id) => this.wake(id)));
+      const now = Date.now();
+      const fresh = new Map((await this.destinations.findByIds([...this.running.keys()])).map((destination) => [destination.id, destination]));
+      for (const [id, entry] of this.running) {
+        const current = fresh.get(id);
+        const gone = !current || !current.enabled || current.paused;
+        const changed = current && (current.rateLimitMax !== entry.destination.rateLimitMax || current.rateLimitDurationMs !== entry.destination.rateLimitDurationMs);
+        const idle = !due.has(id) && now - entry.lastActiveAt > this.config.worker.idleMs && (await this.queueIsIdle(id));
+        if (gone || changed || idle) await this.stop(id);
+        else if (current) entry.destination = current;
+        if (changed && !gone) await this.wake(id);
+      }
+    } catch (error) {
+      this.logger.warn(`Scan failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Nothing waiting or in flight; delayed retries wake the worker again through the scan. */
+  private async queueIsIdle(destinationId: string): Promise<boolean> {
+    const counts = await this.queues.queue(destinationId).getJobCounts('wait', 'active', 'prioritized');
+    return Object.values(counts).every((count) => count === 0);
+  }
+
+  private async stop(destinationId: string): Promise<void> {
+    const entry = this.running.get(destinationId);
+    if (!entry) return;
+    this.running.delete(destinationId);
+    this.metrics.runningWorkers.set(this.running.size);
+    await entry.worker.close();
+    this.logger.debug(`Closed the worker of ${destinationId}`);
+  }
+
+  /** Stops taking jobs and lets attempts in flight finish, then closes every worker. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    await Promise.allSettled(this.starting.values());
+    await Promise.all([...this.running.keys()].map((id) => this.stop(id)));
+    this.subscriber?.disconnect();
+  }
+}

@@ -1,0 +1,32 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { BullModule } from '@nestjs/bullmq';
+import type { Redis } from 'ioredis';
+import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
+import { DatabaseModule } from '@dispatch/db';
+import { MAINTENANCE_QUEUE, QueueModule, REDIS } from '@dispatch/queue';
+import { DeliveryProcessor } from './delivery/delivery-processor';
+import { WorkerHttp } from './operations/worker-http';
+import { WorkerMetrics } from './operations/worker-metrics';
+import { MaintenanceSchedule } from './reconciler/maintenance-schedule';
+import { ReconcileDeliveries } from './reconciler/reconcile-deliveries';
+import { DestinationSupervisor } from './supervisor/destination-supervisor';
+
+@Module({})
+export class WorkerModule {
+  static forRoot(config: DispatchConfig): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        QueueModule,
+        BullModule.forRootAsync({
+          inject: [REDIS, DISPATCH_CONFIG],
+          useFactory: (redis: Redis, dispatchConfig: DispatchConfig) => ({ connection: redis, prefix: dispatchConfig.queuePrefix }),
+        }),
+        BullModule.registerQueue({ name: MAINTENANCE_QUEUE }),
+      ],
+      providers: [WorkerMetrics, WorkerHttp, DeliveryProcessor, DestinationSupervisor, ReconcileDeliveries, MaintenanceSchedule],
+    };
+  }
+}

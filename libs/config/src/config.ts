@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+const integer = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const environmentSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().url().default('postgresql://postgres@127.0.0.1:5432/dispatch'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  DISPATCH_BOOTSTRAP_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  DISPATCH_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'only letters, digits, "-" and "_"')
+    .default('dispatch'),
+  DISPATCH_ADMIN_DIR: z.string().optional(),
+  DISPATCH_WORKER_CONCURRENCY: integer(10),
+  DISPATCH_WORKER_IDLE_MS: integer(60_000),
+  DISPATCH_WORKER_SCAN_MS: integer(5_000),
+  DISPATCH_RECONCILE_MS: integer(10_000),
+  DISPATCH_DRAIN_TIMEOUT_MS: integer(30_000),
+  DISPATCH_WEBHOOK_TIMEOUT_MS: integer(15_000),
+  DISPATCH_RESPONSE_MAX_BYTES: integer(4096),
+  DISPATCH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+});
+
+export type DispatchConfig = Readonly<{
+  env: string;
+  port: number;
+  host: string;
+  databaseUrl: string;
+  redisUrl: string;
+  bootstrapKey: string | undefined;
+  queuePrefix: string;
+  adminDir: string | undefined;
+  worker: Readonly<{ concurrency: number; idleMs: number; scanMs: number; metricsPort: number; reconcileMs: number; drainTimeoutMs: number }>;
+  webhook: Readonly<{ timeoutMs: number; responseMaxBytes: number }>;
+  logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+}>;
+
+/** Reads and validates the environment once; throws naming every bad variable. */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): DispatchConfig {
+  const parsed = environmentSchema.safeParse(environment);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    bootstrapKey: e.DISPATCH_BOOTSTRAP_KEY,
+    queuePrefix: e.DISPATCH_QUEUE_PREFIX,
+    adminDir: e.DISPATCH_ADMIN_DIR,
+    worker: {
+      concurrency: e.DISPATCH_WORKER_CONCURRENCY,
+      idleMs: e.DISPATCH_WORKER_IDLE_MS,
+      scanMs: e.DISPATCH_WORKER_SCAN_MS,
+      metricsPort: e.DISPATCH_METRICS_PORT,
+      reconcileMs: e.DISPATCH_RECONCILE_MS,
+      drainTimeoutMs: e.DISPATCH_DRAIN_TIMEOUT_MS,
+    },
+    webhook: { timeoutMs: e.DISPATCH_WEBHOOK_TIMEOUT_MS, responseMaxBytes: e.DISPATCH_RESPONSE_MAX_BYTES },
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Nest injection token for the loaded configuration. */
+export const DISPATCH_CONFIG = Symbol('DISPATCH_CONFIG');
+
+/** Nest log levels from the most severe down to `level`. */
+export function logLevels(level: DispatchConfig['logLevel']): DispatchConfig['logLevel'][] {
+  const all = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+  return all.slice(0, all.indexOf(level) + 1);
+}

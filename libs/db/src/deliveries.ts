@@ -1,0 +1,204 @@
+import { Prisma } from './prisma';
+import type { Attempt, Delivery, DeliveryStatus, PrismaClient } from './prisma';
+
+export type DeliveryFilter = {
+  status?: DeliveryStatus;
+  destinationId?: string;
+  eventId?: string;
+  since?: Date;
+  until?: Date;
+  beforeSeq?: bigint;
+};
+
+/** A delivery claimed for one attempt, with what the sender needs from its event. */
+export type ClaimedDelivery = {
+  id: string;
+  organizationId: string;
+  eventId: string;
+  destinationId: string;
+  attemptNumber: number;
+  trigger: 'scheduled' | 'manual';
+  event: { id: string; type: string; data: unknown; receivedAt: Date };
+};
+
+export type AttemptRecord = {
+  id: string;
+  deliveryId: string;
+  number: number;
+  trigger: 'scheduled' | 'manual';
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  responseBody: string | null;
+  error: string | null;
+};
+
+export type AttemptSettlement = {
+  status: Extract<DeliveryStatus, 'delivered' | 'retrying' | 'failed'>;
+  nextAttemptAt: Date | null;
+  lastError: string | null;
+  /** Set when the receiver said it is gone: the destination is disabled with this reason. */
+  disableDestination?: string;
+};
+
+export type StaleDelivery = Pick<Delivery, 'id' | 'seq' | 'destinationId' | 'nextAttemptAt' | 'attemptCount'> & {
+  destination: { retryPolicy: Prisma.JsonValue };
+};
+
+type ClaimRow = {
+  id: string;
+  organization_id: string;
+  event_id: string;
+  destination_id: string;
+  attempt_count: number;
+  previous_status: DeliveryStatus;
+  manual_retry_at: Date | null;
+  event_type: string;
+  event_data: unknown;
+  event_received_at: Date;
+};
+
+export class DeliveryRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  list(organizationId: string, filter: DeliveryFilter, limit: number): Promise<Delivery[]> {
+    return this.prisma.delivery.findMany({
+      where: {
+        organizationId,
+        ...(filter.status ? { status: filter.status } : {}),
+        ...(filter.destinationId ? { destinationId: filter.destinationId } : {}),
+        ...(filter.eventId ? { eventId: filter.eventId } : {}),
+        ...(filter.since || filter.until ? { createdAt: { gte: filter.since, lt: filter.until } } : {}),
+        ...(filter.beforeSeq !== undefined ? { seq: { lt: filter.beforeSeq } } : {}),
+      },
+      orderBy: { seq: 'desc' },
+      take: limit,
+    });
+  }
+
+  find(organizationId: string, id: string): Promise<(Delivery & { attempts: Attempt[] }) | null> {
+    return this.prisma.delivery.findFirst({
+      where: { id, organizationId },
+      include: { attempts: { orderBy: { number: 'asc' } } },
+    });
+  }
+
+  findById(id: string): Promise<Delivery | null> {
+    return this.prisma.delivery.findUnique({ where: { id } });
+  }
+
+  /**
+   * Starts attempt n+1 of a delivery: marks it `delivering` and takes the next attempt
+   * number, in one statement. Returns null when the delivery must not be sent: it is gone,
+   * cancelled, or already delivered and no operator asked for it again (a job run twice).
+   * The attempt is `manual` when an operator asked for it, or retried a dead letter.
+   */
+  async claim(id: string): Promise<ClaimedDelivery | null> {
+    const rows = await this.prisma.$queryRaw<ClaimRow[]>(Prisma.sql`
+      WITH old AS (
+        SELECT id, status, manual_retry_at FROM deliveries WHERE id = ${id} FOR UPDATE
+      ), claimed AS (
+        UPDATE deliveries d
+        SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
+            next_attempt_at = NULL, updated_at = now()
+        FROM old
+        WHERE d.id = old.id AND old.status <> 'cancelled'
+          AND (old.status <> 'delivered' OR old.manual_retry_at IS NOT NULL)
+        RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
+                  old.status AS previous_status, old.manual_retry_at
+      )
+      SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
+      FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`);
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      id: row.id,
+      organizationId: row.organization_id,
+      eventId: row.event_id,
+      destinationId: row.destination_id,
+      attemptNumber: row.attempt_count,
+      trigger: row.manual_retry_at !== null || row.previous_status === 'failed' ? 'manual' : 'scheduled',
+      event: { id: row.event_id, type: row.event_type, data: row.event_data, receivedAt: row.event_received_at },
+    };
+  }
+
+  /** Records the attempt and settles the delivery (and maybe its destination) together. */
+  async settleAttempt(attempt: AttemptRecord, settlement: AttemptSettlement, destinationId: string): Promise<void> {
+    const writes: Prisma.PrismaPromise<unknown>[] = [
+      this.prisma.attempt.create({ data: attempt }),
+      this.prisma.delivery.update({
+        where: { id: attempt.deliveryId },
+        data: {
+          status: settlement.status,
+          nextAttemptAt: settlement.nextAttemptAt,
+          lastError: settlement.lastError,
+          lastStatusCode: attempt.statusCode,
+        },
+      }),
+    ];
+    if (settlement.disableDestination) {
+      writes.push(
+        this.prisma.destination.update({
+          where: { id: destinationId },
+          data: { enabled: false, disabledReason: settlement.disableDestination },
+        }),
+      );
+    }
+    await this.prisma.$transaction(writes);
+  }
+
+  /** Gives a claimed delivery back without an attempt (its destination is paused or disabled). */
+  async hold(id: string): Promise<void> {
+    await this.prisma.$executeRaw`
+      UPDATE deliveries SET status = 'pending', attempt_count = attempt_count - 1, updated_at = now()
+      WHERE id = ${id} AND status = 'delivering'`;
+  }
+
+  /** Marks the delivery for an attempt now, made by an operator (`trigger: manual`). */
+  async requestManualRetry(id: string, now: Date): Promise<Delivery> {
+    return this.prisma.delivery.update({
+      where: { id },
+      data: { manualRetryAt: now, status: 'pending', nextAttemptAt: now },
+    });
+  }
+
+  /** Destinations that have work due before `horizon`, for the worker's supervisor. */
+  async destinationsWithWorkDue(horizon: Date): Promise<string[]> {
+    const rows = await this.prisma.$queryRaw<{ destination_id: string }[]>`
+      SELECT DISTINCT d.destination_id FROM deliveries d
+      JOIN destinations dst ON dst.id = d.destination_id AND dst.enabled AND NOT dst.paused
+      WHERE d.status IN ('pending', 'delivering')
+         OR (d.status = 'retrying' AND d.next_attempt_at <= ${horizon})`;
+    return rows.map((row) => row.destination_id);
+  }
+
+  /**
+   * Candidates for the reconciler, in creation order after `afterSeq`: deliveries of active
+   * destinations that are pending or delivering and untouched since `staleBefore`, or
+   * retrying and overdue since then. Those without a live job get one again.
+   */
+  stalledDeliveries(staleBefore: Date, afterSeq: bigint, limit: number): Promise<StaleDelivery[]> {
+    return this.prisma.delivery.findMany({
+      where: {
+        seq: { gt: afterSeq },
+        OR: [
+          { status: { in: ['pending', 'delivering'] }, updatedAt: { lt: staleBefore } },
+          { status: 'retrying', nextAttemptAt: { lt: staleBefore } },
+        ],
+        destination: { enabled: true, paused: false },
+      },
+      select: { id: true, seq: true, destinationId: true, nextAttemptAt: true, attemptCount: true, destination: { select: { retryPolicy: true } } },
+      orderBy: { seq: 'asc' },
+      take: limit,
+    });
+  }
+
+  /** Open deliveries of one destination, to enqueue again when it is resumed or re-enabled. */
+  openDeliveriesOf(destinationId: string): Promise<Pick<Delivery, 'id' | 'nextAttemptAt' | 'attemptCount'>[]> {
+    return this.prisma.delivery.findMany({
+      where: { destinationId, status: { in: ['pending', 'retrying'] } },
+      select: { id: true, nextAttemptAt: true, attemptCount: true },
+      orderBy: { seq: 'asc' },
+    });
+  }
+}

@@ -1,0 +1,45 @@
+import { hashApiKey, newId } from '@dispatch/domain';
+import type { ApiKeyRole } from '@dispatch/domain';
+import type { PrismaClient } from './prisma';
+
+export type Caller = { organizationId: string; organizationName: string; role: ApiKeyRole; apiKeyId: string };
+
+/** The organization made at start-up for the operator; its admin keys also open the queues. */
+export const OPERATOR_ORGANIZATION = 'default';
+
+export class OrganizationRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** Makes sure organization `default` exists with an admin key equal to `key`. */
+  async ensureBootstrap(key: string): Promise<{ organizationId: string }> {
+    const organization = await this.prisma.organization.upsert({
+      where: { name: OPERATOR_ORGANIZATION },
+      create: { id: newId('org'), name: OPERATOR_ORGANIZATION },
+      update: {},
+    });
+    const hash = hashApiKey(key);
+    await this.prisma.apiKey.upsert({
+      where: { hash },
+      create: { id: newId('key'), organizationId: organization.id, name: 'bootstrap', role: 'admin', hash },
+      update: {},
+    });
+    return { organizationId: organization.id };
+  }
+
+  async create(name: string): Promise<{ id: string }> {
+    return this.prisma.organization.create({ data: { id: newId('org'), name }, select: { id: true } });
+  }
+
+  /** Stores a new key (its hash only) for the organization. */
+  async addApiKey(organizationId: string, name: string, role: ApiKeyRole, key: string): Promise<{ id: string }> {
+    return this.prisma.apiKey.create({
+      data: { id: newId('key'), organizationId, name, role, hash: hashApiKey(key) },
+      select: { id: true },
+    });
+  }
+
+  async findCaller(key: string): Promise<Caller | null> {
+    const found = await this.prisma.apiKey.findUnique({ where: { hash: hashApiKey(key) }, include: { organization: { select: { name: true } } } });
+    return found ? { organizationId: found.organizationId, organizationName: found.organization.name, role: found.role, apiKeyId: found.id } : null;
+  }
+}

@@ -1,0 +1,107 @@
+import { Agent, Dispatcher, request } from 'undici';
+import { signatureHeader, webhookBody } from '@dispatch/domain';
+import type { WebhookConfig } from './config';
+
+export const USER_AGENT = 'Dispatch/0.1.0';
+
+export type WebhookTimeouts = { timeoutMs: number; responseMaxBytes: number };
+
+export type WebhookRequest = {
+  config: WebhookConfig;
+  secrets: readonly string[];
+  deliveryId: string;
+  attemptNumber: number;
+  event: { id: string; type: string; data: unknown; receivedAt: Date };
+};
+
+export type WebhookResponse =
+  | { statusCode: number; durationMs: number; responseBody: string; retryAfter: string | null }
+  | { error: string; durationMs: number };
+
+/**
+ * Sends webhooks over kept-alive connections. Redirects are never followed; every phase
+ * (connect, headers, body) has its own timeout; at most `responseMaxBytes` of the answer is read.
+ */
+export class WebhookSender {
+  private readonly agent: Dispatcher;
+
+  constructor(private readonly timeouts: WebhookTimeouts) {
+    this.agent = new Agent({
+      connect: { timeout: Math.min(timeouts.timeoutMs, 10_000) },
+      headersTimeout: timeouts.timeoutMs,
+      bodyTimeout: timeouts.timeoutMs,
+      keepAliveTimeout: 4_000,
+      connections: 64,
+    });
+  }
+
+  async send(webhook: WebhookRequest, now: Date = new Date()): Promise<WebhookResponse> {
+    const body = webhookBody(webhook.event);
+    const timestamp = Math.floor(now.getTime() / 1000);
+    const started = performance.now();
+    try {
+      const response = await request(webhook.config.url, {
+        method: webhook.config.method,
+        dispatcher: this.agent,
+        headers: {
+          ...webhook.config.headers,
+          'content-type': 'application/json',
+          'user-agent': USER_AGENT,
+          'webhook-id': webhook.event.id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatureHeader(webhook.secrets, webhook.event.id, timestamp, body),
+          'dispatch-delivery-id': webhook.deliveryId,
+          'dispatch-attempt': String(webhook.attemptNumber),
+          'dispatch-event-type': webhook.event.type,
+        },
+        body,
+        signal: AbortSignal.timeout(this.timeouts.timeoutMs),
+      });
+      const responseBody = await readCapped(response.body, this.timeouts.responseMaxBytes);
+      const retryAfter = response.headers['retry-after'];
+      return {
+        statusCode: response.statusCode,
+        durationMs: Math.round(performance.now() - started),
+        responseBody,
+        retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : (retryAfter ?? null),
+      };
+    } catch (error) {
+      return { error: describeError(error), durationMs: Math.round(performance.now() - started) };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buffer = chunk as Buffer;
+    chunks.push(buffer.subarray(0, maxBytes - size));
+    size += buffer.length;
+    if (size >= maxBytes) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A short, secret-free description of why a request failed, naming the error class. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: string }).code;
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  if (error.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return `timeout: ${error.message}`;
+  }
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return `connect timeout: ${error.message}`;
+  const tlsCodes = ['CERT_', 'ERR_TLS', 'DEPTH_ZERO', 'SELF_SIGNED', 'UNABLE_TO_VERIFY'];
+  if (code && tlsCodes.some((prefix) => code.startsWith(prefix))) return `tls error (${code}): ${error.message}`;
+  const causeCode = (error.cause as { code?: string } | undefined)?.code;
+  if (causeCode) return `connection error (${causeCode})${cause}`;
+  return `${code ? `${code}: ` : ''}${error.message}${cause}`;
+}

@@ -1,0 +1,97 @@
+import { Job, JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { DELIVERY_JOB_NAME, DeliveryJobData } from './jobs';
+import { destinationQueueName, wakeChannel } from './names';
+
+export type EnqueueRequest = {
+  deliveryId: string;
+  destinationId: string;
+  /** Attempts BullMQ may still make; the retry policy decides within them. */
+  attempts: number;
+  /** When the attempt is due; now when absent. */
+  dueAt?: Date | null;
+};
+
+/**
+ * The producer side of the per-destination queues. Queue objects share one Redis connection
+ * and are created on first use. Adding a job whose id (the delivery id) exists is a no-op.
+ */
+export class DeliveryQueues {
+  private readonly queues = new Map<string, Queue<DeliveryJobData>>();
+
+  constructor(
+    private readonly connection: Redis,
+    readonly prefix: string,
+  ) {}
+
+  queue(destinationId: string): Queue<DeliveryJobData> {
+    let queue = this.queues.get(destinationId);
+    if (!queue) {
+      queue = new Queue<DeliveryJobData>(destinationQueueName(destinationId), {
+        connection: this.connection,
+        prefix: this.prefix,
+      });
+      queue.on('error', () => undefined);
+      this.queues.set(destinationId, queue);
+    }
+    return queue;
+  }
+
+  /** Adds delivery jobs and tells the workers which destinations have new work. */
+  async enqueue(requests: readonly EnqueueRequest[], now: Date = new Date()): Promise<void> {
+    const byDestination = new Map<string, EnqueueRequest[]>();
+    for (const request of requests) {
+      const list = byDestination.get(request.destinationId) ?? [];
+      list.push(request);
+      byDestination.set(request.destinationId, list);
+    }
+    for (const [destinationId, list] of byDestination) {
+      await this.queue(destinationId).addBulk(
+        list.map((request) => ({ name: DELIVERY_JOB_NAME, data: { deliveryId: request.deliveryId }, opts: jobOptions(request, now) })),
+      );
+    }
+    if (byDestination.size > 0) {
+      const pipeline = this.connection.pipeline();
+      for (const destinationId of byDestination.keys()) pipeline.publish(wakeChannel(this.prefix), destinationId);
+      await pipeline.exec();
+    }
+  }
+
+  async job(destinationId: string, deliveryId: string): Promise<Job<DeliveryJobData> | undefined> {
+    return this.queue(destinationId).getJob(deliveryId);
+  }
+
+  async pause(destinationId: string): Promise<void> {
+    await this.queue(destinationId).pause();
+  }
+
+  async resume(destinationId: string): Promise<void> {
+    await this.queue(destinationId).resume();
+    await this.connection.publish(wakeChannel(this.prefix), destinationId);
+  }
+
+  /** Removes a destination's queue and every key under it. */
+  async remove(destinationId: string): Promise<void> {
+    const queue = this.queue(destinationId);
+    await queue.obliterate({ force: true });
+    await queue.close();
+    this.queues.delete(destinationId);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.queues.clear();
+  }
+}
+
+function jobOptions(request: EnqueueRequest, now: Date): JobsOptions {
+  const delay = request.dueAt ? Math.max(0, request.dueAt.getTime() - now.getTime()) : 0;
+  return {
+    jobId: request.deliveryId,
+    attempts: Math.max(1, request.attempts),
+    backoff: { type: 'custom' },
+    delay,
+    removeOnComplete: true,
+    removeOnFail: false,
+  };
+}

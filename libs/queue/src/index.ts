@@ -1,0 +1,5 @@
+export * from './names';
+export * from './jobs';
+export * from './connection';
+export * from './delivery-queues';
+export * from './queue.module';

@@ -1,0 +1,21 @@
+/**
+ * Every destination has its own BullMQ queue. Its name is the destination id in braces, a
+ * Redis Cluster hash tag, so all keys of one queue live in one slot:
+ * `<prefix>:{<destination id>}:wait`, `…:delayed`, `…:failed`, and so on.
+ */
+export function destinationQueueName(destinationId: string): string {
+  return `{${destinationId}}`;
+}
+
+export function destinationIdOfQueue(queueName: string): string | null {
+  const match = /^\{(.+)\}$/.exec(queueName);
+  return match ? match[1] : null;
+}
+
+/** Pub/sub channel on which enqueuers tell workers that a destination has new work. */
+export function wakeChannel(prefix: string): string {
+  return `${prefix}:wake`;
+}
+
+/** The queue of Dispatch's own periodic work (the reconciler). */
+export const MAINTENANCE_QUEUE = '{maintenance}';
