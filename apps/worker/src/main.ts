@@ -1,12 +1,11 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { loadConfig, logLevels } from '@dispatch/config';
-import { WorkerModule } from './worker.module';
+import { loadConfig } from '@dispatch/config';
+import { createWorker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: logLevels(config.logLevel) });
+  const app = await createWorker(config);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;

@@ -10,18 +10,13 @@ export const OPERATOR_ORGANIZATION = 'default';
 export class OrganizationRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** Makes sure organization `default` exists with an admin key equal to `key`. */
+  /** Makes sure organization `default` exists with an admin key equal to `key` (safe to run concurrently). */
   async ensureBootstrap(key: string): Promise<{ organizationId: string }> {
-    const organization = await this.prisma.organization.upsert({
-      where: { name: OPERATOR_ORGANIZATION },
-      create: { id: newId('org'), name: OPERATOR_ORGANIZATION },
-      update: {},
-    });
-    const hash = hashApiKey(key);
-    await this.prisma.apiKey.upsert({
-      where: { hash },
-      create: { id: newId('key'), organizationId: organization.id, name: 'bootstrap', role: 'admin', hash },
-      update: {},
+    await this.prisma.organization.createMany({ data: [{ id: newId('org'), name: OPERATOR_ORGANIZATION }], skipDuplicates: true });
+    const organization = await this.prisma.organization.findUniqueOrThrow({ where: { name: OPERATOR_ORGANIZATION } });
+    await this.prisma.apiKey.createMany({
+      data: [{ id: newId('key'), organizationId: organization.id, name: 'bootstrap', role: 'admin', hash: hashApiKey(key) }],
+      skipDuplicates: true,
     });
     return { organizationId: organization.id };
   }

@@ -1,0 +1,26 @@
+import { randomBytes } from 'node:crypto';
+import { createPrismaClient, OrganizationRepository } from '@dispatch/db';
+import { generateApiKey } from '@dispatch/domain';
+
+export type TestOrganization = { organizationId: string; adminKey: string; producerKey: string; viewerKey: string };
+
+/** A new organization with one API key of each role. */
+export async function createTestOrganization(databaseUrl: string, name = `org-${randomBytes(4).toString('hex')}`): Promise<TestOrganization> {
+  const prisma = createPrismaClient(databaseUrl, { max: 1 });
+  try {
+    const organizations = new OrganizationRepository(prisma);
+    const { id } = await organizations.create(name);
+    const keys = { adminKey: generateApiKey(), producerKey: generateApiKey(), viewerKey: generateApiKey() };
+    await organizations.addApiKey(id, 'admin', 'admin', keys.adminKey);
+    await organizations.addApiKey(id, 'producer', 'producer', keys.producerKey);
+    await organizations.addApiKey(id, 'viewer', 'viewer', keys.viewerKey);
+    return { organizationId: id, ...keys };
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+/** A webhook destination body for `POST /v1/destinations`. */
+export function webhookDestination(url: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name: `hook-${randomBytes(3).toString('hex')}`, kind: 'webhook', config: { url }, eventTypes: ['*'], ...overrides };
+}

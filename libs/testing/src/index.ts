@@ -1,0 +1,5 @@
+export * from './database';
+export * from './redis';
+export * from './receiver';
+export * from './factories';
+export * from './api-client';
