@@ -98,6 +98,9 @@ describe('REST API (api process, no worker)', () => {
       expect(paths).toEqual(expect.arrayContaining(['name', 'eventTypes.0', 'retryPolicy.maxAttempts']));
       const config = await client.post('/v1/destinations', webhookDestination('ftp://example.com', { config: { url: 'ftp://example.com', headers: { 'webhook-id': 'x' } } }));
       expect(config.body.details.map((d: { path: string }) => d.path)).toEqual(['config.url', 'config.headers.webhook-id']);
+      const notUrl = await client.post('/v1/destinations', webhookDestination('not a url'));
+      expect(notUrl.status).toBe(400);
+      expect(notUrl.body.details).toEqual([{ path: 'config.url', message: 'must be an absolute http or https URL' }]);
       const kind = await client.post('/v1/destinations', webhookDestination(RECEIVER, { kind: 'email' }));
       expect(kind.body.details).toEqual([{ path: 'kind', message: expect.stringContaining('not available yet') }]);
       expect((await client.get('/v1/destinations?limit=200')).body.data.length).toBe(before);

@@ -20,10 +20,7 @@ const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
 export const webhookConfigSchema = z
   .object({
-    url: z
-      .string()
-      .url('must be an absolute http(s) URL')
-      .refine((value) => /^https?:$/.test(new URL(value).protocol), 'must be an http or https URL'),
+    url: z.url({ protocol: /^https?$/, message: 'must be an absolute http or https URL' }),
     method: z.enum(['POST', 'PUT', 'PATCH']).default('POST'),
     headers: z
       .record(z.string(), z.string().max(4096))

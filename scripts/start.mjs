@@ -1,0 +1,90 @@
+// npm start: builds what changed, migrates the database, then runs the API (which serves the
+// admin app) and the worker, and prints where everything is and the admin key.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { migrate } from './migrate.mjs';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const env = { ...process.env };
+env.PORT ??= '3000';
+env.DATABASE_URL ??= 'postgresql://postgres@127.0.0.1:5432/dispatch';
+env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+
+function bootstrapKey() {
+  if (env.DISPATCH_BOOTSTRAP_KEY) return env.DISPATCH_BOOTSTRAP_KEY;
+  const file = path.join(root, '.dispatch', 'bootstrap-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(path.dirname(file), { recursive: true });
+  const key = `dsp_${randomBytes(24).toString('base64url')}`;
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+env.DISPATCH_BOOTSTRAP_KEY = bootstrapKey();
+
+if (!process.argv.includes('--no-build')) {
+  const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--output-style=static'], { cwd: root, stdio: 'inherit', env });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+}
+
+try {
+  const applied = await migrate(env.DATABASE_URL);
+  console.log(applied.length ? `Migrations applied: ${applied.join(', ')}` : 'Database is up to date.');
+} catch (error) {
+  console.error(`Cannot prepare the database at ${env.DATABASE_URL.replace(/\/\/[^@]*@/, '//…@')}: ${error.message}`);
+  process.exit(1);
+}
+
+const children = [];
+let stopping = false;
+
+function run(name, script) {
+  const child = spawn(process.execPath, [path.join(root, script)], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const stream of [child.stdout, child.stderr]) {
+    let rest = '';
+    stream.on('data', (chunk) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop();
+      for (const line of lines) process.stdout.write(`[${name}] ${line}\n`);
+    });
+  }
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`[${name}] exited (${signal ?? code}); stopping everything`);
+      stop(code ?? 1);
+    }
+  });
+  children.push(child);
+}
+
+function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) child.kill('SIGTERM');
+  Promise.all(children.map((child) => (child.exitCode !== null ? null : new Promise((resolve) => child.on('exit', resolve))))).then(() => process.exit(code));
+}
+
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+
+run('api', 'apps/api/dist/main.js');
+run('worker', 'apps/worker/dist/main.js');
+
+const base = `http://127.0.0.1:${env.PORT}`;
+for (let tries = 0; tries < 120 && !stopping; tries += 1) {
+  const ready = await fetch(`${base}/health/ready`).then((r) => r.ok, () => false);
+  if (ready) {
+    console.log(`
+Dispatch is running.
+  Admin app   ${base}/
+  API         ${base}/v1   (OpenAPI: ${base}/docs)
+  Queues      ${base}/queues   (Bull Board; user any, password the admin key)
+  Metrics     ${base}/metrics
+  Admin key   ${env.DISPATCH_BOOTSTRAP_KEY}
+Press Ctrl+C to stop.`);
+    break;
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+}
