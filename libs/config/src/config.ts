@@ -3,7 +3,6 @@ import { z } from 'zod';
 const integer = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const environmentSchema = z.object({
-  NODE_ENV: z.string().default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: z.string().url().default('postgresql://postgres@127.0.0.1:5432/dispatch'),
@@ -26,7 +25,6 @@ const environmentSchema = z.object({
 });
 
 export type DispatchConfig = Readonly<{
-  env: string;
   port: number;
   host: string;
   databaseUrl: string;
@@ -48,7 +46,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
   }
   const e = parsed.data;
   return {
-    env: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,

@@ -26,7 +26,7 @@ export class WorkerHttp implements OnApplicationBootstrap, OnApplicationShutdown
         response.end(body);
       });
     });
-    await new Promise<void>((resolve) => server.listen(this.config.worker.metricsPort, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(this.config.worker.metricsPort, this.config.host, resolve));
     this.server = server;
     Logger.log(`Worker metrics on http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, 'worker');
   }
