@@ -193,7 +193,7 @@ describe('delivery (api and worker)', () => {
     const deliveryId = newId('dlv');
     await events.ingest(
       { organizationId: system.organization.organizationId, id: 'evt_lost_job', type: 'x.y', source: null, data: { lost: true }, orderingKey: null, priority: 0, correlationId: null, tags: [] },
-      new Map([[dst.id, deliveryId]]),
+      [{ id: deliveryId, destinationId: dst.id, ordered: false }],
     );
     const [request] = await receiver.waitFor(1, 15_000);
     expect(request.headers['webhook-id']).toBe('evt_lost_job');

@@ -18,6 +18,7 @@ const environmentSchema = z.object({
   DISPATCH_WORKER_SCAN_MS: integer(5_000),
   DISPATCH_RECONCILE_MS: integer(10_000),
   DISPATCH_DRAIN_TIMEOUT_MS: integer(30_000),
+  DISPATCH_LOCK_MS: integer(30_000),
   DISPATCH_WEBHOOK_TIMEOUT_MS: integer(15_000),
   DISPATCH_RESPONSE_MAX_BYTES: integer(4096),
   DISPATCH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
@@ -32,7 +33,7 @@ export type DispatchConfig = Readonly<{
   bootstrapKey: string | undefined;
   queuePrefix: string;
   adminDir: string | undefined;
-  worker: Readonly<{ concurrency: number; idleMs: number; scanMs: number; metricsPort: number; reconcileMs: number; drainTimeoutMs: number }>;
+  worker: Readonly<{ concurrency: number; idleMs: number; scanMs: number; metricsPort: number; reconcileMs: number; drainTimeoutMs: number; lockMs: number }>;
   webhook: Readonly<{ timeoutMs: number; responseMaxBytes: number }>;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }>;
@@ -60,6 +61,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
       metricsPort: e.DISPATCH_METRICS_PORT,
       reconcileMs: e.DISPATCH_RECONCILE_MS,
       drainTimeoutMs: e.DISPATCH_DRAIN_TIMEOUT_MS,
+      lockMs: e.DISPATCH_LOCK_MS,
     },
     webhook: { timeoutMs: e.DISPATCH_WEBHOOK_TIMEOUT_MS, responseMaxBytes: e.DISPATCH_RESPONSE_MAX_BYTES },
     logLevel: e.LOG_LEVEL,

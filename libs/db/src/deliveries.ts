@@ -43,6 +43,7 @@ export type AttemptSettlement = {
 
 export type StaleDelivery = Pick<Delivery, 'id' | 'seq' | 'destinationId' | 'nextAttemptAt' | 'attemptCount'> & {
   destination: { retryPolicy: Prisma.JsonValue };
+  event: { priority: number };
 };
 
 type ClaimRow = {
@@ -76,10 +77,10 @@ export class DeliveryRepository {
     });
   }
 
-  find(organizationId: string, id: string): Promise<(Delivery & { attempts: Attempt[] }) | null> {
+  find(organizationId: string, id: string): Promise<(Delivery & { attempts: Attempt[]; event: { priority: number } }) | null> {
     return this.prisma.delivery.findFirst({
       where: { id, organizationId },
-      include: { attempts: { orderBy: { number: 'asc' } } },
+      include: { attempts: { orderBy: { number: 'asc' } }, event: { select: { priority: true } } },
     });
   }
 
@@ -120,6 +121,30 @@ export class DeliveryRepository {
       trigger: row.manual_retry_at !== null || row.previous_status === 'failed' ? 'manual' : 'scheduled',
       event: { id: row.event_id, type: row.event_type, data: row.event_data, receivedAt: row.event_received_at },
     };
+  }
+
+  /**
+   * For a delivery with an ordering key: the earliest delivery of the same destination and key
+   * that came before it and is not settled yet (it must go first), or null.
+   */
+  async orderingBlocker(id: string): Promise<{ id: string; status: DeliveryStatus; nextAttemptAt: Date | null } | null> {
+    const rows = await this.prisma.$queryRaw<{ id: string; status: DeliveryStatus; next_attempt_at: Date | null }[]>`
+      SELECT p.id, p.status, p.next_attempt_at FROM deliveries d
+      JOIN deliveries p ON p.destination_id = d.destination_id AND p.ordering_key = d.ordering_key AND p.ordering_seq < d.ordering_seq
+      WHERE d.id = ${id} AND d.ordering_key IS NOT NULL AND p.status IN ('pending', 'delivering', 'retrying')
+      ORDER BY p.ordering_seq ASC LIMIT 1`;
+    const row = rows[0];
+    return row ? { id: row.id, status: row.status, nextAttemptAt: row.next_attempt_at } : null;
+  }
+
+  /** The next open delivery after this one in its destination's order for its key, or null. */
+  async nextInOrder(id: string): Promise<{ id: string; destinationId: string } | null> {
+    const rows = await this.prisma.$queryRaw<{ id: string; destination_id: string }[]>`
+      SELECT s.id, s.destination_id FROM deliveries d
+      JOIN deliveries s ON s.destination_id = d.destination_id AND s.ordering_key = d.ordering_key AND s.ordering_seq > d.ordering_seq
+      WHERE d.id = ${id} AND d.ordering_key IS NOT NULL AND s.status IN ('pending', 'retrying')
+      ORDER BY s.ordering_seq ASC LIMIT 1`;
+    return rows[0] ? { id: rows[0].id, destinationId: rows[0].destination_id } : null;
   }
 
   /** Records the attempt and settles the delivery (and maybe its destination) together. */
@@ -187,17 +212,25 @@ export class DeliveryRepository {
         ],
         destination: { enabled: true, paused: false },
       },
-      select: { id: true, seq: true, destinationId: true, nextAttemptAt: true, attemptCount: true, destination: { select: { retryPolicy: true } } },
+      select: {
+        id: true,
+        seq: true,
+        destinationId: true,
+        nextAttemptAt: true,
+        attemptCount: true,
+        destination: { select: { retryPolicy: true } },
+        event: { select: { priority: true } },
+      },
       orderBy: { seq: 'asc' },
       take: limit,
     });
   }
 
   /** Open deliveries of one destination, to enqueue again when it is resumed or re-enabled. */
-  openDeliveriesOf(destinationId: string): Promise<Pick<Delivery, 'id' | 'nextAttemptAt' | 'attemptCount'>[]> {
+  openDeliveriesOf(destinationId: string): Promise<(Pick<Delivery, 'id' | 'nextAttemptAt' | 'attemptCount'> & { event: { priority: number } })[]> {
     return this.prisma.delivery.findMany({
       where: { destinationId, status: { in: ['pending', 'retrying'] } },
-      select: { id: true, nextAttemptAt: true, attemptCount: true },
+      select: { id: true, nextAttemptAt: true, attemptCount: true, event: { select: { priority: true } } },
       orderBy: { seq: 'asc' },
     });
   }

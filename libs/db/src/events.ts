@@ -1,5 +1,19 @@
 import type { Delivery, Event, Prisma, PrismaClient } from './prisma';
 
+type Transaction = Prisma.TransactionClient;
+
+/**
+ * The next place in a destination's sequence for one ordering key. The row lock makes
+ * concurrent ingests of the same key take numbers in commit order.
+ */
+async function nextOrderingSeq(tx: Transaction, destinationId: string, key: string): Promise<bigint> {
+  const [row] = await tx.$queryRaw<{ last_seq: bigint }[]>`
+    INSERT INTO ordering_keys (destination_id, key, last_seq) VALUES (${destinationId}, ${key}, 1)
+    ON CONFLICT (destination_id, key) DO UPDATE SET last_seq = ordering_keys.last_seq + 1
+    RETURNING last_seq`;
+  return row.last_seq;
+}
+
 export type NewEvent = {
   organizationId: string;
   id: string;
@@ -14,6 +28,9 @@ export type NewEvent = {
 
 export type IngestResult = { created: boolean; event: Event; deliveries: Delivery[] };
 
+/** A delivery to write with the event; `ordered` when its destination orders by key. */
+export type NewDelivery = { id: string; destinationId: string; ordered: boolean };
+
 export type EventFilter = { type?: string; since?: Date; until?: Date; beforeSeq?: bigint };
 
 export class EventRepository {
@@ -24,30 +41,29 @@ export class EventRepository {
    * organization already has an event with this id, nothing is written and the existing
    * event and its deliveries are returned (`created: false`).
    */
-  async ingest(event: NewEvent, deliveryIds: ReadonlyMap<string, string>): Promise<IngestResult> {
+  async ingest(event: NewEvent, planned: readonly NewDelivery[]): Promise<IngestResult> {
     return this.prisma.$transaction(async (tx) => {
       const inserted = await tx.event.createMany({ data: [event], skipDuplicates: true });
-      if (inserted.count === 0) {
-        const existing = await tx.event.findUniqueOrThrow({
-          where: { organizationId_id: { organizationId: event.organizationId, id: event.id } },
-          include: { deliveries: { orderBy: { seq: 'asc' } } },
-        });
-        const { deliveries, ...stored } = existing;
-        return { created: false, event: stored, deliveries };
+      if (inserted.count > 0) {
+        const rows = [];
+        for (const delivery of planned) {
+          const orderingKey = delivery.ordered ? event.orderingKey : null;
+          rows.push({
+            id: delivery.id,
+            organizationId: event.organizationId,
+            eventId: event.id,
+            destinationId: delivery.destinationId,
+            orderingKey,
+            orderingSeq: orderingKey === null ? null : await nextOrderingSeq(tx, delivery.destinationId, orderingKey),
+          });
+        }
+        await tx.delivery.createMany({ data: rows });
       }
-      const rows = [...deliveryIds].map(([destinationId, id]) => ({
-        id,
-        organizationId: event.organizationId,
-        eventId: event.id,
-        destinationId,
-      }));
-      await tx.delivery.createMany({ data: rows });
-      const stored = await tx.event.findUniqueOrThrow({
+      const { deliveries, ...stored } = await tx.event.findUniqueOrThrow({
         where: { organizationId_id: { organizationId: event.organizationId, id: event.id } },
         include: { deliveries: { orderBy: { seq: 'asc' } } },
       });
-      const { deliveries, ...plain } = stored;
-      return { created: true, event: plain, deliveries };
+      return { created: inserted.count > 0, event: stored, deliveries };
     });
   }
 

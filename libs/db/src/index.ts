@@ -5,3 +5,4 @@ export * from './destinations';
 export * from './events';
 export * from './deliveries';
 export * from './database.module';
+export * from './unavailable';

@@ -60,3 +60,8 @@ function baseDelayMs(policy: RetryPolicy, attemptNumber: number): number {
   const schedule = policy.schedule ?? DEFAULT_RETRY_SCHEDULE;
   return schedule[Math.min(attemptNumber, schedule.length) - 1];
 }
+
+/** Attempts a delivery may still make under a stored policy (at least one: the next). */
+export function attemptsLeft(storedPolicy: unknown, attemptsMade: number): number {
+  return Math.max(1, retryPolicySchema.parse(storedPolicy ?? {}).maxAttempts - attemptsMade);
+}

@@ -10,6 +10,8 @@ export type EnqueueRequest = {
   attempts: number;
   /** When the attempt is due; now when absent. */
   dueAt?: Date | null;
+  /** The event's priority, 0–10: higher goes first within the destination's backlog. */
+  priority: number;
 };
 
 /**
@@ -23,6 +25,11 @@ export class DeliveryQueues {
     private readonly connection: Redis,
     readonly prefix: string,
   ) {}
+
+  /** False while Redis is unreachable: enqueueing then would only wait. */
+  get connected(): boolean {
+    return this.connection.status === 'ready';
+  }
 
   queue(destinationId: string): Queue<DeliveryJobData> {
     let queue = this.queues.get(destinationId);
@@ -61,6 +68,34 @@ export class DeliveryQueues {
     return this.queue(destinationId).getJob(deliveryId);
   }
 
+  /**
+   * Makes sure a delivery has a live job. One with no job, or only a finished one, gets a new
+   * job. With `now` (an operator's retry), a waiting retry is brought forward and a dead
+   * letter's failed job is retried in place, so Bull Board and the database stay in step.
+   */
+  async requeue(request: EnqueueRequest, now: boolean): Promise<'added' | 'retried' | 'promoted' | 'kept'> {
+    const job = await this.job(request.destinationId, request.deliveryId);
+    const state = job ? await job.getState() : 'missing';
+    if (job && now && state === 'failed') {
+      await job.retry('failed');
+      return 'retried';
+    }
+    if (job && now && state === 'delayed') {
+      await job.promote();
+      return 'promoted';
+    }
+    if (job && state !== 'failed' && state !== 'completed') return 'kept';
+    if (job) await job.remove();
+    await this.enqueue([now ? { ...request, dueAt: null } : request]);
+    return 'added';
+  }
+
+  /** Runs a parked or delayed job now, if it is waiting. */
+  async promote(destinationId: string, deliveryId: string): Promise<void> {
+    const job = await this.job(destinationId, deliveryId);
+    if (job && (await job.getState()) === 'delayed') await job.promote().catch(() => undefined);
+  }
+
   async pause(destinationId: string): Promise<void> {
     await this.queue(destinationId).pause();
   }
@@ -88,6 +123,9 @@ function jobOptions(request: EnqueueRequest, now: Date): JobsOptions {
   const delay = request.dueAt ? Math.max(0, request.dueAt.getTime() - now.getTime()) : 0;
   return {
     jobId: request.deliveryId,
+    // BullMQ takes jobs without a priority before any prioritized one, so every job has one:
+    // 1 (first) for event priority 10 down to 11 for priority 0.
+    priority: 11 - request.priority,
     attempts: Math.max(1, request.attempts),
     backoff: { type: 'custom' },
     delay,

@@ -14,7 +14,11 @@ export class RetryLaterError extends Error {
   }
 }
 
-/** The backoff strategy of every delivery worker: the delay the processor chose. */
-export function deliveryBackoff(_attemptsMade: number, _type?: string, error?: Error): number {
-  return error instanceof RetryLaterError ? error.delayMs : 1000;
+/**
+ * The backoff strategy of every delivery worker: the delay the processor chose, or for an
+ * unexpected error 1 s doubling per attempt, at most a minute.
+ */
+export function deliveryBackoff(attemptsMade: number, _type?: string, error?: Error): number {
+  if (error instanceof RetryLaterError) return error.delayMs;
+  return Math.min(60_000, 1000 * 2 ** Math.max(0, attemptsMade - 1));
 }

@@ -3,3 +3,5 @@ export * from './redis';
 export * from './receiver';
 export * from './factories';
 export * from './api-client';
+export * from './tcp-proxy';
+export * from './redis-server';

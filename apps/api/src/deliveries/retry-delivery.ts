@@ -1,12 +1,11 @@
 import { ConflictException, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { Delivery, DeliveryRepository, DestinationRepository } from '@dispatch/db';
-import { DEFAULT_RETRY_POLICY, manualRetryAllowed, RetryPolicy } from '@dispatch/domain';
+import { attemptsLeft, manualRetryAllowed } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 
 /**
- * Makes a new attempt of a delivery now, whatever its status (`trigger: manual`). A failed
- * job in the destination's queue (a dead letter) is retried in place, a delayed one is
- * promoted, and a delivery with no job gets one, so the queue and the database agree.
+ * Makes a new attempt of a delivery now, whatever its status (`trigger: manual`): the
+ * delivery is marked for a manual attempt, then its job is run at once (see `requeue`).
  */
 @Injectable()
 export class RetryDelivery {
@@ -29,22 +28,13 @@ export class RetryDelivery {
     }
     const marked = await this.deliveries.requestManualRetry(id, new Date());
     try {
-      await this.requeue(marked, (destination.retryPolicy as RetryPolicy).maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts);
+      await this.queues.requeue(
+        { deliveryId: id, destinationId: destination.id, attempts: attemptsLeft(destination.retryPolicy, marked.attemptCount), priority: delivery.event.priority },
+        true,
+      );
     } catch (error) {
       this.logger.warn(`Retry of ${id} recorded; the reconciler will enqueue it: ${(error as Error).message}`);
     }
     return marked;
-  }
-
-  private async requeue(delivery: Delivery, maxAttempts: number): Promise<void> {
-    const job = await this.queues.job(delivery.destinationId, delivery.id);
-    const state = job ? await job.getState() : 'unknown';
-    if (job && state === 'failed') return job.retry('failed');
-    if (job && state === 'delayed') return job.promote();
-    if (job && state === 'completed') await job.remove();
-    else if (job) return;
-    await this.queues.enqueue([
-      { deliveryId: delivery.id, destinationId: delivery.destinationId, attempts: Math.max(1, maxAttempts - delivery.attemptCount) },
-    ]);
   }
 }

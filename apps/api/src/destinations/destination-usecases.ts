@@ -2,7 +2,7 @@ import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryRepository, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
 import { WebhookConfig, WebhookSender } from '@dispatch/destinations';
-import { DEFAULT_RETRY_POLICY, generateSigningSecret, newId, RetryPolicy } from '@dispatch/domain';
+import { attemptsLeft, generateSigningSecret, newId } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
 import { checkedConfig } from './destination-config';
@@ -30,13 +30,13 @@ export class ReopenDestination {
   async execute(destination: DestinationRecord): Promise<void> {
     await this.queues.resume(destination.id);
     const open = await this.deliveries.openDeliveriesOf(destination.id);
-    const policy = destination.retryPolicy as RetryPolicy;
     await this.queues.enqueue(
       open.map((delivery) => ({
         deliveryId: delivery.id,
         destinationId: destination.id,
-        attempts: (policy.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts) - delivery.attemptCount,
+        attempts: attemptsLeft(destination.retryPolicy, delivery.attemptCount),
         dueAt: delivery.nextAttemptAt,
+        priority: delivery.event.priority,
       })),
     );
   }

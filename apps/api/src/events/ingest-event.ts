@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { DestinationRecord, DestinationRepository, EventRepository, IngestResult, Prisma } from '@dispatch/db';
-import { DEFAULT_RETRY_POLICY, eventTypeProblem, matchesAnyEventType, newId, RetryPolicy } from '@dispatch/domain';
+import { attemptsLeft, eventTypeProblem, matchesAnyEventType, newId } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
 import { Metrics } from '../operations/metrics';
@@ -63,7 +63,7 @@ export class IngestEvent {
         correlationId: input.correlationId ?? null,
         tags: input.tags,
       },
-      new Map(targets.map((destination) => [destination.id, newId('dlv')])),
+      targets.map((destination) => ({ id: newId('dlv'), destinationId: destination.id, ordered: destination.ordering === 'key' })),
     );
     if (result.created) {
       this.metrics.eventsAccepted.inc();
@@ -86,12 +86,15 @@ export class IngestEvent {
   }
 
   private async enqueue(result: IngestResult, targets: DestinationRecord[]): Promise<void> {
+    if (!this.queues.connected) {
+      this.logger.warn(`Event ${result.event.id} accepted while Redis is unreachable; the reconciler will enqueue its deliveries`);
+      return;
+    }
     const byId = new Map(targets.map((destination) => [destination.id, destination]));
     const requests = result.deliveries.flatMap((delivery) => {
       const destination = byId.get(delivery.destinationId);
       if (!destination?.enabled) return [];
-      const policy = destination.retryPolicy as RetryPolicy;
-      return [{ deliveryId: delivery.id, destinationId: destination.id, attempts: policy.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts }];
+      return [{ deliveryId: delivery.id, destinationId: destination.id, attempts: attemptsLeft(destination.retryPolicy, 0), priority: result.event.priority }];
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

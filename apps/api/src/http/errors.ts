@@ -1,6 +1,7 @@
 import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
+import { isDatabaseUnavailable } from '@dispatch/db';
 
 export type ErrorDetail = { path: string; message: string };
 
@@ -38,6 +39,15 @@ export class ErrorShapeFilter implements ExceptionFilter {
           ? { statusCode: status, error: errorName(status), ...(body as object) }
           : { statusCode: status, error: errorName(status), message: String(body) };
       response.status(status).json(shaped);
+      return;
+    }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn(`PostgreSQL unreachable: ${(exception as Error).message}`);
+      response.status(503).json({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'The database is unavailable; nothing was written. Try again shortly.',
+      });
       return;
     }
     if (isBodyParserError(exception)) {

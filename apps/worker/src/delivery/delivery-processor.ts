@@ -1,16 +1,25 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { AttemptSettlement, DeliveryRepository, DestinationRecord } from '@dispatch/db';
+import { AttemptSettlement, ClaimedDelivery, DeliveryRepository, DestinationRecord } from '@dispatch/db';
 import { WebhookConfig, WebhookResponse, WebhookSender } from '@dispatch/destinations';
-import { AttemptOutcome, classifyAttempt, newId, RetryPolicy, retryPolicySchema } from '@dispatch/domain';
-import { DeliveryJobData, RetryLaterError } from '@dispatch/queue';
+import { AttemptOutcome, classifyAttempt, newId, retryPolicySchema } from '@dispatch/domain';
+import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
 import { WorkerMetrics } from '../operations/worker-metrics';
+
+/** How long a job waits when the database cannot be reached before it tries again. */
+const DATABASE_WAIT_MS = 5_000;
+/** How long a job waits behind an earlier delivery of its ordering key that is in flight. */
+const ORDER_WAIT_MS = 2_000;
+/** The longest a job waits behind an earlier delivery that is retrying. */
+const ORDER_WAIT_MAX_MS = 5 * 60_000;
 
 /**
  * Makes one attempt of a delivery: claims it (next attempt number, status `delivering`),
  * sends it, records the attempt and settles the delivery. Throws so BullMQ sees the outcome:
  * `RetryLaterError` (retried after the policy's delay) or `UnrecoverableError` (dead letter).
+ * A delivery whose ordering key has an earlier delivery still open is parked (not attempted)
+ * until that one settles, which wakes it.
  */
 @Injectable()
 export class DeliveryProcessor implements OnApplicationShutdown {
@@ -19,16 +28,28 @@ export class DeliveryProcessor implements OnApplicationShutdown {
 
   constructor(
     private readonly deliveries: DeliveryRepository,
+    private readonly queues: DeliveryQueues,
     private readonly metrics: WorkerMetrics,
     @Inject(DISPATCH_CONFIG) config: DispatchConfig,
   ) {
     this.webhooks = new WebhookSender(config.webhook);
   }
 
-  async process(job: Job<DeliveryJobData>, destination: DestinationRecord): Promise<void> {
+  async process(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationRecord): Promise<void> {
     if (!destination.enabled || destination.paused) return;
-    const claimed = await this.deliveries.claim(job.data.deliveryId);
+    const ordered = destination.ordering === 'key';
+    let claimed: ClaimedDelivery | null;
+    try {
+      const blocker = ordered ? await this.deliveries.orderingBlocker(job.data.deliveryId) : null;
+      if (blocker) return await park(job, token, orderWait(blocker.nextAttemptAt));
+      claimed = await this.deliveries.claim(job.data.deliveryId);
+    } catch (error) {
+      if (error instanceof DelayedError) throw error;
+      this.logger.warn(`Delivery ${job.data.deliveryId} waits for the database: ${(error as Error).message}`);
+      return park(job, token, DATABASE_WAIT_MS);
+    }
     if (!claimed) return;
+
     const startedAt = new Date();
     const response = await this.webhooks.send({
       config: destination.config as WebhookConfig,
@@ -37,11 +58,10 @@ export class DeliveryProcessor implements OnApplicationShutdown {
       attemptNumber: claimed.attemptNumber,
       event: claimed.event,
     });
-    const policy: RetryPolicy = retryPolicySchema.parse(destination.retryPolicy);
     const outcome = classifyAttempt(
       'error' in response ? { error: response.error } : { statusCode: response.statusCode, retryAfter: response.retryAfter },
       claimed.attemptNumber,
-      policy,
+      retryPolicySchema.parse(destination.retryPolicy),
     );
     await this.deliveries.settleAttempt(
       {
@@ -59,12 +79,19 @@ export class DeliveryProcessor implements OnApplicationShutdown {
       destination.id,
     );
     this.observe(destination, response, outcome, claimed.event.receivedAt);
+    if (ordered && outcome.kind !== 'retry') await this.wakeNextInOrder(claimed.id);
     if (outcome.kind === 'gone') {
       destination.enabled = false;
       this.logger.warn(`Destination ${destination.id} disabled: ${outcome.reason}`);
     }
     if (outcome.kind === 'retry') throw new RetryLaterError(outcome.reason, outcome.delayMs);
     if (outcome.kind !== 'delivered') throw new UnrecoverableError(outcome.reason);
+  }
+
+  /** The delivery settled: the next one of its ordering key need not wait any longer. */
+  private async wakeNextInOrder(deliveryId: string): Promise<void> {
+    const next = await this.deliveries.nextInOrder(deliveryId);
+    if (next) await this.queues.promote(next.destinationId, next.id);
   }
 
   private observe(destination: DestinationRecord, response: WebhookResponse, outcome: AttemptOutcome, receivedAt: Date): void {
@@ -76,6 +103,18 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.webhooks.close();
   }
+}
+
+/** Puts the job back to wait for `delayMs` without counting an attempt. */
+async function park(job: Job<DeliveryJobData>, token: string | undefined, delayMs: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + delayMs, token);
+  throw new DelayedError();
+}
+
+/** Behind a retrying delivery, wait until just after its next attempt; else a short while. */
+function orderWait(blockerNextAttemptAt: Date | null): number {
+  if (!blockerNextAttemptAt) return ORDER_WAIT_MS;
+  return Math.min(ORDER_WAIT_MAX_MS, Math.max(ORDER_WAIT_MS, blockerNextAttemptAt.getTime() - Date.now() + 1000));
 }
 
 function settlement(outcome: AttemptOutcome, now: Date): AttemptSettlement {

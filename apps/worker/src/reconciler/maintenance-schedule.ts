@@ -6,7 +6,8 @@ import { MAINTENANCE_QUEUE } from '@dispatch/queue';
 
 /**
  * Keeps the reconciler's job scheduler in Redis. It is written again every period, so a
- * Redis that lost its data gets it back without a restart.
+ * Redis that lost its data gets it back without a restart. (Connection errors are reported
+ * once by the shared connection; this queue's copies of them are dropped.)
  */
 @Injectable()
 export class MaintenanceSchedule implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -19,6 +20,7 @@ export class MaintenanceSchedule implements OnApplicationBootstrap, OnApplicatio
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    this.queue.on('error', () => undefined);
     await this.upsert();
     this.timer = setInterval(() => void this.upsert().catch((error: Error) => this.logger.warn(error.message)), this.config.worker.reconcileMs);
   }

@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryRepository } from '@dispatch/db';
-import { DEFAULT_RETRY_POLICY, RetryPolicy } from '@dispatch/domain';
+import { attemptsLeft } from '@dispatch/domain';
 import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
@@ -30,6 +30,10 @@ export class ReconcileDeliveries extends WorkerHost {
     super();
   }
 
+  /** Connection errors are reported once by the shared connection. */
+  @OnWorkerEvent('error')
+  onError(): void {}
+
   process(): Promise<number> {
     return this.reconcile(new Date());
   }
@@ -40,17 +44,17 @@ export class ReconcileDeliveries extends WorkerHost {
     this.afterSeq = stale.length === BATCH ? stale[stale.length - 1].seq : 0n;
     let enqueued = 0;
     for (const delivery of stale) {
-      const job = await this.queues.job(delivery.destinationId, delivery.id);
-      if (job) {
-        const state = await job.getState();
-        if (state !== 'failed' && state !== 'completed') continue;
-        await job.remove();
-      }
-      const maxAttempts = (delivery.destination.retryPolicy as RetryPolicy).maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts;
-      await this.queues.enqueue([
-        { deliveryId: delivery.id, destinationId: delivery.destinationId, attempts: maxAttempts - delivery.attemptCount, dueAt: delivery.nextAttemptAt },
-      ]);
-      enqueued += 1;
+      const outcome = await this.queues.requeue(
+        {
+          deliveryId: delivery.id,
+          destinationId: delivery.destinationId,
+          attempts: attemptsLeft(delivery.destination.retryPolicy, delivery.attemptCount),
+          dueAt: delivery.nextAttemptAt,
+          priority: delivery.event.priority,
+        },
+        false,
+      );
+      if (outcome === 'added') enqueued += 1;
     }
     if (enqueued > 0) {
       this.metrics.reenqueued.inc(enqueued);

@@ -23,6 +23,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   private subscriber: Redis | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private databaseDown = false;
+  private scanning = false;
 
   constructor(
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
@@ -66,14 +68,16 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
 
   private async start(destinationId: string): Promise<void> {
     const destination = await this.destinations.findById(destinationId);
-    if (!destination || !destination.enabled || destination.paused || this.stopping) return;
+    if (!destination || !destination.enabled || destination.paused || this.stopping || this.databaseDown) return;
     const worker = new Worker<DeliveryJobData>(
       destinationQueueName(destinationId),
-      (job) => this.processor.process(job, entry.destination),
+      (job, token) => this.processor.process(job, token, entry.destination),
       {
         connection: this.redis,
         prefix: this.config.queuePrefix,
         concurrency: this.config.worker.concurrency,
+        lockDuration: this.config.worker.lockMs,
+        stalledInterval: this.config.worker.lockMs,
         ...(destination.rateLimitMax && destination.rateLimitDurationMs
           ? { limiter: { max: destination.rateLimitMax, duration: destination.rateLimitDurationMs } }
           : {}),
@@ -87,7 +91,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     worker.on('active', touch);
     worker.on('completed', touch);
     worker.on('failed', touch);
-    worker.on('error', (error) => this.logger.warn(`Queue of ${destinationId}: ${error.message}`));
+    worker.on('error', (error) => this.warnOnce(`Queue of ${destinationId}: ${error.message}`));
     this.running.set(destinationId, entry);
     this.metrics.runningWorkers.set(this.running.size);
     this.logger.debug(`Started the worker of ${destinationId}`);
@@ -96,12 +100,29 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   /**
    * Starts workers for destinations with work due soon, reloads the settings of running ones
    * (restarting a worker whose rate limit changed), and closes workers idle for long enough.
+   * While PostgreSQL cannot be reached every worker is paused; they resume when it answers.
    */
   async scan(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping || this.scanning) return;
+    this.scanning = true;
+    try {
+      await this.scanOnce();
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  private async scanOnce(): Promise<void> {
+    let due: Set<string>;
     try {
       const horizon = new Date(Date.now() + 2 * this.config.worker.scanMs);
-      const due = new Set(await this.deliveries.destinationsWithWorkDue(horizon));
+      due = new Set(await this.deliveries.destinationsWithWorkDue(horizon));
+    } catch (error) {
+      await this.databaseUnreachable(error as Error);
+      return;
+    }
+    if (this.databaseDown) this.databaseBack();
+    try {
       await Promise.all([...due].map((id) => this.wake(id)));
       const now = Date.now();
       const fresh = new Map((await this.destinations.findByIds([...this.running.keys()])).map((destination) => [destination.id, destination]));
@@ -123,6 +144,29 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   private async queueIsIdle(destinationId: string): Promise<boolean> {
     const counts = await this.queues.queue(destinationId).getJobCounts('wait', 'active', 'prioritized');
     return Object.values(counts).every((count) => count === 0);
+  }
+
+  private lastWarning = { message: '', at: 0 };
+
+  /** Logs a warning, but the same one at most every 30 s (Redis outages repeat them). */
+  private warnOnce(message: string): void {
+    const now = Date.now();
+    if (message === this.lastWarning.message && now - this.lastWarning.at < 30_000) return;
+    this.lastWarning = { message, at: now };
+    this.logger.warn(message);
+  }
+
+  private async databaseUnreachable(error: Error): Promise<void> {
+    if (this.databaseDown) return;
+    this.databaseDown = true;
+    this.logger.error(`PostgreSQL unreachable (${error.message}); pausing ${this.running.size} queue workers until it answers`);
+    await Promise.all([...this.running.values()].map((entry) => entry.worker.pause(true)));
+  }
+
+  private databaseBack(): void {
+    this.databaseDown = false;
+    this.logger.log(`PostgreSQL answers again; resuming ${this.running.size} queue workers`);
+    for (const entry of this.running.values()) entry.worker.resume();
   }
 
   private async stop(destinationId: string): Promise<void> {

@@ -1,0 +1,63 @@
+import { createServer, Server, Socket, connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A TCP proxy on loopback in front of a real service (PostgreSQL, Redis). `cut()` drops every
+ * connection and refuses new ones, as if the service went away; `restore()` lets them through.
+ */
+export class TcpProxy {
+  private readonly sockets = new Set<Socket>();
+  private open = true;
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+    const server = createServer();
+    const proxy = new TcpProxy(server);
+    server.on('connection', (client) => {
+      if (!proxy.open) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(targetPort, targetHost);
+      for (const socket of [client, upstream]) {
+        proxy.sockets.add(socket);
+        socket.on('close', () => proxy.sockets.delete(socket));
+        socket.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** The same URL with host and port replaced by the proxy's. */
+  url(target: string): string {
+    const url = new URL(target);
+    url.hostname = '127.0.0.1';
+    url.port = String(this.port);
+    return url.toString();
+  }
+
+  cut(): void {
+    this.open = false;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore(): void {
+    this.open = true;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
