@@ -60,19 +60,25 @@ function onCleanup(label, release) {
   cleanups.push({ label, release });
 }
 
-async function cleanUp() {
-  while (cleanups.length > 0) {
-    const { label, release } = cleanups.pop();
-    try {
-      await release();
-    } catch (error) {
-      cleanupFailed = true;
-      console.error(`clean-up: ${label} failed: ${error.message}`);
+let cleaning = null;
+function cleanUp() {
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) {
+      const { label, release } = cleanups.pop();
+      try {
+        await release();
+      } catch (error) {
+        cleanupFailed = true;
+        console.error(`clean-up: ${label} failed: ${error.message}`);
+      }
     }
-  }
+  })();
+  return cleaning;
 }
 
+let interrupted = false;
 process.once('SIGINT', () => {
+  interrupted = true;
   console.error('\ninterrupted; cleaning up');
   cleanUp().finally(() => process.exit(130));
 });
@@ -87,6 +93,7 @@ try {
   failure = error;
 }
 await cleanUp();
+if (interrupted) process.exit(130);
 if (failure) {
   console.error(`\nbench failed: ${failure.message}`);
   process.exit(1);
@@ -165,10 +172,11 @@ async function main() {
   step(`End to end: ${EVENTS} events through Dispatch`);
   const ids = range(EVENTS).map((i) => `evt_${runId}_${i}`);
   const phase = receiver.startPhase('end to end');
-  const progress = setInterval(() => console.log(`  … ${phase.received.size}/${EVENTS} received`), 2_000);
+  const counts = { accepted: 0 };
+  const progress = setInterval(() => console.log(`  … ${counts.accepted} accepted, ${phase.received.size} received`), 2_000);
   let sent;
   try {
-    sent = await postEvents(agent, base, ids);
+    sent = await postEvents(agent, base, ids, counts);
     console.log(`  all ${EVENTS} accepted in ${ms(sent.lastAck - sent.firstSend)} ms`);
     await waitForAll(phase, EVENTS, WAIT_TIMEOUT_MS);
   } finally {
@@ -330,7 +338,7 @@ async function callApi(agent, base, method, route, body) {
 }
 
 /** POSTs one event per id, IN_FLIGHT at a time; records when each was sent and when its 202 came back. */
-async function postEvents(agent, base, ids) {
+async function postEvents(agent, base, ids, counts = { accepted: 0 }) {
   const sentAt = new Float64Array(ids.length);
   const ackAt = new Float64Array(ids.length);
   let next = 0;
@@ -350,6 +358,7 @@ async function postEvents(agent, base, ids) {
         const text = await response.body.text();
         ackAt[i] = performance.now();
         if (response.statusCode !== 202) throw new Error(`POST /v1/events answered ${response.statusCode}: ${text.slice(0, 300)}`);
+        counts.accepted += 1;
       } catch (error) {
         failed = true;
         throw error;
@@ -366,6 +375,7 @@ function endToEndFigures(ids, sent, phase) {
   let receivedByLastAck = 0;
   ids.forEach((id, i) => {
     const at = phase.received.get(id);
+    // Negative when the webhook arrived before this process had read the 202.
     acceptToReceive.push(at - sent.ackAt[i]);
     sendToReceive.push(at - sent.sentAt[i]);
     if (at <= sent.lastAck) receivedByLastAck += 1;

@@ -24,6 +24,10 @@ import { EventsController } from './events/events.controller';
 import { IngestEvent } from './events/ingest-event';
 import { DeliveriesController } from './deliveries/deliveries.controller';
 import { RetryDelivery } from './deliveries/retry-delivery';
+import { ReplayDeliveries } from './deliveries/replay-deliveries';
+import { CancelDeliveries } from './deliveries/cancel-deliveries';
+import { ReplaysController } from './deliveries/replays.controller';
+import { AuditController, AuditTrail } from './audit/audit-trail';
 import { HealthController } from './operations/health.controller';
 import { Metrics, MetricsController } from './operations/metrics';
 import { QueuesBoard, queuesGate } from './operations/queues-board';
@@ -50,7 +54,7 @@ export class AppModule implements NestModule {
           useFactory: (authenticator: ApiKeyAuthenticator) => ({ route: '/queues', adapter: ExpressAdapter, middleware: queuesGate(authenticator) }),
         }),
       ],
-      controllers: [DestinationsController, EventsController, DeliveriesController, HealthController, MetricsController],
+      controllers: [DestinationsController, EventsController, DeliveriesController, ReplaysController, AuditController, HealthController, MetricsController],
       providers: [
         { provide: APP_FILTER, useClass: ErrorShapeFilter },
         ApiKeyGuard,
@@ -66,6 +70,9 @@ export class AppModule implements NestModule {
         TestDestination,
         IngestEvent,
         RetryDelivery,
+        ReplayDeliveries,
+        CancelDeliveries,
+        AuditTrail,
       ],
     };
   }

@@ -5,6 +5,8 @@ import { OrganizationRepository } from './organizations';
 import { DestinationRepository } from './destinations';
 import { EventRepository } from './events';
 import { DeliveryRepository } from './deliveries';
+import { AuditRepository } from './audit';
+import { ReplayRepository } from './replays';
 
 @Injectable()
 class PrismaLifecycle implements OnApplicationShutdown {
@@ -29,7 +31,9 @@ class PrismaLifecycle implements OnApplicationShutdown {
     { provide: DestinationRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new DestinationRepository(prisma) },
     { provide: EventRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new EventRepository(prisma) },
     { provide: DeliveryRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new DeliveryRepository(prisma) },
+    { provide: AuditRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new AuditRepository(prisma) },
+    { provide: ReplayRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new ReplayRepository(prisma) },
   ],
-  exports: [PrismaClient, OrganizationRepository, DestinationRepository, EventRepository, DeliveryRepository],
+  exports: [PrismaClient, OrganizationRepository, DestinationRepository, EventRepository, DeliveryRepository, AuditRepository, ReplayRepository],
 })
 export class DatabaseModule {}

@@ -1,3 +1,4 @@
+import { DeliverySelection, SELECTION_FROM, selectionCondition } from './delivery-selection';
 import { Prisma } from './prisma';
 import type { Attempt, Delivery, DeliveryStatus, PrismaClient } from './prisma';
 
@@ -45,6 +46,9 @@ export type StaleDelivery = Pick<Delivery, 'id' | 'seq' | 'destinationId' | 'nex
   destination: { retryPolicy: Prisma.JsonValue };
   event: { priority: number };
 };
+
+/** A delivery marked for a new attempt in bulk, with what enqueueing it needs. */
+export type MarkedDelivery = { id: string; destinationId: string; attemptCount: number; priority: number; retryPolicy: Prisma.JsonValue };
 
 type ClaimRow = {
   id: string;
@@ -185,6 +189,52 @@ export class DeliveryRepository {
       where: { id },
       data: { manualRetryAt: now, status: 'pending', nextAttemptAt: now },
     });
+  }
+
+  async countSelected(selection: DeliverySelection): Promise<number> {
+    const [row] = await this.prisma.$queryRaw<{ count: bigint }[]>`SELECT count(*) AS count FROM ${SELECTION_FROM} WHERE ${selectionCondition(selection)}`;
+    return Number(row.count);
+  }
+
+  /**
+   * Marks every selected delivery for a manual attempt now, as part of replay `replayId`, and
+   * records the replay, in one transaction. Returns the marked deliveries.
+   */
+  async markForReplay(selection: DeliverySelection, replay: { id: string; createdBy: string; filter: Prisma.InputJsonObject }): Promise<MarkedDelivery[]> {
+    return this.prisma.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ id: string; destination_id: string; attempt_count: number; priority: number; retry_policy: Prisma.JsonValue }[]>`
+        UPDATE deliveries AS marked
+        SET status = 'pending', manual_retry_at = now(), next_attempt_at = now(), replay_id = ${replay.id}, updated_at = now()
+        FROM (SELECT d.id, e.priority, dst.retry_policy FROM ${SELECTION_FROM} WHERE ${selectionCondition(selection)} FOR UPDATE OF d) AS selected
+        WHERE marked.id = selected.id
+        RETURNING marked.id, marked.destination_id, marked.attempt_count, selected.priority, selected.retry_policy`;
+      await tx.replay.create({
+        data: { id: replay.id, organizationId: selection.organizationId, filter: replay.filter, total: rows.length, createdBy: replay.createdBy },
+      });
+      return rows.map((row) => ({
+        id: row.id,
+        destinationId: row.destination_id,
+        attemptCount: row.attempt_count,
+        priority: row.priority,
+        retryPolicy: row.retry_policy,
+      }));
+    });
+  }
+
+  /** Cancels the selected deliveries that are not in flight or delivered; returns them. */
+  async cancelSelected(selection: DeliverySelection): Promise<{ id: string; destinationId: string }[]> {
+    const rows = await this.prisma.$queryRaw<{ id: string; destination_id: string }[]>`
+      UPDATE deliveries AS cancelled SET status = 'cancelled', next_attempt_at = NULL, manual_retry_at = NULL, updated_at = now()
+      FROM (SELECT d.id FROM ${SELECTION_FROM} WHERE ${selectionCondition(selection)} FOR UPDATE OF d) AS selected
+      WHERE cancelled.id = selected.id AND cancelled.status IN ('pending', 'retrying', 'failed')
+      RETURNING cancelled.id, cancelled.destination_id`;
+    return rows.map((row) => ({ id: row.id, destinationId: row.destination_id }));
+  }
+
+  /** Progress of a replay: how many of its deliveries are in each status. */
+  async replayProgress(replayId: string): Promise<Partial<Record<DeliveryStatus, number>>> {
+    const rows = await this.prisma.delivery.groupBy({ by: ['status'], where: { replayId }, _count: { _all: true } });
+    return Object.fromEntries(rows.map((row) => [row.status, row._count._all]));
   }
 
   /** Destinations that have work due before `horizon`, for the worker's supervisor. */

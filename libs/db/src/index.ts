@@ -6,3 +6,6 @@ export * from './events';
 export * from './deliveries';
 export * from './database.module';
 export * from './unavailable';
+export * from './delivery-selection';
+export * from './audit';
+export * from './replays';

@@ -12,6 +12,8 @@ export type {
   DestinationKind,
   Event,
   Organization,
+  Replay,
+  AuditEntry,
 } from '../generated/client';
 
 export type PoolOptions = { max?: number };

@@ -90,6 +90,12 @@ export class DeliveryQueues {
     return 'added';
   }
 
+  /** Removes a delivery's job, unless an attempt of it is running. */
+  async discard(destinationId: string, deliveryId: string): Promise<void> {
+    const job = await this.job(destinationId, deliveryId);
+    if (job && (await job.getState()) !== 'active') await job.remove().catch(() => undefined);
+  }
+
   /** Runs a parked or delayed job now, if it is waiting. */
   async promote(destinationId: string, deliveryId: string): Promise<void> {
     const job = await this.job(destinationId, deliveryId);

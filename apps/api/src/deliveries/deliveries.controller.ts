@@ -1,5 +1,6 @@
-import { Controller, Get, HttpCode, NotFoundException, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
 import { z } from 'zod';
 import { DELIVERY_STATUSES } from '@dispatch/domain';
 import { DeliveryRepository } from '@dispatch/db';
@@ -7,7 +8,12 @@ import type { Caller } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
 import { parse } from '../http/errors';
 import { limitSchema, page, seqCursorSchema, timeSchema } from '../http/pagination';
+import { jsonSchema } from '../http/openapi';
+import { AuditTrail } from '../audit/audit-trail';
+import { CancelDeliveries } from './cancel-deliveries';
+import { deliverySelectionSchema } from './delivery-selection.schema';
 import { attemptView, deliveryView } from './delivery.view';
+import { ReplayDeliveries } from './replay-deliveries';
 import { RetryDelivery } from './retry-delivery';
 
 const listQuery = z.object({
@@ -28,6 +34,9 @@ export class DeliveriesController {
   constructor(
     private readonly deliveries: DeliveryRepository,
     private readonly retryDelivery: RetryDelivery,
+    private readonly replayDeliveries: ReplayDeliveries,
+    private readonly cancelDeliveries: CancelDeliveries,
+    private readonly audit: AuditTrail,
   ) {}
 
   @Get()
@@ -37,6 +46,26 @@ export class DeliveriesController {
     const { limit, cursor, ...filter } = parse(listQuery, query, 'query');
     const found = await this.deliveries.list(caller.organizationId, { ...filter, beforeSeq: cursor }, limit);
     return page(found, limit, deliveryView, (delivery) => delivery.seq.toString());
+  }
+
+  @Post('retry')
+  @Access('admin')
+  @ApiOperation({ summary: 'Replay: a new attempt now for every selected delivery (dead letters when no status is given); dryRun only counts' })
+  @ApiBody({ schema: jsonSchema(deliverySelectionSchema) })
+  async replay(@CurrentCaller() caller: Caller, @Body() body: unknown, @Res({ passthrough: true }) response: Response) {
+    const input = parse(deliverySelectionSchema, body);
+    const answer = await this.replayDeliveries.execute(caller, input);
+    response.status(input.dryRun ? 200 : 202);
+    return answer;
+  }
+
+  @Post('cancel')
+  @Access('admin')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel every selected delivery (pending and retrying ones when no status is given); dryRun only counts' })
+  @ApiBody({ schema: jsonSchema(deliverySelectionSchema) })
+  cancelMany(@CurrentCaller() caller: Caller, @Body() body: unknown) {
+    return this.cancelDeliveries.many(caller, parse(deliverySelectionSchema, body));
   }
 
   @Get(':id')
@@ -52,6 +81,18 @@ export class DeliveriesController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Make a new attempt now (trigger manual), whatever the status' })
   async retry(@CurrentCaller() caller: Caller, @Param('id') id: string) {
-    return deliveryView(await this.retryDelivery.execute(caller.organizationId, id));
+    const delivery = await this.retryDelivery.execute(caller.organizationId, id);
+    await this.audit.record(caller, 'delivery.retry', id);
+    return deliveryView(delivery);
+  }
+
+  @Post(':id/cancel')
+  @Access('admin')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel a waiting delivery or a dead letter: no more attempts' })
+  async cancel(@CurrentCaller() caller: Caller, @Param('id') id: string) {
+    await this.cancelDeliveries.one(caller, id);
+    const delivery = await this.deliveries.find(caller.organizationId, id);
+    return delivery ? deliveryView(delivery) : null;
   }
 }

@@ -4,6 +4,8 @@ import { z } from 'zod';
 import type { Caller } from '@dispatch/db';
 import { DestinationRepository } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
+import { AuditTrail } from '../audit/audit-trail';
+import { QueuesBoard } from '../operations/queues-board';
 import { parse } from '../http/errors';
 import { limitSchema, page } from '../http/pagination';
 import { jsonSchema } from '../http/openapi';
@@ -35,6 +37,8 @@ export class DestinationsController {
     private readonly pauseDestination: PauseDestination,
     private readonly resumeDestination: ResumeDestination,
     private readonly testDestination: TestDestination,
+    private readonly audit: AuditTrail,
+    private readonly board: QueuesBoard,
   ) {}
 
   @Post()
@@ -44,6 +48,8 @@ export class DestinationsController {
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown) {
     const input = parse(createDestinationSchema, body);
     const { destination, secret } = await this.createDestination.execute(caller.organizationId, input);
+    await this.audit.record(caller, 'destination.create', destination.id, { name: destination.name });
+    await this.board.sync();
     return { ...destinationView(destination), ...(secret ? { secret } : {}) };
   }
 
@@ -67,7 +73,9 @@ export class DestinationsController {
   @ApiBody({ schema: jsonSchema(updateDestinationSchema) })
   async update(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
     const input = parse(updateDestinationSchema, body);
-    return destinationView(await this.updateDestination.execute(caller.organizationId, id, input));
+    const destination = await this.updateDestination.execute(caller.organizationId, id, input);
+    await this.audit.record(caller, 'destination.update', id, { fields: Object.keys(input) });
+    return destinationView(destination);
   }
 
   @Delete(':id')
@@ -75,6 +83,8 @@ export class DestinationsController {
   @HttpCode(204)
   async remove(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<void> {
     await this.deleteDestination.execute(caller.organizationId, id);
+    await this.audit.record(caller, 'destination.delete', id);
+    await this.board.sync();
   }
 
   @Post(':id/test')
@@ -89,7 +99,9 @@ export class DestinationsController {
   @Access('admin')
   @HttpCode(200)
   async pause(@CurrentCaller() caller: Caller, @Param('id') id: string) {
-    return destinationView(await this.pauseDestination.execute(caller.organizationId, id));
+    const destination = await this.pauseDestination.execute(caller.organizationId, id);
+    await this.audit.record(caller, 'destination.pause', id);
+    return destinationView(destination);
   }
 
   @Post(':id/resume')
@@ -97,6 +109,8 @@ export class DestinationsController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Resume a paused destination (or re-enable a disabled one) and send what it held' })
   async resume(@CurrentCaller() caller: Caller, @Param('id') id: string) {
-    return destinationView(await this.resumeDestination.execute(caller.organizationId, id));
+    const destination = await this.resumeDestination.execute(caller.organizationId, id);
+    await this.audit.record(caller, 'destination.resume', id);
+    return destinationView(destination);
   }
 }

@@ -1,0 +1,56 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { Caller, DeliveryRepository, MarkedDelivery } from '@dispatch/db';
+import { attemptsLeft, newId } from '@dispatch/domain';
+import { DeliveryQueues } from '@dispatch/queue';
+import { AuditTrail } from '../audit/audit-trail';
+import { DeliverySelectionInput, selectionRecord, toSelection } from './delivery-selection.schema';
+
+const ENQUEUE_BATCH = 50;
+
+export type ReplayAnswer = { count: number; replayId?: string };
+
+/**
+ * Bulk retry (replay): every selected delivery gets a new attempt now (trigger `manual`).
+ * Without a status, dead letters (`failed`) are selected. The deliveries are marked in one
+ * transaction and recorded as a replay whose progress can be watched; their jobs are then
+ * queued in the background and go out at each destination's rate limit. Should the API stop
+ * half way, the reconciler queues the rest.
+ */
+@Injectable()
+export class ReplayDeliveries {
+  private readonly logger = new Logger(ReplayDeliveries.name);
+
+  constructor(
+    private readonly deliveries: DeliveryRepository,
+    private readonly queues: DeliveryQueues,
+    private readonly audit: AuditTrail,
+  ) {}
+
+  async execute(caller: Caller, input: DeliverySelectionInput): Promise<ReplayAnswer> {
+    const selection = toSelection(caller.organizationId, input, ['failed']);
+    if (input.dryRun) return { count: await this.deliveries.countSelected(selection) };
+    const filter = selectionRecord(input, selection);
+    const replayId = newId('rpl');
+    const marked = await this.deliveries.markForReplay(selection, { id: replayId, createdBy: caller.apiKeyId, filter });
+    await this.audit.record(caller, 'deliveries.replay', replayId, { ...filter, count: marked.length });
+    void this.enqueue(replayId, marked);
+    return { count: marked.length, replayId };
+  }
+
+  private async enqueue(replayId: string, marked: MarkedDelivery[]): Promise<void> {
+    try {
+      for (let start = 0; start < marked.length; start += ENQUEUE_BATCH) {
+        await Promise.all(
+          marked.slice(start, start + ENQUEUE_BATCH).map((delivery) =>
+            this.queues.requeue(
+              { deliveryId: delivery.id, destinationId: delivery.destinationId, attempts: attemptsLeft(delivery.retryPolicy, delivery.attemptCount), priority: delivery.priority },
+              true,
+            ),
+          ),
+        );
+      }
+    } catch (error) {
+      this.logger.warn(`Replay ${replayId}: the reconciler will queue what is left: ${(error as Error).message}`);
+    }
+  }
+}

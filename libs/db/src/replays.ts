@@ -1,0 +1,13 @@
+import type { PrismaClient, Replay } from './prisma';
+
+export class ReplayRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  find(organizationId: string, id: string): Promise<Replay | null> {
+    return this.prisma.replay.findFirst({ where: { id, organizationId } });
+  }
+
+  list(organizationId: string, limit: number): Promise<Replay[]> {
+    return this.prisma.replay.findMany({ where: { organizationId }, orderBy: { createdAt: 'desc' }, take: limit });
+  }
+}
