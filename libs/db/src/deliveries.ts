@@ -151,29 +151,24 @@ export class DeliveryRepository {
     return rows[0] ? { id: rows[0].id, destinationId: rows[0].destination_id } : null;
   }
 
-  /** Records the attempt and settles the delivery (and maybe its destination) together. */
+  /**
+   * Records the attempt and settles the delivery (and, when the receiver is gone, disables
+   * its destination) in one statement.
+   */
   async settleAttempt(attempt: AttemptRecord, settlement: AttemptSettlement, destinationId: string): Promise<void> {
-    const writes: Prisma.PrismaPromise<unknown>[] = [
-      this.prisma.attempt.create({ data: attempt }),
-      this.prisma.delivery.update({
-        where: { id: attempt.deliveryId },
-        data: {
-          status: settlement.status,
-          nextAttemptAt: settlement.nextAttemptAt,
-          lastError: settlement.lastError,
-          lastStatusCode: attempt.statusCode,
-        },
-      }),
-    ];
-    if (settlement.disableDestination) {
-      writes.push(
-        this.prisma.destination.update({
-          where: { id: destinationId },
-          data: { enabled: false, disabledReason: settlement.disableDestination },
-        }),
-      );
-    }
-    await this.prisma.$transaction(writes);
+    await this.prisma.$executeRaw`
+      WITH recorded AS (
+        INSERT INTO attempts (id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error)
+        VALUES (${attempt.id}, ${attempt.deliveryId}, ${attempt.number}, ${attempt.trigger}::"AttemptTrigger", ${attempt.startedAt},
+                ${attempt.durationMs}, ${attempt.statusCode}, ${attempt.responseBody}, ${attempt.error})
+      ), settled AS (
+        UPDATE deliveries
+        SET status = ${settlement.status}::"DeliveryStatus", next_attempt_at = ${settlement.nextAttemptAt},
+            last_error = ${settlement.lastError}, last_status_code = ${attempt.statusCode}, updated_at = now()
+        WHERE id = ${attempt.deliveryId}
+      )
+      UPDATE destinations SET enabled = false, disabled_reason = ${settlement.disableDestination ?? null}, updated_at = now()
+      WHERE id = ${destinationId} AND ${settlement.disableDestination ?? null}::text IS NOT NULL`;
   }
 
   /** Gives a claimed delivery back without an attempt (its destination is paused or disabled). */

@@ -17,6 +17,15 @@ export type NewDestination = {
   ordering: Destination['ordering'];
 };
 
+/** What routing an event needs to know of a destination. */
+export type RoutableDestination = Pick<Destination, 'id' | 'eventTypes' | 'enabled' | 'ordering' | 'retryPolicy'>;
+
+type RoutableRow = { id: string; event_types: string[]; enabled: boolean; ordering: Destination['ordering']; retry_policy: Prisma.JsonValue };
+
+function routable(row: RoutableRow): RoutableDestination {
+  return { id: row.id, eventTypes: row.event_types, enabled: row.enabled, ordering: row.ordering, retryPolicy: row.retry_policy };
+}
+
 export type DestinationChanges = Partial<Omit<NewDestination, 'id' | 'organizationId' | 'kind'>> & {
   disabledReason?: string | null;
   paused?: boolean;
@@ -46,16 +55,21 @@ export class DestinationRepository {
   }
 
   /** Enabled destinations of the organization, for routing by event type. */
-  listEnabled(organizationId: string): Promise<Destination[]> {
-    return this.prisma.destination.findMany({ where: { organizationId, enabled: true } });
+  async listEnabled(organizationId: string): Promise<RoutableDestination[]> {
+    const rows = await this.prisma.$queryRaw<RoutableRow[]>`
+      SELECT id, event_types, enabled, ordering, retry_policy FROM destinations WHERE organization_id = ${organizationId} AND enabled`;
+    return rows.map(routable);
   }
 
   findByIds(ids: string[]): Promise<Destination[]> {
     return this.prisma.destination.findMany({ where: { id: { in: ids } } });
   }
 
-  findMany(organizationId: string, ids: string[]): Promise<Destination[]> {
-    return this.prisma.destination.findMany({ where: { organizationId, id: { in: ids } } });
+  /** The organization's destinations among `ids`, for routing to them by name. */
+  async findRoutable(organizationId: string, ids: string[]): Promise<RoutableDestination[]> {
+    const rows = await this.prisma.$queryRaw<RoutableRow[]>`
+      SELECT id, event_types, enabled, ordering, retry_policy FROM destinations WHERE organization_id = ${organizationId} AND id = ANY(${ids}::text[])`;
+    return rows.map(routable);
   }
 
   update(id: string, changes: DestinationChanges): Promise<Destination> {

@@ -1,18 +1,4 @@
-import type { Delivery, Event, Prisma, PrismaClient } from './prisma';
-
-type Transaction = Prisma.TransactionClient;
-
-/**
- * The next place in a destination's sequence for one ordering key. The row lock makes
- * concurrent ingests of the same key take numbers in commit order.
- */
-async function nextOrderingSeq(tx: Transaction, destinationId: string, key: string): Promise<bigint> {
-  const [row] = await tx.$queryRaw<{ last_seq: bigint }[]>`
-    INSERT INTO ordering_keys (destination_id, key, last_seq) VALUES (${destinationId}, ${key}, 1)
-    ON CONFLICT (destination_id, key) DO UPDATE SET last_seq = ordering_keys.last_seq + 1
-    RETURNING last_seq`;
-  return row.last_seq;
-}
+import type { Delivery, DeliveryStatus, Event, Prisma, PrismaClient } from './prisma';
 
 export type NewEvent = {
   organizationId: string;
@@ -26,7 +12,11 @@ export type NewEvent = {
   tags: string[];
 };
 
-export type IngestResult = { created: boolean; event: Event; deliveries: Delivery[] };
+export type IngestResult = {
+  created: boolean;
+  event: { id: string; type: string; priority: number };
+  deliveries: { id: string; destinationId: string; status: DeliveryStatus }[];
+};
 
 /** A delivery to write with the event; `ordered` when its destination orders by key. */
 export type NewDelivery = { id: string; destinationId: string; ordered: boolean };
@@ -37,34 +27,58 @@ export class EventRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   /**
-   * Writes the event and one pending delivery per destination in one transaction. When the
-   * organization already has an event with this id, nothing is written and the existing
-   * event and its deliveries are returned (`created: false`).
+   * Writes the event and one pending delivery per destination in one statement (so one
+   * round trip, atomically). Deliveries of destinations that order by key get the next number
+   * of the event's ordering key; the row lock on that key makes concurrent ingests take numbers
+   * in commit order. When the organization already has an event with this id, nothing is
+   * written and the event and its deliveries as first accepted are returned (`created: false`).
    */
   async ingest(event: NewEvent, planned: readonly NewDelivery[]): Promise<IngestResult> {
-    return this.prisma.$transaction(async (tx) => {
-      const inserted = await tx.event.createMany({ data: [event], skipDuplicates: true });
-      if (inserted.count > 0) {
-        const rows = [];
-        for (const delivery of planned) {
-          const orderingKey = delivery.ordered ? event.orderingKey : null;
-          rows.push({
-            id: delivery.id,
-            organizationId: event.organizationId,
-            eventId: event.id,
-            destinationId: delivery.destinationId,
-            orderingKey,
-            orderingSeq: orderingKey === null ? null : await nextOrderingSeq(tx, delivery.destinationId, orderingKey),
-          });
-        }
-        await tx.delivery.createMany({ data: rows });
-      }
-      const { deliveries, ...stored } = await tx.event.findUniqueOrThrow({
-        where: { organizationId_id: { organizationId: event.organizationId, id: event.id } },
-        include: { deliveries: { orderBy: { seq: 'asc' } } },
-      });
-      return { created: inserted.count > 0, event: stored, deliveries };
-    });
+    const ids = planned.map((delivery) => delivery.id);
+    const destinationIds = planned.map((delivery) => delivery.destinationId);
+    const ordered = planned.map((delivery) => delivery.ordered && event.orderingKey !== null);
+    const created = await this.prisma.$queryRaw<{ id: string; destination_id: string | null }[]>`
+      WITH inserted AS (
+        INSERT INTO events (organization_id, id, type, source, data, ordering_key, priority, correlation_id, tags)
+        VALUES (${event.organizationId}, ${event.id}, ${event.type}, ${event.source}, ${JSON.stringify(event.data)}::jsonb,
+                ${event.orderingKey}, ${event.priority}, ${event.correlationId}, ${event.tags}::text[])
+        ON CONFLICT (organization_id, id) DO NOTHING
+        RETURNING id
+      ), planned AS (
+        SELECT * FROM unnest(${ids}::text[], ${destinationIds}::text[], ${ordered}::boolean[]) AS p(id, destination_id, ordered)
+        WHERE EXISTS (SELECT 1 FROM inserted)
+      ), sequenced AS (
+        INSERT INTO ordering_keys (destination_id, key, last_seq)
+        SELECT destination_id, ${event.orderingKey}, 1 FROM planned WHERE ordered
+        ON CONFLICT (destination_id, key) DO UPDATE SET last_seq = ordering_keys.last_seq + 1
+        RETURNING destination_id, last_seq
+      ), written AS (
+        INSERT INTO deliveries (id, organization_id, event_id, destination_id, ordering_key, ordering_seq)
+        SELECT p.id, ${event.organizationId}, ${event.id}, p.destination_id,
+               CASE WHEN p.ordered THEN ${event.orderingKey} END, s.last_seq
+        FROM planned p LEFT JOIN sequenced s ON s.destination_id = p.destination_id
+        RETURNING id, destination_id
+      )
+      SELECT inserted.id, NULL AS destination_id FROM inserted
+      UNION ALL SELECT id, destination_id FROM written`;
+    if (created.length > 0) {
+      const order = new Map(ids.map((id, index) => [id, index]));
+      return {
+        created: true,
+        event: { id: event.id, type: event.type, priority: event.priority },
+        deliveries: created
+          .filter((row) => row.destination_id !== null)
+          .sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0))
+          .map((row) => ({ id: row.id, destinationId: row.destination_id as string, status: 'pending' as const })),
+      };
+    }
+    const existing = await this.find(event.organizationId, event.id);
+    if (!existing) throw new Error(`Event ${event.id} was neither written nor found`);
+    return {
+      created: false,
+      event: { id: existing.id, type: existing.type, priority: existing.priority },
+      deliveries: existing.deliveries.map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: delivery.status })),
+    };
   }
 
   find(organizationId: string, id: string): Promise<(Event & { deliveries: Delivery[] }) | null> {

@@ -1,4 +1,4 @@
-import type { Delivery, Event } from '@dispatch/db';
+import type { Event, IngestResult } from '@dispatch/db';
 
 export function eventView(event: Event) {
   return {
@@ -15,10 +15,6 @@ export function eventView(event: Event) {
 }
 
 /** The answer to an ingest: the event id and its deliveries (the same for a repeated id). */
-export function acceptedView(event: Event, deliveries: Delivery[]) {
-  return {
-    id: event.id,
-    type: event.type,
-    deliveries: deliveries.map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: delivery.status })),
-  };
+export function acceptedView({ event, deliveries }: IngestResult) {
+  return { id: event.id, type: event.type, deliveries };
 }

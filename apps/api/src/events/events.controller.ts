@@ -47,7 +47,7 @@ export class EventsController {
     const key = parse(idempotencyKeySchema, idempotencyKey, 'Idempotency-Key');
     const result = await this.ingestEvent.execute(caller.organizationId, input, key);
     response.status(result.created ? 202 : 200);
-    return acceptedView(result.event, result.deliveries);
+    return acceptedView(result);
   }
 
   @Get()

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
-import { DestinationRecord, DestinationRepository, EventRepository, IngestResult, Prisma } from '@dispatch/db';
+import { DestinationRepository, EventRepository, IngestResult, Prisma, RoutableDestination } from '@dispatch/db';
 import { attemptsLeft, eventTypeProblem, matchesAnyEventType, newId } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
@@ -72,20 +72,20 @@ export class IngestEvent {
     return result;
   }
 
-  private async route(organizationId: string, input: IngestEventInput): Promise<DestinationRecord[]> {
+  private async route(organizationId: string, input: IngestEventInput): Promise<RoutableDestination[]> {
     if (!input.destinations) {
       const enabled = await this.destinations.listEnabled(organizationId);
       return enabled.filter((destination) => matchesAnyEventType(destination.eventTypes, input.type));
     }
     const wanted = [...new Set(input.destinations)];
-    const found = await this.destinations.findMany(organizationId, wanted);
+    const found = await this.destinations.findRoutable(organizationId, wanted);
     const known = new Set(found.map((destination) => destination.id));
     const missing = input.destinations.flatMap((id, index) => (known.has(id) ? [] : [{ path: `destinations.${index}`, message: `unknown destination "${id}"` }]));
     if (missing.length > 0) throw badRequest(missing);
     return found;
   }
 
-  private async enqueue(result: IngestResult, targets: DestinationRecord[]): Promise<void> {
+  private async enqueue(result: IngestResult, targets: RoutableDestination[]): Promise<void> {
     if (!this.queues.connected) {
       this.logger.warn(`Event ${result.event.id} accepted while Redis is unreachable; the reconciler will enqueue its deliveries`);
       return;

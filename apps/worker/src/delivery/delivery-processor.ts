@@ -3,7 +3,7 @@ import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { AttemptSettlement, ClaimedDelivery, DeliveryRepository, DestinationRecord } from '@dispatch/db';
 import { WebhookConfig, WebhookResponse, WebhookSender } from '@dispatch/destinations';
-import { AttemptOutcome, classifyAttempt, newId, retryPolicySchema } from '@dispatch/domain';
+import { AttemptOutcome, classifyAttempt, newId, RetryPolicy, retryPolicySchema } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
@@ -25,6 +25,8 @@ const ORDER_WAIT_MAX_MS = 5 * 60_000;
 export class DeliveryProcessor implements OnApplicationShutdown {
   private readonly logger = new Logger(DeliveryProcessor.name);
   private readonly webhooks: WebhookSender;
+  /** Parsed retry policies, per loaded destination record. */
+  private readonly policies = new WeakMap<DestinationRecord, RetryPolicy>();
 
   constructor(
     private readonly deliveries: DeliveryRepository,
@@ -61,7 +63,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     const outcome = classifyAttempt(
       'error' in response ? { error: response.error } : { statusCode: response.statusCode, retryAfter: response.retryAfter },
       claimed.attemptNumber,
-      retryPolicySchema.parse(destination.retryPolicy),
+      this.policyOf(destination),
     );
     await this.deliveries.settleAttempt(
       {
@@ -86,6 +88,15 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     }
     if (outcome.kind === 'retry') throw new RetryLaterError(outcome.reason, outcome.delayMs);
     if (outcome.kind !== 'delivered') throw new UnrecoverableError(outcome.reason);
+  }
+
+  private policyOf(destination: DestinationRecord): RetryPolicy {
+    let policy = this.policies.get(destination);
+    if (!policy) {
+      policy = retryPolicySchema.parse(destination.retryPolicy);
+      this.policies.set(destination, policy);
+    }
+    return policy;
   }
 
   /** The delivery settled: the next one of its ordering key need not wait any longer. */
