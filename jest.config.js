@@ -19,8 +19,6 @@ module.exports = {
   // These packages ship only ES modules, which this Node's Jest cannot require: compile them.
   transformIgnorePatterns: ['/node_modules/(?!@nestjs/(bull-shared|bullmq)/)'],
   moduleNameMapper: { '^@dispatch/(domain|db|queue|destinations|config|testing)$': '<rootDir>/libs/$1/src' },
-  globalSetup: '<rootDir>/test/global-setup.ts',
-  globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 30_000,
   maxWorkers: 2,
 };

@@ -1,4 +1,4 @@
-import { createPrismaClient, PrismaClient } from '@dispatch/db';
+import { createDatabase, Database } from '@dispatch/db';
 import { eventually, Json, Receiver, REDIS_URL, webhookDestination } from '@dispatch/testing';
 import { AppProcess, spawnApp } from './processes';
 import { startSystem, TestSystem } from './system';
@@ -8,7 +8,7 @@ const CONCURRENCY = 10;
 describe('worker shutdown and crashes (worker as a child process)', () => {
   let system: TestSystem;
   let receiver: Receiver;
-  let prisma: PrismaClient;
+  let database: Database;
   const workers: AppProcess[] = [];
 
   const workerEnv = () => ({
@@ -31,7 +31,7 @@ describe('worker shutdown and crashes (worker as a child process)', () => {
   beforeAll(async () => {
     system = await startSystem({ worker: false });
     receiver = await Receiver.start();
-    prisma = createPrismaClient(system.config.databaseUrl, { max: 2 });
+    database = createDatabase(system.config.databaseUrl, { max: 2 });
   });
 
   afterEach(async () => {
@@ -40,7 +40,7 @@ describe('worker shutdown and crashes (worker as a child process)', () => {
   });
 
   afterAll(async () => {
-    await prisma.$disconnect();
+    await database.close();
     await receiver.close();
     await system.close();
   });
@@ -55,7 +55,7 @@ describe('worker shutdown and crashes (worker as a child process)', () => {
     }
   }
 
-  const delivered = (destinationId: string) => prisma.delivery.count({ where: { destinationId, status: 'delivered' } });
+  const delivered = (destinationId: string) => database.prisma.delivery.count({ where: { destinationId, status: 'delivered' } });
 
   it('drains attempts in flight on SIGTERM, exits, and sends nothing twice', async () => {
     receiver.answer(() => ({ status: 200, delayMs: 800 }));

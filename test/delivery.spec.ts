@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { Webhook } from 'standardwebhooks';
-import { createPrismaClient, EventRepository, PrismaClient } from '@dispatch/db';
+import { createDatabase, Database, EventRepository } from '@dispatch/db';
 import { newId } from '@dispatch/domain';
 import { destinationQueueName } from '@dispatch/queue';
 import { ApiClient, eventually, Json, Receiver, REDIS_URL, webhookDestination } from '@dispatch/testing';
@@ -14,13 +14,13 @@ describe('delivery (api and worker)', () => {
   let client: ApiClient;
   let receiver: Receiver;
   let redis: IORedis;
-  let prisma: PrismaClient;
+  let database: Database;
 
   beforeAll(async () => {
     system = await startSystem();
     client = system.client;
     redis = new IORedis(REDIS_URL);
-    prisma = createPrismaClient(system.config.databaseUrl, { max: 2 });
+    database = createDatabase(system.config.databaseUrl, { max: 2 });
   });
 
   beforeEach(async () => {
@@ -32,7 +32,7 @@ describe('delivery (api and worker)', () => {
   });
 
   afterAll(async () => {
-    await prisma.$disconnect();
+    await database.close();
     redis.disconnect();
     await system.close();
   });
@@ -189,7 +189,7 @@ describe('delivery (api and worker)', () => {
 
   it('enqueues again a committed delivery that never reached Redis (the reconciler)', async () => {
     const dst = await destination();
-    const events = new EventRepository(prisma);
+    const events = new EventRepository(database);
     const deliveryId = newId('dlv');
     await events.ingest(
       { organizationId: system.organization.organizationId, id: 'evt_lost_job', type: 'x.y', source: null, data: { lost: true }, orderingKey: null, priority: 0, correlationId: null, tags: [] },

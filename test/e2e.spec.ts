@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { ApiClient, deleteQueueKeys, eventually, Receiver, REDIS_URL, uniqueQueuePrefix } from '@dispatch/testing';
+import { ApiClient, createTestDatabase, deleteQueueKeys, eventually, Receiver, REDIS_URL, uniqueQueuePrefix } from '@dispatch/testing';
 import { AppProcess, freePort, spawnApp, waitUntilReady } from './processes';
-import { testDatabaseUrl } from './system';
 
 describe('end to end: api and worker processes, a receiver on loopback', () => {
   const prefix = uniqueQueuePrefix();
@@ -12,13 +11,16 @@ describe('end to end: api and worker processes, a receiver on loopback', () => {
   let worker: AppProcess;
   let receiver: Receiver;
   let client: ApiClient;
+  let dropDatabase: () => Promise<void>;
 
   beforeAll(async () => {
+    const database = await createTestDatabase('e2e');
+    dropDatabase = database.drop;
     const port = await freePort();
     const env = {
       PORT: String(port),
       HOST: '127.0.0.1',
-      DATABASE_URL: testDatabaseUrl(),
+      DATABASE_URL: database.url,
       REDIS_URL,
       DISPATCH_BOOTSTRAP_KEY: key,
       DISPATCH_QUEUE_PREFIX: prefix,
@@ -35,6 +37,7 @@ describe('end to end: api and worker processes, a receiver on loopback', () => {
     await Promise.all([api?.stop(), worker?.stop()]);
     await receiver?.close();
     await deleteQueueKeys(prefix);
+    await dropDatabase?.();
   });
 
   it('delivers an event routed by type with a verifiable signature, once per id, and retries a 500', async () => {

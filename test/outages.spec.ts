@@ -1,5 +1,6 @@
 import { ApiClient, eventually, Json, OwnRedisServer, Receiver, TcpProxy, webhookDestination } from '@dispatch/testing';
-import { startSystem, testDatabaseUrl, TestSystem } from './system';
+import { POSTGRES_URL } from '@dispatch/testing';
+import { startSystem, TestSystem } from './system';
 
 /** Deliveries of the system's organization, by status. */
 async function statuses(client: ApiClient, ids: string[]): Promise<string[]> {
@@ -73,9 +74,9 @@ describe('PostgreSQL outage', () => {
   let receiver: Receiver;
 
   beforeAll(async () => {
-    proxy = await TcpProxy.start(Number(new URL(testDatabaseUrl()).port || 5432));
+    proxy = await TcpProxy.start(Number(new URL(POSTGRES_URL).port || 5432));
     receiver = await Receiver.start();
-    system = await startSystem({ env: { DATABASE_URL: proxy.url(testDatabaseUrl()), DISPATCH_WORKER_SCAN_MS: '200' } });
+    system = await startSystem({ databaseUrl: (url) => proxy.url(url) });
   });
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { INestApplicationContext } from '@nestjs/common';
 import { DispatchConfig, loadConfig } from '@dispatch/config';
-import { ApiClient, createTestOrganization, deleteQueueKeys, REDIS_URL, TestOrganization, uniqueQueuePrefix } from '@dispatch/testing';
+import { ApiClient, createTestDatabase, createTestOrganization, deleteQueueKeys, REDIS_URL, TestOrganization, uniqueQueuePrefix } from '@dispatch/testing';
 import { createApi } from '../apps/api/src/app';
 import { createWorker } from '../apps/worker/src/worker';
 
@@ -18,21 +18,24 @@ export type TestSystem = {
   close: () => Promise<void>;
 };
 
-/** The database of this test run, made by the global setup. */
-export function testDatabaseUrl(): string {
-  const url = process.env.DISPATCH_TEST_DATABASE_URL;
-  if (!url) throw new Error('DISPATCH_TEST_DATABASE_URL is not set: run the tests with "npm test"');
-  return url;
-}
+export type SystemOptions = {
+  /** Start the worker too (default). */
+  worker?: boolean;
+  env?: Record<string, string>;
+  /** How the system reaches its database, given the database's own URL (e.g. through a proxy). */
+  databaseUrl?: (url: string) => string;
+};
 
 /**
- * The API (and, unless `worker: false`, the worker) in this process on the test database,
- * with a queue prefix of its own and short scan intervals; a new organization to work in.
+ * The API (and, unless `worker: false`, the worker) in this process, on a database and with a
+ * queue prefix of their own (removed by `close`), short scan intervals, and a new
+ * organization to work in.
  */
-export async function startSystem(options: { worker?: boolean; env?: Record<string, string> } = {}): Promise<TestSystem> {
+export async function startSystem(options: SystemOptions = {}): Promise<TestSystem> {
+  const database = await createTestDatabase('test');
   const config = loadConfig({
     ...process.env,
-    DATABASE_URL: testDatabaseUrl(),
+    DATABASE_URL: options.databaseUrl ? options.databaseUrl(database.url) : database.url,
     REDIS_URL,
     DISPATCH_QUEUE_PREFIX: uniqueQueuePrefix(),
     HOST: '127.0.0.1',
@@ -66,6 +69,7 @@ export async function startSystem(options: { worker?: boolean; env?: Record<stri
       await system.stopWorker();
       await api.close();
       await deleteQueueKeys(config.queuePrefix);
+      await database.drop();
     },
   };
   if (options.worker !== false) await system.startWorker();

@@ -1,11 +1,15 @@
 import { newId } from '@dispatch/domain';
-import type { AuditEntry, Prisma, PrismaClient } from './prisma';
+import type { AuditEntry, Database, Prisma, PrismaClient } from './prisma';
 
 export type AuditRecord = { organizationId: string; actor: string; action: string; target: string; details?: Prisma.InputJsonObject };
 
 /** The trail of operator actions: who did what to which object, and when. */
 export class AuditRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  private readonly prisma: PrismaClient;
+
+  constructor(database: Database) {
+    this.prisma = database.prisma;
+  }
 
   async record(entry: AuditRecord): Promise<void> {
     await this.prisma.auditEntry.create({ data: { id: newId('aud'), details: {}, ...entry } });

@@ -1,6 +1,6 @@
 import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { createPrismaClient, PrismaClient } from './prisma';
+import { createDatabase, Database, PrismaClient } from './prisma';
 import { OrganizationRepository } from './organizations';
 import { DestinationRepository } from './destinations';
 import { EventRepository } from './events';
@@ -9,11 +9,11 @@ import { AuditRepository } from './audit';
 import { ReplayRepository } from './replays';
 
 @Injectable()
-class PrismaLifecycle implements OnApplicationShutdown {
-  constructor(@Inject(PrismaClient) private readonly prisma: PrismaClient) {}
+class DatabaseLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(Database) private readonly database: Database) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.prisma.$disconnect();
+    await this.database.close();
   }
 }
 
@@ -21,19 +21,16 @@ class PrismaLifecycle implements OnApplicationShutdown {
 @Global()
 @Module({
   providers: [
-    {
-      provide: PrismaClient,
-      inject: [DISPATCH_CONFIG],
-      useFactory: (config: DispatchConfig) => createPrismaClient(config.databaseUrl),
-    },
-    PrismaLifecycle,
-    { provide: OrganizationRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new OrganizationRepository(prisma) },
-    { provide: DestinationRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new DestinationRepository(prisma) },
-    { provide: EventRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new EventRepository(prisma) },
-    { provide: DeliveryRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new DeliveryRepository(prisma) },
-    { provide: AuditRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new AuditRepository(prisma) },
-    { provide: ReplayRepository, inject: [PrismaClient], useFactory: (prisma: PrismaClient) => new ReplayRepository(prisma) },
+    { provide: Database, inject: [DISPATCH_CONFIG], useFactory: (config: DispatchConfig) => createDatabase(config.databaseUrl) },
+    { provide: PrismaClient, inject: [Database], useFactory: (database: Database) => database.prisma },
+    DatabaseLifecycle,
+    { provide: OrganizationRepository, inject: [Database], useFactory: (database: Database) => new OrganizationRepository(database) },
+    { provide: DestinationRepository, inject: [Database], useFactory: (database: Database) => new DestinationRepository(database) },
+    { provide: EventRepository, inject: [Database], useFactory: (database: Database) => new EventRepository(database) },
+    { provide: DeliveryRepository, inject: [Database], useFactory: (database: Database) => new DeliveryRepository(database) },
+    { provide: AuditRepository, inject: [Database], useFactory: (database: Database) => new AuditRepository(database) },
+    { provide: ReplayRepository, inject: [Database], useFactory: (database: Database) => new ReplayRepository(database) },
   ],
-  exports: [PrismaClient, OrganizationRepository, DestinationRepository, EventRepository, DeliveryRepository, AuditRepository, ReplayRepository],
+  exports: [Database, PrismaClient, OrganizationRepository, DestinationRepository, EventRepository, DeliveryRepository, AuditRepository, ReplayRepository],
 })
 export class DatabaseModule {}

@@ -1,6 +1,6 @@
 import { DeliverySelection, SELECTION_FROM, selectionCondition } from './delivery-selection';
 import { Prisma } from './prisma';
-import type { Attempt, Delivery, DeliveryStatus, PrismaClient } from './prisma';
+import type { Attempt, Database, Delivery, DeliveryStatus, PrismaClient } from './prisma';
 
 export type DeliveryFilter = {
   status?: DeliveryStatus;
@@ -64,7 +64,11 @@ type ClaimRow = {
 };
 
 export class DeliveryRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  private readonly prisma: PrismaClient;
+
+  constructor(private readonly database: Database) {
+    this.prisma = database.prisma;
+  }
 
   list(organizationId: string, filter: DeliveryFilter, limit: number): Promise<Delivery[]> {
     return this.prisma.delivery.findMany({
@@ -99,21 +103,23 @@ export class DeliveryRepository {
    * The attempt is `manual` when an operator asked for it, or retried a dead letter.
    */
   async claim(id: string): Promise<ClaimedDelivery | null> {
-    const rows = await this.prisma.$queryRaw<ClaimRow[]>(Prisma.sql`
-      WITH old AS (
-        SELECT id, status, manual_retry_at FROM deliveries WHERE id = ${id} FOR UPDATE
-      ), claimed AS (
-        UPDATE deliveries d
-        SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
-            next_attempt_at = NULL, updated_at = now()
-        FROM old
-        WHERE d.id = old.id AND old.status <> 'cancelled'
-          AND (old.status <> 'delivered' OR old.manual_retry_at IS NOT NULL)
-        RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
-                  old.status AS previous_status, old.manual_retry_at
-      )
-      SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
-      FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`);
+    const rows = await this.database.sql<ClaimRow>(
+      `WITH old AS (
+         SELECT id, status, manual_retry_at FROM deliveries WHERE id = $1 FOR UPDATE
+       ), claimed AS (
+         UPDATE deliveries d
+         SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
+             next_attempt_at = NULL, updated_at = now()
+         FROM old
+         WHERE d.id = old.id AND old.status <> 'cancelled'
+           AND (old.status <> 'delivered' OR old.manual_retry_at IS NOT NULL)
+         RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
+                   old.status AS previous_status, old.manual_retry_at
+       )
+       SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
+       FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`,
+      [id],
+    );
     const row = rows[0];
     if (!row) return null;
     return {
@@ -132,22 +138,26 @@ export class DeliveryRepository {
    * that came before it and is not settled yet (it must go first), or null.
    */
   async orderingBlocker(id: string): Promise<{ id: string; status: DeliveryStatus; nextAttemptAt: Date | null } | null> {
-    const rows = await this.prisma.$queryRaw<{ id: string; status: DeliveryStatus; next_attempt_at: Date | null }[]>`
-      SELECT p.id, p.status, p.next_attempt_at FROM deliveries d
-      JOIN deliveries p ON p.destination_id = d.destination_id AND p.ordering_key = d.ordering_key AND p.ordering_seq < d.ordering_seq
-      WHERE d.id = ${id} AND d.ordering_key IS NOT NULL AND p.status IN ('pending', 'delivering', 'retrying')
-      ORDER BY p.ordering_seq ASC LIMIT 1`;
+    const rows = await this.database.sql<{ id: string; status: DeliveryStatus; next_attempt_at: Date | null }>(
+      `SELECT p.id, p.status, p.next_attempt_at FROM deliveries d
+       JOIN deliveries p ON p.destination_id = d.destination_id AND p.ordering_key = d.ordering_key AND p.ordering_seq < d.ordering_seq
+       WHERE d.id = $1 AND d.ordering_key IS NOT NULL AND p.status IN ('pending', 'delivering', 'retrying')
+       ORDER BY p.ordering_seq ASC LIMIT 1`,
+      [id],
+    );
     const row = rows[0];
     return row ? { id: row.id, status: row.status, nextAttemptAt: row.next_attempt_at } : null;
   }
 
   /** The next open delivery after this one in its destination's order for its key, or null. */
   async nextInOrder(id: string): Promise<{ id: string; destinationId: string } | null> {
-    const rows = await this.prisma.$queryRaw<{ id: string; destination_id: string }[]>`
-      SELECT s.id, s.destination_id FROM deliveries d
-      JOIN deliveries s ON s.destination_id = d.destination_id AND s.ordering_key = d.ordering_key AND s.ordering_seq > d.ordering_seq
-      WHERE d.id = ${id} AND d.ordering_key IS NOT NULL AND s.status IN ('pending', 'retrying')
-      ORDER BY s.ordering_seq ASC LIMIT 1`;
+    const rows = await this.database.sql<{ id: string; destination_id: string }>(
+      `SELECT s.id, s.destination_id FROM deliveries d
+       JOIN deliveries s ON s.destination_id = d.destination_id AND s.ordering_key = d.ordering_key AND s.ordering_seq > d.ordering_seq
+       WHERE d.id = $1 AND d.ordering_key IS NOT NULL AND s.status IN ('pending', 'retrying')
+       ORDER BY s.ordering_seq ASC LIMIT 1`,
+      [id],
+    );
     return rows[0] ? { id: rows[0].id, destinationId: rows[0].destination_id } : null;
   }
 
@@ -156,19 +166,34 @@ export class DeliveryRepository {
    * its destination) in one statement.
    */
   async settleAttempt(attempt: AttemptRecord, settlement: AttemptSettlement, destinationId: string): Promise<void> {
-    await this.prisma.$executeRaw`
-      WITH recorded AS (
-        INSERT INTO attempts (id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error)
-        VALUES (${attempt.id}, ${attempt.deliveryId}, ${attempt.number}, ${attempt.trigger}::"AttemptTrigger", ${attempt.startedAt},
-                ${attempt.durationMs}, ${attempt.statusCode}, ${attempt.responseBody}, ${attempt.error})
-      ), settled AS (
-        UPDATE deliveries
-        SET status = ${settlement.status}::"DeliveryStatus", next_attempt_at = ${settlement.nextAttemptAt},
-            last_error = ${settlement.lastError}, last_status_code = ${attempt.statusCode}, updated_at = now()
-        WHERE id = ${attempt.deliveryId}
-      )
-      UPDATE destinations SET enabled = false, disabled_reason = ${settlement.disableDestination ?? null}, updated_at = now()
-      WHERE id = ${destinationId} AND ${settlement.disableDestination ?? null}::text IS NOT NULL`;
+    await this.database.sql(
+      `WITH recorded AS (
+         INSERT INTO attempts (id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error)
+         VALUES ($1, $2, $3, $4::"AttemptTrigger", $5, $6, $7, $8, $9)
+       ), settled AS (
+         UPDATE deliveries
+         SET status = $10::"DeliveryStatus", next_attempt_at = $11, last_error = $12, last_status_code = $7, updated_at = now()
+         WHERE id = $2
+       )
+       UPDATE destinations SET enabled = false, disabled_reason = $13, updated_at = now()
+       WHERE id = $14 AND $13::text IS NOT NULL`,
+      [
+        attempt.id,
+        attempt.deliveryId,
+        attempt.number,
+        attempt.trigger,
+        attempt.startedAt.toISOString(),
+        attempt.durationMs,
+        attempt.statusCode,
+        attempt.responseBody,
+        attempt.error,
+        settlement.status,
+        settlement.nextAttemptAt?.toISOString() ?? null,
+        settlement.lastError,
+        settlement.disableDestination ?? null,
+        destinationId,
+      ],
+    );
   }
 
   /** Gives a claimed delivery back without an attempt (its destination is paused or disabled). */

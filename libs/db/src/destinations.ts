@@ -1,4 +1,4 @@
-import type { Prisma, PrismaClient, Destination } from './prisma';
+import type { Database, Destination, Prisma, PrismaClient } from './prisma';
 
 export type DestinationRecord = Destination;
 
@@ -32,7 +32,11 @@ export type DestinationChanges = Partial<Omit<NewDestination, 'id' | 'organizati
 };
 
 export class DestinationRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  private readonly prisma: PrismaClient;
+
+  constructor(private readonly database: Database) {
+    this.prisma = database.prisma;
+  }
 
   create(destination: NewDestination): Promise<Destination> {
     return this.prisma.destination.create({ data: destination });
@@ -56,8 +60,10 @@ export class DestinationRepository {
 
   /** Enabled destinations of the organization, for routing by event type. */
   async listEnabled(organizationId: string): Promise<RoutableDestination[]> {
-    const rows = await this.prisma.$queryRaw<RoutableRow[]>`
-      SELECT id, event_types, enabled, ordering, retry_policy FROM destinations WHERE organization_id = ${organizationId} AND enabled`;
+    const rows = await this.database.sql<RoutableRow>(
+      'SELECT id, event_types, enabled, ordering, retry_policy FROM destinations WHERE organization_id = $1 AND enabled',
+      [organizationId],
+    );
     return rows.map(routable);
   }
 
@@ -67,8 +73,10 @@ export class DestinationRepository {
 
   /** The organization's destinations among `ids`, for routing to them by name. */
   async findRoutable(organizationId: string, ids: string[]): Promise<RoutableDestination[]> {
-    const rows = await this.prisma.$queryRaw<RoutableRow[]>`
-      SELECT id, event_types, enabled, ordering, retry_policy FROM destinations WHERE organization_id = ${organizationId} AND id = ANY(${ids}::text[])`;
+    const rows = await this.database.sql<RoutableRow>(
+      'SELECT id, event_types, enabled, ordering, retry_policy FROM destinations WHERE organization_id = $1 AND id = ANY($2::text[])',
+      [organizationId, ids],
+    );
     return rows.map(routable);
   }
 

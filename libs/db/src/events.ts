@@ -1,4 +1,4 @@
-import type { Delivery, DeliveryStatus, Event, Prisma, PrismaClient } from './prisma';
+import type { Database, Delivery, DeliveryStatus, Event, Prisma, PrismaClient } from './prisma';
 
 export type NewEvent = {
   organizationId: string;
@@ -24,7 +24,11 @@ export type NewDelivery = { id: string; destinationId: string; ordered: boolean 
 export type EventFilter = { type?: string; since?: Date; until?: Date; beforeSeq?: bigint };
 
 export class EventRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  private readonly prisma: PrismaClient;
+
+  constructor(private readonly database: Database) {
+    this.prisma = database.prisma;
+  }
 
   /**
    * Writes the event and one pending delivery per destination in one statement (so one
@@ -37,30 +41,43 @@ export class EventRepository {
     const ids = planned.map((delivery) => delivery.id);
     const destinationIds = planned.map((delivery) => delivery.destinationId);
     const ordered = planned.map((delivery) => delivery.ordered && event.orderingKey !== null);
-    const created = await this.prisma.$queryRaw<{ id: string; destination_id: string | null }[]>`
-      WITH inserted AS (
-        INSERT INTO events (organization_id, id, type, source, data, ordering_key, priority, correlation_id, tags)
-        VALUES (${event.organizationId}, ${event.id}, ${event.type}, ${event.source}, ${JSON.stringify(event.data)}::jsonb,
-                ${event.orderingKey}, ${event.priority}, ${event.correlationId}, ${event.tags}::text[])
-        ON CONFLICT (organization_id, id) DO NOTHING
-        RETURNING id
-      ), planned AS (
-        SELECT * FROM unnest(${ids}::text[], ${destinationIds}::text[], ${ordered}::boolean[]) AS p(id, destination_id, ordered)
-        WHERE EXISTS (SELECT 1 FROM inserted)
-      ), sequenced AS (
-        INSERT INTO ordering_keys (destination_id, key, last_seq)
-        SELECT destination_id, ${event.orderingKey}, 1 FROM planned WHERE ordered
-        ON CONFLICT (destination_id, key) DO UPDATE SET last_seq = ordering_keys.last_seq + 1
-        RETURNING destination_id, last_seq
-      ), written AS (
-        INSERT INTO deliveries (id, organization_id, event_id, destination_id, ordering_key, ordering_seq)
-        SELECT p.id, ${event.organizationId}, ${event.id}, p.destination_id,
-               CASE WHEN p.ordered THEN ${event.orderingKey} END, s.last_seq
-        FROM planned p LEFT JOIN sequenced s ON s.destination_id = p.destination_id
-        RETURNING id, destination_id
-      )
-      SELECT inserted.id, NULL AS destination_id FROM inserted
-      UNION ALL SELECT id, destination_id FROM written`;
+    const created = await this.database.sql<{ id: string; destination_id: string | null }>(
+      `WITH inserted AS (
+         INSERT INTO events (organization_id, id, type, source, data, ordering_key, priority, correlation_id, tags)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::text[])
+         ON CONFLICT (organization_id, id) DO NOTHING
+         RETURNING id
+       ), planned AS (
+         SELECT * FROM unnest($10::text[], $11::text[], $12::boolean[]) AS p(id, destination_id, ordered)
+         WHERE EXISTS (SELECT 1 FROM inserted)
+       ), sequenced AS (
+         INSERT INTO ordering_keys (destination_id, key, last_seq)
+         SELECT destination_id, $6, 1 FROM planned WHERE ordered
+         ON CONFLICT (destination_id, key) DO UPDATE SET last_seq = ordering_keys.last_seq + 1
+         RETURNING destination_id, last_seq
+       ), written AS (
+         INSERT INTO deliveries (id, organization_id, event_id, destination_id, ordering_key, ordering_seq)
+         SELECT p.id, $1, $2, p.destination_id, CASE WHEN p.ordered THEN $6 END, s.last_seq
+         FROM planned p LEFT JOIN sequenced s ON s.destination_id = p.destination_id
+         RETURNING id, destination_id
+       )
+       SELECT id, NULL AS destination_id FROM inserted
+       UNION ALL SELECT id, destination_id FROM written`,
+      [
+        event.organizationId,
+        event.id,
+        event.type,
+        event.source,
+        JSON.stringify(event.data),
+        event.orderingKey,
+        event.priority,
+        event.correlationId,
+        event.tags,
+        ids,
+        destinationIds,
+        ordered,
+      ],
+    );
     if (created.length > 0) {
       const order = new Map(ids.map((id, index) => [id, index]));
       return {

@@ -1,6 +1,6 @@
 import { hashApiKey, newId } from '@dispatch/domain';
 import type { ApiKeyRole } from '@dispatch/domain';
-import type { PrismaClient } from './prisma';
+import type { Database, PrismaClient } from './prisma';
 
 export type Caller = { organizationId: string; organizationName: string; role: ApiKeyRole; apiKeyId: string };
 
@@ -8,7 +8,11 @@ export type Caller = { organizationId: string; organizationName: string; role: A
 export const OPERATOR_ORGANIZATION = 'default';
 
 export class OrganizationRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  private readonly prisma: PrismaClient;
+
+  constructor(database: Database) {
+    this.prisma = database.prisma;
+  }
 
   /** Makes sure organization `default` exists with an admin key equal to `key` (safe to run concurrently). */
   async ensureBootstrap(key: string): Promise<{ organizationId: string }> {

@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { Pool, types } from 'pg';
 import { PrismaClient } from '../generated/client';
 
 export { Prisma, PrismaClient } from '../generated/client';
@@ -6,6 +7,7 @@ export type {
   ApiKey,
   Attempt,
   AttemptTrigger,
+  AuditEntry,
   Delivery,
   DeliveryStatus,
   Destination,
@@ -13,13 +15,44 @@ export type {
   Event,
   Organization,
   Replay,
-  AuditEntry,
 } from '../generated/client';
 
-export type PoolOptions = { max?: number };
+const TIMESTAMP = 1114;
+const INT8 = 20;
 
-/** A Prisma client on the pg driver adapter (no native engine). */
-export function createPrismaClient(databaseUrl: string, pool: PoolOptions = {}): PrismaClient {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: pool.max ?? 10 });
-  return new PrismaClient({ adapter });
+/** Row types for SQL run directly: timestamps are UTC (the session's zone), int8 is bigint. */
+const sqlTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === TIMESTAMP) return (value: string) => new Date(`${value.replace(' ', 'T')}Z`);
+    if (oid === INT8) return (value: string) => BigInt(value);
+    return types.getTypeParser(oid, format);
+  },
+};
+
+/**
+ * PostgreSQL access: one pg pool (sessions in UTC), used by Prisma through its driver adapter
+ * for everything, and directly through `sql` by the few statements on the hot path (ingest,
+ * claim, settle), where Prisma's per-query work would cost more than the query.
+ */
+export class Database {
+  readonly prisma: PrismaClient;
+
+  constructor(readonly pool: Pool) {
+    this.prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  }
+
+  /** Runs one statement; `$1`, `$2`… are `values`. Dates must be passed as ISO strings. */
+  async sql<Row>(text: string, values: unknown[] = []): Promise<Row[]> {
+    const result = await this.pool.query({ text, values, types: sqlTypes });
+    return result.rows as Row[];
+  }
+
+  async close(): Promise<void> {
+    await this.prisma.$disconnect();
+    await this.pool.end();
+  }
+}
+
+export function createDatabase(databaseUrl: string, pool: { max?: number } = {}): Database {
+  return new Database(new Pool({ connectionString: databaseUrl, max: pool.max ?? 10, options: '-c TimeZone=UTC' }));
 }

@@ -1,7 +1,11 @@
-import type { PrismaClient, Replay } from './prisma';
+import type { Database, PrismaClient, Replay } from './prisma';
 
 export class ReplayRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  private readonly prisma: PrismaClient;
+
+  constructor(database: Database) {
+    this.prisma = database.prisma;
+  }
 
   find(organizationId: string, id: string): Promise<Replay | null> {
     return this.prisma.replay.findFirst({ where: { id, organizationId } });

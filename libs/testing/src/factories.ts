@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { createPrismaClient, OrganizationRepository } from '@dispatch/db';
+import { createDatabase, OrganizationRepository } from '@dispatch/db';
 import { generateApiKey } from '@dispatch/domain';
 
 export type TestOrganization = { organizationId: string; adminKey: string; producerKey: string; viewerKey: string };
 
 /** A new organization with one API key of each role. */
 export async function createTestOrganization(databaseUrl: string, name = `org-${randomBytes(4).toString('hex')}`): Promise<TestOrganization> {
-  const prisma = createPrismaClient(databaseUrl, { max: 1 });
+  const database = createDatabase(databaseUrl, { max: 1 });
   try {
-    const organizations = new OrganizationRepository(prisma);
+    const organizations = new OrganizationRepository(database);
     const { id } = await organizations.create(name);
     const keys = { adminKey: generateApiKey(), producerKey: generateApiKey(), viewerKey: generateApiKey() };
     await organizations.addApiKey(id, 'admin', 'admin', keys.adminKey);
@@ -16,7 +16,7 @@ export async function createTestOrganization(databaseUrl: string, name = `org-${
     await organizations.addApiKey(id, 'viewer', 'viewer', keys.viewerKey);
     return { organizationId: id, ...keys };
   } finally {
-    await prisma.$disconnect();
+    await database.close();
   }
 }
 
