@@ -22,6 +22,7 @@ import {
 } from './destinations/destination-usecases';
 import { EventsController } from './events/events.controller';
 import { IngestEvent } from './events/ingest-event';
+import { RoutingTable } from './events/routing-table';
 import { DeliveriesController } from './deliveries/deliveries.controller';
 import { RetryDelivery } from './deliveries/retry-delivery';
 import { ReplayDeliveries } from './deliveries/replay-deliveries';
@@ -69,6 +70,7 @@ export class AppModule implements NestModule {
         ResumeDestination,
         TestDestination,
         IngestEvent,
+        RoutingTable,
         RetryDelivery,
         ReplayDeliveries,
         CancelDeliveries,

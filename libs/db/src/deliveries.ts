@@ -8,7 +8,8 @@ export type DeliveryFilter = {
   eventId?: string;
   since?: Date;
   until?: Date;
-  beforeSeq?: bigint;
+  /** Only deliveries created before this one (the cursor). */
+  before?: string;
 };
 
 /** A delivery claimed for one attempt, with what the sender needs from its event. */
@@ -42,7 +43,7 @@ export type AttemptSettlement = {
   disableDestination?: string;
 };
 
-export type StaleDelivery = Pick<Delivery, 'id' | 'seq' | 'destinationId' | 'nextAttemptAt' | 'attemptCount'> & {
+export type StaleDelivery = Pick<Delivery, 'id' | 'destinationId' | 'nextAttemptAt' | 'attemptCount'> & {
   destination: { retryPolicy: Prisma.JsonValue };
   event: { priority: number };
 };
@@ -78,9 +79,9 @@ export class DeliveryRepository {
         ...(filter.destinationId ? { destinationId: filter.destinationId } : {}),
         ...(filter.eventId ? { eventId: filter.eventId } : {}),
         ...(filter.since || filter.until ? { createdAt: { gte: filter.since, lt: filter.until } } : {}),
-        ...(filter.beforeSeq !== undefined ? { seq: { lt: filter.beforeSeq } } : {}),
+        ...(filter.before !== undefined ? { id: { lt: filter.before } } : {}),
       },
-      orderBy: { seq: 'desc' },
+      orderBy: { id: 'desc' },
       take: limit,
     });
   }
@@ -268,14 +269,14 @@ export class DeliveryRepository {
   }
 
   /**
-   * Candidates for the reconciler, in creation order after `afterSeq`: deliveries of active
+   * Candidates for the reconciler, in creation order after `afterId`: deliveries of active
    * destinations that are pending or delivering and untouched since `staleBefore`, or
    * retrying and overdue since then. Those without a live job get one again.
    */
-  stalledDeliveries(staleBefore: Date, afterSeq: bigint, limit: number): Promise<StaleDelivery[]> {
+  stalledDeliveries(staleBefore: Date, afterId: string, limit: number): Promise<StaleDelivery[]> {
     return this.prisma.delivery.findMany({
       where: {
-        seq: { gt: afterSeq },
+        id: { gt: afterId },
         OR: [
           { status: { in: ['pending', 'delivering'] }, updatedAt: { lt: staleBefore } },
           { status: 'retrying', nextAttemptAt: { lt: staleBefore } },
@@ -284,14 +285,13 @@ export class DeliveryRepository {
       },
       select: {
         id: true,
-        seq: true,
         destinationId: true,
         nextAttemptAt: true,
         attemptCount: true,
         destination: { select: { retryPolicy: true } },
         event: { select: { priority: true } },
       },
-      orderBy: { seq: 'asc' },
+      orderBy: { id: 'asc' },
       take: limit,
     });
   }
@@ -301,7 +301,7 @@ export class DeliveryRepository {
     return this.prisma.delivery.findMany({
       where: { destinationId, status: { in: ['pending', 'retrying'] } },
       select: { id: true, nextAttemptAt: true, attemptCount: true, event: { select: { priority: true } } },
-      orderBy: { seq: 'asc' },
+      orderBy: { id: 'asc' },
     });
   }
 }

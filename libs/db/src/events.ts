@@ -36,6 +36,7 @@ export class EventRepository {
    * of the event's ordering key; the row lock on that key makes concurrent ingests take numbers
    * in commit order. When the organization already has an event with this id, nothing is
    * written and the event and its deliveries as first accepted are returned (`created: false`).
+   * Deliveries come in id order either way.
    */
   async ingest(event: NewEvent, planned: readonly NewDelivery[]): Promise<IngestResult> {
     const ids = planned.map((delivery) => delivery.id);
@@ -79,14 +80,13 @@ export class EventRepository {
       ],
     );
     if (created.length > 0) {
-      const order = new Map(ids.map((id, index) => [id, index]));
       return {
         created: true,
         event: { id: event.id, type: event.type, priority: event.priority },
         deliveries: created
           .filter((row) => row.destination_id !== null)
-          .sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0))
-          .map((row) => ({ id: row.id, destinationId: row.destination_id as string, status: 'pending' as const })),
+          .map((row) => ({ id: row.id, destinationId: row.destination_id as string, status: 'pending' as const }))
+          .sort((a, b) => (a.id < b.id ? -1 : 1)),
       };
     }
     const existing = await this.find(event.organizationId, event.id);
@@ -101,7 +101,7 @@ export class EventRepository {
   find(organizationId: string, id: string): Promise<(Event & { deliveries: Delivery[] }) | null> {
     return this.prisma.event.findUnique({
       where: { organizationId_id: { organizationId, id } },
-      include: { deliveries: { orderBy: { seq: 'asc' } } },
+      include: { deliveries: { orderBy: { id: 'asc' } } },
     });
   }
 

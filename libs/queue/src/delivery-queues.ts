@@ -18,8 +18,12 @@ export type EnqueueRequest = {
  * The producer side of the per-destination queues. Queue objects share one Redis connection
  * and are created on first use. Adding a job whose id (the delivery id) exists is a no-op.
  */
+/** A destination woken this recently has a running worker, which stays up far longer. */
+const WAKE_AGAIN_AFTER_MS = 1_000;
+
 export class DeliveryQueues {
   private readonly queues = new Map<string, Queue<DeliveryJobData>>();
+  private readonly wokenAt = new Map<string, number>();
 
   constructor(
     private readonly connection: Redis,
@@ -44,7 +48,10 @@ export class DeliveryQueues {
     return queue;
   }
 
-  /** Adds delivery jobs and tells the workers which destinations have new work. */
+  /**
+   * Adds delivery jobs and tells the workers which destinations have new work (at most once a
+   * second per destination: a woken destination's worker stays up far longer than that).
+   */
   async enqueue(requests: readonly EnqueueRequest[], now: Date = new Date()): Promise<void> {
     const byDestination = new Map<string, EnqueueRequest[]>();
     for (const request of requests) {
@@ -53,13 +60,17 @@ export class DeliveryQueues {
       byDestination.set(request.destinationId, list);
     }
     for (const [destinationId, list] of byDestination) {
-      await this.queue(destinationId).addBulk(
-        list.map((request) => ({ name: DELIVERY_JOB_NAME, data: { deliveryId: request.deliveryId }, opts: jobOptions(request, now) })),
-      );
+      const queue = this.queue(destinationId);
+      if (list.length === 1) await queue.add(DELIVERY_JOB_NAME, { deliveryId: list[0].deliveryId }, jobOptions(list[0], now));
+      else await queue.addBulk(list.map((request) => ({ name: DELIVERY_JOB_NAME, data: { deliveryId: request.deliveryId }, opts: jobOptions(request, now) })));
     }
-    if (byDestination.size > 0) {
+    const sleeping = [...byDestination.keys()].filter((destinationId) => (this.wokenAt.get(destinationId) ?? 0) < now.getTime() - WAKE_AGAIN_AFTER_MS);
+    if (sleeping.length > 0) {
       const pipeline = this.connection.pipeline();
-      for (const destinationId of byDestination.keys()) pipeline.publish(wakeChannel(this.prefix), destinationId);
+      for (const destinationId of sleeping) {
+        pipeline.publish(wakeChannel(this.prefix), destinationId);
+        this.wokenAt.set(destinationId, now.getTime());
+      }
       await pipeline.exec();
     }
   }
@@ -109,10 +120,12 @@ export class DeliveryQueues {
   async resume(destinationId: string): Promise<void> {
     await this.queue(destinationId).resume();
     await this.connection.publish(wakeChannel(this.prefix), destinationId);
+    this.wokenAt.set(destinationId, Date.now());
   }
 
   /** Removes a destination's queue and every key under it. */
   async remove(destinationId: string): Promise<void> {
+    this.wokenAt.delete(destinationId);
     const queue = this.queue(destinationId);
     await queue.obliterate({ force: true });
     await queue.close();

@@ -7,7 +7,7 @@ import { DeliveryRepository } from '@dispatch/db';
 import type { Caller } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
 import { parse } from '../http/errors';
-import { limitSchema, page, seqCursorSchema, timeSchema } from '../http/pagination';
+import { idCursorSchema, limitSchema, page, timeSchema } from '../http/pagination';
 import { jsonSchema } from '../http/openapi';
 import { AuditTrail } from '../audit/audit-trail';
 import { CancelDeliveries } from './cancel-deliveries';
@@ -22,7 +22,7 @@ const listQuery = z.object({
   eventId: z.string().max(255).optional(),
   since: timeSchema,
   until: timeSchema,
-  cursor: seqCursorSchema,
+  cursor: idCursorSchema,
   limit: limitSchema,
 });
 
@@ -44,8 +44,8 @@ export class DeliveriesController {
   @ApiOperation({ summary: 'List deliveries, newest first; status=failed lists dead letters' })
   async list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const { limit, cursor, ...filter } = parse(listQuery, query, 'query');
-    const found = await this.deliveries.list(caller.organizationId, { ...filter, beforeSeq: cursor }, limit);
-    return page(found, limit, deliveryView, (delivery) => delivery.seq.toString());
+    const found = await this.deliveries.list(caller.organizationId, { ...filter, before: cursor }, limit);
+    return page(found, limit, deliveryView, (delivery) => delivery.id);
   }
 
   @Post('retry')

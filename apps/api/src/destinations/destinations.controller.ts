@@ -6,6 +6,7 @@ import { DestinationRepository } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
 import { AuditTrail } from '../audit/audit-trail';
 import { QueuesBoard } from '../operations/queues-board';
+import { RoutingTable } from '../events/routing-table';
 import { parse } from '../http/errors';
 import { limitSchema, page } from '../http/pagination';
 import { jsonSchema } from '../http/openapi';
@@ -39,6 +40,7 @@ export class DestinationsController {
     private readonly testDestination: TestDestination,
     private readonly audit: AuditTrail,
     private readonly board: QueuesBoard,
+    private readonly routing: RoutingTable,
   ) {}
 
   @Post()
@@ -48,6 +50,7 @@ export class DestinationsController {
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown) {
     const input = parse(createDestinationSchema, body);
     const { destination, secret } = await this.createDestination.execute(caller.organizationId, input);
+    this.routing.changed(caller.organizationId);
     await this.audit.record(caller, 'destination.create', destination.id, { name: destination.name });
     await this.board.sync();
     return { ...destinationView(destination), ...(secret ? { secret } : {}) };
@@ -74,6 +77,7 @@ export class DestinationsController {
   async update(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
     const input = parse(updateDestinationSchema, body);
     const destination = await this.updateDestination.execute(caller.organizationId, id, input);
+    this.routing.changed(caller.organizationId);
     await this.audit.record(caller, 'destination.update', id, { fields: Object.keys(input) });
     return destinationView(destination);
   }
@@ -83,6 +87,7 @@ export class DestinationsController {
   @HttpCode(204)
   async remove(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<void> {
     await this.deleteDestination.execute(caller.organizationId, id);
+    this.routing.changed(caller.organizationId);
     await this.audit.record(caller, 'destination.delete', id);
     await this.board.sync();
   }
@@ -100,6 +105,7 @@ export class DestinationsController {
   @HttpCode(200)
   async pause(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     const destination = await this.pauseDestination.execute(caller.organizationId, id);
+    this.routing.changed(caller.organizationId);
     await this.audit.record(caller, 'destination.pause', id);
     return destinationView(destination);
   }
@@ -110,6 +116,7 @@ export class DestinationsController {
   @ApiOperation({ summary: 'Resume a paused destination (or re-enable a disabled one) and send what it held' })
   async resume(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     const destination = await this.resumeDestination.execute(caller.organizationId, id);
+    this.routing.changed(caller.organizationId);
     await this.audit.record(caller, 'destination.resume', id);
     return destinationView(destination);
   }

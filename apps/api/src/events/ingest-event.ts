@@ -5,6 +5,7 @@ import { attemptsLeft, eventTypeProblem, matchesAnyEventType, newId } from '@dis
 import { DeliveryQueues } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
 import { Metrics } from '../operations/metrics';
+import { RoutingTable } from './routing-table';
 
 const ENQUEUE_TIMEOUT_MS = 2_000;
 
@@ -43,6 +44,7 @@ export class IngestEvent {
 
   constructor(
     private readonly destinations: DestinationRepository,
+    private readonly routing: RoutingTable,
     private readonly events: EventRepository,
     private readonly queues: DeliveryQueues,
     private readonly metrics: Metrics,
@@ -74,7 +76,7 @@ export class IngestEvent {
 
   private async route(organizationId: string, input: IngestEventInput): Promise<RoutableDestination[]> {
     if (!input.destinations) {
-      const enabled = await this.destinations.listEnabled(organizationId);
+      const enabled = await this.routing.enabled(organizationId);
       return enabled.filter((destination) => matchesAnyEventType(destination.eventTypes, input.type));
     }
     const wanted = [...new Set(input.destinations)];

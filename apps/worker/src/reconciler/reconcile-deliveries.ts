@@ -19,7 +19,7 @@ const BATCH = 500;
 export class ReconcileDeliveries extends WorkerHost {
   private readonly logger = new Logger(ReconcileDeliveries.name);
   /** Where the last pass stopped; each pass goes on from there and wraps around. */
-  private afterSeq = 0n;
+  private afterId = '';
 
   constructor(
     private readonly deliveries: DeliveryRepository,
@@ -40,8 +40,8 @@ export class ReconcileDeliveries extends WorkerHost {
 
   /** Returns how many deliveries were enqueued again. */
   async reconcile(now: Date): Promise<number> {
-    const stale = await this.deliveries.stalledDeliveries(new Date(now.getTime() - this.config.worker.reconcileMs), this.afterSeq, BATCH);
-    this.afterSeq = stale.length === BATCH ? stale[stale.length - 1].seq : 0n;
+    const stale = await this.deliveries.stalledDeliveries(new Date(now.getTime() - this.config.worker.reconcileMs), this.afterId, BATCH);
+    this.afterId = stale.length === BATCH ? stale[stale.length - 1].id : '';
     let enqueued = 0;
     for (const delivery of stale) {
       const outcome = await this.queues.requeue(

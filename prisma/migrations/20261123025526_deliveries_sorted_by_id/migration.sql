@@ -1,0 +1,5 @@
+-- DropIndex
+DROP INDEX "deliveries_seq_key";
+
+-- AlterTable
+ALTER TABLE "deliveries" DROP COLUMN "seq";
