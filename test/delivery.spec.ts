@@ -83,6 +83,38 @@ describe('delivery (api and worker)', () => {
     ]);
   });
 
+  it('signs with both secrets while a rotated one is still valid, then with the new one only', async () => {
+    const dst = await destination();
+    const rotated = await client.post(`/v1/destinations/${dst.id}/rotate-secret`, {});
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.secret).toMatch(/^whsec_/);
+    expect(new Date(rotated.body.previousValidUntil).getTime()).toBeGreaterThan(Date.now() + 23 * 3600 * 1000);
+    await send(dst, { id: 'evt_rotated_1' });
+    const [during] = await receiver.waitFor(1);
+    expect(String(during.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    for (const secret of [dst.secret, rotated.body.secret]) {
+      expect(new Webhook(secret).verify(during.body, during.headers as Record<string, string>)).toMatchObject({ id: 'evt_rotated_1' });
+    }
+
+    const retired = await client.post(`/v1/destinations/${dst.id}/rotate-secret`, { previousValidForSeconds: 0 });
+    expect(retired.body.previousValidUntil).toBeNull();
+    await send(dst, { id: 'evt_rotated_2' });
+    const after = (await receiver.waitFor(2))[1];
+    expect(String(after.headers['webhook-signature']).split(' ')).toHaveLength(1);
+    expect(new Webhook(retired.body.secret).verify(after.body, after.headers as Record<string, string>)).toMatchObject({ id: 'evt_rotated_2' });
+    expect(() => new Webhook(rotated.body.secret).verify(after.body, after.headers as Record<string, string>)).toThrow();
+  });
+
+  it('sends to a changed URL from the next delivery on', async () => {
+    const dst = await destination();
+    await send(dst);
+    await receiver.waitFor(1);
+    await client.request('PATCH', `/v1/destinations/${dst.id}`, { config: { url: `${receiver.url}/moved` } });
+    await send(dst);
+    const requests = await receiver.waitFor(2);
+    expect(requests.map((request) => request.path)).toEqual(['/hook', '/moved']);
+  });
+
   it('records a 500 as an attempt and retries it after the policy delay', async () => {
     receiver.answer((_request, index) => (index === 0 ? { status: 500, body: 'boom' } : { status: 200, body: 'fine' }));
     const dst = await destination({ retryPolicy: { maxAttempts: 3, schedule: [1000], jitter: 0 } });

@@ -17,6 +17,7 @@ import {
   PauseDestination,
   ReopenDestination,
   ResumeDestination,
+  RotateSecret,
   TestDestination,
   UpdateDestination,
 } from './destinations/destination-usecases';
@@ -69,6 +70,7 @@ export class AppModule implements NestModule {
         PauseDestination,
         ResumeDestination,
         TestDestination,
+        RotateSecret,
         IngestEvent,
         RoutingTable,
         RetryDelivery,

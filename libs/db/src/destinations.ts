@@ -29,6 +29,8 @@ function routable(row: RoutableRow): RoutableDestination {
 export type DestinationChanges = Partial<Omit<NewDestination, 'id' | 'organizationId' | 'kind'>> & {
   disabledReason?: string | null;
   paused?: boolean;
+  previousSecret?: string | null;
+  previousSecretExpiresAt?: Date | null;
 };
 
 export class DestinationRepository {

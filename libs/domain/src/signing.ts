@@ -30,3 +30,12 @@ export function signatureHeader(
 ): string {
   return secrets.map((secret) => signPayload(secret, id, timestampSeconds, body)).join(' ');
 }
+
+export type SigningSecrets = { secret: string | null; previousSecret: string | null; previousSecretExpiresAt: Date | null };
+
+/** The secrets a webhook is signed with now: the current one, and the previous one until it expires. */
+export function liveSigningSecrets(destination: SigningSecrets, now: Date = new Date()): string[] {
+  const live = destination.secret ? [destination.secret] : [];
+  if (destination.previousSecret && destination.previousSecretExpiresAt && destination.previousSecretExpiresAt > now) live.push(destination.previousSecret);
+  return live;
+}

@@ -1,7 +1,7 @@
 import { Job, JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DELIVERY_JOB_NAME, DeliveryJobData } from './jobs';
-import { destinationQueueName, wakeChannel } from './names';
+import { changedChannel, destinationQueueName, wakeChannel } from './names';
 
 export type EnqueueRequest = {
   deliveryId: string;
@@ -99,6 +99,11 @@ export class DeliveryQueues {
     if (job) await job.remove();
     await this.enqueue([now ? { ...request, dueAt: null } : request]);
     return 'added';
+  }
+
+  /** Tells the workers to reload a destination's settings now (URL, secrets, rate limit…). */
+  async announceChange(destinationId: string): Promise<void> {
+    await this.connection.publish(changedChannel(this.prefix), destinationId);
   }
 
   /** Removes a delivery's job, unless an attempt of it is running. */

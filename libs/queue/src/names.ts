@@ -17,5 +17,10 @@ export function wakeChannel(prefix: string): string {
   return `${prefix}:wake`;
 }
 
+/** Pub/sub channel on which the API tells workers that a destination's settings changed. */
+export function changedChannel(prefix: string): string {
+  return `${prefix}:destination-changed`;
+}
+
 /** The queue of Dispatch's own periodic work (the reconciler). */
 export const MAINTENANCE_QUEUE = '{maintenance}';

@@ -2,7 +2,7 @@ import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryRepository, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
 import { WebhookConfig, WebhookSender } from '@dispatch/destinations';
-import { attemptsLeft, generateSigningSecret, newId } from '@dispatch/domain';
+import { attemptsLeft, generateSigningSecret, liveSigningSecrets, newId } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
 import { checkedConfig } from './destination-config';
@@ -28,6 +28,7 @@ export class ReopenDestination {
   ) {}
 
   async execute(destination: DestinationRecord): Promise<void> {
+    await this.queues.announceChange(destination.id);
     await this.queues.resume(destination.id);
     const open = await this.deliveries.openDeliveriesOf(destination.id);
     await this.queues.enqueue(
@@ -74,6 +75,7 @@ export class UpdateDestination {
     private readonly finder: DestinationFinder,
     private readonly destinations: DestinationRepository,
     private readonly reopen: ReopenDestination,
+    private readonly queues: DeliveryQueues,
   ) {}
 
   async execute(organizationId: string, id: string, input: UpdateDestinationInput): Promise<DestinationRecord> {
@@ -99,6 +101,7 @@ export class UpdateDestination {
     }
     if (input.enabled === true) changes.disabledReason = null;
     const updated = await this.destinations.update(id, changes);
+    await this.queues.announceChange(id);
     if (input.enabled === true && !current.enabled) await this.reopen.execute(updated);
     return updated;
   }
@@ -117,6 +120,7 @@ export class DeleteDestination {
     await this.finder.get(organizationId, id);
     await this.destinations.delete(id);
     await this.queues.remove(id);
+    await this.queues.announceChange(id);
   }
 }
 
@@ -132,7 +136,9 @@ export class PauseDestination {
   async execute(organizationId: string, id: string): Promise<DestinationRecord> {
     await this.finder.get(organizationId, id);
     await this.queues.pause(id);
-    return this.destinations.update(id, { paused: true });
+    const paused = await this.destinations.update(id, { paused: true });
+    await this.queues.announceChange(id);
+    return paused;
   }
 }
 
@@ -172,7 +178,7 @@ export class TestDestination {
     const eventId = newId('test');
     const response = await this.sender.send({
       config: destination.config as WebhookConfig,
-      secrets: destination.secret ? [destination.secret] : [],
+      secrets: liveSigningSecrets(destination),
       deliveryId: eventId,
       attemptNumber: 1,
       event: { id: eventId, type: 'dispatch.test', data: { message: 'Test event from Dispatch' }, receivedAt: new Date() },
@@ -180,5 +186,33 @@ export class TestDestination {
     if ('error' in response) return { ok: false, durationMs: response.durationMs, error: response.error };
     const ok = response.statusCode >= 200 && response.statusCode < 300;
     return { ok, statusCode: response.statusCode, durationMs: response.durationMs, ...(ok ? {} : { error: `HTTP ${response.statusCode}` }) };
+  }
+}
+
+export type RotatedSecret = { secret: string; previousValidUntil: string | null };
+
+@Injectable()
+export class RotateSecret {
+  constructor(
+    private readonly finder: DestinationFinder,
+    private readonly destinations: DestinationRepository,
+    private readonly queues: DeliveryQueues,
+  ) {}
+
+  /**
+   * Gives the destination a new signing secret. Until `previousValidUntil` webhooks carry a
+   * signature with each secret, so receivers can switch without losing one.
+   */
+  async execute(organizationId: string, id: string, previousValidForSeconds: number, secret = generateSigningSecret()): Promise<RotatedSecret> {
+    const destination = await this.finder.get(organizationId, id);
+    if (!destination.secret) throw badRequest([{ path: 'kind', message: `${destination.kind} destinations have no signing secret` }]);
+    const previousValidUntil = previousValidForSeconds > 0 ? new Date(Date.now() + previousValidForSeconds * 1000) : null;
+    await this.destinations.update(id, {
+      secret,
+      previousSecret: previousValidUntil ? destination.secret : null,
+      previousSecretExpiresAt: previousValidUntil,
+    });
+    await this.queues.announceChange(id);
+    return { secret, previousValidUntil: previousValidUntil?.toISOString() ?? null };
   }
 }

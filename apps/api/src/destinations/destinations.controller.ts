@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
+import { signingSecretProblem } from '@dispatch/domain';
 import type { Caller } from '@dispatch/db';
 import { DestinationRepository } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
@@ -18,11 +19,26 @@ import {
   DestinationFinder,
   PauseDestination,
   ResumeDestination,
+  RotateSecret,
   TestDestination,
   UpdateDestination,
 } from './destination-usecases';
 
 const listQuery = z.object({ limit: limitSchema, cursor: z.string().max(100).optional() });
+
+const rotateSecretSchema = z
+  .object({
+    /** How long the old secret keeps signing too; 0 retires it at once. Default one day. */
+    previousValidForSeconds: z.number().int().min(0).max(7 * 24 * 3600).default(24 * 3600),
+    secret: z
+      .string()
+      .optional()
+      .superRefine((secret, ctx) => {
+        const problem = secret === undefined ? null : signingSecretProblem(secret);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+  })
+  .strict();
 
 @ApiTags('destinations')
 @ApiBearerAuth()
@@ -38,6 +54,7 @@ export class DestinationsController {
     private readonly pauseDestination: PauseDestination,
     private readonly resumeDestination: ResumeDestination,
     private readonly testDestination: TestDestination,
+    private readonly rotateSecret: RotateSecret,
     private readonly audit: AuditTrail,
     private readonly board: QueuesBoard,
     private readonly routing: RoutingTable,
@@ -98,6 +115,18 @@ export class DestinationsController {
   @ApiOperation({ summary: 'Send a signed dispatch.test event now and report the answer' })
   test(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     return this.testDestination.execute(caller.organizationId, id);
+  }
+
+  @Post(':id/rotate-secret')
+  @Access('admin')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'New signing secret; the previous one keeps signing too until previousValidUntil' })
+  @ApiBody({ schema: jsonSchema(rotateSecretSchema), required: false })
+  async rotate(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
+    const input = parse(rotateSecretSchema, body ?? {});
+    const rotated = await this.rotateSecret.execute(caller.organizationId, id, input.previousValidForSeconds, input.secret);
+    await this.audit.record(caller, 'destination.rotate-secret', id, { previousValidUntil: rotated.previousValidUntil });
+    return rotated;
   }
 
   @Post(':id/pause')

@@ -3,7 +3,7 @@ import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { AttemptSettlement, ClaimedDelivery, DeliveryRepository, DestinationRecord } from '@dispatch/db';
 import { WebhookConfig, WebhookResponse, WebhookSender } from '@dispatch/destinations';
-import { AttemptOutcome, classifyAttempt, newId, RetryPolicy, retryPolicySchema } from '@dispatch/domain';
+import { AttemptOutcome, classifyAttempt, liveSigningSecrets, newId, RetryPolicy, retryPolicySchema } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
@@ -55,7 +55,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     const startedAt = new Date();
     const response = await this.webhooks.send({
       config: destination.config as WebhookConfig,
-      secrets: destination.secret ? [destination.secret] : [],
+      secrets: liveSigningSecrets(destination),
       deliveryId: claimed.id,
       attemptNumber: claimed.attemptNumber,
       event: claimed.event,

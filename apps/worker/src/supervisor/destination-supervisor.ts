@@ -3,7 +3,7 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryRepository, DestinationRecord, DestinationRepository } from '@dispatch/db';
-import { deliveryBackoff, DeliveryJobData, DeliveryQueues, destinationQueueName, REDIS, wakeChannel } from '@dispatch/queue';
+import { changedChannel, deliveryBackoff, DeliveryJobData, DeliveryQueues, destinationQueueName, REDIS, wakeChannel } from '@dispatch/queue';
 import { DeliveryProcessor } from '../delivery/delivery-processor';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
@@ -38,9 +38,13 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
 
   async onApplicationBootstrap(): Promise<void> {
     this.subscriber = this.redis.duplicate({ connectionName: 'dispatch-wake' });
-    this.subscriber.on('message', (_channel: string, destinationId: string) => void this.wake(destinationId));
+    const wake = wakeChannel(this.config.queuePrefix);
+    this.subscriber.on('message', (channel: string, destinationId: string) => {
+      if (channel === wake) void this.wake(destinationId);
+      else void this.reload(destinationId);
+    });
     this.subscriber.on('error', () => undefined);
-    await this.subscriber.subscribe(wakeChannel(this.config.queuePrefix));
+    await this.subscriber.subscribe(wake, changedChannel(this.config.queuePrefix));
     await this.scan();
     this.timer = setInterval(() => void this.scan(), this.config.worker.scanMs);
   }
@@ -64,6 +68,20 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       this.starting.set(destinationId, starting);
     }
     await starting;
+  }
+
+  /** Takes a destination's new settings at once (a rate limit change restarts its worker). */
+  private async reload(destinationId: string): Promise<void> {
+    const entry = this.running.get(destinationId);
+    if (!entry) return;
+    const current = await this.destinations.findById(destinationId).catch(() => undefined);
+    if (current === undefined) return;
+    if (!current || !current.enabled || current.paused || limitChanged(entry.destination, current)) {
+      await this.stop(destinationId);
+      if (current?.enabled && !current.paused) await this.wake(destinationId);
+      return;
+    }
+    entry.destination = current;
   }
 
   private async start(destinationId: string): Promise<void> {
@@ -129,7 +147,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       for (const [id, entry] of this.running) {
         const current = fresh.get(id);
         const gone = !current || !current.enabled || current.paused;
-        const changed = current && (current.rateLimitMax !== entry.destination.rateLimitMax || current.rateLimitDurationMs !== entry.destination.rateLimitDurationMs);
+        const changed = current && limitChanged(entry.destination, current);
         const idle = !due.has(id) && now - entry.lastActiveAt > this.config.worker.idleMs && (await this.queueIsIdle(id));
         if (gone || changed || idle) await this.stop(id);
         else if (current) entry.destination = current;
@@ -186,4 +204,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     await Promise.all([...this.running.keys()].map((id) => this.stop(id)));
     this.subscriber?.disconnect();
   }
+}
+
+function limitChanged(before: DestinationRecord, after: DestinationRecord): boolean {
+  return before.rateLimitMax !== after.rateLimitMax || before.rateLimitDurationMs !== after.rateLimitDurationMs;
 }
