@@ -1,3 +1,4 @@
+import { Batcher } from './batcher';
 import { DeliverySelection, SELECTION_FROM, selectionCondition } from './delivery-selection';
 import { Prisma } from './prisma';
 import type { Attempt, Database, Delivery, DeliveryStatus, PrismaClient } from './prisma';
@@ -51,6 +52,8 @@ export type StaleDelivery = Pick<Delivery, 'id' | 'destinationId' | 'nextAttempt
 /** A delivery marked for a new attempt in bulk, with what enqueueing it needs. */
 export type MarkedDelivery = { id: string; destinationId: string; attemptCount: number; priority: number; retryPolicy: Prisma.JsonValue };
 
+type Settlement = { attempt: AttemptRecord; settlement: AttemptSettlement; destinationId: string };
+
 type ClaimRow = {
   id: string;
   organization_id: string;
@@ -99,14 +102,20 @@ export class DeliveryRepository {
 
   /**
    * Starts attempt n+1 of a delivery: marks it `delivering` and takes the next attempt
-   * number, in one statement. Returns null when the delivery must not be sent: it is gone,
+   * number, in one statement (claims arriving together share it). Returns null when the
+   * delivery must not be sent: it is gone,
    * cancelled, or already delivered and no operator asked for it again (a job run twice).
    * The attempt is `manual` when an operator asked for it, or retried a dead letter.
    */
-  async claim(id: string): Promise<ClaimedDelivery | null> {
+  claim(id: string): Promise<ClaimedDelivery | null> {
+    return this.claims.submit(id);
+  }
+
+  /** Claims arriving together are made in one statement. */
+  private readonly claims = new Batcher<string, ClaimedDelivery | null>(async (ids) => {
     const rows = await this.database.sql<ClaimRow>(
       `WITH old AS (
-         SELECT id, status, manual_retry_at FROM deliveries WHERE id = $1 FOR UPDATE
+         SELECT id, status, manual_retry_at FROM deliveries WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
        ), claimed AS (
          UPDATE deliveries d
          SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
@@ -119,20 +128,25 @@ export class DeliveryRepository {
        )
        SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
        FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`,
-      [id],
+      [ids],
     );
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      id: row.id,
-      organizationId: row.organization_id,
-      eventId: row.event_id,
-      destinationId: row.destination_id,
-      attemptNumber: row.attempt_count,
-      trigger: row.manual_retry_at !== null || row.previous_status === 'failed' ? 'manual' : 'scheduled',
-      event: { id: row.event_id, type: row.event_type, data: row.event_data, receivedAt: row.event_received_at },
-    };
-  }
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => {
+      const row = byId.get(id);
+      // The same delivery twice in one batch (a job run twice) is claimed once.
+      byId.delete(id);
+      if (!row) return null;
+      return {
+        id: row.id,
+        organizationId: row.organization_id,
+        eventId: row.event_id,
+        destinationId: row.destination_id,
+        attemptNumber: row.attempt_count,
+        trigger: row.manual_retry_at !== null || row.previous_status === 'failed' ? ('manual' as const) : ('scheduled' as const),
+        event: { id: row.event_id, type: row.event_type, data: row.event_data, receivedAt: row.event_received_at },
+      };
+    });
+  });
 
   /**
    * For a delivery with an ordering key: the earliest delivery of the same destination and key
@@ -164,35 +178,59 @@ export class DeliveryRepository {
 
   /**
    * Records the attempt and settles the delivery (and, when the receiver is gone, disables
-   * its destination) in one statement.
+   * its destination), atomically. Settlements arriving together are written in one statement.
    */
-  async settleAttempt(attempt: AttemptRecord, settlement: AttemptSettlement, destinationId: string): Promise<void> {
+  settleAttempt(attempt: AttemptRecord, settlement: AttemptSettlement, destinationId: string): Promise<void> {
+    return this.settlements.submit({ attempt, settlement, destinationId });
+  }
+
+  private readonly settlements = new Batcher<Settlement, void>(async (batch) => {
+    try {
+      await this.settleTogether(batch);
+      return batch.map(() => undefined);
+    } catch (error) {
+      if (batch.length === 1) return [error as Error];
+      // One bad settlement must not fail the others: write them one by one.
+      const results: (void | Error)[] = [];
+      for (const one of batch) results.push(await this.settleTogether([one]).catch((failure: Error) => failure));
+      return results;
+    }
+  });
+
+  private async settleTogether(batch: Settlement[]): Promise<void> {
+    const column = <T>(pick: (one: Settlement) => T) => batch.map(pick);
     await this.database.sql(
-      `WITH recorded AS (
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamp[], $6::int[], $7::int[], $8::text[], $9::text[],
+                              $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[])
+           AS i(attempt_id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error,
+                status, next_attempt_at, last_error, disable_reason, destination_id)
+       ), recorded AS (
          INSERT INTO attempts (id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error)
-         VALUES ($1, $2, $3, $4::"AttemptTrigger", $5, $6, $7, $8, $9)
+         SELECT attempt_id, delivery_id, number, trigger::"AttemptTrigger", started_at, duration_ms, status_code, response_body, error FROM input
        ), settled AS (
-         UPDATE deliveries
-         SET status = $10::"DeliveryStatus", next_attempt_at = $11, last_error = $12, last_status_code = $7, updated_at = now()
-         WHERE id = $2
+         UPDATE deliveries d
+         SET status = i.status::"DeliveryStatus", next_attempt_at = i.next_attempt_at, last_error = i.last_error,
+             last_status_code = i.status_code, updated_at = now()
+         FROM input i WHERE d.id = i.delivery_id
        )
-       UPDATE destinations SET enabled = false, disabled_reason = $13, updated_at = now()
-       WHERE id = $14 AND $13::text IS NOT NULL`,
+       UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, updated_at = now()
+       FROM input i WHERE dst.id = i.destination_id AND i.disable_reason IS NOT NULL`,
       [
-        attempt.id,
-        attempt.deliveryId,
-        attempt.number,
-        attempt.trigger,
-        attempt.startedAt.toISOString(),
-        attempt.durationMs,
-        attempt.statusCode,
-        attempt.responseBody,
-        attempt.error,
-        settlement.status,
-        settlement.nextAttemptAt?.toISOString() ?? null,
-        settlement.lastError,
-        settlement.disableDestination ?? null,
-        destinationId,
+        column((one) => one.attempt.id),
+        column((one) => one.attempt.deliveryId),
+        column((one) => one.attempt.number),
+        column((one) => one.attempt.trigger),
+        column((one) => one.attempt.startedAt.toISOString()),
+        column((one) => one.attempt.durationMs),
+        column((one) => one.attempt.statusCode),
+        column((one) => one.attempt.responseBody),
+        column((one) => one.attempt.error),
+        column((one) => one.settlement.status),
+        column((one) => one.settlement.nextAttemptAt?.toISOString() ?? null),
+        column((one) => one.settlement.lastError),
+        column((one) => one.settlement.disableDestination ?? null),
+        column((one) => one.destinationId),
       ],
     );
   }

@@ -1,0 +1,39 @@
+/**
+ * Groups calls that arrive while a previous group is being written into one statement. One
+ * group is in flight at a time, so at low load a call runs alone and at once, and under load
+ * calls share round trips and commits. `run` answers one result or error per input, in order.
+ */
+export class Batcher<Input, Output> {
+  private pending: { input: Input; resolve: (output: Output) => void; reject: (error: Error) => void }[] = [];
+  private running = false;
+
+  constructor(
+    private readonly run: (inputs: Input[]) => Promise<(Output | Error)[]>,
+    private readonly maxBatch = 100,
+  ) {}
+
+  submit(input: Input): Promise<Output> {
+    return new Promise<Output>((resolve, reject) => {
+      this.pending.push({ input, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      try {
+        const outputs = await this.run(batch.map((call) => call.input));
+        batch.forEach((call, index) => {
+          const output = outputs[index];
+          if (output instanceof Error) call.reject(output);
+          else call.resolve(output);
+        });
+      } catch (error) {
+        for (const call of batch) call.reject(error as Error);
+      }
+    }
+    this.running = false;
+  }
+}
