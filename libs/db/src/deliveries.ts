@@ -1,3 +1,4 @@
+import { statusesThatCanBecome } from '@dispatch/domain';
 import { Batcher } from './batcher';
 import { DeliverySelection, SELECTION_FROM, selectionCondition } from './delivery-selection';
 import { Prisma } from './prisma';
@@ -52,6 +53,9 @@ export type StaleDelivery = Pick<Delivery, 'id' | 'destinationId' | 'nextAttempt
 /** A delivery marked for a new attempt in bulk, with what enqueueing it needs. */
 export type MarkedDelivery = { id: string; destinationId: string; attemptCount: number; priority: number; retryPolicy: Prisma.JsonValue };
 
+const CLAIMABLE = statusesThatCanBecome('delivering');
+const CANCELLABLE = statusesThatCanBecome('cancelled');
+
 type Settlement = { attempt: AttemptRecord; settlement: AttemptSettlement; destinationId: string };
 
 type ClaimRow = {
@@ -96,15 +100,10 @@ export class DeliveryRepository {
     });
   }
 
-  findById(id: string): Promise<Delivery | null> {
-    return this.prisma.delivery.findUnique({ where: { id } });
-  }
-
   /**
    * Starts attempt n+1 of a delivery: marks it `delivering` and takes the next attempt
    * number, in one statement (claims arriving together share it). Returns null when the
-   * delivery must not be sent: it is gone,
-   * cancelled, or already delivered and no operator asked for it again (a job run twice).
+   * delivery must not be sent: it is gone, cancelled, or already delivered (a job run twice).
    * The attempt is `manual` when an operator asked for it, or retried a dead letter.
    */
   claim(id: string): Promise<ClaimedDelivery | null> {
@@ -121,14 +120,13 @@ export class DeliveryRepository {
          SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
              next_attempt_at = NULL, updated_at = now()
          FROM old
-         WHERE d.id = old.id AND old.status <> 'cancelled'
-           AND (old.status <> 'delivered' OR old.manual_retry_at IS NOT NULL)
+         WHERE d.id = old.id AND old.status::text = ANY($2::text[])
          RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
                    old.status AS previous_status, old.manual_retry_at
        )
        SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
        FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`,
-      [ids],
+      [ids, CLAIMABLE],
     );
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => {
@@ -235,13 +233,6 @@ export class DeliveryRepository {
     );
   }
 
-  /** Gives a claimed delivery back without an attempt (its destination is paused or disabled). */
-  async hold(id: string): Promise<void> {
-    await this.prisma.$executeRaw`
-      UPDATE deliveries SET status = 'pending', attempt_count = attempt_count - 1, updated_at = now()
-      WHERE id = ${id} AND status = 'delivering'`;
-  }
-
   /** Marks the delivery for an attempt now, made by an operator (`trigger: manual`). */
   async requestManualRetry(id: string, now: Date): Promise<Delivery> {
     return this.prisma.delivery.update({
@@ -285,7 +276,7 @@ export class DeliveryRepository {
     const rows = await this.prisma.$queryRaw<{ id: string; destination_id: string }[]>`
       UPDATE deliveries AS cancelled SET status = 'cancelled', next_attempt_at = NULL, manual_retry_at = NULL, updated_at = now()
       FROM (SELECT d.id FROM ${SELECTION_FROM} WHERE ${selectionCondition(selection)} FOR UPDATE OF d) AS selected
-      WHERE cancelled.id = selected.id AND cancelled.status IN ('pending', 'retrying', 'failed')
+      WHERE cancelled.id = selected.id AND cancelled.status::text IN (${Prisma.join(CANCELLABLE)})
       RETURNING cancelled.id, cancelled.destination_id`;
     return rows.map((row) => ({ id: row.id, destinationId: row.destination_id }));
   }

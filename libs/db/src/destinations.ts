@@ -89,9 +89,4 @@ export class DestinationRepository {
   async delete(id: string): Promise<void> {
     await this.prisma.destination.delete({ where: { id } });
   }
-
-  /** Turns a destination off after its receiver said it is gone, keeping the reason. */
-  async disable(id: string, reason: string): Promise<void> {
-    await this.prisma.destination.update({ where: { id }, data: { enabled: false, disabledReason: reason } });
-  }
 }

@@ -1,4 +1,4 @@
-import { canTransition, manualRetryAllowed } from './delivery-status';
+import { canTransition, manualRetryAllowed, statusesThatCanBecome } from './delivery-status';
 
 describe('delivery status transitions', () => {
   it('moves a pending delivery into an attempt, never straight to delivered', () => {
@@ -10,20 +10,23 @@ describe('delivery status transitions', () => {
     for (const to of ['delivered', 'retrying', 'failed'] as const) expect(canTransition('delivering', to)).toBe(true);
   });
 
-  it('lets an operator send a settled delivery again', () => {
-    expect(canTransition('failed', 'delivering')).toBe(true);
-    expect(canTransition('delivered', 'delivering')).toBe(true);
+  it('makes an attempt from a waiting delivery, a dead letter retried in its queue, or one whose worker died', () => {
+    expect(statusesThatCanBecome('delivering')).toEqual(['pending', 'delivering', 'retrying', 'failed']);
+  });
+
+  it('never sends a delivered or cancelled delivery again unless an operator asks', () => {
+    expect(canTransition('delivered', 'delivering')).toBe(false);
+    expect(canTransition('cancelled', 'delivering')).toBe(false);
+    expect(canTransition('delivered', 'pending')).toBe(true);
     expect(canTransition('cancelled', 'pending')).toBe(true);
   });
 
-  it('cannot cancel an attempt in flight or a delivered delivery', () => {
-    expect(canTransition('delivering', 'cancelled')).toBe(false);
-    expect(canTransition('delivered', 'cancelled')).toBe(false);
+  it('cancels only deliveries that are waiting or dead letters', () => {
+    expect(statusesThatCanBecome('cancelled')).toEqual(['pending', 'retrying', 'failed']);
   });
 
   it('refuses a manual retry while an attempt is in flight', () => {
     expect(manualRetryAllowed('delivering')).toBe(false);
-    expect(manualRetryAllowed('failed')).toBe(true);
-    expect(manualRetryAllowed('delivered')).toBe(true);
+    for (const status of ['pending', 'retrying', 'delivered', 'failed', 'cancelled'] as const) expect(manualRetryAllowed(status)).toBe(true);
   });
 });

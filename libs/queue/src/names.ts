@@ -7,11 +7,6 @@ export function destinationQueueName(destinationId: string): string {
   return `{${destinationId}}`;
 }
 
-export function destinationIdOfQueue(queueName: string): string | null {
-  const match = /^\{(.+)\}$/.exec(queueName);
-  return match ? match[1] : null;
-}
-
 /** Pub/sub channel on which enqueuers tell workers that a destination has new work. */
 export function wakeChannel(prefix: string): string {
   return `${prefix}:wake`;

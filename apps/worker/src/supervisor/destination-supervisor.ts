@@ -49,11 +49,6 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     this.timer = setInterval(() => void this.scan(), this.config.worker.scanMs);
   }
 
-  /** Destinations with a running worker (for health and tests). */
-  runningDestinations(): string[] {
-    return [...this.running.keys()];
-  }
-
   /** Starts the worker of a destination if it is not running; marks it active if it is. */
   async wake(destinationId: string): Promise<void> {
     const running = this.running.get(destinationId);
