@@ -40,16 +40,16 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   async process(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationRecord): Promise<void> {
     if (!destination.enabled || destination.paused) return;
     const ordered = destination.ordering === 'key';
-    let claimed: ClaimedDelivery | null;
+    let blocker: Awaited<ReturnType<DeliveryRepository['orderingBlocker']>> = null;
+    let claimed: ClaimedDelivery | null = null;
     try {
-      const blocker = ordered ? await this.deliveries.orderingBlocker(job.data.deliveryId) : null;
-      if (blocker) return await park(job, token, orderWait(blocker.nextAttemptAt));
-      claimed = await this.deliveries.claim(job.data.deliveryId);
+      blocker = ordered ? await this.deliveries.orderingBlocker(job.data.deliveryId) : null;
+      if (!blocker) claimed = await this.deliveries.claim(job.data.deliveryId);
     } catch (error) {
-      if (error instanceof DelayedError) throw error;
       this.logger.warn(`Delivery ${job.data.deliveryId} waits for the database: ${(error as Error).message}`);
       return park(job, token, DATABASE_WAIT_MS);
     }
+    if (blocker) return park(job, token, orderWait(blocker.nextAttemptAt));
     if (!claimed) return;
 
     const startedAt = new Date();

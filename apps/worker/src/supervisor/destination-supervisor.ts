@@ -25,6 +25,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   private stopping = false;
   private databaseDown = false;
   private scanning = false;
+  private lastWarning = { message: '', at: 0 };
 
   constructor(
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
@@ -65,15 +66,24 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     await starting;
   }
 
-  /** Takes a destination's new settings at once (a rate limit change restarts its worker). */
+  /** Takes a destination's new settings at once, when the API announces a change. */
   private async reload(destinationId: string): Promise<void> {
+    if (!this.running.has(destinationId)) return;
+    const current = await this.destinations.findById(destinationId).catch(() => undefined);
+    if (current !== undefined) await this.apply(destinationId, current);
+  }
+
+  /**
+   * Gives a running worker its destination's current settings: it stops when the destination
+   * is gone, disabled or paused, and restarts when the rate limit (a Worker option) changed.
+   */
+  private async apply(destinationId: string, current: DestinationRecord | null): Promise<void> {
     const entry = this.running.get(destinationId);
     if (!entry) return;
-    const current = await this.destinations.findById(destinationId).catch(() => undefined);
-    if (current === undefined) return;
-    if (!current || !current.enabled || current.paused || limitChanged(entry.destination, current)) {
+    const active = current !== null && current.enabled && !current.paused;
+    if (!active || limitChanged(entry.destination, current)) {
       await this.stop(destinationId);
-      if (current?.enabled && !current.paused) await this.wake(destinationId);
+      if (active) await this.wake(destinationId);
       return;
     }
     entry.destination = current;
@@ -140,13 +150,9 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       const now = Date.now();
       const fresh = new Map((await this.destinations.findByIds([...this.running.keys()])).map((destination) => [destination.id, destination]));
       for (const [id, entry] of this.running) {
-        const current = fresh.get(id);
-        const gone = !current || !current.enabled || current.paused;
-        const changed = current && limitChanged(entry.destination, current);
         const idle = !due.has(id) && now - entry.lastActiveAt > this.config.worker.idleMs && (await this.queueIsIdle(id));
-        if (gone || changed || idle) await this.stop(id);
-        else if (current) entry.destination = current;
-        if (changed && !gone) await this.wake(id);
+        if (idle) await this.stop(id);
+        else await this.apply(id, fresh.get(id) ?? null);
       }
     } catch (error) {
       this.logger.warn(`Scan failed: ${(error as Error).message}`);
@@ -158,8 +164,6 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     const counts = await this.queues.queue(destinationId).getJobCounts('wait', 'active', 'prioritized');
     return Object.values(counts).every((count) => count === 0);
   }
-
-  private lastWarning = { message: '', at: 0 };
 
   /** Logs a warning, but the same one at most every 30 s (Redis outages repeat them). */
   private warnOnce(message: string): void {
