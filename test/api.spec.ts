@@ -253,6 +253,11 @@ describe('REST API (api process, no worker)', () => {
       const operator = await fetch(`${system.url}/queues`, { headers: { authorization: `Basic ${basic}` } });
       expect(operator.status).toBe(200);
       expect(await operator.text()).toContain('<html');
+
+      const destination = await createDestination({ name: 'listed-on-board' });
+      const listing = await fetch(`${system.url}/queues/api/queues`, { headers: { authorization: `Basic ${basic}` } });
+      const names = ((await listing.json()) as { queues: { name: string; displayName?: string }[] }).queues.map((queue) => queue.displayName ?? queue.name);
+      expect(names).toEqual(expect.arrayContaining([`listed-on-board (${destination.id})`, 'maintenance (reconciler)']));
     });
   });
 });

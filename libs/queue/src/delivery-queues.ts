@@ -26,7 +26,7 @@ export class DeliveryQueues {
   private readonly wokenAt = new Map<string, number>();
 
   constructor(
-    private readonly connection: Redis,
+    readonly connection: Redis,
     readonly prefix: string,
   ) {}
 

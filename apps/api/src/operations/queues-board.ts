@@ -3,7 +3,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { InjectBullBoard } from '@bull-board/nestjs';
 import type { BullBoardInstance } from '@bull-board/nestjs';
 import { OPERATOR_ORGANIZATION, PrismaClient } from '@dispatch/db';
-import { DeliveryQueues } from '@dispatch/queue';
+import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
+import { Queue } from 'bullmq';
 import type { NextFunction, Request, Response } from 'express';
 import { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
 
@@ -28,17 +29,23 @@ export function queuesGate(authenticator: ApiKeyAuthenticator) {
   };
 }
 
-/** Keeps Bull Board listing one queue per destination, named after it. */
+/** Keeps Bull Board listing one queue per destination, named after it, and the maintenance queue. */
 @Injectable()
 export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
   private timer: NodeJS.Timeout | undefined;
   private listed = '';
+  private readonly maintenanceQueue: Queue;
+  private readonly maintenance: BullMQAdapter;
 
   constructor(
     @InjectBullBoard() private readonly board: BullBoardInstance,
     private readonly prisma: PrismaClient,
     private readonly queues: DeliveryQueues,
-  ) {}
+  ) {
+    this.maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: queues.connection, prefix: queues.prefix });
+    this.maintenanceQueue.on('error', () => undefined);
+    this.maintenance = new BullMQAdapter(this.maintenanceQueue, { displayName: 'maintenance (reconciler)', readOnlyMode: true });
+  }
 
   async onModuleInit(): Promise<void> {
     await this.sync();
@@ -46,8 +53,9 @@ export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
     this.timer.unref();
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
+    await this.maintenanceQueue.close();
   }
 
   async sync(): Promise<void> {
@@ -55,10 +63,11 @@ export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
     const listed = JSON.stringify(destinations);
     if (listed === this.listed) return;
     this.listed = listed;
-    this.board.replaceQueues(
-      destinations.map(
+    this.board.replaceQueues([
+      ...destinations.map(
         (destination) => new BullMQAdapter(this.queues.queue(destination.id), { displayName: `${destination.name} (${destination.id})`, allowRetries: true }),
       ),
-    );
+      this.maintenance,
+    ]);
   }
 }
