@@ -127,6 +127,7 @@ export class DeliveryRepository {
        SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
        FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`,
       [ids, CLAIMABLE],
+      'claim-deliveries',
     );
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => {
@@ -157,6 +158,7 @@ export class DeliveryRepository {
        WHERE d.id = $1 AND d.ordering_key IS NOT NULL AND p.status IN ('pending', 'delivering', 'retrying')
        ORDER BY p.ordering_seq ASC LIMIT 1`,
       [id],
+      'ordering-blocker',
     );
     const row = rows[0];
     return row ? { id: row.id, status: row.status, nextAttemptAt: row.next_attempt_at } : null;
@@ -170,6 +172,7 @@ export class DeliveryRepository {
        WHERE d.id = $1 AND d.ordering_key IS NOT NULL AND s.status IN ('pending', 'retrying')
        ORDER BY s.ordering_seq ASC LIMIT 1`,
       [id],
+      'next-in-order',
     );
     return rows[0] ? { id: rows[0].id, destinationId: rows[0].destination_id } : null;
   }
@@ -230,6 +233,7 @@ export class DeliveryRepository {
         column((one) => one.settlement.disableDestination ?? null),
         column((one) => one.destinationId),
       ],
+      'settle-attempts',
     );
   }
 

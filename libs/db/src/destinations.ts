@@ -65,6 +65,7 @@ export class DestinationRepository {
     const rows = await this.database.sql<RoutableRow>(
       'SELECT id, event_types, enabled, ordering, retry_policy FROM destinations WHERE organization_id = $1 AND enabled',
       [organizationId],
+      'routable-destinations',
     );
     return rows.map(routable);
   }
@@ -78,6 +79,7 @@ export class DestinationRepository {
     const rows = await this.database.sql<RoutableRow>(
       'SELECT id, event_types, enabled, ordering, retry_policy FROM destinations WHERE organization_id = $1 AND id = ANY($2::text[])',
       [organizationId, ids],
+      'named-destinations',
     );
     return rows.map(routable);
   }

@@ -78,6 +78,7 @@ export class EventRepository {
         destinationIds,
         ordered,
       ],
+      'ingest-event',
     );
     if (created.length > 0) {
       return {

@@ -41,9 +41,12 @@ export class Database {
     this.prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   }
 
-  /** Runs one statement; `$1`, `$2`… are `values`. Dates must be passed as ISO strings. */
-  async sql<Row>(text: string, values: unknown[] = []): Promise<Row[]> {
-    const result = await this.pool.query({ text, values, types: sqlTypes });
+  /**
+   * Runs one statement; `$1`, `$2`… are `values`. Dates must be passed as ISO strings. A
+   * `name` makes it a prepared statement, parsed and planned once per connection.
+   */
+  async sql<Row>(text: string, values: unknown[] = [], name?: string): Promise<Row[]> {
+    const result = await this.pool.query({ text, values, types: sqlTypes, ...(name ? { name } : {}) });
     return result.rows as Row[];
   }
 
