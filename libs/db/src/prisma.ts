@@ -56,6 +56,18 @@ export class Database {
   }
 }
 
+/**
+ * A pool of at most `max` connections. A connection that cannot be made in 5 s, or a query
+ * unanswered for 30 s, fails instead of waiting forever, so an unreachable database is noticed.
+ */
 export function createDatabase(databaseUrl: string, pool: { max?: number } = {}): Database {
-  return new Database(new Pool({ connectionString: databaseUrl, max: pool.max ?? 10, options: '-c TimeZone=UTC' }));
+  return new Database(
+    new Pool({
+      connectionString: databaseUrl,
+      max: pool.max ?? 10,
+      options: '-c TimeZone=UTC',
+      connectionTimeoutMillis: 5_000,
+      query_timeout: 30_000,
+    }),
+  );
 }
