@@ -17,7 +17,7 @@ describe('delivery (api and worker)', () => {
   let database: Database;
 
   beforeAll(async () => {
-    system = await startSystem();
+    system = await startSystem({ env: { DISPATCH_WEBHOOK_TIMEOUT_MS: '1000' } });
     client = system.client;
     redis = new IORedis(REDIS_URL);
     database = createDatabase(system.config.databaseUrl, { max: 2 });
@@ -175,6 +175,30 @@ describe('delivery (api and worker)', () => {
     expect(failed.attempts).toHaveLength(1);
     const after = await client.get(`/v1/destinations/${dst.id}`);
     expect(after.body).toMatchObject({ enabled: false, disabledReason: 'receiver answered 410 Gone' });
+  });
+
+  it('holds deliveries of a destination disabled by 410 Gone and sends them when it is resumed', async () => {
+    receiver.answer((_request, index) => (index === 0 ? { status: 410 } : { status: 200 }));
+    const dst = await destination({ retryPolicy: FAST_RETRIES });
+    await settled((await send(dst)).deliveries[0].id, 'failed');
+    const held = (await send(dst)).deliveries[0].id;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await deliveryOf(held)).status).toBe('pending');
+    expect(receiver.requests).toHaveLength(1);
+    const resumed = await client.post(`/v1/destinations/${dst.id}/resume`);
+    expect(resumed.body).toMatchObject({ enabled: true, disabledReason: null });
+    await settled(held, 'delivered');
+    expect(receiver.requests).toHaveLength(2);
+  });
+
+  it('records a timeout as the error of an attempt and retries it', async () => {
+    receiver.answer((_request, index) => (index === 0 ? { status: 200, delayMs: 1500 } : { status: 200 }));
+    const dst = await destination({ retryPolicy: FAST_RETRIES });
+    const id = (await send(dst)).deliveries[0].id;
+    const delivered = await settled(id, 'delivered');
+    expect(delivered.attempts[0]).toMatchObject({ number: 1, statusCode: null, error: expect.stringMatching(/^timeout/) });
+    expect(delivered.attempts[0].durationMs).toBeGreaterThanOrEqual(900);
+    expect(delivered.attempts[1]).toMatchObject({ number: 2, statusCode: 200 });
   });
 
   it('fails at once on a status listed as not retryable', async () => {
