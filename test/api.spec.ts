@@ -125,8 +125,11 @@ describe('REST API (api process, no worker)', () => {
       expect(resumed.body.paused).toBe(false);
       expect(await queueOf(created.id).isPaused()).toBe(false);
 
+      const delivery = (await client.post('/v1/events', { type: 'x.y', data: {}, destinations: [created.id] })).body.deliveries[0];
       expect((await client.request('DELETE', `/v1/destinations/${created.id}`)).status).toBe(204);
       expect((await client.get(`/v1/destinations/${created.id}`)).status).toBe(404);
+      expect((await client.get(`/v1/deliveries/${delivery.id}`)).status).toBe(404);
+      expect(await queueOf(created.id).getJob(delivery.id)).toBeUndefined();
     });
 
     it('tests a destination and reports a connection failure', async () => {
