@@ -18,6 +18,9 @@ export type EnqueueRequest = {
  * The producer side of the per-destination queues. Queue objects share one Redis connection
  * and are created on first use. Adding a job whose id (the delivery id) exists is a no-op.
  */
+/** Jobs added to Redis in one round trip at most. */
+const ADD_BATCH = 500;
+
 /** A destination woken this recently has a running worker, which stays up far longer. */
 const WAKE_AGAIN_AFTER_MS = 1_000;
 
@@ -61,8 +64,14 @@ export class DeliveryQueues {
     }
     for (const [destinationId, list] of byDestination) {
       const queue = this.queue(destinationId);
-      if (list.length === 1) await queue.add(DELIVERY_JOB_NAME, { deliveryId: list[0].deliveryId }, jobOptions(list[0], now));
-      else await queue.addBulk(list.map((request) => ({ name: DELIVERY_JOB_NAME, data: { deliveryId: request.deliveryId }, opts: jobOptions(request, now) })));
+      if (list.length === 1) {
+        await queue.add(DELIVERY_JOB_NAME, { deliveryId: list[0].deliveryId }, jobOptions(list[0], now));
+        continue;
+      }
+      for (let start = 0; start < list.length; start += ADD_BATCH) {
+        const chunk = list.slice(start, start + ADD_BATCH);
+        await queue.addBulk(chunk.map((request) => ({ name: DELIVERY_JOB_NAME, data: { deliveryId: request.deliveryId }, opts: jobOptions(request, now) })));
+      }
     }
     const sleeping = [...byDestination.keys()].filter((destinationId) => (this.wokenAt.get(destinationId) ?? 0) < now.getTime() - WAKE_AGAIN_AFTER_MS);
     if (sleeping.length > 0) {

@@ -41,6 +41,8 @@ export type IngestEventInput = z.output<typeof ingestEventSchema>;
 @Injectable()
 export class IngestEvent {
   private readonly logger = new Logger(IngestEvent.name);
+  /** Set while Redis is unreachable, so the outage is logged once rather than per event. */
+  private redisDown = false;
 
   constructor(
     private readonly destinations: DestinationRepository,
@@ -89,9 +91,11 @@ export class IngestEvent {
 
   private async enqueue(result: IngestResult, targets: RoutableDestination[]): Promise<void> {
     if (!this.queues.connected) {
-      this.logger.warn(`Event ${result.event.id} accepted while Redis is unreachable; the reconciler will enqueue its deliveries`);
+      if (!this.redisDown) this.logger.warn('Redis is unreachable: events are accepted and the reconciler will enqueue their deliveries');
+      this.redisDown = true;
       return;
     }
+    this.redisDown = false;
     const byId = new Map(targets.map((destination) => [destination.id, destination]));
     const requests = result.deliveries.flatMap((delivery) => {
       const destination = byId.get(delivery.destinationId);
