@@ -6,7 +6,7 @@ import { DELIVERY_STATUSES } from '@dispatch/domain';
 import { DeliveryRepository } from '@dispatch/db';
 import type { Caller } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
-import { parse } from '../http/errors';
+import { parse, parseBody } from '../http/errors';
 import { idCursorSchema, limitSchema, page, timeSchema } from '../http/pagination';
 import { jsonSchema } from '../http/openapi';
 import { AuditTrail } from '../audit/audit-trail';
@@ -53,7 +53,7 @@ export class DeliveriesController {
   @ApiOperation({ summary: 'Replay: a new attempt now for every selected delivery (dead letters when no status is given); dryRun only counts' })
   @ApiBody({ schema: jsonSchema(deliverySelectionSchema) })
   async replay(@CurrentCaller() caller: Caller, @Body() body: unknown, @Res({ passthrough: true }) response: Response) {
-    const input = parse(deliverySelectionSchema, body);
+    const input = parseBody(deliverySelectionSchema, body);
     const answer = await this.replayDeliveries.execute(caller, input);
     response.status(input.dryRun ? 200 : 202);
     return answer;
@@ -65,7 +65,7 @@ export class DeliveriesController {
   @ApiOperation({ summary: 'Cancel every selected delivery (pending and retrying ones when no status is given); dryRun only counts' })
   @ApiBody({ schema: jsonSchema(deliverySelectionSchema) })
   cancelMany(@CurrentCaller() caller: Caller, @Body() body: unknown) {
-    return this.cancelDeliveries.many(caller, parse(deliverySelectionSchema, body));
+    return this.cancelDeliveries.many(caller, parseBody(deliverySelectionSchema, body));
   }
 
   @Get(':id')

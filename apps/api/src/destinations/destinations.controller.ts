@@ -8,7 +8,7 @@ import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
 import { AuditTrail } from '../audit/audit-trail';
 import { QueuesBoard } from '../operations/queues-board';
 import { RoutingTable } from '../events/routing-table';
-import { parse } from '../http/errors';
+import { parse, parseBody } from '../http/errors';
 import { limitSchema, page } from '../http/pagination';
 import { jsonSchema } from '../http/openapi';
 import { createDestinationSchema, updateDestinationSchema } from './destination.schemas';
@@ -65,7 +65,7 @@ export class DestinationsController {
   @ApiOperation({ summary: 'Create a destination; a webhook gets a whsec_ secret, returned once' })
   @ApiBody({ schema: jsonSchema(createDestinationSchema) })
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown) {
-    const input = parse(createDestinationSchema, body);
+    const input = parseBody(createDestinationSchema, body);
     const { destination, secret } = await this.createDestination.execute(caller.organizationId, input);
     this.routing.changed(caller.organizationId);
     await this.audit.record(caller, 'destination.create', destination.id, { name: destination.name });
@@ -92,7 +92,7 @@ export class DestinationsController {
   @Access('admin')
   @ApiBody({ schema: jsonSchema(updateDestinationSchema) })
   async update(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
-    const input = parse(updateDestinationSchema, body);
+    const input = parseBody(updateDestinationSchema, body);
     const destination = await this.updateDestination.execute(caller.organizationId, id, input);
     this.routing.changed(caller.organizationId);
     await this.audit.record(caller, 'destination.update', id, { fields: Object.keys(input) });
@@ -123,7 +123,7 @@ export class DestinationsController {
   @ApiOperation({ summary: 'New signing secret; the previous one keeps signing too until previousValidUntil' })
   @ApiBody({ schema: jsonSchema(rotateSecretSchema), required: false })
   async rotate(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
-    const input = parse(rotateSecretSchema, body ?? {});
+    const input = parseBody(rotateSecretSchema, body ?? {});
     const rotated = await this.rotateSecret.execute(caller.organizationId, id, input.previousValidForSeconds, input.secret);
     await this.audit.record(caller, 'destination.rotate-secret', id, { previousValidUntil: rotated.previousValidUntil });
     return rotated;

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { EventRepository } from '@dispatch/db';
 import type { Caller } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
-import { parse } from '../http/errors';
+import { parse, parseBody } from '../http/errors';
 import { jsonSchema } from '../http/openapi';
 import { limitSchema, page, seqCursorSchema, timeSchema } from '../http/pagination';
 import { deliveryView } from '../deliveries/delivery.view';
@@ -43,7 +43,7 @@ export class EventsController {
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) response: Response,
   ) {
-    const input = parse(ingestEventSchema, body);
+    const input = parseBody(ingestEventSchema, body);
     const key = parse(idempotencyKeySchema, idempotencyKey, 'Idempotency-Key');
     const result = await this.ingestEvent.execute(caller.organizationId, input, key);
     response.status(result.created ? 202 : 200);

@@ -21,7 +21,8 @@ export const ingestEventSchema = z
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       }),
     source: z.string().max(255).optional(),
-    data: z.json().refine((value) => value !== undefined, 'is required'),
+    // Any JSON value (the body was parsed as JSON), but it must be there.
+    data: z.unknown().refine((value) => value !== undefined, 'is required'),
     destinations: z.array(z.string().min(1).max(100)).min(1).max(100).optional(),
     orderingKey: z.string().min(1).max(255).optional(),
     priority: z.number().int().min(0).max(10).default(0),

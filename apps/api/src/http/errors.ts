@@ -23,6 +23,14 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, where?: st
   );
 }
 
+/** Parses a request body, which must be a JSON object, or throws a 400 naming each bad field. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest([{ path: '', message: 'the body must be a JSON object, sent with content-type: application/json' }]);
+  }
+  return parse(schema, body);
+}
+
 /** Every error leaves the API in one shape: `{ statusCode, error, message, details? }`. */
 @Catch()
 export class ErrorShapeFilter implements ExceptionFilter {
