@@ -7,7 +7,10 @@
 // BullMQ Queue + Worker (no API, no database) posting the same kind of signed webhook, and ends
 // with one line: "ratio: <Dispatch deliveries/s ÷ bare deliveries/s>".
 //
-// Usage: node scripts/bench.mjs [--events N] [--in-flight N] [--no-build]
+// Before the baseline it also sends events at a steady pace below saturation
+// (--paced-events at --paced-rate per second) and reports their latency.
+//
+// Usage: node scripts/bench.mjs [--events N] [--in-flight N] [--paced-events N] [--paced-rate N] [--no-build]
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -30,11 +33,15 @@ const { values: options } = parseArgs({
   options: {
     events: { type: 'string', default: '3000' },
     'in-flight': { type: 'string', default: '32' },
+    'paced-events': { type: 'string', default: '300' },
+    'paced-rate': { type: 'string', default: '100' },
     'no-build': { type: 'boolean', default: false },
   },
 });
 const EVENTS = positiveInteger(options.events, '--events');
 const IN_FLIGHT = positiveInteger(options['in-flight'], '--in-flight');
+const PACED_EVENTS = positiveInteger(options['paced-events'], '--paced-events');
+const PACED_RATE = positiveInteger(options['paced-rate'], '--paced-rate');
 const WARMUP = 50;
 const WAIT_TIMEOUT_MS = 120_000;
 // The bare worker runs as many jobs at once as one Dispatch worker does for one destination.
@@ -190,6 +197,16 @@ async function main() {
   console.log(`  send-to-receive   p50 ${ms(e2e.sendToReceive.p50)} ms, p99 ${ms(e2e.sendToReceive.p99)} ms`);
   if (phase.duplicates > 0) console.log(`  (${phase.duplicates} duplicate deliveries)`);
 
+  step(`Latency at a steady ${PACED_RATE} events/s: ${PACED_EVENTS} events`);
+  const pacedIds = range(PACED_EVENTS).map((i) => `paced_${runId}_${i}`);
+  const pacedPhase = receiver.startPhase('paced');
+  const pacedSent = await postPaced(agent, base, pacedIds, PACED_RATE);
+  await waitForAll(pacedPhase, PACED_EVENTS, WAIT_TIMEOUT_MS);
+  verifySamples(pacedPhase, secret);
+  const paced = endToEndFigures(pacedIds, pacedSent, pacedPhase);
+  console.log(`  accept-to-receive p50 ${ms(paced.acceptToReceive.p50)} ms, p99 ${ms(paced.acceptToReceive.p99)} ms`);
+  console.log(`  send-to-receive   p50 ${ms(paced.sendToReceive.p50)} ms, p99 ${ms(paced.sendToReceive.p99)} ms`);
+
   // Stop Dispatch before the baseline so the two do not share the machine.
   step('Stopping the API and the worker');
   await stopProcesses();
@@ -199,7 +216,7 @@ async function main() {
   console.log(`  added      ${rate(bare.addedPerSecond)} jobs/s`);
   console.log(`  delivered  ${rate(bare.deliveredPerSecond)} deliveries/s`);
 
-  return { e2e, bare };
+  return { e2e, paced, bare };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,6 +355,18 @@ async function callApi(agent, base, method, route, body) {
 }
 
 /** POSTs one event per id, IN_FLIGHT at a time; records when each was sent and when its 202 came back. */
+async function postEvent(agent, base, id, i) {
+  const response = await request(`${base}/v1/events`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { authorization: `Bearer ${bootstrapKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id, type: 'bench.created', data: { i, pad: PAD } }),
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 202) throw new Error(`POST /v1/events answered ${response.statusCode}: ${text.slice(0, 300)}`);
+}
+
+/** Sends the events with IN_FLIGHT requests at a time, as fast as they are answered. */
 async function postEvents(agent, base, ids, counts = { accepted: 0 }) {
   const sentAt = new Float64Array(ids.length);
   const ackAt = new Float64Array(ids.length);
@@ -346,18 +375,10 @@ async function postEvents(agent, base, ids, counts = { accepted: 0 }) {
   const lane = async () => {
     while (next < ids.length && !failed) {
       const i = next++;
-      const body = JSON.stringify({ id: ids[i], type: 'bench.created', data: { i, pad: PAD } });
       sentAt[i] = performance.now();
       try {
-        const response = await request(`${base}/v1/events`, {
-          method: 'POST',
-          dispatcher: agent,
-          headers: { authorization: `Bearer ${bootstrapKey}`, 'content-type': 'application/json' },
-          body,
-        });
-        const text = await response.body.text();
+        await postEvent(agent, base, ids[i], i);
         ackAt[i] = performance.now();
-        if (response.statusCode !== 202) throw new Error(`POST /v1/events answered ${response.statusCode}: ${text.slice(0, 300)}`);
         counts.accepted += 1;
       } catch (error) {
         failed = true;
@@ -366,6 +387,22 @@ async function postEvents(agent, base, ids, counts = { accepted: 0 }) {
     }
   };
   await Promise.all(range(Math.min(IN_FLIGHT, ids.length)).map(lane));
+  return { sentAt, ackAt, firstSend: Math.min(...sentAt), lastAck: Math.max(...ackAt) };
+}
+
+/** Sends one event every 1/perSecond s, whether or not the previous one was answered. */
+async function postPaced(agent, base, ids, perSecond) {
+  const sentAt = new Float64Array(ids.length);
+  const ackAt = new Float64Array(ids.length);
+  const start = performance.now();
+  await Promise.all(
+    ids.map(async (id, i) => {
+      await sleep(Math.max(0, start + (i * 1000) / perSecond - performance.now()));
+      sentAt[i] = performance.now();
+      await postEvent(agent, base, id, i);
+      ackAt[i] = performance.now();
+    }),
+  );
   return { sentAt, ackAt, firstSend: Math.min(...sentAt), lastAck: Math.max(...ackAt) };
 }
 
@@ -499,13 +536,14 @@ async function deleteKeys(url, keyPrefix) {
 // ---------------------------------------------------------------------------------------------
 // Output and small helpers.
 
-function printSummary({ e2e, bare }) {
+function printSummary({ e2e, paced, bare }) {
   const ratio = e2e.deliveredPerSecond / bare.deliveredPerSecond;
   const rows = [
     ['Dispatch: events accepted per second', rate(e2e.acceptedPerSecond)],
     ['Dispatch: deliveries per second, end to end', rate(e2e.deliveredPerSecond)],
     ['Dispatch: accept-to-receive p50 / p99 (ms)', `${ms(e2e.acceptToReceive.p50)} / ${ms(e2e.acceptToReceive.p99)}`],
     ['Dispatch: send-to-receive p50 / p99 (ms)', `${ms(e2e.sendToReceive.p50)} / ${ms(e2e.sendToReceive.p99)}`],
+    [`Dispatch at ${PACED_RATE}/s: send-to-receive p50 / p99 (ms)`, `${ms(paced.sendToReceive.p50)} / ${ms(paced.sendToReceive.p99)}`],
     ['Bare BullMQ: deliveries per second', rate(bare.deliveredPerSecond)],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
