@@ -66,10 +66,13 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       system.worker = undefined;
     },
     close: async () => {
-      await system.stopWorker();
-      await api.close();
-      await deleteQueueKeys(config.queuePrefix);
-      await database.drop();
+      try {
+        await system.stopWorker();
+        await api.close();
+      } finally {
+        await deleteQueueKeys(config.queuePrefix);
+        await database.drop();
+      }
     },
   };
   if (options.worker !== false) await system.startWorker();
