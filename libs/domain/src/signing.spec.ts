@@ -1,5 +1,5 @@
 import { Webhook } from 'standardwebhooks';
-import { generateSigningSecret, signatureHeader, signingSecretProblem, signPayload } from './signing';
+import { generateSigningSecret, redactSecrets, signatureHeader, signingSecretProblem, signPayload } from './signing';
 
 describe('Standard Webhooks signing', () => {
   const secret = generateSigningSecret();
@@ -34,5 +34,13 @@ describe('Standard Webhooks signing', () => {
     expect(signingSecretProblem('abc')).toContain('whsec_');
     expect(signingSecretProblem('whsec_AAAA')).toContain('24 to 64 bytes');
     expect(signingSecretProblem(secret)).toBeNull();
+  });
+
+  it('masks secrets and API keys in text meant for logs', () => {
+    const text = `create({ data: { secret: "${secret}" } }) with key dsp_abcDEF123-_x failed`;
+    const redacted = redactSecrets(text);
+    expect(redacted).not.toContain(secret);
+    expect(redacted).not.toContain('dsp_abcDEF123');
+    expect(redacted).toBe('create({ data: { secret: "whsec_…redacted" } }) with key dsp_…redacted failed');
   });
 });

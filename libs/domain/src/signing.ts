@@ -39,3 +39,10 @@ export function liveSigningSecrets(destination: SigningSecrets, now: Date = new 
   if (destination.previousSecret && destination.previousSecretExpiresAt && destination.previousSecretExpiresAt > now) live.push(destination.previousSecret);
   return live;
 }
+
+const SECRET_SHAPES = /\b(whsec_[A-Za-z0-9+/=]+|dsp_[A-Za-z0-9_-]+)/g;
+
+/** The text with anything shaped like a signing secret or an API key masked, for logs. */
+export function redactSecrets(text: string): string {
+  return text.replace(SECRET_SHAPES, (secret) => `${secret.slice(0, secret.indexOf('_') + 1)}…redacted`);
+}

@@ -2,6 +2,7 @@ import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, HttpExcepti
 import type { Response } from 'express';
 import { z } from 'zod';
 import { isDatabaseUnavailable } from '@dispatch/db';
+import { redactSecrets } from '@dispatch/domain';
 
 export type ErrorDetail = { path: string; message: string };
 
@@ -62,7 +63,7 @@ export class ErrorShapeFilter implements ExceptionFilter {
       response.status(exception.status).json({ statusCode: exception.status, error: errorName(exception.status), message: exception.message });
       return;
     }
-    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    this.logger.error(redactSecrets(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)));
     response.status(500).json({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
   }
 }
