@@ -6,6 +6,7 @@ const environmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: z.string().url().default('postgresql://postgres@127.0.0.1:5432/dispatch'),
+  DISPATCH_DATABASE_POOL: integer(10),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   DISPATCH_BOOTSTRAP_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   DISPATCH_QUEUE_PREFIX: z
@@ -29,6 +30,7 @@ export type DispatchConfig = Readonly<{
   port: number;
   host: string;
   databaseUrl: string;
+  databasePool: number;
   redisUrl: string;
   bootstrapKey: string | undefined;
   queuePrefix: string;
@@ -50,6 +52,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
+    databasePool: e.DISPATCH_DATABASE_POOL,
     redisUrl: e.REDIS_URL,
     bootstrapKey: e.DISPATCH_BOOTSTRAP_KEY,
     queuePrefix: e.DISPATCH_QUEUE_PREFIX,

@@ -21,7 +21,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
 @Global()
 @Module({
   providers: [
-    { provide: Database, inject: [DISPATCH_CONFIG], useFactory: (config: DispatchConfig) => createDatabase(config.databaseUrl) },
+    { provide: Database, inject: [DISPATCH_CONFIG], useFactory: (config: DispatchConfig) => createDatabase(config.databaseUrl, { max: config.databasePool }) },
     { provide: PrismaClient, inject: [Database], useFactory: (database: Database) => database.prisma },
     DatabaseLifecycle,
     { provide: OrganizationRepository, inject: [Database], useFactory: (database: Database) => new OrganizationRepository(database) },
