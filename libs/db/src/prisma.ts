@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool, types } from 'pg';
 import { PrismaClient } from '../generated/client';
@@ -39,7 +40,15 @@ export class Database {
 
   constructor(readonly pool: Pool) {
     this.prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+    // An idle connection that PostgreSQL closes (restart, failover) is dropped from the pool;
+    // the next query opens a new one. Without a listener the error would end the process.
+    pool.on('error', (error) => {
+      if (Date.now() - this.lastIdleError > 30_000) new Logger('database').warn(`PostgreSQL closed an idle connection: ${error.message}`);
+      this.lastIdleError = Date.now();
+    });
   }
+
+  private lastIdleError = 0;
 
   /**
    * Runs one statement; `$1`, `$2`… are `values`. Dates must be passed as ISO strings. A
