@@ -1,3 +1,4 @@
+import { attemptsLeft } from '@dispatch/domain';
 import type { Database, Destination, Prisma, PrismaClient } from './prisma';
 
 export type DestinationRecord = Destination;
@@ -17,13 +18,13 @@ export type NewDestination = {
   ordering: Destination['ordering'];
 };
 
-/** What routing an event needs to know of a destination. */
-export type RoutableDestination = Pick<Destination, 'id' | 'eventTypes' | 'enabled' | 'ordering' | 'retryPolicy'>;
+/** What routing an event needs to know of a destination (and its jobs, how many attempts). */
+export type RoutableDestination = Pick<Destination, 'id' | 'eventTypes' | 'enabled' | 'ordering'> & { maxAttempts: number };
 
 type RoutableRow = { id: string; event_types: string[]; enabled: boolean; ordering: Destination['ordering']; retry_policy: Prisma.JsonValue };
 
 function routable(row: RoutableRow): RoutableDestination {
-  return { id: row.id, eventTypes: row.event_types, enabled: row.enabled, ordering: row.ordering, retryPolicy: row.retry_policy };
+  return { id: row.id, eventTypes: row.event_types, enabled: row.enabled, ordering: row.ordering, maxAttempts: attemptsLeft(row.retry_policy, 0) };
 }
 
 export type DestinationChanges = Partial<Omit<NewDestination, 'id' | 'organizationId' | 'kind'>> & {

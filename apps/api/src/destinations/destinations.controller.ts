@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { signingSecretProblem } from '@dispatch/domain';
 import type { Caller } from '@dispatch/db';
-import { DestinationRepository } from '@dispatch/db';
+import { DestinationRepository, Prisma } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
 import { AuditTrail } from '../audit/audit-trail';
 import { QueuesBoard } from '../operations/queues-board';
@@ -67,8 +67,7 @@ export class DestinationsController {
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown) {
     const input = parseBody(createDestinationSchema, body);
     const { destination, secret } = await this.createDestination.execute(caller.organizationId, input);
-    this.routing.changed(caller.organizationId);
-    await this.audit.record(caller, 'destination.create', destination.id, { name: destination.name });
+    await this.recordChange(caller, 'create', destination.id, { name: destination.name });
     await this.board.sync();
     return { ...destinationView(destination), ...(secret ? { secret } : {}) };
   }
@@ -94,8 +93,7 @@ export class DestinationsController {
   async update(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
     const input = parseBody(updateDestinationSchema, body);
     const destination = await this.updateDestination.execute(caller.organizationId, id, input);
-    this.routing.changed(caller.organizationId);
-    await this.audit.record(caller, 'destination.update', id, { fields: Object.keys(input) });
+    await this.recordChange(caller, 'update', id, { fields: Object.keys(input) });
     return destinationView(destination);
   }
 
@@ -104,8 +102,7 @@ export class DestinationsController {
   @HttpCode(204)
   async remove(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<void> {
     await this.deleteDestination.execute(caller.organizationId, id);
-    this.routing.changed(caller.organizationId);
-    await this.audit.record(caller, 'destination.delete', id);
+    await this.recordChange(caller, 'delete', id);
     await this.board.sync();
   }
 
@@ -125,7 +122,7 @@ export class DestinationsController {
   async rotate(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
     const input = parseBody(rotateSecretSchema, body ?? {});
     const rotated = await this.rotateSecret.execute(caller.organizationId, id, input.previousValidForSeconds, input.secret);
-    await this.audit.record(caller, 'destination.rotate-secret', id, { previousValidUntil: rotated.previousValidUntil });
+    await this.recordChange(caller, 'rotate-secret', id, { previousValidUntil: rotated.previousValidUntil });
     return rotated;
   }
 
@@ -134,8 +131,7 @@ export class DestinationsController {
   @HttpCode(200)
   async pause(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     const destination = await this.pauseDestination.execute(caller.organizationId, id);
-    this.routing.changed(caller.organizationId);
-    await this.audit.record(caller, 'destination.pause', id);
+    await this.recordChange(caller, 'pause', id);
     return destinationView(destination);
   }
 
@@ -145,8 +141,13 @@ export class DestinationsController {
   @ApiOperation({ summary: 'Resume a paused destination (or re-enable a disabled one) and send what it held' })
   async resume(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     const destination = await this.resumeDestination.execute(caller.organizationId, id);
-    this.routing.changed(caller.organizationId);
-    await this.audit.record(caller, 'destination.resume', id);
+    await this.recordChange(caller, 'resume', id);
     return destinationView(destination);
+  }
+
+  /** After a destination changed: routing sees it at once, and the change is in the audit trail. */
+  private async recordChange(caller: Caller, action: string, id: string, details?: Prisma.InputJsonObject): Promise<void> {
+    this.routing.changed(caller.organizationId);
+    await this.audit.record(caller, `destination.${action}`, id, details);
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { DestinationRepository, EventRepository, IngestResult, Prisma, RoutableDestination } from '@dispatch/db';
-import { attemptsLeft, eventTypeProblem, matchesAnyEventType, newId } from '@dispatch/domain';
+import { eventTypeProblem, matchesAnyEventType, newId } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
 import { Metrics } from '../operations/metrics';
@@ -101,7 +101,7 @@ export class IngestEvent {
     const requests = result.deliveries.flatMap((delivery) => {
       const destination = byId.get(delivery.destinationId);
       if (!destination?.enabled) return [];
-      return [{ deliveryId: delivery.id, destinationId: destination.id, attempts: attemptsLeft(destination.retryPolicy, 0), priority: result.event.priority }];
+      return [{ deliveryId: delivery.id, destinationId: destination.id, attempts: destination.maxAttempts, priority: result.event.priority }];
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
