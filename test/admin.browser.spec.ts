@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Browser, chromium } from 'playwright-core';
-import { Receiver } from '@dispatch/testing';
+import { eventually, Receiver } from '@dispatch/testing';
 import { startSystem, TestSystem } from './system';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -70,6 +70,41 @@ describe('admin app in headless Chromium', () => {
     await delivery.click();
     await page.getByRole('heading', { name: /^Delivery dlv_/ }).waitFor();
     expect(await page.getByText('200').count()).toBeGreaterThan(0);
+    await page.close();
+  });
+
+  it('replays dead letters and shows the operator actions in the audit log', async () => {
+    receiver.answer(() => ({ status: 500 }));
+    const created = await system.client.post('/v1/destinations', {
+      name: 'browser-flaky',
+      kind: 'webhook',
+      config: { url: `${receiver.url}/flaky` },
+      eventTypes: ['flaky.*'],
+      retryPolicy: { maxAttempts: 1 },
+    });
+    const sent = await system.client.post('/v1/events', { id: 'evt_browser_dead', type: 'flaky.created', data: {} });
+    const deliveryId = sent.body.deliveries[0].id;
+    await eventually(async () => ((await system.client.get(`/v1/deliveries/${deliveryId}`)).body.status === 'failed' ? true : undefined));
+    receiver.answer(() => ({ status: 200 }));
+
+    const page = await browser.newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(`${system.url}/`);
+    await page.getByLabel('API key').fill(system.organization.adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Deliveries' }).click();
+    await page.getByLabel('Status').selectOption('failed');
+    await page.getByLabel('Destination').selectOption(created.body.id);
+    await page.getByRole('button', { name: 'Replay dead letters' }).click();
+    await page.getByText('Replay 1 dead letter?').waitFor();
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: /^Replay rpl_\w+: all 1 done$/ }).waitFor();
+    expect((await system.client.get(`/v1/deliveries/${deliveryId}`)).body).toMatchObject({ status: 'delivered', attemptCount: 2 });
+
+    await page.getByRole('button', { name: 'Audit log' }).click();
+    const replayRow = page.getByRole('table', { name: 'Audit log' }).getByRole('row').filter({ hasText: 'deliveries.replay' });
+    await replayRow.waitFor();
+    expect(await replayRow.textContent()).toContain('"count":1');
     await page.close();
   });
 });

@@ -1,13 +1,21 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { API_KEY_STORAGE, createApi } from './api';
+import { AuditLog } from './AuditLog';
 import { Deliveries } from './Deliveries';
 import { Destinations } from './Destinations';
 import { SignIn } from './SignIn';
 
-type View = 'destinations' | 'deliveries';
+type View = 'destinations' | 'deliveries' | 'audit';
 
 function viewFromHash(): View {
-  return window.location.hash === '#/deliveries' ? 'deliveries' : 'destinations';
+  switch (window.location.hash) {
+    case '#/deliveries':
+      return 'deliveries';
+    case '#/audit':
+      return 'audit';
+    default:
+      return 'destinations';
+  }
 }
 
 function storedKey(): string | null {
@@ -71,6 +79,13 @@ export function App() {
               >
                 Deliveries
               </button>
+              <button
+                type="button"
+                aria-current={view === 'audit' ? 'page' : undefined}
+                onClick={() => go('audit')}
+              >
+                Audit log
+              </button>
             </nav>
             <nav aria-label="Operations" className="links">
               <a href="/docs" target="_blank" rel="noreferrer">
@@ -90,8 +105,10 @@ export function App() {
         <SignIn onSignedIn={signIn} notice={signInNotice} />
       ) : view === 'destinations' ? (
         <Destinations api={api} />
-      ) : (
+      ) : view === 'deliveries' ? (
         <Deliveries api={api} />
+      ) : (
+        <AuditLog api={api} />
       )}
     </div>
   );

@@ -10,6 +10,12 @@ import {
 import { DeliveryPanel } from './DeliveryPanel';
 import { ErrorAlert } from './ErrorAlert';
 import { formatTime, lastErrorText } from './format';
+import {
+  replayFinishedText,
+  replayProgressText,
+  useDeadLetterReplay,
+  type ReplayPhase,
+} from './useDeadLetterReplay';
 
 interface Props {
   api: Api;
@@ -32,6 +38,14 @@ function isDeliveryStatus(value: string): value is DeliveryStatus {
   return (DELIVERY_STATUSES as readonly string[]).includes(value);
 }
 
+/** The statuses a delivery can be cancelled from (any other answers 409). */
+const CANCELLABLE: readonly DeliveryStatus[] = ['pending', 'retrying', 'failed'];
+
+/** The dead-letter replay is busy: no other one can be asked for. */
+function replayBusy(phase: ReplayPhase): boolean {
+  return phase.kind === 'counting' || phase.kind === 'starting' || phase.kind === 'running';
+}
+
 export function Deliveries({ api }: Props) {
   const [destinationNames, setDestinationNames] = useState<Map<string, string>>(new Map());
   const [statusFilter, setStatusFilter] = useState<DeliveryStatus | ''>('');
@@ -44,9 +58,12 @@ export function Deliveries({ api }: Props) {
   const [detail, setDetail] = useState<DeliveryDetail | null>(null);
   const [retrying, setRetrying] = useState(false);
   const [retryNotice, setRetryNotice] = useState<string | null>(null);
+  const [cancelling, setCancelling] = useState(false);
 
   const listRequest = useRef(0);
   const selectedRef = useRef<string | null>(null);
+  const replayButton = useRef<HTMLButtonElement>(null);
+  const refocusReplayButton = useRef(false);
 
   useEffect(() => {
     let ignore = false;
@@ -86,6 +103,25 @@ export function Deliveries({ api }: Props) {
       listRequest.current++;
     };
   }, [loadList]);
+
+  /** The list of the filters chosen now, for work that ends after they may have changed. */
+  const loadListRef = useRef(loadList);
+  useEffect(() => {
+    loadListRef.current = loadList;
+  }, [loadList]);
+
+  const replay = useDeadLetterReplay(api, {
+    onError: (message) => setError({ scope: 'list', message }),
+    onFinished: () => void loadListRef.current(),
+  });
+  const { dismiss: dismissReplay } = replay;
+
+  useEffect(() => {
+    if (refocusReplayButton.current && replayButton.current) {
+      refocusReplayButton.current = false;
+      replayButton.current.focus();
+    }
+  });
 
   useEffect(
     () => () => {
@@ -153,7 +189,31 @@ export function Deliveries({ api }: Props) {
       const found = await loadDetail(deliveryId);
       if (found === null || found.attempts.length > attemptsBefore) break;
     }
-    if (selectedRef.current === deliveryId) void loadList();
+    if (selectedRef.current === deliveryId) void loadListRef.current();
+  }
+
+  async function cancelNow(deliveryId: string) {
+    setCancelling(true);
+    setError(null);
+    setRetryNotice(null);
+    try {
+      await api.cancelDelivery(deliveryId);
+    } catch (caught) {
+      if (selectedRef.current === deliveryId) {
+        setError({ scope: 'detail', message: errorMessage(caught) });
+      }
+      setCancelling(false);
+      return;
+    }
+    setCancelling(false);
+    if (selectedRef.current === deliveryId) setRetryNotice('Delivery cancelled.');
+    if (selectedRef.current === deliveryId) await loadDetail(deliveryId);
+    void loadListRef.current();
+  }
+
+  function cancelReplay() {
+    refocusReplayButton.current = true;
+    dismissReplay();
   }
 
   function onRowKey(event: KeyboardEvent<HTMLTableRowElement>, deliveryId: string) {
@@ -179,6 +239,7 @@ export function Deliveries({ api }: Props) {
               onChange={(event) => {
                 const value = event.target.value;
                 setStatusFilter(isDeliveryStatus(value) ? value : '');
+                dismissReplay();
               }}
             >
               <option value="">all</option>
@@ -192,7 +253,10 @@ export function Deliveries({ api }: Props) {
             <select
               id="delivery-destination"
               value={destinationFilter}
-              onChange={(event) => setDestinationFilter(event.target.value)}
+              onChange={(event) => {
+                setDestinationFilter(event.target.value);
+                dismissReplay();
+              }}
             >
               <option value="">all</option>
               {[...destinationNames].map(([id, name]) => (
@@ -204,8 +268,49 @@ export function Deliveries({ api }: Props) {
             <button type="button" onClick={refresh} disabled={loading}>
               Refresh
             </button>
+            {statusFilter === 'failed' && replay.phase.kind !== 'confirm' && (
+              <button
+                type="button"
+                ref={replayButton}
+                disabled={replayBusy(replay.phase)}
+                onClick={() =>
+                  void replay.ask(destinationFilter === '' ? undefined : destinationFilter)
+                }
+              >
+                Replay dead letters
+              </button>
+            )}
           </div>
         </div>
+
+        {replay.phase.kind === 'counting' && <p className="muted replay-note">Counting dead letters…</p>}
+        {replay.phase.kind === 'confirm' && (
+          <ReplayConfirmation
+            count={replay.phase.count}
+            onReplay={() => {
+              if (replay.phase.kind === 'confirm') {
+                void replay.start(replay.phase.destinationId, replay.phase.count);
+              }
+            }}
+            onCancel={cancelReplay}
+          />
+        )}
+        {replay.phase.kind === 'empty' && (
+          <p role="status" className="notice replay-note">
+            No dead letters to replay
+          </p>
+        )}
+        {replay.phase.kind === 'starting' && <p className="muted replay-note">Starting the replay…</p>}
+        {(replay.phase.kind === 'running' || replay.phase.kind === 'stopped') && (
+          <p role="status" className="notice replay-note">
+            {replayProgressText(replay.phase.replayId, replay.phase.done, replay.phase.total)}
+          </p>
+        )}
+        {replay.phase.kind === 'finished' && (
+          <p role="status" className="notice replay-note">
+            {replayFinishedText(replay.phase.replayId, replay.phase.total)}
+          </p>
+        )}
 
         {error?.scope === 'list' && <ErrorAlert message={error.message} />}
         {deliveries === null ? (
@@ -262,9 +367,33 @@ export function Deliveries({ api }: Props) {
           notice={retryNotice}
           retrying={retrying}
           onRetry={() => void retryNow(selectedId)}
+          cancellable={detail !== null && CANCELLABLE.includes(detail.status)}
+          cancelling={cancelling}
+          onCancel={() => void cancelNow(selectedId)}
           onClose={closeDetail}
         />
       )}
     </main>
+  );
+}
+
+interface ReplayConfirmationProps {
+  count: number;
+  onReplay: () => void;
+  onCancel: () => void;
+}
+
+/** Asks before the dead letters the dry run counted are replayed. */
+function ReplayConfirmation({ count, onReplay, onCancel }: ReplayConfirmationProps) {
+  return (
+    <div role="group" aria-labelledby="replay-confirm-question" className="confirm">
+      <p id="replay-confirm-question">{`Replay ${count} dead ${count === 1 ? 'letter' : 'letters'}?`}</p>
+      <button type="button" className="primary" onClick={onReplay}>
+        Replay
+      </button>
+      <button type="button" onClick={onCancel} autoFocus>
+        Cancel
+      </button>
+    </div>
   );
 }

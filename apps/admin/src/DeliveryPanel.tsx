@@ -10,6 +10,10 @@ interface Props {
   notice: string | null;
   retrying: boolean;
   onRetry: () => void;
+  /** The delivery is pending, retrying or failed: it can be cancelled. */
+  cancellable: boolean;
+  cancelling: boolean;
+  onCancel: () => void;
   onClose: () => void;
 }
 
@@ -33,7 +37,7 @@ function AttemptItem({ attempt }: { attempt: Attempt }) {
   );
 }
 
-/** One delivery with its attempts, and the manual retry. */
+/** One delivery with its attempts, the manual retry and the cancel. */
 export function DeliveryPanel({
   deliveryId,
   detail,
@@ -42,6 +46,9 @@ export function DeliveryPanel({
   notice,
   retrying,
   onRetry,
+  cancellable,
+  cancelling,
+  onCancel,
   onClose,
 }: Props) {
   return (
@@ -51,9 +58,19 @@ export function DeliveryPanel({
           Delivery <code>{deliveryId}</code>
         </h2>
         <div className="filters">
-          <button type="button" className="primary" onClick={onRetry} disabled={retrying}>
+          <button
+            type="button"
+            className="primary"
+            onClick={onRetry}
+            disabled={retrying || cancelling}
+          >
             Retry now
           </button>
+          {cancellable && (
+            <button type="button" onClick={onCancel} disabled={retrying || cancelling}>
+              Cancel delivery
+            </button>
+          )}
           <button type="button" onClick={onClose}>
             Close
           </button>

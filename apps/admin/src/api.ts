@@ -96,6 +96,58 @@ export interface DeliveryFilter {
   limit?: number;
 }
 
+/** Statuses a bulk action can select: every one but `delivering` (in flight). */
+export type SelectableStatus = Exclude<DeliveryStatus, 'delivering'>;
+
+/** Which deliveries a replay selects; without `status`, dead letters (`failed`). */
+export interface DeliverySelection {
+  destinationId?: string;
+  status?: SelectableStatus | SelectableStatus[];
+}
+
+/** What a replay would select (dry run). */
+export interface ReplayCount {
+  count: number;
+}
+
+/** A replay that was started: `count` deliveries get a new attempt now. */
+export interface ReplayStarted {
+  count: number;
+  replayId: string;
+}
+
+/** The filter a replay was started with, as recorded. */
+export interface ReplayFilter {
+  statuses: SelectableStatus[];
+  destinationId?: string;
+  eventType?: string;
+  since?: string;
+  until?: string;
+}
+
+/** Progress of a replay: `done` of its `total` deliveries have settled since it started. */
+export interface Replay {
+  id: string;
+  filter: ReplayFilter;
+  total: number;
+  done: number;
+  remaining: number;
+  byStatus: Partial<Record<DeliveryStatus, number>>;
+  createdAt: string;
+  /** The id of the API key that started it. */
+  createdBy: string;
+}
+
+/** One operator action; `actor` is the id of the API key that made it. */
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  details: Record<string, unknown> | null;
+}
+
 export interface ErrorDetail {
   path: string;
   message: string;
@@ -202,7 +254,19 @@ export interface Api {
   listDeliveries(filter: DeliveryFilter): Promise<Page<Delivery>>;
   getDelivery(deliveryId: string): Promise<DeliveryDetail>;
   retryDelivery(deliveryId: string): Promise<void>;
+  /** The dry run of a replay: how many deliveries it would select. */
+  countReplay(selection: DeliverySelection): Promise<ReplayCount>;
+  /** Starts a replay: a new attempt now for every selected delivery. */
+  replayDeliveries(selection: DeliverySelection): Promise<ReplayStarted>;
+  getReplay(replayId: string): Promise<Replay>;
+  /** Cancels a pending, retrying or failed delivery (409 otherwise). */
+  cancelDelivery(deliveryId: string): Promise<Delivery>;
+  /** The latest operator actions, newest first. */
+  listAuditLog(limit?: number): Promise<Page<AuditEntry>>;
 }
+
+/** Entries of the audit log read at once. */
+const AUDIT_LOG_LIMIT = 50;
 
 /** At most this many pages of destinations are read for one list. */
 const MAX_DESTINATION_PAGES = 20;
@@ -258,6 +322,15 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
     retryDelivery: async (deliveryId) => {
       await call<unknown>('POST', `/v1/deliveries/${id(deliveryId)}/retry`);
     },
+    countReplay: (selection) =>
+      call<ReplayCount>('POST', '/v1/deliveries/retry', { ...selection, dryRun: true }),
+    replayDeliveries: (selection) =>
+      call<ReplayStarted>('POST', '/v1/deliveries/retry', { ...selection, dryRun: false }),
+    getReplay: (replayId) => call<Replay>('GET', `/v1/replays/${id(replayId)}`),
+    cancelDelivery: (deliveryId) =>
+      call<Delivery>('POST', `/v1/deliveries/${id(deliveryId)}/cancel`),
+    listAuditLog: (limit = AUDIT_LOG_LIMIT) =>
+      call<Page<AuditEntry>>('GET', `/v1/audit-log${query({ limit })}`),
   };
 }
 
