@@ -124,7 +124,8 @@ async function main() {
   step(`Database ${new URL(databaseUrl).pathname.slice(1)}, Redis prefix ${prefix}`);
   const { ensureDatabase, applyMigrations } = require(path.join(root, 'libs', 'db', 'dist', 'index.js'));
   onCleanup('drop the database', () => dropDatabase(databaseUrl));
-  onCleanup('delete the Redis keys', () => deleteKeys(redisUrl, prefix));
+  const { deleteQueueKeys } = require(path.join(root, 'libs', 'testing', 'dist', 'index.js'));
+  onCleanup('delete the Redis keys', () => deleteQueueKeys(prefix, redisUrl));
   await ensureDatabase(databaseUrl);
   const applied = await applyMigrations(databaseUrl, path.join(root, 'prisma', 'migrations'));
   console.log(`  ${applied.length} migrations applied`);
@@ -516,20 +517,6 @@ async function dropDatabase(url) {
     await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
   } finally {
     await client.end();
-  }
-}
-
-async function deleteKeys(url, keyPrefix) {
-  const redis = new Redis(url, { maxRetriesPerRequest: 3 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
   }
 }
 

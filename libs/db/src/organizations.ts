@@ -37,8 +37,9 @@ export class OrganizationRepository {
     });
   }
 
-  async findCaller(key: string): Promise<Caller | null> {
-    const found = await this.prisma.apiKey.findUnique({ where: { hash: hashApiKey(key) }, include: { organization: { select: { name: true } } } });
+  /** The caller whose key has this hash (see hashApiKey), or null. */
+  async findCaller(hash: string): Promise<Caller | null> {
+    const found = await this.prisma.apiKey.findUnique({ where: { hash }, include: { organization: { select: { name: true } } } });
     return found ? { organizationId: found.organizationId, organizationName: found.organization.name, role: found.role, apiKeyId: found.id } : null;
   }
 }

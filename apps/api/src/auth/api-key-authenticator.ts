@@ -16,7 +16,7 @@ export class ApiKeyAuthenticator {
     const now = Date.now();
     const cached = this.cache.get(hash);
     if (cached && cached.until > now) return cached.caller;
-    const caller = await this.organizations.findCaller(key);
+    const caller = await this.organizations.findCaller(hash);
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(hash, { caller, until: now + CACHE_MS });
     return caller;
