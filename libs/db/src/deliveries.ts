@@ -1,6 +1,7 @@
 import { statusesThatCanBecome } from '@dispatch/domain';
 import { Batcher } from './batcher';
 import { DeliverySelection, SELECTION_FROM, selectionCondition } from './delivery-selection';
+import { isDatabaseUnavailable } from './unavailable';
 import { Prisma } from './prisma';
 import type { Attempt, Database, Delivery, DeliveryStatus, PrismaClient } from './prisma';
 
@@ -58,6 +59,9 @@ const CANCELLABLE = statusesThatCanBecome('cancelled');
 
 type Settlement = { attempt: AttemptRecord; settlement: AttemptSettlement; destinationId: string };
 
+/** A claim (a delivery id) or a settlement, for the worker's combined writes. */
+type AttemptWrite = { claim: string } | { settle: Settlement };
+
 type ClaimRow = {
   id: string;
   organization_id: string;
@@ -101,53 +105,6 @@ export class DeliveryRepository {
   }
 
   /**
-   * Starts attempt n+1 of a delivery: marks it `delivering` and takes the next attempt
-   * number, in one statement (claims arriving together share it). Returns null when the
-   * delivery must not be sent: it is gone, cancelled, or already delivered (a job run twice).
-   * The attempt is `manual` when an operator asked for it, or retried a dead letter.
-   */
-  claim(id: string): Promise<ClaimedDelivery | null> {
-    return this.claims.submit(id);
-  }
-
-  /** Claims arriving together are made in one statement. */
-  private readonly claims = new Batcher<string, ClaimedDelivery | null>(async (ids) => {
-    const rows = await this.database.sql<ClaimRow>(
-      `WITH old AS (
-         SELECT id, status, manual_retry_at FROM deliveries WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
-       ), claimed AS (
-         UPDATE deliveries d
-         SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
-             next_attempt_at = NULL, updated_at = now()
-         FROM old
-         WHERE d.id = old.id AND old.status::text = ANY($2::text[])
-         RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
-                   old.status AS previous_status, old.manual_retry_at
-       )
-       SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
-       FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`,
-      [ids, CLAIMABLE],
-      'claim-deliveries',
-    );
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    return ids.map((id) => {
-      const row = byId.get(id);
-      // The same delivery twice in one batch (a job run twice) is claimed once.
-      byId.delete(id);
-      if (!row) return null;
-      return {
-        id: row.id,
-        organizationId: row.organization_id,
-        eventId: row.event_id,
-        destinationId: row.destination_id,
-        attemptNumber: row.attempt_count,
-        trigger: row.manual_retry_at !== null || row.previous_status === 'failed' ? ('manual' as const) : ('scheduled' as const),
-        event: { id: row.event_id, type: row.event_type, data: row.event_data, receivedAt: row.event_received_at },
-      };
-    });
-  });
-
-  /**
    * For a delivery with an ordering key: the earliest delivery of the same destination and key
    * that came before it and is not settled yet (it must go first), or null.
    */
@@ -178,29 +135,74 @@ export class DeliveryRepository {
   }
 
   /**
-   * Records the attempt and settles the delivery (and, when the receiver is gone, disables
-   * its destination), atomically. Settlements arriving together are written in one statement.
+   * Starts attempt n+1 of a delivery: marks it `delivering` and takes the next attempt
+   * number. Returns null when the delivery must not be sent: it is gone, cancelled, or already
+   * delivered (a job run twice). The attempt is `manual` when an operator asked for it, or
+   * retried a dead letter.
    */
-  settleAttempt(attempt: AttemptRecord, settlement: AttemptSettlement, destinationId: string): Promise<void> {
-    return this.settlements.submit({ attempt, settlement, destinationId });
+  async claim(id: string): Promise<ClaimedDelivery | null> {
+    return this.attemptWrites.submit({ claim: id });
   }
 
-  private readonly settlements = new Batcher<Settlement, void>(async (batch) => {
+  /**
+   * Records the attempt and settles the delivery (and, when the receiver is gone, disables
+   * its destination), atomically.
+   */
+  async settleAttempt(attempt: AttemptRecord, settlement: AttemptSettlement, destinationId: string): Promise<void> {
+    await this.attemptWrites.submit({ settle: { attempt, settlement, destinationId } });
+  }
+
+  /**
+   * Claims and settlements that arrive together are written in one statement: one round trip
+   * and one commit for all the attempts a worker starts and finishes meanwhile. If that
+   * statement fails for a reason other than an unreachable database, each is written alone,
+   * so one bad write fails alone.
+   */
+  private readonly attemptWrites = new Batcher<AttemptWrite, ClaimedDelivery | null>(async (batch) => {
     try {
-      await this.settleTogether(batch);
-      return batch.map(() => undefined);
+      return await this.writeAttempts(batch);
     } catch (error) {
-      if (batch.length === 1) return [error as Error];
-      // One bad settlement must not fail the others: write them one by one.
-      const results: (void | Error)[] = [];
-      for (const one of batch) results.push(await this.settleTogether([one]).catch((failure: Error) => failure));
+      if (batch.length === 1 || isDatabaseUnavailable(error)) throw error;
+      const results: (ClaimedDelivery | null | Error)[] = [];
+      for (const one of batch) results.push(await this.writeAttempts([one]).then(([result]) => result, (failure: Error) => failure));
       return results;
     }
   });
 
-  private async settleTogether(batch: Settlement[]): Promise<void> {
-    const column = <T>(pick: (one: Settlement) => T) => batch.map(pick);
-    await this.database.sql(
+  private async writeAttempts(batch: AttemptWrite[]): Promise<(ClaimedDelivery | null)[]> {
+    const settlements = batch.flatMap((write) => ('settle' in write ? [write.settle] : []));
+    const settled = new Set(settlements.map((one) => one.attempt.deliveryId));
+    const claims = batch.flatMap((write) => ('claim' in write ? [write.claim] : []));
+    // A delivery settled and claimed together (a job run twice) is claimed after the settlement.
+    const rows = await this.writeStatement(settlements, claims.filter((id) => !settled.has(id)));
+    const later = claims.filter((id) => settled.has(id));
+    if (later.length > 0) rows.push(...(await this.writeStatement([], later)));
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return batch.map((write) => {
+      if (!('claim' in write)) return null;
+      const row = byId.get(write.claim);
+      // The same delivery twice in one batch (a job run twice) is claimed once.
+      byId.delete(write.claim);
+      if (!row) return null;
+      return {
+        id: row.id,
+        organizationId: row.organization_id,
+        eventId: row.event_id,
+        destinationId: row.destination_id,
+        attemptNumber: row.attempt_count,
+        trigger: row.manual_retry_at !== null || row.previous_status === 'failed' ? ('manual' as const) : ('scheduled' as const),
+        event: { id: row.event_id, type: row.event_type, data: row.event_data, receivedAt: row.event_received_at },
+      };
+    });
+  }
+
+  /**
+   * One statement: records the attempts and settles their deliveries, then claims the
+   * deliveries `claimIds` (those in a claimable status) and returns them with their events.
+   */
+  private writeStatement(settlements: Settlement[], claimIds: string[]): Promise<ClaimRow[]> {
+    const column = <T>(pick: (one: Settlement) => T) => settlements.map(pick);
+    return this.database.sql<ClaimRow>(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamp[], $6::int[], $7::int[], $8::text[], $9::text[],
                               $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[])
@@ -214,9 +216,22 @@ export class DeliveryRepository {
          SET status = i.status::"DeliveryStatus", next_attempt_at = i.next_attempt_at, last_error = i.last_error,
              last_status_code = i.status_code, updated_at = now()
          FROM input i WHERE d.id = i.delivery_id
+       ), disabled AS (
+         UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, updated_at = now()
+         FROM input i WHERE dst.id = i.destination_id AND i.disable_reason IS NOT NULL
+       ), old AS (
+         SELECT id, status, manual_retry_at FROM deliveries WHERE id = ANY($15::text[]) ORDER BY id FOR UPDATE
+       ), claimed AS (
+         UPDATE deliveries d
+         SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
+             next_attempt_at = NULL, updated_at = now()
+         FROM old
+         WHERE d.id = old.id AND old.status::text = ANY($16::text[])
+         RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
+                   old.status AS previous_status, old.manual_retry_at
        )
-       UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, updated_at = now()
-       FROM input i WHERE dst.id = i.destination_id AND i.disable_reason IS NOT NULL`,
+       SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
+       FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`,
       [
         column((one) => one.attempt.id),
         column((one) => one.attempt.deliveryId),
@@ -232,8 +247,10 @@ export class DeliveryRepository {
         column((one) => one.settlement.lastError),
         column((one) => one.settlement.disableDestination ?? null),
         column((one) => one.destinationId),
+        claimIds,
+        CLAIMABLE,
       ],
-      'settle-attempts',
+      'write-attempts',
     );
   }
 

@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from './unavailable';
 import type { Database, Delivery, DeliveryStatus, Event, Prisma, PrismaClient } from './prisma';
 
 export type NewEvent = {
@@ -21,6 +22,9 @@ export type IngestResult = {
 /** A delivery to write with the event; `ordered` when its destination orders by key. */
 export type NewDelivery = { id: string; destinationId: string; ordered: boolean };
 
+/** An event to write with its deliveries. */
+export type Ingest = { event: NewEvent; planned: readonly NewDelivery[] };
+
 export type EventFilter = { type?: string; since?: Date; until?: Date; beforeSeq?: bigint };
 
 export class EventRepository {
@@ -30,73 +34,124 @@ export class EventRepository {
     this.prisma = database.prisma;
   }
 
-  /**
-   * Writes the event and one pending delivery per destination in one statement (so one
-   * round trip, atomically). Deliveries of destinations that order by key get the next number
-   * of the event's ordering key; the row lock on that key makes concurrent ingests take numbers
-   * in commit order. When the organization already has an event with this id, nothing is
-   * written and the event and its deliveries as first accepted are returned (`created: false`).
-   * Deliveries come in id order either way.
-   */
+  /** Writes one event and its deliveries; see `ingestMany`. */
   async ingest(event: NewEvent, planned: readonly NewDelivery[]): Promise<IngestResult> {
-    const ids = planned.map((delivery) => delivery.id);
-    const destinationIds = planned.map((delivery) => delivery.destinationId);
-    const ordered = planned.map((delivery) => delivery.ordered && event.orderingKey !== null);
-    const created = await this.database.sql<{ id: string; destination_id: string | null }>(
-      `WITH inserted AS (
+    const [result] = await this.ingestMany([{ event, planned }]);
+    if (result instanceof Error) throw result;
+    return result;
+  }
+
+  /**
+   * Writes events, each with one pending delivery per destination, in one statement (one round
+   * trip and one commit for all of them). Deliveries of destinations that order by key get the
+   * next numbers of the event's ordering key, in the order the events are given; the row lock
+   * on that key makes concurrent statements take numbers in commit order. An event whose id its
+   * organization already has (or that comes twice in `ingests`) is not written again: the
+   * event and its deliveries as first accepted are returned (`created: false`). Deliveries
+   * come in id order. Answers one result per ingest, in order; when the statement fails for a
+   * reason other than an unreachable database, each event is tried alone, so one bad event
+   * fails alone.
+   */
+  async ingestMany(ingests: readonly Ingest[]): Promise<(IngestResult | Error)[]> {
+    try {
+      return await this.writeEvents(ingests);
+    } catch (error) {
+      if (ingests.length === 1 || isDatabaseUnavailable(error)) throw error;
+      const results: (IngestResult | Error)[] = [];
+      for (const ingest of ingests) results.push(await this.writeEvents([ingest]).then(([result]) => result, (failure: Error) => failure));
+      return results;
+    }
+  }
+
+  private async writeEvents(ingests: readonly Ingest[]): Promise<IngestResult[]> {
+    // The first of several ingests with the same id is written; the others find it afterwards.
+    const first = new Map<string, number>();
+    ingests.forEach(({ event }, index) => {
+      const key = `${event.organizationId}\u0000${event.id}`;
+      if (!first.has(key)) first.set(key, index);
+    });
+    const written = [...first.values()];
+    const rows = await this.database.sql<{ organization_id: string; event_id: string; id: string | null; destination_id: string | null }>(
+      `WITH input AS (
+         SELECT (e->>'n')::int AS n, e->>'organization_id' AS organization_id, e->>'id' AS id, e->>'type' AS type,
+                e->>'source' AS source, e->'data' AS data, e->>'ordering_key' AS ordering_key, (e->>'priority')::int AS priority,
+                e->>'correlation_id' AS correlation_id, ARRAY(SELECT jsonb_array_elements_text(e->'tags')) AS tags
+         FROM jsonb_array_elements($1::jsonb) AS e
+       ), inserted AS (
          INSERT INTO events (organization_id, id, type, source, data, ordering_key, priority, correlation_id, tags)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::text[])
+         SELECT organization_id, id, type, source, data, ordering_key, priority, correlation_id, tags FROM input
+         ORDER BY organization_id, id
          ON CONFLICT (organization_id, id) DO NOTHING
-         RETURNING id
+         RETURNING organization_id, id
        ), planned AS (
-         SELECT * FROM unnest($10::text[], $11::text[], $12::boolean[]) AS p(id, destination_id, ordered)
-         WHERE EXISTS (SELECT 1 FROM inserted)
+         SELECT p.id, p.destination_id, p.ordered AND i.ordering_key IS NOT NULL AS ordered, i.n, i.organization_id, i.id AS event_id, i.ordering_key
+         FROM jsonb_to_recordset($2::jsonb) AS p(event int, id text, destination_id text, ordered boolean)
+         JOIN input i ON i.n = p.event
+         JOIN inserted e ON e.organization_id = i.organization_id AND e.id = i.id
        ), sequenced AS (
          INSERT INTO ordering_keys (destination_id, key, last_seq)
-         SELECT destination_id, $6, 1 FROM planned WHERE ordered
-         ON CONFLICT (destination_id, key) DO UPDATE SET last_seq = ordering_keys.last_seq + 1
-         RETURNING destination_id, last_seq
+         SELECT destination_id, ordering_key, count(*) FROM planned WHERE ordered
+         GROUP BY destination_id, ordering_key ORDER BY destination_id, ordering_key
+         ON CONFLICT (destination_id, key) DO UPDATE SET last_seq = ordering_keys.last_seq + EXCLUDED.last_seq
+         RETURNING destination_id, key, last_seq
        ), written AS (
          INSERT INTO deliveries (id, organization_id, event_id, destination_id, ordering_key, ordering_seq)
-         SELECT p.id, $1, $2, p.destination_id, CASE WHEN p.ordered THEN $6 END, s.last_seq
-         FROM planned p LEFT JOIN sequenced s ON s.destination_id = p.destination_id
-         RETURNING id, destination_id
+         SELECT p.id, p.organization_id, p.event_id, p.destination_id, CASE WHEN p.ordered THEN p.ordering_key END,
+                s.last_seq - count(*) OVER keyed + row_number() OVER (keyed ORDER BY p.n)
+         FROM planned p LEFT JOIN sequenced s ON p.ordered AND s.destination_id = p.destination_id AND s.key = p.ordering_key
+         WINDOW keyed AS (PARTITION BY p.destination_id, p.ordering_key, p.ordered)
+         RETURNING organization_id, event_id, id, destination_id
        )
-       SELECT id, NULL AS destination_id FROM inserted
-       UNION ALL SELECT id, destination_id FROM written`,
+       SELECT organization_id, id AS event_id, NULL AS id, NULL AS destination_id FROM inserted
+       UNION ALL SELECT organization_id, event_id, id, destination_id FROM written`,
       [
-        event.organizationId,
-        event.id,
-        event.type,
-        event.source,
-        JSON.stringify(event.data),
-        event.orderingKey,
-        event.priority,
-        event.correlationId,
-        event.tags,
-        ids,
-        destinationIds,
-        ordered,
+        JSON.stringify(
+          written.map((index) => {
+            const { event } = ingests[index];
+            return {
+              n: index,
+              organization_id: event.organizationId,
+              id: event.id,
+              type: event.type,
+              source: event.source,
+              data: event.data,
+              ordering_key: event.orderingKey,
+              priority: event.priority,
+              correlation_id: event.correlationId,
+              tags: event.tags,
+            };
+          }),
+        ),
+        JSON.stringify(
+          written.flatMap((index) => ingests[index].planned.map((delivery) => ({ event: index, id: delivery.id, destination_id: delivery.destinationId, ordered: delivery.ordered }))),
+        ),
       ],
-      'ingest-event',
+      'ingest-events',
     );
-    if (created.length > 0) {
-      return {
-        created: true,
-        event: { id: event.id, type: event.type, priority: event.priority },
-        deliveries: created
-          .filter((row) => row.destination_id !== null)
-          .map((row) => ({ id: row.id, destinationId: row.destination_id as string, status: 'pending' as const }))
-          .sort((a, b) => (a.id < b.id ? -1 : 1)),
-      };
+    const created = new Map<string, { id: string; destinationId: string; status: 'pending' }[]>();
+    for (const row of rows) {
+      const key = `${row.organization_id}\u0000${row.event_id}`;
+      const deliveries = created.get(key) ?? [];
+      if (row.id !== null) deliveries.push({ id: row.id, destinationId: row.destination_id as string, status: 'pending' });
+      created.set(key, deliveries);
     }
-    const existing = await this.find(event.organizationId, event.id);
-    if (!existing) throw new Error(`Event ${event.id} was neither written nor found`);
-    return {
-      created: false,
-      event: { id: existing.id, type: existing.type, priority: existing.priority },
-      deliveries: existing.deliveries.map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: delivery.status })),
-    };
+    const results: IngestResult[] = [];
+    for (const [index, { event }] of ingests.entries()) {
+      const key = `${event.organizationId}\u0000${event.id}`;
+      const deliveries = created.get(key);
+      if (deliveries && first.get(key) === index) {
+        results.push({ created: true, event: { id: event.id, type: event.type, priority: event.priority }, deliveries: deliveries.sort((a, b) => (a.id < b.id ? -1 : 1)) });
+        continue;
+      }
+      const existing = await this.find(event.organizationId, event.id);
+      if (!existing) throw new Error(`Event ${event.id} was neither written nor found`);
+      results.push({
+        created: false,
+        event: { id: existing.id, type: existing.type, priority: existing.priority },
+        deliveries: existing.deliveries.map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: delivery.status })),
+      });
+    }
+    return results;
   }
 
   find(organizationId: string, id: string): Promise<(Event & { deliveries: Delivery[] }) | null> {

@@ -9,3 +9,4 @@ export * from './unavailable';
 export * from './delivery-selection';
 export * from './audit';
 export * from './replays';
+export * from './batcher';

@@ -74,7 +74,7 @@ export function createDatabase(databaseUrl: string, pool: { max?: number } = {})
     new Pool({
       connectionString: databaseUrl,
       max: pool.max ?? 10,
-      options: '-c TimeZone=UTC',
+      options: '-c TimeZone=UTC -c plan_cache_mode=force_custom_plan',
       connectionTimeoutMillis: 5_000,
       query_timeout: 30_000,
     }),

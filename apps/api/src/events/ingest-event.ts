@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
-import { DestinationRepository, EventRepository, IngestResult, Prisma, RoutableDestination } from '@dispatch/db';
+import { Batcher, DestinationRepository, EventRepository, Ingest, IngestResult, Prisma, RoutableDestination } from '@dispatch/db';
 import { eventTypeProblem, matchesAnyEventType, newId } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
@@ -33,17 +33,25 @@ export const ingestEventSchema = z
 
 export type IngestEventInput = z.output<typeof ingestEventSchema>;
 
+/** One accepted request on its way to the database and the queues. */
+type PendingIngest = Ingest & { targets: RoutableDestination[] };
+
 /**
  * Accepts an event: one transaction writes it and a pending delivery per destination; after
  * the commit each delivery is enqueued on its destination's queue. The same id again returns
  * what was accepted the first time. If Redis cannot take the jobs now, the event is still
  * accepted: the worker's reconciler enqueues its deliveries when Redis is back.
+ *
+ * Events that arrive while earlier ones are being written are written together, in one
+ * statement, and their jobs added in one Redis round trip: under load many requests share a
+ * commit; a lone request goes at once.
  */
 @Injectable()
 export class IngestEvent {
   private readonly logger = new Logger(IngestEvent.name);
   /** Set while Redis is unreachable, so the outage is logged once rather than per event. */
   private redisDown = false;
+  private readonly pending = new Batcher<PendingIngest, IngestResult>((batch) => this.write(batch));
 
   constructor(
     private readonly destinations: DestinationRepository,
@@ -56,8 +64,8 @@ export class IngestEvent {
   async execute(organizationId: string, input: IngestEventInput, idempotencyKey: string | undefined): Promise<IngestResult> {
     const id = input.id ?? idempotencyKey ?? newId('evt');
     const targets = await this.route(organizationId, input);
-    const result = await this.events.ingest(
-      {
+    return this.pending.submit({
+      event: {
         organizationId,
         id,
         type: input.type,
@@ -68,13 +76,22 @@ export class IngestEvent {
         correlationId: input.correlationId ?? null,
         tags: input.tags,
       },
-      targets.map((destination) => ({ id: newId('dlv'), destinationId: destination.id, ordered: destination.ordering === 'key' })),
-    );
-    if (result.created) {
-      this.metrics.eventsAccepted.inc();
-      await this.enqueue(result, targets);
+      planned: targets.map((destination) => ({ id: newId('dlv'), destinationId: destination.id, ordered: destination.ordering === 'key' })),
+      targets,
+    });
+  }
+
+  private async write(batch: PendingIngest[]): Promise<(IngestResult | Error)[]> {
+    const results = await this.events.ingestMany(batch);
+    const created = batch.flatMap(({ targets }, index) => {
+      const result = results[index];
+      return result instanceof Error || !result.created ? [] : [{ result, targets }];
+    });
+    if (created.length > 0) {
+      this.metrics.eventsAccepted.inc(created.length);
+      await this.enqueue(created);
     }
-    return result;
+    return results;
   }
 
   private async route(organizationId: string, input: IngestEventInput): Promise<RoutableDestination[]> {
@@ -90,18 +107,20 @@ export class IngestEvent {
     return found;
   }
 
-  private async enqueue(result: IngestResult, targets: RoutableDestination[]): Promise<void> {
+  private async enqueue(created: { result: IngestResult; targets: RoutableDestination[] }[]): Promise<void> {
     if (!this.queues.connected) {
       if (!this.redisDown) this.logger.warn('Redis is unreachable: events are accepted and the reconciler will enqueue their deliveries');
       this.redisDown = true;
       return;
     }
     this.redisDown = false;
-    const byId = new Map(targets.map((destination) => [destination.id, destination]));
-    const requests = result.deliveries.flatMap((delivery) => {
-      const destination = byId.get(delivery.destinationId);
-      if (!destination?.enabled) return [];
-      return [{ deliveryId: delivery.id, destinationId: destination.id, attempts: destination.maxAttempts, priority: result.event.priority }];
+    const requests = created.flatMap(({ result, targets }) => {
+      const byId = new Map(targets.map((destination) => [destination.id, destination]));
+      return result.deliveries.flatMap((delivery) => {
+        const destination = byId.get(delivery.destinationId);
+        if (!destination?.enabled) return [];
+        return [{ deliveryId: delivery.id, destinationId: destination.id, attempts: destination.maxAttempts, priority: result.event.priority }];
+      });
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -110,7 +129,8 @@ export class IngestEvent {
     try {
       await Promise.race([this.queues.enqueue(requests), timeout]);
     } catch (error) {
-      this.logger.warn(`Event ${result.event.id} accepted; its deliveries wait for the reconciler: ${(error as Error).message}`);
+      const events = created.map(({ result }) => result.event.id);
+      this.logger.warn(`Events ${events.slice(0, 5).join(', ')}${events.length > 5 ? ` and ${events.length - 5} more` : ''} accepted; their deliveries wait for the reconciler: ${(error as Error).message}`);
     } finally {
       clearTimeout(timer);
     }
