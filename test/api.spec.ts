@@ -184,6 +184,9 @@ describe('REST API (api process, no worker)', () => {
       expect(unknown.status).toBe(400);
       expect(unknown.body.details).toEqual([{ path: 'destinations.0', message: 'unknown destination "dst_nope"' }]);
       expect((await client.get('/v1/events/evt_unknown_dst')).status).toBe(404);
+      const nul = await client.post('/v1/events', { type: 'a.b', data: { note: 'a\u0000b' }, tags: ['ok'] });
+      expect(nul.status).toBe(400);
+      expect(nul.body.details).toEqual([{ path: 'data', message: 'must not contain the NUL character (\\u0000)' }]);
       expect(await countEvents()).toBe(before);
     });
 

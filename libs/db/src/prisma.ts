@@ -52,7 +52,7 @@ export class Database {
 
   /**
    * Runs one statement; `$1`, `$2`… are `values`. Dates must be passed as ISO strings. A
-   * `name` makes it a prepared statement, parsed and planned once per connection.
+   * `name` makes it a prepared statement, parsed once per connection.
    */
   async sql<Row>(text: string, values: unknown[] = [], name?: string): Promise<Row[]> {
     const result = await this.pool.query({ text, values, types: sqlTypes, ...(name ? { name } : {}) });
@@ -68,6 +68,10 @@ export class Database {
 /**
  * A pool of at most `max` connections. A connection that cannot be made in 5 s, or a query
  * unanswered for 30 s, fails instead of waiting forever, so an unreachable database is noticed.
+ *
+ * Prepared statements are planned at every execution (`plan_cache_mode`): a connection
+ * otherwise keeps the generic plan it made after five executions, and one made while a table
+ * was nearly empty (a fresh install) goes on scanning the whole table once it has grown.
  */
 export function createDatabase(databaseUrl: string, pool: { max?: number } = {}): Database {
   return new Database(

@@ -29,7 +29,15 @@ export const ingestEventSchema = z
     correlationId: z.string().max(255).optional(),
     tags: z.array(z.string().min(1).max(100)).max(20).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((event, ctx) => {
+    // PostgreSQL stores neither text nor JSON with the NUL character.
+    for (const [field, value] of Object.entries(event)) {
+      if (value !== undefined && JSON.stringify(value).includes('\\u0000')) {
+        ctx.addIssue({ code: 'custom', path: [field], message: 'must not contain the NUL character (\\u0000)' });
+      }
+    }
+  });
 
 export type IngestEventInput = z.output<typeof ingestEventSchema>;
 
