@@ -109,7 +109,16 @@ describe('REST API (api process, no worker)', () => {
     it('answers malformed JSON with a 400', async () => {
       const answer = await client.request('POST', '/v1/destinations', '{"name":', { 'content-type': 'application/json' });
       expect(answer.status).toBe(400);
-      expect(answer.body.statusCode).toBe(400);
+      expect(answer.body).toMatchObject({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining('not valid JSON') });
+    });
+
+    it('answers a body over 1 MiB with a 413, and takes a POST whose JSON body is empty as one without a body', async () => {
+      const big = await client.request('POST', '/v1/events', JSON.stringify({ type: 'a.b', data: 'x'.repeat(1024 * 1024) }), { 'content-type': 'application/json' });
+      expect(big.status).toBe(413);
+      expect(big.body).toMatchObject({ statusCode: 413, error: 'Payload Too Large' });
+      const created = await createDestination();
+      const pause = await client.request('POST', `/v1/destinations/${created.id}/pause`, '', { 'content-type': 'application/json' });
+      expect(pause.status).toBe(200);
     });
 
     it('updates, pauses, resumes and deletes', async () => {
@@ -268,6 +277,9 @@ describe('REST API (api process, no worker)', () => {
       const listing = await fetch(`${system.url}/queues/api/queues`, { headers: { authorization: `Basic ${basic}` } });
       const names = ((await listing.json()) as { queues: { name: string; displayName?: string }[] }).queues.map((queue) => queue.displayName ?? queue.name);
       expect(names).toEqual(expect.arrayContaining([`listed-on-board (${destination.id})`, 'maintenance (reconciler)']));
+      for (const path of ['/queues/api/queues', '/queues/', '/queues/api/queues?activeQueue=x', `/queues/queue/${destination.id}`]) {
+        expect([path, (await fetch(`${system.url}${path}`)).status]).toEqual([path, 401]);
+      }
     });
   });
 });

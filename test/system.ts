@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { INestApplicationContext } from '@nestjs/common';
 import { DispatchConfig, loadConfig } from '@dispatch/config';
 import { ApiClient, createTestDatabase, createTestOrganization, deleteQueueKeys, REDIS_URL, TestOrganization, uniqueQueuePrefix } from '@dispatch/testing';
@@ -11,7 +11,7 @@ export type TestSystem = {
   organization: TestOrganization;
   /** Client with the organization's admin key. */
   client: ApiClient;
-  api: NestExpressApplication;
+  api: NestFastifyApplication;
   worker: INestApplicationContext | undefined;
   startWorker: () => Promise<INestApplicationContext>;
   stopWorker: () => Promise<void>;

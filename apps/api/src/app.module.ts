@@ -1,11 +1,10 @@
-import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { ExpressAdapter } from '@bull-board/express';
+import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { ConfigModule, DispatchConfig } from '@dispatch/config';
 import { DatabaseModule } from '@dispatch/db';
 import { QueueModule } from '@dispatch/queue';
-import type { NextFunction, Request, Response } from 'express';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
 import { ApiKeyGuard } from './auth/access';
 import { ErrorShapeFilter } from './http/errors';
@@ -32,16 +31,10 @@ import { ReplaysController } from './deliveries/replays.controller';
 import { AuditController, AuditTrail } from './audit/audit-trail';
 import { HealthController } from './operations/health.controller';
 import { Metrics, MetricsController } from './operations/metrics';
-import { QueuesBoard, queuesGate } from './operations/queues-board';
-
-@Module({
-  providers: [ApiKeyAuthenticator],
-  exports: [ApiKeyAuthenticator],
-})
-class AuthModule {}
+import { QUEUES_ROUTE, QueuesBoard } from './operations/queues-board';
 
 @Module({})
-export class AppModule implements NestModule {
+export class AppModule {
   static forRoot(config: DispatchConfig) {
     return {
       module: AppModule,
@@ -49,16 +42,13 @@ export class AppModule implements NestModule {
         ConfigModule.forRoot(config),
         DatabaseModule,
         QueueModule,
-        AuthModule,
-        BullBoardModule.forRootAsync({
-          imports: [AuthModule],
-          inject: [ApiKeyAuthenticator],
-          useFactory: (authenticator: ApiKeyAuthenticator) => ({ route: '/queues', adapter: ExpressAdapter, middleware: queuesGate(authenticator) }),
-        }),
+        // Who may open it is checked by `queuesGate`, a hook of the HTTP server (see app.ts).
+        BullBoardModule.forRoot({ route: QUEUES_ROUTE, adapter: FastifyAdapter }),
       ],
       controllers: [DestinationsController, EventsController, DeliveriesController, ReplaysController, AuditController, HealthController, MetricsController],
       providers: [
         { provide: APP_FILTER, useClass: ErrorShapeFilter },
+        ApiKeyAuthenticator,
         ApiKeyGuard,
         Metrics,
         QueuesBoard,
@@ -79,20 +69,5 @@ export class AppModule implements NestModule {
         AuditTrail,
       ],
     };
-  }
-
-  constructor(private readonly metrics: Metrics) {}
-
-  configure(consumer: MiddlewareConsumer): void {
-    consumer
-      .apply((request: Request, response: Response, next: NextFunction) => {
-        const end = this.metrics.httpRequests.startTimer();
-        response.on('finish', () => {
-          const route = (request.route as { path?: string } | undefined)?.path ?? (request.baseUrl || 'other');
-          end({ method: request.method, route, status: String(response.statusCode) });
-        });
-        next();
-      })
-      .forRoutes('*path');
   }
 }

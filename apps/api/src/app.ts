@@ -2,20 +2,32 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DispatchConfig, logLevels } from '@dispatch/config';
 import { OrganizationRepository } from '@dispatch/db';
 import { AppModule } from './app.module';
+import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
+import { acceptJsonBodies, BODY_LIMIT_BYTES } from './http/json-body';
+import { Metrics } from './operations/metrics';
+import { queuesGate } from './operations/queues-board';
 
 /** The API application, ready to listen: routes, OpenAPI, Bull Board and the admin app. */
-export async function createApi(config: DispatchConfig): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+export async function createApi(config: DispatchConfig): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }), {
     logger: logLevels(config.logLevel),
     bufferLogs: true,
+    bodyParser: false, // acceptJsonBodies below is the one body parser
   });
   app.enableShutdownHooks();
-  app.useBodyParser('json', { limit: '1mb' });
+  const server = app.getHttpAdapter().getInstance();
+  acceptJsonBodies(server);
+  server.addHook('onRequest', queuesGate(app.get(ApiKeyAuthenticator)));
+  const metrics = app.get(Metrics);
+  server.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'other';
+    metrics.httpRequests.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
 
   if (config.bootstrapKey) await app.get(OrganizationRepository).ensureBootstrap(config.bootstrapKey);
 
@@ -31,7 +43,7 @@ export async function createApi(config: DispatchConfig): Promise<NestExpressAppl
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 
   const adminDir = config.adminDir ?? path.resolve(__dirname, '..', '..', 'admin', 'dist');
-  if (existsSync(adminDir)) app.useStaticAssets(adminDir, { index: 'index.html' });
+  if (existsSync(adminDir)) app.useStaticAssets({ root: adminDir, prefix: '/', index: 'index.html' });
   else Logger.warn(`No admin app at ${adminDir}; build it with "npm run build"`, 'api');
   return app;
 }

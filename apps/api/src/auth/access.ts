@@ -2,7 +2,7 @@ import { CanActivate, createParamDecorator, ExecutionContext, ForbiddenException
 import { Reflector } from '@nestjs/core';
 import { roleAllows } from '@dispatch/domain';
 import type { Caller } from '@dispatch/db';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { ApiKeyAuthenticator } from './api-key-authenticator';
 
 type Needed = 'read' | 'produce' | 'admin';
@@ -11,7 +11,7 @@ const ACCESS = 'dispatch:access';
 /** What a route needs: `read` (any role), `produce` (producer or admin) or `admin`. */
 export const Access = (needed: Needed) => SetMetadata(ACCESS, needed);
 
-type AuthenticatedRequest = Request & { caller?: Caller };
+type AuthenticatedRequest = FastifyRequest & { caller?: Caller };
 
 /** The authenticated caller of a `/v1` route. */
 export const CurrentCaller = createParamDecorator((_data: unknown, context: ExecutionContext): Caller => {

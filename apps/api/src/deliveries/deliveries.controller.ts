@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { DELIVERY_STATUSES } from '@dispatch/domain';
 import { DeliveryRepository } from '@dispatch/db';
@@ -52,7 +52,7 @@ export class DeliveriesController {
   @Access('admin')
   @ApiOperation({ summary: 'Replay: a new attempt now for every selected delivery (dead letters when no status is given); dryRun only counts' })
   @ApiBody({ schema: jsonSchema(deliverySelectionSchema) })
-  async replay(@CurrentCaller() caller: Caller, @Body() body: unknown, @Res({ passthrough: true }) response: Response) {
+  async replay(@CurrentCaller() caller: Caller, @Body() body: unknown, @Res({ passthrough: true }) response: FastifyReply) {
     const input = parseBody(deliverySelectionSchema, body);
     const answer = await this.replayDeliveries.execute(caller, input);
     response.status(input.dryRun ? 200 : 202);

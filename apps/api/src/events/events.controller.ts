@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { EventRepository } from '@dispatch/db';
 import type { Caller } from '@dispatch/db';
@@ -41,7 +41,7 @@ export class EventsController {
     @CurrentCaller() caller: Caller,
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
-    @Res({ passthrough: true }) response: Response,
+    @Res({ passthrough: true }) response: FastifyReply,
   ) {
     const input = parseBody(ingestEventSchema, body);
     const key = parse(idempotencyKeySchema, idempotencyKey, 'Idempotency-Key');

@@ -1,5 +1,5 @@
 import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { isDatabaseUnavailable } from '@dispatch/db';
 import { redactSecrets } from '@dispatch/domain';
@@ -38,8 +38,8 @@ export class ErrorShapeFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
-    if (response.headersSent) return;
+    const response = host.switchToHttp().getResponse<FastifyReply>();
+    if (response.sent) return;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
@@ -47,30 +47,31 @@ export class ErrorShapeFilter implements ExceptionFilter {
         typeof body === 'object' && body !== null
           ? { statusCode: status, error: errorName(status), ...(body as object) }
           : { statusCode: status, error: errorName(status), message: String(body) };
-      response.status(status).json(shaped);
+      response.status(status).send(shaped);
       return;
     }
     if (isDatabaseUnavailable(exception)) {
       this.logger.warn(`PostgreSQL unreachable: ${(exception as Error).message}`);
-      response.status(503).json({
+      response.status(503).send({
         statusCode: 503,
         error: 'Service Unavailable',
         message: 'The database is unavailable; nothing was written. Try again shortly.',
       });
       return;
     }
-    if (isBodyParserError(exception)) {
-      response.status(exception.status).json({ statusCode: exception.status, error: errorName(exception.status), message: exception.message });
+    if (isRequestError(exception)) {
+      response.status(exception.statusCode).send({ statusCode: exception.statusCode, error: errorName(exception.statusCode), message: exception.message });
       return;
     }
     this.logger.error(redactSecrets(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)));
-    response.status(500).json({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
+    response.status(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
   }
 }
 
-function isBodyParserError(error: unknown): error is { status: number; message: string } {
-  const candidate = error as { status?: unknown; type?: unknown };
-  return typeof candidate?.status === 'number' && typeof candidate.type === 'string';
+/** An error the HTTP server raised about the request itself (malformed JSON, body too large…). */
+function isRequestError(error: unknown): error is { statusCode: number; message: string } {
+  const candidate = error as { statusCode?: unknown; code?: unknown };
+  return typeof candidate?.statusCode === 'number' && candidate.statusCode >= 400 && candidate.statusCode < 500 && typeof candidate.code === 'string' && candidate.code.startsWith('FST_');
 }
 
 function errorName(status: number): string {

@@ -5,27 +5,34 @@ import type { BullBoardInstance } from '@bull-board/nestjs';
 import { OPERATOR_ORGANIZATION, PrismaClient } from '@dispatch/db';
 import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { Queue } from 'bullmq';
-import type { NextFunction, Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
 
 const SYNC_MS = 5_000;
 
+/** Where Bull Board is served. */
+export const QUEUES_ROUTE = '/queues';
+
 /**
- * Lets into Bull Board only admin keys of the operator's organization:
- * `Authorization: Bearer <key>`, or HTTP Basic with the key as password so a browser can sign in.
+ * Lets into Bull Board (every path under `/queues`) only admin keys of the operator's
+ * organization: `Authorization: Bearer <key>`, or HTTP Basic with the key as password so a
+ * browser can sign in. A hook on every request of the HTTP server.
  */
 export function queuesGate(authenticator: ApiKeyAuthenticator) {
-  return (request: Request, response: Response, next: NextFunction): void => {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const path = request.url.split('?', 1)[0];
+    if (path !== QUEUES_ROUTE && !path.startsWith(`${QUEUES_ROUTE}/`)) return;
     const key = ApiKeyAuthenticator.keyFrom(request.headers.authorization);
-    (key ? authenticator.authenticate(key) : Promise.resolve(null)).then((caller) => {
-      if (caller && caller.role === 'admin' && caller.organizationName === OPERATOR_ORGANIZATION) return next();
-      response.setHeader('WWW-Authenticate', 'Basic realm="Dispatch queues", charset="UTF-8"');
-      response.status(401).json({
+    const caller = key ? await authenticator.authenticate(key) : null;
+    if (caller && caller.role === 'admin' && caller.organizationName === OPERATOR_ORGANIZATION) return;
+    await reply
+      .status(401)
+      .header('WWW-Authenticate', 'Basic realm="Dispatch queues", charset="UTF-8"')
+      .send({
         statusCode: 401,
         error: 'Unauthorized',
         message: `The queues need an admin API key of the "${OPERATOR_ORGANIZATION}" organization (as the password of HTTP Basic auth)`,
       });
-    }, next);
   };
 }
 
