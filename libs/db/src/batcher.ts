@@ -5,7 +5,7 @@
  */
 export class Batcher<Input, Output> {
   private pending: { input: Input; resolve: (output: Output) => void; reject: (error: Error) => void }[] = [];
-  private running = false;
+  private running: Promise<void> | null = null;
 
   constructor(
     private readonly run: (inputs: Input[]) => Promise<(Output | Error)[]>,
@@ -15,12 +15,17 @@ export class Batcher<Input, Output> {
   submit(input: Input): Promise<Output> {
     return new Promise<Output>((resolve, reject) => {
       this.pending.push({ input, resolve, reject });
-      if (!this.running) void this.drain();
+      this.running ??= this.drain();
     });
   }
 
+  /** Resolves once everything submitted so far has been run. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
   private async drain(): Promise<void> {
-    this.running = true;
+    await Promise.resolve(); // let calls made in the same tick join the first group
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
       try {
@@ -34,6 +39,6 @@ export class Batcher<Input, Output> {
         for (const call of batch) call.reject(error as Error);
       }
     }
-    this.running = false;
+    this.running = null;
   }
 }

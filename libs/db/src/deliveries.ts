@@ -146,10 +146,16 @@ export class DeliveryRepository {
 
   /**
    * Records the attempt and settles the delivery (and, when the receiver is gone, disables
-   * its destination), atomically.
+   * its destination), atomically. A delivery no longer `delivering` (an operator asked for a
+   * new attempt meanwhile) keeps its status: the attempt is recorded all the same.
    */
   async settleAttempt(attempt: AttemptRecord, settlement: AttemptSettlement, destinationId: string): Promise<void> {
     await this.attemptWrites.submit({ settle: { attempt, settlement, destinationId } });
+  }
+
+  /** Resolves once every claim and settlement submitted so far is written. */
+  flush(): Promise<void> {
+    return this.attemptWrites.idle();
   }
 
   /**
@@ -215,7 +221,7 @@ export class DeliveryRepository {
          UPDATE deliveries d
          SET status = i.status::"DeliveryStatus", next_attempt_at = i.next_attempt_at, last_error = i.last_error,
              last_status_code = i.status_code, updated_at = now()
-         FROM input i WHERE d.id = i.delivery_id
+         FROM input i WHERE d.id = i.delivery_id AND d.status = 'delivering'
        ), disabled AS (
          UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, updated_at = now()
          FROM input i WHERE dst.id = i.destination_id AND i.disable_reason IS NOT NULL

@@ -16,7 +16,8 @@ const ORDER_WAIT_MAX_MS = 5 * 60_000;
 
 /**
  * Makes one attempt of a delivery: claims it (next attempt number, status `delivering`),
- * sends it, records the attempt and settles the delivery. Throws so BullMQ sees the outcome:
+ * sends it, records the attempt and settles the delivery (a delivered attempt of an unordered
+ * destination is recorded without holding up the job). Throws so BullMQ sees the outcome:
  * `RetryLaterError` (retried after the policy's delay) or `UnrecoverableError` (dead letter).
  * A delivery whose ordering key has an earlier delivery still open is parked (not attempted)
  * until that one settles, which wakes it.
@@ -65,7 +66,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
       claimed.attemptNumber,
       this.policyOf(destination),
     );
-    await this.deliveries.settleAttempt(
+    const recorded = this.deliveries.settleAttempt(
       {
         id: newId('att'),
         deliveryId: claimed.id,
@@ -80,6 +81,14 @@ export class DeliveryProcessor implements OnApplicationShutdown {
       settlement(outcome, new Date()),
       destination.id,
     );
+    if (outcome.kind === 'delivered' && !ordered) {
+      // Nothing waits on the record of a delivered attempt: the job completes while it is
+      // written with the next group of writes (see `flush`, called before shutdown). Were it lost, the
+      // delivery would stay `delivering` and the reconciler would send it again.
+      recorded.catch((error: Error) => this.logger.warn(`Delivery ${claimed.id} was delivered; recording it failed: ${error.message}`));
+    } else {
+      await recorded;
+    }
     this.observe(destination, response, outcome, claimed.event.receivedAt);
     if (ordered && outcome.kind !== 'retry') await this.wakeNextInOrder(claimed.id);
     if (outcome.kind === 'gone') {
@@ -109,6 +118,11 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     this.metrics.attempts.inc({ kind: destination.kind, outcome: outcome.kind });
     this.metrics.attemptDuration.observe({ kind: destination.kind }, response.durationMs / 1000);
     if (outcome.kind === 'delivered') this.metrics.acceptToDelivered.observe((Date.now() - receivedAt.getTime()) / 1000);
+  }
+
+  /** Resolves once the records of the attempts made so far are written (before shutdown). */
+  flush(): Promise<void> {
+    return this.deliveries.flush();
   }
 
   async onApplicationShutdown(): Promise<void> {

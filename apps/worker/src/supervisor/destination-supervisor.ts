@@ -201,6 +201,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     clearInterval(this.timer);
     await Promise.allSettled(this.starting.values());
     await Promise.all([...this.running.keys()].map((id) => this.stop(id)));
+    // The jobs have finished; what their attempts recorded is written before the database closes.
+    await this.processor.flush();
     this.subscriber?.disconnect();
   }
 }
