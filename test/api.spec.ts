@@ -196,6 +196,8 @@ describe('REST API (api process, no worker)', () => {
       const nul = await client.post('/v1/events', { type: 'a.b', data: { note: 'a\u0000b' }, tags: ['ok'] });
       expect(nul.status).toBe(400);
       expect(nul.body.details).toEqual([{ path: 'data', message: 'must not contain the NUL character (\\u0000)' }]);
+      const nested = await client.post('/v1/events', { type: 'a.b', data: { list: [1, { 'key\u0000': true }] }, tags: ['a\u0000'] });
+      expect(nested.body.details.map((d: { path: string }) => d.path)).toEqual(['data', 'tags']);
       expect(await countEvents()).toBe(before);
     });
 

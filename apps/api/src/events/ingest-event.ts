@@ -33,11 +33,19 @@ export const ingestEventSchema = z
   .superRefine((event, ctx) => {
     // PostgreSQL stores neither text nor JSON with the NUL character.
     for (const [field, value] of Object.entries(event)) {
-      if (value !== undefined && JSON.stringify(value).includes('\\u0000')) {
-        ctx.addIssue({ code: 'custom', path: [field], message: 'must not contain the NUL character (\\u0000)' });
-      }
+      if (containsNul(value)) ctx.addIssue({ code: 'custom', path: [field], message: 'must not contain the NUL character (\\u0000)' });
     }
   });
+
+/** True when a string, or any key or string inside an array or object, holds U+0000. */
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) if (key.includes('\u0000') || containsNul(inner)) return true;
+  }
+  return false;
+}
 
 export type IngestEventInput = z.output<typeof ingestEventSchema>;
 
