@@ -98,6 +98,12 @@ describe('REST API (api process, no worker)', () => {
       expect(paths).toEqual(expect.arrayContaining(['name', 'eventTypes.0', 'retryPolicy.maxAttempts']));
       const config = await client.post('/v1/destinations', webhookDestination('ftp://example.com', { config: { url: 'ftp://example.com', headers: { 'webhook-id': 'x' } } }));
       expect(config.body.details.map((d: { path: string }) => d.path)).toEqual(['config.url', 'config.headers.webhook-id']);
+      const nul = await client.post('/v1/destinations', webhookDestination(RECEIVER, { name: 'a\u0000b', config: { url: RECEIVER, headers: { 'x-a': 'b\u0000' } } }));
+      expect(nul.status).toBe(400);
+      expect(nul.body.details).toEqual([
+        { path: 'name', message: 'must not contain the NUL character (\\u0000)' },
+        { path: 'config', message: 'must not contain the NUL character (\\u0000)' },
+      ]);
       const notUrl = await client.post('/v1/destinations', webhookDestination('not a url'));
       expect(notUrl.status).toBe(400);
       expect(notUrl.body.details).toEqual([{ path: 'config.url', message: 'must be an absolute http or https URL' }]);

@@ -29,23 +29,7 @@ export const ingestEventSchema = z
     correlationId: z.string().max(255).optional(),
     tags: z.array(z.string().min(1).max(100)).max(20).default([]),
   })
-  .strict()
-  .superRefine((event, ctx) => {
-    // PostgreSQL stores neither text nor JSON with the NUL character.
-    for (const [field, value] of Object.entries(event)) {
-      if (containsNul(value)) ctx.addIssue({ code: 'custom', path: [field], message: 'must not contain the NUL character (\\u0000)' });
-    }
-  });
-
-/** True when a string, or any key or string inside an array or object, holds U+0000. */
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (value !== null && typeof value === 'object') {
-    for (const [key, inner] of Object.entries(value)) if (key.includes('\u0000') || containsNul(inner)) return true;
-  }
-  return false;
-}
+  .strict();
 
 export type IngestEventInput = z.output<typeof ingestEventSchema>;
 

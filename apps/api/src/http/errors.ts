@@ -24,12 +24,27 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, where?: st
   );
 }
 
-/** Parses a request body, which must be a JSON object, or throws a 400 naming each bad field. */
+/**
+ * Parses a request body, which must be a JSON object, or throws a 400 naming each bad field.
+ * No text in it may hold the NUL character, which PostgreSQL cannot store.
+ */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest([{ path: '', message: 'the body must be a JSON object, sent with content-type: application/json' }]);
   }
+  const withNul = Object.entries(body).filter(([key, value]) => key.includes('\u0000') || containsNul(value));
+  if (withNul.length > 0) throw badRequest(withNul.map(([key]) => ({ path: key, message: 'must not contain the NUL character (\\u0000)' })));
   return parse(schema, body);
+}
+
+/** True when a string, or any key or string inside an array or object, holds U+0000. */
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) if (key.includes('\u0000') || containsNul(inner)) return true;
+  }
+  return false;
 }
 
 /** Every error leaves the API in one shape: `{ statusCode, error, message, details? }`. */
