@@ -83,8 +83,8 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     );
     if (outcome.kind === 'delivered' && !ordered) {
       // Nothing waits on the record of a delivered attempt: the job completes while it is
-      // written with the next group of writes (see `flush`, called before shutdown). Were it lost, the
-      // delivery would stay `delivering` and the reconciler would send it again.
+      // written with the next group of writes (`flush` runs before shutdown). Were it lost,
+      // the delivery would stay `delivering` and the reconciler would send it again.
       recorded.catch((error: Error) => this.logger.warn(`Delivery ${claimed.id} was delivered; recording it failed: ${error.message}`));
     } else {
       await recorded;
