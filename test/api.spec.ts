@@ -285,7 +285,7 @@ describe('REST API (api process, no worker)', () => {
       const listing = await fetch(`${system.url}/queues/api/queues`, { headers: { authorization: `Basic ${basic}` } });
       const names = ((await listing.json()) as { queues: { name: string; displayName?: string }[] }).queues.map((queue) => queue.displayName ?? queue.name);
       expect(names).toEqual(expect.arrayContaining([`listed-on-board (${destination.id})`, 'maintenance (reconciler)']));
-      for (const path of ['/queues/api/queues', '/queues/', '/queues/api/queues?activeQueue=x', `/queues/queue/${destination.id}`]) {
+      for (const path of ['/queues/api/queues', '/queues/', '/queues/api/queues?activeQueue=x', `/queues/queue/${destination.id}`, '/%71ueues/api/queues', '/queues/%61pi/queues']) {
         expect([path, (await fetch(`${system.url}${path}`)).status]).toEqual([path, 401]);
       }
     });

@@ -14,14 +14,15 @@ const SYNC_MS = 5_000;
 export const QUEUES_ROUTE = '/queues';
 
 /**
- * Lets into Bull Board (every path under `/queues`) only admin keys of the operator's
+ * Lets into Bull Board (every route under `/queues`) only admin keys of the operator's
  * organization: `Authorization: Bearer <key>`, or HTTP Basic with the key as password so a
  * browser can sign in. A hook on every request of the HTTP server.
  */
 export function queuesGate(authenticator: ApiKeyAuthenticator) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const path = request.url.split('?', 1)[0];
-    if (path !== QUEUES_ROUTE && !path.startsWith(`${QUEUES_ROUTE}/`)) return;
+    // The route the router matched, not the raw URL (which may be percent-encoded).
+    const route = request.routeOptions.url;
+    if (route === undefined || (route !== QUEUES_ROUTE && !route.startsWith(`${QUEUES_ROUTE}/`))) return;
     const key = ApiKeyAuthenticator.keyFrom(request.headers.authorization);
     const caller = key ? await authenticator.authenticate(key) : null;
     if (caller && caller.role === 'admin' && caller.organizationName === OPERATOR_ORGANIZATION) return;
