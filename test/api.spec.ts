@@ -193,6 +193,9 @@ describe('REST API (api process, no worker)', () => {
       const text = await client.request('POST', '/v1/events', 'type=a.b', { 'content-type': 'text/plain' });
       expect(text.status).toBe(400);
       expect(text.body.message).toBe('the body must be a JSON object, sent with content-type: application/json');
+      const form = await client.request('POST', '/v1/events', 'type=a.b', { 'content-type': 'application/x-www-form-urlencoded' });
+      expect(form.status).toBe(400);
+      expect(form.body.message).toBe('the body must be a JSON object, sent with content-type: application/json');
       const bad = await client.post('/v1/events', { type: 'order.*', data: {}, priority: 11, extra: 1 });
       expect(bad.body.details.map((d: { path: string }) => d.path)).toEqual(expect.arrayContaining(['type', 'priority']));
       const unknown = await client.post('/v1/events', { id: 'evt_unknown_dst', type: 'a.b', data: {}, destinations: ['dst_nope'] });

@@ -74,19 +74,9 @@ export class ErrorShapeFilter implements ExceptionFilter {
       });
       return;
     }
-    if (isRequestError(exception)) {
-      response.status(exception.statusCode).send({ statusCode: exception.statusCode, error: errorName(exception.statusCode), message: exception.message });
-      return;
-    }
     this.logger.error(redactSecrets(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)));
     response.status(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
   }
-}
-
-/** An error the HTTP server raised about the request itself (malformed JSON, body too large…). */
-function isRequestError(error: unknown): error is { statusCode: number; message: string } {
-  const candidate = error as { statusCode?: unknown; code?: unknown };
-  return typeof candidate?.statusCode === 'number' && candidate.statusCode >= 400 && candidate.statusCode < 500 && typeof candidate.code === 'string' && candidate.code.startsWith('FST_');
 }
 
 function errorName(status: number): string {

@@ -1,20 +1,23 @@
 import type { FastifyInstance } from 'fastify';
+import { badRequest } from './errors';
 
 /** The largest request body accepted (1 MiB): a larger one is answered 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /**
  * Parses `application/json` bodies, where an empty body is no body (a POST such as
- * `/pause` may carry the header with nothing after it). Malformed JSON is a 400.
+ * `/pause` may carry the header with nothing after it). Malformed JSON is a 400. A body of any
+ * other type is not read: a route that needs one answers 400, saying to send JSON.
  */
 export function acceptJsonBodies(server: FastifyInstance): void {
-  server.removeContentTypeParser('application/json');
+  server.removeAllContentTypeParsers();
+  server.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
   server.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body === '') return done(null, undefined);
     try {
       done(null, JSON.parse(body as string));
     } catch (error) {
-      done(Object.assign(new Error(`The body is not valid JSON: ${(error as Error).message}`), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
+      done(badRequest([{ path: '', message: `the body is not valid JSON (${(error as Error).message})` }]), undefined);
     }
   });
 }
