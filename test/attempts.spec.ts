@@ -1,0 +1,94 @@
+import { createDatabase, Database, DeliveryRepository, EventRepository } from '@dispatch/db';
+import { newId } from '@dispatch/domain';
+import { createTestDatabase, createTestOrganization } from '@dispatch/testing';
+
+/** The worker's writes: claims and attempt records, several at once (as under load). */
+describe('claims and attempt records written together', () => {
+  let dropDatabase: () => Promise<void>;
+  let database: Database;
+  let deliveries: DeliveryRepository;
+  let events: EventRepository;
+  let organizationId: string;
+  let destinationId: string;
+
+  beforeAll(async () => {
+    const created = await createTestDatabase('attempts');
+    dropDatabase = created.drop;
+    organizationId = (await createTestOrganization(created.url)).organizationId;
+    database = createDatabase(created.url, { max: 2 });
+    deliveries = new DeliveryRepository(database);
+    events = new EventRepository(database);
+    destinationId = newId('dst');
+    await database.prisma.destination.create({
+      data: { id: destinationId, organizationId, name: 'd', kind: 'webhook', config: { url: 'http://127.0.0.1:9/hook' }, eventTypes: ['*'], retryPolicy: {} },
+    });
+  });
+
+  afterAll(async () => {
+    await database.close();
+    await dropDatabase();
+  });
+
+  async function pendingDelivery(eventId: string): Promise<string> {
+    const result = await events.ingest(
+      { organizationId, id: eventId, type: 'a.b', source: null, data: { eventId }, orderingKey: null, priority: 0, correlationId: null, tags: [] },
+      [{ id: newId('dlv'), destinationId, ordered: false }],
+    );
+    return result.deliveries[0].id;
+  }
+
+  function attempt(deliveryId: string, number: number) {
+    const record = {
+      id: newId('att'),
+      deliveryId,
+      number,
+      trigger: 'scheduled' as const,
+      startedAt: new Date(),
+      durationMs: 3,
+      statusCode: 200,
+      responseBody: 'ok',
+      error: null,
+    };
+    return deliveries.settleAttempt(record, { status: 'delivered', nextAttemptAt: null, lastError: null }, destinationId);
+  }
+
+  it('answers every claim of a group, claims a delivery asked twice once, and records attempts alongside', async () => {
+    const [a, b, c] = [await pendingDelivery('evt_w_a'), await pendingDelivery('evt_w_b'), await pendingDelivery('evt_w_c')];
+    const first = await deliveries.claim(a);
+    expect(first).toMatchObject({ id: a, attemptNumber: 1, trigger: 'scheduled', event: { id: 'evt_w_a', data: { eventId: 'evt_w_a' } } });
+
+    const [recorded, claimB, claimBAgain, claimC] = await Promise.all([attempt(a, 1), deliveries.claim(b), deliveries.claim(b), deliveries.claim(c)]);
+    expect(recorded).toBeUndefined();
+    expect(claimB).toMatchObject({ id: b, attemptNumber: 1 });
+    expect(claimBAgain).toBeNull();
+    expect(claimC).toMatchObject({ id: c, attemptNumber: 1 });
+
+    const settled = await database.prisma.delivery.findUniqueOrThrow({ where: { id: a }, include: { attempts: true } });
+    expect(settled).toMatchObject({ status: 'delivered', lastStatusCode: 200, attempts: [{ number: 1, statusCode: 200 }] });
+    // A delivered delivery is not claimed again (a job run twice sends nothing).
+    expect(await deliveries.claim(a)).toBeNull();
+  });
+
+  it('records an attempt but keeps the status when an operator asked for a new attempt meanwhile', async () => {
+    const id = await pendingDelivery('evt_w_retry');
+    const claimed = await deliveries.claim(id);
+    expect(claimed?.attemptNumber).toBe(1);
+    await deliveries.requestManualRetry(id, new Date());
+    await attempt(id, 1);
+
+    const after = await database.prisma.delivery.findUniqueOrThrow({ where: { id }, include: { attempts: true } });
+    expect(after.status).toBe('pending');
+    expect(after.manualRetryAt).not.toBeNull();
+    expect(after.attempts).toHaveLength(1);
+    expect(await deliveries.claim(id)).toMatchObject({ attemptNumber: 2, trigger: 'manual' });
+  });
+
+  it('resolves flush once everything submitted is written', async () => {
+    const ids = await Promise.all(['evt_w_f1', 'evt_w_f2', 'evt_w_f3'].map(pendingDelivery));
+    for (const id of ids) await deliveries.claim(id);
+    for (const id of ids) void attempt(id, 1);
+    await deliveries.flush();
+    const statuses = await database.prisma.delivery.findMany({ where: { id: { in: ids } }, select: { status: true } });
+    expect(statuses.map((row) => row.status)).toEqual(['delivered', 'delivered', 'delivered']);
+  });
+});
