@@ -1,10 +1,10 @@
-import { createDatabase, Database, DeliveryRepository, EventRepository } from '@dispatch/db';
+import { Database, DeliveryRepository, EventRepository } from '@dispatch/db';
 import { newId } from '@dispatch/domain';
-import { createTestDatabase, createTestOrganization } from '@dispatch/testing';
+import { openRepositoryFixture, RepositoryFixture } from './repositories';
 
 /** The worker's writes: claims and attempt records, several at once (as under load). */
 describe('claims and attempt records written together', () => {
-  let dropDatabase: () => Promise<void>;
+  let fixture: RepositoryFixture;
   let database: Database;
   let deliveries: DeliveryRepository;
   let events: EventRepository;
@@ -12,21 +12,15 @@ describe('claims and attempt records written together', () => {
   let destinationId: string;
 
   beforeAll(async () => {
-    const created = await createTestDatabase('attempts');
-    dropDatabase = created.drop;
-    organizationId = (await createTestOrganization(created.url)).organizationId;
-    database = createDatabase(created.url, { max: 2 });
+    fixture = await openRepositoryFixture('attempts');
+    ({ database, organizationId } = fixture);
     deliveries = new DeliveryRepository(database);
     events = new EventRepository(database);
-    destinationId = newId('dst');
-    await database.prisma.destination.create({
-      data: { id: destinationId, organizationId, name: 'd', kind: 'webhook', config: { url: 'http://127.0.0.1:9/hook' }, eventTypes: ['*'], retryPolicy: {} },
-    });
+    destinationId = await fixture.createDestination();
   });
 
   afterAll(async () => {
-    await database.close();
-    await dropDatabase();
+    await fixture.close();
   });
 
   async function pendingDelivery(eventId: string): Promise<string> {

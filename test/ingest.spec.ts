@@ -1,34 +1,25 @@
-import { createDatabase, Database, EventRepository, Ingest, IngestResult, NewEvent } from '@dispatch/db';
+import { Database, EventRepository, Ingest, IngestResult, NewEvent } from '@dispatch/db';
 import { newId } from '@dispatch/domain';
-import { createTestDatabase, createTestOrganization } from '@dispatch/testing';
+import { openRepositoryFixture, RepositoryFixture } from './repositories';
 
 /** Events written together (what the API does with requests that arrive at once). */
 describe('ingest of several events in one statement', () => {
-  let dropDatabase: () => Promise<void>;
+  let fixture: RepositoryFixture;
   let database: Database;
   let events: EventRepository;
   let organizationId: string;
 
   beforeAll(async () => {
-    const created = await createTestDatabase('ingest');
-    dropDatabase = created.drop;
-    organizationId = (await createTestOrganization(created.url)).organizationId;
-    database = createDatabase(created.url, { max: 2 });
+    fixture = await openRepositoryFixture('ingest');
+    ({ database, organizationId } = fixture);
     events = new EventRepository(database);
   });
 
   afterAll(async () => {
-    await database.close();
-    await dropDatabase();
+    await fixture.close();
   });
 
-  async function destination(ordering: 'none' | 'key'): Promise<string> {
-    const id = newId('dst');
-    await database.prisma.destination.create({
-      data: { id, organizationId, name: id, kind: 'webhook', config: { url: 'http://127.0.0.1:9/hook' }, eventTypes: ['*'], retryPolicy: {}, ordering },
-    });
-    return id;
-  }
+  const destination = (ordering: 'none' | 'key') => fixture.createDestination(ordering);
 
   function event(id: string, overrides: Partial<NewEvent> = {}): NewEvent {
     return { organizationId, id, type: 'order.created', source: null, data: { id }, orderingKey: null, priority: 0, correlationId: null, tags: [], ...overrides };
