@@ -1,3 +1,5 @@
+import { isDatabaseUnavailable } from './unavailable';
+
 /**
  * Groups calls that arrive while a previous group is being written into one statement. One
  * group is in flight at a time, so at low load a call runs alone and at once, and under load
@@ -40,5 +42,20 @@ export class Batcher<Input, Output> {
       }
     }
     this.running = null;
+  }
+}
+
+/**
+ * Writes `items` in one go; if that fails for a reason other than an unreachable database,
+ * writes each alone, so one bad item fails alone. One result or error per item, in order.
+ */
+export async function writeTogetherOrAlone<Input, Output>(items: readonly Input[], write: (items: readonly Input[]) => Promise<Output[]>): Promise<(Output | Error)[]> {
+  try {
+    return await write(items);
+  } catch (error) {
+    if (items.length === 1 || isDatabaseUnavailable(error)) throw error;
+    const results: (Output | Error)[] = [];
+    for (const item of items) results.push(await write([item]).then(([result]) => result, (failure: Error) => failure));
+    return results;
   }
 }

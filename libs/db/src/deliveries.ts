@@ -1,7 +1,6 @@
 import { statusesThatCanBecome } from '@dispatch/domain';
-import { Batcher } from './batcher';
+import { Batcher, writeTogetherOrAlone } from './batcher';
 import { DeliverySelection, SELECTION_FROM, selectionCondition } from './delivery-selection';
-import { isDatabaseUnavailable } from './unavailable';
 import { Prisma } from './prisma';
 import type { Attempt, Database, Delivery, DeliveryStatus, PrismaClient } from './prisma';
 
@@ -164,18 +163,9 @@ export class DeliveryRepository {
    * statement fails for a reason other than an unreachable database, each is written alone,
    * so one bad write fails alone.
    */
-  private readonly attemptWrites = new Batcher<AttemptWrite, ClaimedDelivery | null>(async (batch) => {
-    try {
-      return await this.writeAttempts(batch);
-    } catch (error) {
-      if (batch.length === 1 || isDatabaseUnavailable(error)) throw error;
-      const results: (ClaimedDelivery | null | Error)[] = [];
-      for (const one of batch) results.push(await this.writeAttempts([one]).then(([result]) => result, (failure: Error) => failure));
-      return results;
-    }
-  });
+  private readonly attemptWrites = new Batcher<AttemptWrite, ClaimedDelivery | null>((batch) => writeTogetherOrAlone(batch, (some) => this.writeAttempts(some)));
 
-  private async writeAttempts(batch: AttemptWrite[]): Promise<(ClaimedDelivery | null)[]> {
+  private async writeAttempts(batch: readonly AttemptWrite[]): Promise<(ClaimedDelivery | null)[]> {
     const settlements = batch.flatMap((write) => ('settle' in write ? [write.settle] : []));
     const settled = new Set(settlements.map((one) => one.attempt.deliveryId));
     const claims = batch.flatMap((write) => ('claim' in write ? [write.claim] : []));

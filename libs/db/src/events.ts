@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable } from './unavailable';
+import { writeTogetherOrAlone } from './batcher';
 import type { Database, Delivery, DeliveryStatus, Event, Prisma, PrismaClient } from './prisma';
 
 export type NewEvent = {
@@ -52,15 +52,8 @@ export class EventRepository {
    * reason other than an unreachable database, each event is tried alone, so one bad event
    * fails alone.
    */
-  async ingestMany(ingests: readonly Ingest[]): Promise<(IngestResult | Error)[]> {
-    try {
-      return await this.writeEvents(ingests);
-    } catch (error) {
-      if (ingests.length === 1 || isDatabaseUnavailable(error)) throw error;
-      const results: (IngestResult | Error)[] = [];
-      for (const ingest of ingests) results.push(await this.writeEvents([ingest]).then(([result]) => result, (failure: Error) => failure));
-      return results;
-    }
+  ingestMany(ingests: readonly Ingest[]): Promise<(IngestResult | Error)[]> {
+    return writeTogetherOrAlone(ingests, (some) => this.writeEvents(some));
   }
 
   private async writeEvents(ingests: readonly Ingest[]): Promise<IngestResult[]> {
