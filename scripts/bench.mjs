@@ -10,13 +10,19 @@
 // Before the baseline it also sends events at a steady pace below saturation
 // (--paced-events at --paced-rate per second) and reports their latency.
 //
+// On Linux it also reports the CPU time one delivery costs in each process (the API, the worker,
+// PostgreSQL, Redis, and this process: the load and the receiver, or for the baseline its queue,
+// worker and receiver), read from /proc before and after each measured phase.
+//
 // Usage: node scripts/bench.mjs [--events N] [--in-flight N] [--paced-events N] [--paced-rate N] [--no-build]
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -47,6 +53,7 @@ const WAIT_TIMEOUT_MS = 120_000;
 // The bare worker runs as many jobs at once as one Dispatch worker does for one destination.
 const CONCURRENCY = positiveInteger(process.env.DISPATCH_WORKER_CONCURRENCY ?? '10', 'DISPATCH_WORKER_CONCURRENCY');
 const PAD = 'x'.repeat(200);
+const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100; // of /proc's CPU times
 const SAMPLE_EVERY = 50; // the receiver keeps every 50th request (and the first 5) to verify its signature
 
 const runId = randomBytes(4).toString('hex');
@@ -181,6 +188,7 @@ async function main() {
   const ids = range(EVENTS).map((i) => `evt_${runId}_${i}`);
   const phase = receiver.startPhase('end to end');
   const counts = { accepted: 0 };
+  const cpuBefore = cpuSnapshot();
   const progress = setInterval(() => console.log(`  … ${counts.accepted} accepted, ${phase.received.size} received`), 2_000);
   let sent;
   try {
@@ -190,12 +198,14 @@ async function main() {
   } finally {
     clearInterval(progress);
   }
+  const e2eCpu = cpuPerDelivery(cpuBefore, cpuSnapshot(), EVENTS, phase.lastAt - sent.firstSend);
   verifySamples(phase, secret);
-  const e2e = endToEndFigures(ids, sent, phase);
+  const e2e = { ...endToEndFigures(ids, sent, phase), cpu: e2eCpu };
   console.log(`  accepted   ${rate(e2e.acceptedPerSecond)} events/s`);
   console.log(`  delivered  ${rate(e2e.deliveredPerSecond)} deliveries/s (${e2e.receivedByLastAck} of ${EVENTS} had arrived by the last 202)`);
   console.log(`  accept-to-receive p50 ${ms(e2e.acceptToReceive.p50)} ms, p99 ${ms(e2e.acceptToReceive.p99)} ms`);
   console.log(`  send-to-receive   p50 ${ms(e2e.sendToReceive.p50)} ms, p99 ${ms(e2e.sendToReceive.p99)} ms`);
+  printCpu(e2e.cpu, { bench: 'load and receiver' });
   if (phase.duplicates > 0) console.log(`  (${phase.duplicates} duplicate deliveries)`);
 
   step(`Latency at a steady ${PACED_RATE} events/s: ${PACED_EVENTS} events`);
@@ -216,6 +226,7 @@ async function main() {
   const bare = await runBaseline(receiver);
   console.log(`  added      ${rate(bare.addedPerSecond)} jobs/s`);
   console.log(`  delivered  ${rate(bare.deliveredPerSecond)} deliveries/s`);
+  printCpu(bare.cpu, { bench: 'queue, worker and receiver' });
 
   return { e2e, paced, bare };
 }
@@ -493,15 +504,71 @@ async function runBaseline(receiver) {
 
   const phase = receiver.startPhase('baseline');
   const ids = range(EVENTS).map((i) => `bare_${runId}_${i}`);
+  const cpuBefore = cpuSnapshot();
   const firstAdd = performance.now();
   await addJobs(ids);
   const lastAdd = performance.now();
   await waitForAll(phase, EVENTS, WAIT_TIMEOUT_MS, check);
+  const cpu = cpuPerDelivery(cpuBefore, cpuSnapshot(), EVENTS, phase.lastAt - firstAdd);
   verifySamples(phase, secret);
   return {
     addedPerSecond: (EVENTS * 1000) / (lastAdd - firstAdd),
     deliveredPerSecond: (EVENTS * 1000) / (phase.lastAt - firstAdd),
+    cpu,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU time per delivery, from /proc (Linux only; elsewhere these figures are left out).
+
+/** CPU milliseconds used so far by this process, the API, the worker, PostgreSQL and Redis; null without /proc. */
+function cpuSnapshot() {
+  if (!existsSync('/proc/self/stat')) return null;
+  const running = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
+  const servers = { postgres: [], redis: [] };
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    const command = readProc(`/proc/${pid}/comm`)?.trim() ?? '';
+    if (command === 'postgres') servers.postgres.push(pid);
+    else if (command === 'redis-server') servers.redis.push(pid);
+  }
+  return {
+    bench: cpuMsOf('self'),
+    ...Object.fromEntries(running.map(({ name, child }) => [name, cpuMsOf(child.pid)])),
+    postgres: servers.postgres.reduce((sum, pid) => sum + cpuMsOf(pid), 0),
+    redis: servers.redis.reduce((sum, pid) => sum + cpuMsOf(pid), 0),
+  };
+}
+
+/** User + system CPU time of a process in ms (0 once it has gone). */
+function cpuMsOf(pid) {
+  const stat = readProc(`/proc/${pid}/stat`);
+  if (!stat) return 0;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd (state) on
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+function readProc(file) {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** CPU ms per delivery of each part and in all, and how many cores were busy on average. */
+function cpuPerDelivery(before, after, deliveries, elapsedMs) {
+  if (!before || !after) return null;
+  const parts = Object.fromEntries(Object.keys(after).map((name) => [name, (after[name] - (before[name] ?? 0)) / deliveries]));
+  const total = Object.values(parts).reduce((sum, value) => sum + value, 0);
+  return { parts, total, coresBusy: (total * deliveries) / elapsedMs };
+}
+
+function printCpu(cpu, labels) {
+  if (!cpu) return;
+  const names = { api: 'API', worker: 'worker', postgres: 'PostgreSQL', redis: 'Redis', ...labels };
+  const parts = Object.entries(cpu.parts).map(([name, value]) => `${names[name] ?? name} ${value.toFixed(2)}`);
+  console.log(`  CPU per delivery (ms): ${parts.join(', ')}; ${cpu.total.toFixed(2)} in all`);
+  console.log(`  cores busy on average: ${cpu.coresBusy.toFixed(2)} of ${availableParallelism()}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -532,6 +599,12 @@ function printSummary({ e2e, paced, bare }) {
     ['Dispatch: send-to-receive p50 / p99 (ms)', `${ms(e2e.sendToReceive.p50)} / ${ms(e2e.sendToReceive.p99)}`],
     [`Dispatch at ${PACED_RATE}/s: send-to-receive p50 / p99 (ms)`, `${ms(paced.sendToReceive.p50)} / ${ms(paced.sendToReceive.p99)}`],
     ['Bare BullMQ: deliveries per second', rate(bare.deliveredPerSecond)],
+    ...(e2e.cpu && bare.cpu
+      ? [
+          ['Dispatch: CPU per delivery, all processes (ms)', e2e.cpu.total.toFixed(2)],
+          ['Bare BullMQ: CPU per delivery, all processes (ms)', bare.cpu.total.toFixed(2)],
+        ]
+      : []),
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   console.log(`\nResults (${EVENTS} events, ${IN_FLIGHT} in flight, concurrency ${CONCURRENCY})`);
