@@ -27,6 +27,11 @@ export type Ingest = { event: NewEvent; planned: readonly NewDelivery[] };
 
 export type EventFilter = { type?: string; since?: Date; until?: Date; beforeSeq?: bigint };
 
+/** One event's key in the maps of a write: its organization and its id. */
+function eventKey(organizationId: string, id: string): string {
+  return `${organizationId}\u0000${id}`;
+}
+
 export class EventRepository {
   private readonly prisma: PrismaClient;
 
@@ -60,7 +65,7 @@ export class EventRepository {
     // The first of several ingests with the same id is written; the others find it afterwards.
     const first = new Map<string, number>();
     ingests.forEach(({ event }, index) => {
-      const key = `${event.organizationId}\u0000${event.id}`;
+      const key = eventKey(event.organizationId, event.id);
       if (!first.has(key)) first.set(key, index);
     });
     const written = [...first.values()];
@@ -123,14 +128,14 @@ export class EventRepository {
     );
     const created = new Map<string, { id: string; destinationId: string; status: 'pending' }[]>();
     for (const row of rows) {
-      const key = `${row.organization_id}\u0000${row.event_id}`;
+      const key = eventKey(row.organization_id, row.event_id);
       const deliveries = created.get(key) ?? [];
       if (row.id !== null) deliveries.push({ id: row.id, destinationId: row.destination_id as string, status: 'pending' });
       created.set(key, deliveries);
     }
     const results: IngestResult[] = [];
     for (const [index, { event }] of ingests.entries()) {
-      const key = `${event.organizationId}\u0000${event.id}`;
+      const key = eventKey(event.organizationId, event.id);
       const deliveries = created.get(key);
       if (deliveries && first.get(key) === index) {
         results.push({ created: true, event: { id: event.id, type: event.type, priority: event.priority }, deliveries: deliveries.sort((a, b) => (a.id < b.id ? -1 : 1)) });
