@@ -4,58 +4,43 @@ import { Webhook } from 'standardwebhooks';
 import { createDatabase, Database, EventRepository } from '@dispatch/db';
 import { newId } from '@dispatch/domain';
 import { destinationQueueName } from '@dispatch/queue';
-import { ApiClient, eventually, Json, Receiver, REDIS_URL, webhookDestination } from '@dispatch/testing';
-import { startSystem, TestSystem } from './system';
+import { ApiClient, createWebhook, eventually, Json, REDIS_URL, sendEvent, waitForDelivery } from '@dispatch/testing';
+import { useReceiver, useSystem } from './system';
 
 const FAST_RETRIES = { maxAttempts: 3, schedule: [150], jitter: 0 };
 
 describe('delivery (api and worker)', () => {
-  let system: TestSystem;
+  const system = useSystem({ env: { DISPATCH_WEBHOOK_TIMEOUT_MS: '1000' } });
+  const receiver = useReceiver();
   let client: ApiClient;
-  let receiver: Receiver;
   let redis: IORedis;
   let database: Database;
 
-  beforeAll(async () => {
-    system = await startSystem({ env: { DISPATCH_WEBHOOK_TIMEOUT_MS: '1000' } });
+  beforeAll(() => {
     client = system.client;
     redis = new IORedis(REDIS_URL);
     database = createDatabase(system.config.databaseUrl, { max: 2 });
   });
 
-  beforeEach(async () => {
-    receiver = await Receiver.start();
-  });
-
-  afterEach(async () => {
-    await receiver.close();
-  });
-
   afterAll(async () => {
     await database.close();
     redis.disconnect();
-    await system.close();
   });
 
-  async function destination(overrides: Record<string, unknown> = {}): Promise<Json> {
-    const created = await client.post('/v1/destinations', webhookDestination(`${receiver.url}/hook`, { eventTypes: [`t${Date.now()}.*`], ...overrides }));
-    expect(created.status).toBe(201);
-    return created.body;
-  }
+  const destination = (overrides: Record<string, unknown> = {}): Promise<Json> =>
+    createWebhook(client, `${receiver.url}/hook`, { eventTypes: [`t${Date.now()}.*`], ...overrides });
 
-  async function send(dst: Json, body: Record<string, unknown> = {}): Promise<Json> {
-    const answer = await client.post('/v1/events', { type: 'x.y', data: { hello: 'world' }, destinations: [dst.id], ...body });
-    expect(answer.status).toBe(202);
-    return answer.body;
-  }
+  const send = (dst: Json, body: Record<string, unknown> = {}): Promise<Json> => sendEvent(client, { type: 'x.y', data: { hello: 'world' }, destinations: [dst.id], ...body });
 
   const deliveryOf = (id: string) => client.get(`/v1/deliveries/${id}`).then((answer) => answer.body);
 
-  function settled(id: string, status: string, timeoutMs = 10_000): Promise<Json> {
-    return eventually(async () => {
-      const delivery = await deliveryOf(id);
-      return delivery.status === status ? delivery : undefined;
-    }, timeoutMs, `delivery ${id} to be ${status}`);
+  const settled = (id: string, status: string, timeoutMs = 10_000): Promise<Json> => waitForDelivery(client, id, status, timeoutMs);
+
+  /** Sends a marker event to a second destination on the same receiver and waits for it: the worker has moved on since. */
+  async function barrier(): Promise<void> {
+    const marker = await destination();
+    const { id } = await send(marker);
+    await receiver.waitForEvent(id);
   }
 
   it('delivers a signed webhook that verifies with standardwebhooks, webhook-id = event id', async () => {
@@ -182,13 +167,13 @@ describe('delivery (api and worker)', () => {
     const dst = await destination({ retryPolicy: FAST_RETRIES });
     await settled((await send(dst)).deliveries[0].id, 'failed');
     const held = (await send(dst)).deliveries[0].id;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await barrier();
     expect((await deliveryOf(held)).status).toBe('pending');
-    expect(receiver.requests).toHaveLength(1);
+    expect(receiver.requests.filter((request) => request.path === '/hook' && request.headers['dispatch-delivery-id'] === held)).toHaveLength(0);
     const resumed = await client.post(`/v1/destinations/${dst.id}/resume`);
     expect(resumed.body).toMatchObject({ enabled: true, disabledReason: null });
     await settled(held, 'delivered');
-    expect(receiver.requests).toHaveLength(2);
+    expect(receiver.requests.filter((request) => request.headers['dispatch-delivery-id'] === held)).toHaveLength(1);
   });
 
   it('records a timeout as the error of an attempt and retries it', async () => {
@@ -218,6 +203,16 @@ describe('delivery (api and worker)', () => {
     expect(requests[1].receivedAt - requests[0].receivedAt).toBeGreaterThanOrEqual(1900);
   });
 
+  it('waits the policy delay when a 503 asks for a shorter Retry-After', async () => {
+    receiver.answer((_r, index) => (index === 0 ? { status: 503, headers: { 'retry-after': '1' } } : { status: 200 }));
+    const dst = await destination({ retryPolicy: { maxAttempts: 3, schedule: [2500], jitter: 0 } });
+    const id = (await send(dst)).deliveries[0].id;
+    const retrying = await settled(id, 'retrying');
+    expect(new Date(retrying.nextAttemptAt).getTime() - new Date(retrying.attempts[0].startedAt).getTime()).toBeGreaterThanOrEqual(2400);
+    const requests = await receiver.waitFor(2, 10_000);
+    expect(requests[1].receivedAt - requests[0].receivedAt).toBeGreaterThanOrEqual(2400);
+  });
+
   it('does not follow redirects, and keeps only the start of a long answer', async () => {
     receiver.answer((request) =>
       request.path === '/hook' ? { status: 302, headers: { location: `${receiver.url}/elsewhere` }, body: 'x'.repeat(10_000) } : { status: 200 },
@@ -235,12 +230,12 @@ describe('delivery (api and worker)', () => {
     const dst = await destination();
     await client.post(`/v1/destinations/${dst.id}/pause`);
     const id = (await send(dst)).deliveries[0].id;
-    await new Promise((resolve) => setTimeout(resolve, 800));
-    expect(receiver.requests).toHaveLength(0);
+    await barrier();
+    expect(receiver.requests).toHaveLength(1);
     expect((await deliveryOf(id)).status).toBe('pending');
     await client.post(`/v1/destinations/${dst.id}/resume`);
     await settled(id, 'delivered');
-    expect(receiver.requests).toHaveLength(1);
+    expect(receiver.requests.filter((request) => request.headers['dispatch-delivery-id'] === id)).toHaveLength(1);
   });
 
   it('enqueues again a committed delivery that never reached Redis (the reconciler)', async () => {

@@ -6,11 +6,14 @@ const ROOT = path.resolve(__dirname, '..');
 
 export type AppProcess = { child: ChildProcess; output: () => string; stop: (signal?: NodeJS.Signals) => Promise<number | null> };
 
-/** Starts a built app (`api` or `worker`) as its own process, as `npm start` does. */
+/**
+ * Starts a built app (`api` or `worker`) as its own process, as `npm start` does, with only the
+ * settings given (and PATH): nothing of the test runner's environment leaks into it.
+ */
 export function spawnApp(app: 'api' | 'worker', env: Record<string, string>): AppProcess {
   const child = spawn(process.execPath, [path.join(ROOT, 'apps', app, 'dist', 'main.js')], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

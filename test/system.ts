@@ -1,7 +1,16 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { INestApplicationContext } from '@nestjs/common';
 import { DispatchConfig, loadConfig } from '@dispatch/config';
-import { ApiClient, createTestDatabase, createTestOrganization, deleteQueueKeys, REDIS_URL, TestOrganization, uniqueQueuePrefix } from '@dispatch/testing';
+import {
+  ApiClient,
+  createTestDatabase,
+  createTestOrganization,
+  deleteQueueKeys,
+  Receiver,
+  REDIS_URL,
+  TestOrganization,
+  uniqueQueuePrefix,
+} from '@dispatch/testing';
 import { createApi } from '../apps/api/src/app';
 import { createWorker } from '../apps/worker/src/worker';
 
@@ -21,21 +30,18 @@ export type TestSystem = {
 export type SystemOptions = {
   /** Start the worker too (default). */
   worker?: boolean;
+  /** Settings on top of the test defaults (`DISPATCH_*`, `REDIS_URL`, …). */
   env?: Record<string, string>;
   /** How the system reaches its database, given the database's own URL (e.g. through a proxy). */
   databaseUrl?: (url: string) => string;
 };
 
 /**
- * The API (and, unless `worker: false`, the worker) in this process, on a database and with a
- * queue prefix of their own (removed by `close`), short scan intervals, and a new
- * organization to work in.
+ * The environment every test system starts from. It is built here, never inherited from the
+ * shell that runs the tests, so an operator's `DISPATCH_*` variables cannot change a result.
  */
-export async function startSystem(options: SystemOptions = {}): Promise<TestSystem> {
-  const database = await createTestDatabase('test');
-  const config = loadConfig({
-    ...process.env,
-    DATABASE_URL: options.databaseUrl ? options.databaseUrl(database.url) : database.url,
+export function testEnvironment(settings: Record<string, string>): Record<string, string> {
+  return {
     REDIS_URL,
     DISPATCH_QUEUE_PREFIX: uniqueQueuePrefix(),
     HOST: '127.0.0.1',
@@ -44,12 +50,22 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     DISPATCH_WORKER_SCAN_MS: '200',
     DISPATCH_RECONCILE_MS: '1000',
     LOG_LEVEL: 'error',
-    ...options.env,
-  });
+    ...settings,
+  };
+}
+
+/**
+ * The API (and, unless `worker: false`, the worker) in this process, on a database and with a
+ * queue prefix of their own (removed by `close`), short scan intervals, and a new
+ * organization to work in.
+ */
+export async function startSystem(options: SystemOptions = {}): Promise<TestSystem> {
+  const database = await createTestDatabase('test');
+  const config = loadConfig(testEnvironment({ DATABASE_URL: options.databaseUrl ? options.databaseUrl(database.url) : database.url, ...options.env }));
   const api = await createApi(config);
   await api.listen(0, '127.0.0.1');
   const url = (await api.getUrl()).replace('[::1]', '127.0.0.1');
-  const organization = await createTestOrganization(config.databaseUrl);
+  const organization = await createTestOrganization(database.url);
   const system: TestSystem = {
     config,
     url,
@@ -70,11 +86,58 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
         await system.stopWorker();
         await api.close();
       } finally {
-        await deleteQueueKeys(config.queuePrefix);
+        await deleteQueueKeys(config.queuePrefix, config.redisUrl).catch(() => undefined);
         await database.drop();
       }
     },
   };
   if (options.worker !== false) await system.startWorker();
   return system;
+}
+
+/**
+ * A test system for the enclosing `describe`: started in `beforeAll`, closed in `afterAll`.
+ * Its fields can be read only inside hooks and tests.
+ */
+export function useSystem(options: SystemOptions = {}): TestSystem {
+  let current: TestSystem | undefined;
+  beforeAll(async () => {
+    current = await startSystem(options);
+  }, 60_000);
+  afterAll(async () => {
+    await current?.close();
+    current = undefined;
+  }, 60_000);
+  return lateBound('test system', () => current);
+}
+
+/** A scriptable receiver for the enclosing `describe`, reset before each test. */
+export function useReceiver(): Receiver {
+  let current: Receiver | undefined;
+  beforeAll(async () => {
+    current = await Receiver.start();
+  });
+  beforeEach(() => current?.reset());
+  afterAll(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return lateBound('receiver', () => current);
+}
+
+/** An object that forwards to whatever `get` returns when it is used (set in a hook). */
+function lateBound<T extends object>(what: string, get: () => T | undefined): T {
+  return new Proxy({} as T, {
+    get(_target, key) {
+      const target = get();
+      if (!target) throw new Error(`the ${what} is used outside a test: it starts in beforeAll`);
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+    set(_target, key, value) {
+      const target = get();
+      if (!target) throw new Error(`the ${what} is used outside a test: it starts in beforeAll`);
+      return Reflect.set(target, key, value, target);
+    },
+  });
 }

@@ -14,14 +14,16 @@ export type ReceiverAnswer = { status: number; body?: string; headers?: Record<s
 /** Decides the answer to each request; the default answers 200. */
 export type ReceiverScript = (request: ReceivedRequest, index: number) => ReceiverAnswer;
 
+const answerOk: ReceiverScript = () => ({ status: 200, body: 'ok' });
+
 /**
  * A scriptable webhook receiver on loopback: records every request and answers as the
  * script says (status, body, headers, delay).
  */
 export class Receiver {
   readonly requests: ReceivedRequest[] = [];
-  private script: ReceiverScript = () => ({ status: 200, body: 'ok' });
-  private waiters: { count: number; resolve: () => void }[] = [];
+  private script: ReceiverScript = answerOk;
+  private waiters: { ready: () => boolean; resolve: () => void }[] = [];
 
   private constructor(private readonly server: Server) {}
 
@@ -64,24 +66,63 @@ export class Receiver {
     this.script = script;
   }
 
+  /** Forgets the requests received so far and answers 200 again. */
+  reset(): void {
+    this.requests.length = 0;
+    this.script = answerOk;
+  }
+
   /** Resolves once `count` requests have been answered, or rejects after `timeoutMs`. */
   waitFor(count: number, timeoutMs = 10_000): Promise<ReceivedRequest[]> {
-    if (this.requests.length >= count) return Promise.resolve(this.requests.slice(0, count));
+    return this.until(
+      () => this.requests.length >= count,
+      () => this.requests.slice(0, count),
+      () => `receiver got ${this.requests.length} of ${count} requests in ${timeoutMs} ms`,
+      timeoutMs,
+    );
+  }
+
+  /**
+   * Resolves with the answered webhook of event `eventId` (its `webhook-id`), received before
+   * or after the call. A barrier for negative checks: send a marker event after the thing
+   * that must not happen, wait for the marker, then assert it did not happen.
+   */
+  waitForEvent(eventId: string, timeoutMs = 10_000): Promise<ReceivedRequest> {
+    const find = () => this.requests.find((request) => request.headers['webhook-id'] === eventId);
+    return this.until(
+      () => find() !== undefined,
+      () => find() as ReceivedRequest,
+      () => `receiver did not get event ${eventId} in ${timeoutMs} ms (it got ${this.requests.length} requests)`,
+      timeoutMs,
+    );
+  }
+
+  /** Webhook ids (event ids) received so far, in order of arrival. */
+  eventIds(): string[] {
+    return this.requests.map((request) => String(request.headers['webhook-id']));
+  }
+
+  private until<T>(ready: () => boolean, value: () => T, failure: () => string, timeoutMs: number): Promise<T> {
+    if (ready()) return Promise.resolve(value());
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`receiver got ${this.requests.length} of ${count} requests in ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.push({
-        count,
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((waiter) => waiter !== entry);
+        reject(new Error(failure()));
+      }, timeoutMs);
+      const entry = {
+        ready,
         resolve: () => {
           clearTimeout(timer);
-          resolve(this.requests.slice(0, count));
+          resolve(value());
         },
-      });
+      };
+      this.waiters.push(entry);
     });
   }
 
   private notify(): void {
     this.waiters = this.waiters.filter((waiter) => {
-      if (this.requests.length < waiter.count) return true;
+      if (!waiter.ready()) return true;
       waiter.resolve();
       return false;
     });

@@ -7,7 +7,13 @@ import { changedChannel, deliveryBackoff, DeliveryJobData, DeliveryQueues, desti
 import { DeliveryProcessor } from '../delivery/delivery-processor';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
-type Running = { worker: Worker<DeliveryJobData>; destination: DestinationRecord; lastActiveAt: number };
+type Running = {
+  worker: Worker<DeliveryJobData>;
+  destination: DestinationRecord;
+  lastActiveAt: number;
+  /** Set while new settings announced by the API are being read: jobs wait for them. */
+  refreshing: Promise<void> | undefined;
+};
 
 /**
  * Runs one BullMQ Worker per destination that has work, and only those: a worker starts when
@@ -66,10 +72,24 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     await starting;
   }
 
-  /** Takes a destination's new settings at once, when the API announces a change. */
+  /**
+   * Takes a destination's new settings at once, when the API announces a change. Jobs that
+   * start meanwhile wait for them, so a delivery accepted after the change sees it.
+   */
   private async reload(destinationId: string): Promise<void> {
-    if (!this.running.has(destinationId)) return;
-    const current = await this.destinations.findById(destinationId).catch(() => undefined);
+    const entry = this.running.get(destinationId);
+    if (!entry) return;
+    let current: DestinationRecord | null | undefined;
+    const refreshing = this.destinations.findById(destinationId).then(
+      (found) => {
+        current = found;
+        if (found && !limitChanged(entry.destination, found)) entry.destination = found;
+      },
+      () => undefined,
+    );
+    entry.refreshing = refreshing;
+    await refreshing;
+    if (entry.refreshing === refreshing) entry.refreshing = undefined;
     if (current !== undefined) await this.apply(destinationId, current);
   }
 
@@ -94,7 +114,10 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     if (!destination || !destination.enabled || destination.paused || this.stopping || this.databaseDown) return;
     const worker = new Worker<DeliveryJobData>(
       destinationQueueName(destinationId),
-      (job, token) => this.processor.process(job, token, entry.destination),
+      async (job, token) => {
+        if (entry.refreshing) await entry.refreshing;
+        return this.processor.process(job, token, entry.destination);
+      },
       {
         connection: this.redis,
         prefix: this.config.queuePrefix,
@@ -107,7 +130,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
         settings: { backoffStrategy: deliveryBackoff },
       },
     );
-    const entry: Running = { worker, destination, lastActiveAt: Date.now() };
+    const entry: Running = { worker, destination, lastActiveAt: Date.now(), refreshing: undefined };
     const touch = () => {
       entry.lastActiveAt = Date.now();
     };
