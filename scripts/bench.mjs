@@ -1,66 +1,131 @@
 // npm run bench: throughput of Dispatch, end to end, against a bare BullMQ baseline.
 //
-// It runs the built API and worker as real processes on a fresh database and queue prefix,
-// POSTs N events to /v1/events (a fixed number in flight) and measures, at a local webhook
-// receiver: events accepted per second, deliveries per second end to end, and the latency from
-// the 202 to the webhook. Then, in the same run and with the same receiver, it measures a bare
-// BullMQ Queue + Worker (no API, no database) posting the same kind of signed webhook, and ends
-// with one line: "ratio: <Dispatch deliveries/s ÷ bare deliveries/s>".
+// Processes. Every part runs in a process of its own, so no side shares an event loop with
+// another part:
+// - this process, the orchestrator: it runs the load (POST /v1/events, --in-flight requests at a
+//   time) and adds the bare side's jobs (BullMQ addBulk), samples CPU and prints the figures;
+// - Dispatch's API and worker, built, as real processes on a fresh database and queue prefix;
+// - the bare baseline's worker (scripts/bench/bare-worker.mjs): a BullMQ Worker, concurrency
+//   DISPATCH_WORKER_CONCURRENCY (10 by default, as Dispatch's worker), whose processor signs
+//   each job with a Standard Webhooks signature (HMAC-SHA256) and POSTs it with undici;
+// - the webhook receiver (scripts/bench/receiver.mjs), used by both sides;
+// - two Redis servers of the benchmark's own (the machine's redis-server binary on free loopback
+//   ports, saving nothing): one for Dispatch, one for the bare side, so each side's Redis CPU is
+//   exactly its own.
+// The orchestrator adds the bare jobs rather than the bare process itself so that the two sides
+// are alike: on both, the producer is this process and the worker's event loop does nothing but
+// work the queue; the orchestrator's CPU is counted on both sides (as the load, or the job
+// adder), and so is the small cost of the CPU sampling it does. The processes talk over IPC
+// (fork + process.send); every time that crosses processes is epoch milliseconds with
+// sub-millisecond resolution (performance.timeOrigin + performance.now()).
 //
-// Before the baseline it also sends events at a steady pace below saturation
-// (--paced-events at --paced-rate per second) and reports their latency.
+// Phases. After a warm-up (500 events through Dispatch and 500 bare jobs, once), --rounds rounds
+// (3 by default) each measure both sides with --events events or jobs, in alternating order:
+// round 1 Dispatch then bare, round 2 bare then Dispatch, round 3 Dispatch then bare, and so on.
+// Each round ends with a paced phase (--paced-events at --paced-rate per second, below
+// saturation) for Dispatch's latency, so that figure too has a median and a spread. Before each
+// phase the benchmark waits until the processes of both sides are idle (at most 15 s). Every
+// phase has an id prefix of its own; the receiver files each arrival under the phase its id
+// names, so a late or repeated delivery of one phase never counts for another, and it reports
+// the duplicates of each phase.
 //
-// On Linux it also reports the CPU time one delivery costs in each process (the API, the worker,
-// PostgreSQL, Redis, and this process: the load and the receiver, or for the baseline its queue,
-// worker and receiver), read from /proc before and after each measured phase.
+// Figures. Per phase: events accepted per second (Dispatch), deliveries per second (first send,
+// or first job added, to the last arrival), latencies from the send and from the 202 to the
+// arrival, and, on Linux, the CPU time one delivery costs in each process of the side and how
+// many cores the side kept busy. Each figure is printed as its median and its spread (min–max)
+// over the rounds. Each round's ratio is Dispatch's deliveries per second over the bare side's in
+// that round; the last line is "ratio: <median of the rounds' ratios> (min …, max … over N rounds)".
 //
-// Usage: node scripts/bench.mjs [--events N] [--in-flight N] [--paced-events N] [--paced-rate N] [--no-build]
-import { spawn, spawnSync } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+// CPU (Linux, from /proc/<pid>/stat: user + system time of all threads; see scripts/bench/cpu.mjs).
+// Dispatch's side: the API, the worker, its Redis, the PostgreSQL backends of the benchmark's
+// database, the receiver and the load (this process). The bare side: its worker, its Redis, the
+// receiver and the job adder (this process). A phase's CPU is counted from just before its first
+// send until the processes are idle again after its last arrival, so work a side leaves for after
+// its last delivery (attempt records written behind their jobs) counts too; cores busy is the
+// side's CPU up to the last arrival over the time up to it. Each process is read every 100 ms and
+// at the end; one that exits during a phase counts with the last value read, one that starts during
+// it counts from 0. The PostgreSQL backends are the pids pg_stat_activity lists for the benchmark's
+// database (read at the start, every 200 ms and at the end of a phase, from a connection to the
+// "postgres" database, which is not counted); the server's shared background processes (WAL writer,
+// checkpointer, background writer) work for every database and are not counted. The processes of
+// the side not being measured stay up, idle; each phase prints the CPU they used meanwhile, and how
+// many cores every other process on the machine (PostgreSQL's shared ones, the kernel, anything
+// else running) kept busy, from /proc/stat: a phase slowed by a neighbour shows there.
+//
+// Everything the benchmark sends goes to loopback: DATABASE_URL must name a loopback host.
+//
+// Usage: node scripts/bench.mjs [--events N] [--in-flight N] [--paced-events N] [--paced-rate N] [--rounds N] [--no-build]
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Queue, Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
+import { CpuSampler } from './bench/cpu.mjs';
+import { freePort, startRedisServer } from './bench/redis-server.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const here = path.join(root, 'scripts', 'bench');
 const require = createRequire(import.meta.url);
 
-const { values: options } = parseArgs({
-  options: {
-    events: { type: 'string', default: '3000' },
-    'in-flight': { type: 'string', default: '32' },
-    'paced-events': { type: 'string', default: '300' },
-    'paced-rate': { type: 'string', default: '100' },
-    'no-build': { type: 'boolean', default: false },
-  },
-});
+let options;
+try {
+  ({ values: options } = parseArgs({
+    options: {
+      events: { type: 'string', default: '3000' },
+      'in-flight': { type: 'string', default: '32' },
+      'paced-events': { type: 'string', default: '300' },
+      'paced-rate': { type: 'string', default: '100' },
+      rounds: { type: 'string', default: '3' },
+      'no-build': { type: 'boolean', default: false },
+    },
+  }));
+} catch (error) {
+  usageError(error.message);
+}
 const EVENTS = positiveInteger(options.events, '--events');
 const IN_FLIGHT = positiveInteger(options['in-flight'], '--in-flight');
 const PACED_EVENTS = positiveInteger(options['paced-events'], '--paced-events');
 const PACED_RATE = positiveInteger(options['paced-rate'], '--paced-rate');
-const WARMUP = 500; // events (and bare jobs) sent first, so every process runs warmed-up code when measured
+const ROUNDS = positiveInteger(options.rounds, '--rounds');
+const WARMUP = 500; // events (and bare jobs) sent once first, so every process runs warmed-up code when measured
 const WAIT_TIMEOUT_MS = 120_000;
 // The bare worker runs as many jobs at once as one Dispatch worker does for one destination.
 const CONCURRENCY = positiveInteger(process.env.DISPATCH_WORKER_CONCURRENCY ?? '10', 'DISPATCH_WORKER_CONCURRENCY');
 const PAD = 'x'.repeat(200);
-const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100; // of /proc's CPU times
-const SAMPLE_EVERY = 50; // the receiver keeps every 50th request (and the first 5) to verify its signature
+const SETTLE = { windowMs: 500, idleCpuMs: 25, maxMs: 15_000 }; // idle: the processes of both sides used at most 25 ms of CPU in 500 ms
+const CORES = availableParallelism();
+// The processes counted on each side (see the CPU sampler's parts in main), with their labels.
+const DISPATCH_PARTS = [
+  ['api', 'API'],
+  ['worker', 'worker'],
+  ['postgres', 'PostgreSQL'],
+  ['dispatchRedis', 'Redis'],
+  ['receiver', 'receiver'],
+  ['orchestrator', 'load'],
+];
+const BARE_PARTS = [
+  ['bareWorker', 'worker'],
+  ['bareRedis', 'Redis'],
+  ['receiver', 'receiver'],
+  ['orchestrator', 'job adder'],
+];
 
 const runId = randomBytes(4).toString('hex');
 const prefix = `bench${runId}`;
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const databaseUrl = withDatabase(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/dispatch', `dispatch_bench_${runId}`);
+const databaseUrl = withDatabase(loopbackDatabaseUrl(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/dispatch'), `dispatch_bench_${runId}`);
+const databaseName = `dispatch_bench_${runId}`;
 const bootstrapKey = randomBytes(16).toString('hex'); // 32 characters
+
+/** Epoch ms with sub-ms resolution: comparable across the benchmark's processes. */
+const now = () => performance.timeOrigin + performance.now();
 
 // ---------------------------------------------------------------------------------------------
 // Clean-up: every resource registers how to release it; it runs in reverse order, on success,
@@ -68,7 +133,7 @@ const bootstrapKey = randomBytes(16).toString('hex'); // 32 characters
 
 const cleanups = [];
 let cleanupFailed = false;
-const children = []; // the API and worker processes: { name, child, stopping, exit }
+const children = []; // every process started: { name, child, stopping, exit }
 
 function onCleanup(label, release) {
   cleanups.push({ label, release });
@@ -91,11 +156,13 @@ function cleanUp() {
 }
 
 let interrupted = false;
-process.once('SIGINT', () => {
-  interrupted = true;
-  console.error('\ninterrupted; cleaning up');
-  cleanUp().finally(() => process.exit(130));
-});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}; cleaning up`);
+    cleanUp().finally(() => process.exit(130));
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -120,35 +187,41 @@ printSummary(results);
 process.exit(0);
 
 async function main() {
-  console.log(`Dispatch throughput benchmark: ${EVENTS} events, ${IN_FLIGHT} requests in flight, worker concurrency ${CONCURRENCY}`);
+  console.log(
+    `Dispatch throughput benchmark: ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} of ${EVENTS} events, ${IN_FLIGHT} requests in flight, worker concurrency ${CONCURRENCY}`,
+  );
 
   if (!options['no-build']) {
     step('Building (nx run-many -t build)');
-    const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--output-style=static'], { cwd: root, stdio: 'inherit' });
+    const nx = require.resolve('nx/package.json');
+    const bin = path.join(path.dirname(nx), require(nx).bin.nx);
+    const build = spawnSync(process.execPath, [bin, 'run-many', '-t', 'build', '--output-style=static'], { cwd: root, stdio: 'inherit' });
     if (build.status !== 0) throw new Error(`the build failed (exit ${build.status ?? build.signal})`);
   }
 
-  step(`Database ${new URL(databaseUrl).pathname.slice(1)}, Redis prefix ${prefix}`);
+  step('Redis servers of the benchmark (one per side)');
+  const dispatchRedis = await startOwnRedis('Dispatch');
+  const bareRedis = await startOwnRedis('bare');
+  console.log(`  Dispatch's at ${dispatchRedis.url} (pid ${dispatchRedis.child.pid}), the bare side's at ${bareRedis.url} (pid ${bareRedis.child.pid})`);
+
+  step(`Database ${databaseName}, queue prefix ${prefix}`);
   const { ensureDatabase, applyMigrations } = require(path.join(root, 'libs', 'db', 'dist', 'index.js'));
   onCleanup('drop the database', () => dropDatabase(databaseUrl));
-  const { deleteQueueKeys } = require(path.join(root, 'libs', 'testing', 'dist', 'index.js'));
-  onCleanup('delete the Redis keys', () => deleteQueueKeys(prefix, redisUrl));
   await ensureDatabase(databaseUrl);
   const applied = await applyMigrations(databaseUrl, path.join(root, 'prisma', 'migrations'));
   console.log(`  ${applied.length} migrations applied`);
 
   const receiver = await startReceiver();
-  onCleanup('stop the receiver', () => receiver.close());
-  console.log(`  receiver at ${receiver.url}`);
+  console.log(`  receiver at ${receiver.url} (pid ${receiver.pid})`);
 
-  step('Starting the API and the worker');
+  step('Starting the API, the worker and the bare worker');
   const port = await freePort();
   const env = {
     ...process.env,
     PORT: String(port),
     HOST: '127.0.0.1',
     DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
+    REDIS_URL: dispatchRedis.url,
     DISPATCH_BOOTSTRAP_KEY: bootstrapKey,
     DISPATCH_QUEUE_PREFIX: prefix,
     DISPATCH_METRICS_PORT: '0',
@@ -156,155 +229,390 @@ async function main() {
     LOG_LEVEL: 'warn',
   };
   const started = performance.now();
-  startProcess('api', 'apps/api/dist/main.js', env);
-  startProcess('worker', 'apps/worker/dist/main.js', env);
+  const api = startProcess('api', spawn(process.execPath, [path.join(root, 'apps/api/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const worker = startProcess('worker', spawn(process.execPath, [path.join(root, 'apps/worker/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const base = `http://127.0.0.1:${port}`;
   await waitUntilReady(`${base}/health/ready`, 60_000);
-  console.log(`  ready in ${ms(performance.now() - started)} ms at ${base}`);
+  console.log(`  API and worker ready in ${ms(performance.now() - started)} ms at ${base} (pids ${api.child.pid}, ${worker.child.pid})`);
 
   const agent = new Agent({ connections: IN_FLIGHT, keepAliveTimeout: 10_000 });
   onCleanup('close the HTTP client', () => agent.close());
-  const api = (method, route, body) => callApi(agent, base, method, route, body);
-
-  const created = await api('POST', '/v1/destinations', {
+  const created = await callApi(agent, base, 'POST', '/v1/destinations', {
     name: 'bench receiver',
     kind: 'webhook',
     config: { url: `${receiver.url}/hook` },
     eventTypes: ['bench.*'],
   });
   if (created.status !== 201) throw new Error(`POST /v1/destinations answered ${created.status}: ${JSON.stringify(created.body)}`);
-  const secret = created.body.secret;
+  const dispatchSecret = created.body.secret;
   console.log(`  destination ${created.body.id}`);
 
-  step(`Warm-up: ${WARMUP} events through Dispatch`);
-  const warmIds = range(WARMUP).map((i) => `warm_${runId}_${i}`);
-  const warmPhase = receiver.startPhase('warm-up');
-  await postEvents(agent, base, warmIds);
-  await waitForAll(warmPhase, warmIds.length, 30_000);
-  verifySamples(warmPhase, secret);
-  console.log(`  ${warmPhase.received.size} received`);
+  const bare = await startBare(bareRedis, receiver);
+  console.log(`  bare worker ready (pid ${bare.child.pid}), concurrency ${CONCURRENCY}`);
 
-  step(`End to end: ${EVENTS} events through Dispatch`);
-  const ids = range(EVENTS).map((i) => `evt_${runId}_${i}`);
-  const phase = receiver.startPhase('end to end');
-  const counts = { accepted: 0 };
-  const cpuBefore = cpuSnapshot();
-  const progress = setInterval(() => console.log(`  … ${counts.accepted} accepted, ${phase.received.size} received`), 2_000);
-  let sent;
-  try {
-    sent = await postEvents(agent, base, ids, counts);
-    console.log(`  all ${EVENTS} accepted in ${ms(sent.lastAck - sent.firstSend)} ms`);
-    await waitForAll(phase, EVENTS, WAIT_TIMEOUT_MS);
-  } finally {
-    clearInterval(progress);
+  // CPU: the processes of each part, and the backends of the benchmark's database.
+  const monitorUrl = withDatabase(databaseUrl, 'postgres');
+  const monitor = new pg.Client({ connectionString: monitorUrl });
+  await monitor.connect();
+  onCleanup('close the monitoring connection', () => monitor.end());
+  let backends = [];
+  const sampler = new CpuSampler({
+    sampleMs: 100,
+    refreshEvery: 2,
+    refresh: async () => {
+      const { rows } = await monitor.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [databaseName]);
+      backends = rows.map((row) => row.pid);
+    },
+    parts: () => [
+      { part: 'api', pid: api.child.pid },
+      { part: 'worker', pid: worker.child.pid },
+      { part: 'dispatchRedis', pid: dispatchRedis.child.pid },
+      ...backends.map((pid) => ({ part: 'postgres', pid })),
+      { part: 'receiver', pid: receiver.pid },
+      { part: 'orchestrator', pid: process.pid },
+      { part: 'bareWorker', pid: bare.child.pid },
+      { part: 'bareRedis', pid: bareRedis.child.pid },
+    ],
+  });
+  if (!sampler.enabled) console.log('  (no /proc: CPU figures are left out)');
+
+  const context = { receiver, agent, base, dispatchSecret, bare, sampler };
+
+  step(`Warm-up: ${WARMUP} events through Dispatch, ${WARMUP} bare jobs`);
+  await warmUpDispatch(context);
+  await warmUpBare(context);
+
+  const rounds = [];
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    const order = round % 2 === 1 ? ['dispatch', 'bare'] : ['bare', 'dispatch'];
+    const figures = { round };
+    for (const side of order) {
+      await settle(sampler);
+      if (side === 'dispatch') {
+        step(`Round ${round}/${ROUNDS}, Dispatch: ${EVENTS} events end to end`);
+        figures.e2e = await dispatchPhase(context, round);
+      } else {
+        step(`Round ${round}/${ROUNDS}, bare BullMQ: ${EVENTS} jobs (concurrency ${CONCURRENCY})`);
+        figures.bare = await barePhase(context, round);
+      }
+    }
+    await settle(sampler);
+    step(`Round ${round}/${ROUNDS}, Dispatch at a steady ${PACED_RATE} events/s: ${PACED_EVENTS} events`);
+    figures.paced = await pacedPhase(context, round);
+    figures.ratio = figures.e2e.deliveredPerSecond / figures.bare.deliveredPerSecond;
+    console.log(`  round ${round}: ratio ${figures.ratio.toFixed(2)}`);
+    rounds.push(figures);
   }
-  const e2eCpu = cpuPerDelivery(cpuBefore, cpuSnapshot(), EVENTS, phase.lastAt - sent.firstSend);
-  verifySamples(phase, secret);
-  const e2e = { ...endToEndFigures(ids, sent, phase), cpu: e2eCpu };
-  console.log(`  accepted   ${rate(e2e.acceptedPerSecond)} events/s`);
-  console.log(`  delivered  ${rate(e2e.deliveredPerSecond)} deliveries/s (${e2e.receivedByLastAck} of ${EVENTS} had arrived by the last 202)`);
-  console.log(`  accept-to-receive p50 ${ms(e2e.acceptToReceive.p50)} ms, p99 ${ms(e2e.acceptToReceive.p99)} ms`);
-  console.log(`  send-to-receive   p50 ${ms(e2e.sendToReceive.p50)} ms, p99 ${ms(e2e.sendToReceive.p99)} ms`);
-  printCpu(e2e.cpu, { bench: 'load and receiver' });
-  if (phase.duplicates > 0) console.log(`  (${phase.duplicates} duplicate deliveries)`);
 
-  step(`Latency at a steady ${PACED_RATE} events/s: ${PACED_EVENTS} events`);
-  const pacedIds = range(PACED_EVENTS).map((i) => `paced_${runId}_${i}`);
-  const pacedPhase = receiver.startPhase('paced');
-  const pacedSent = await postPaced(agent, base, pacedIds, PACED_RATE);
-  await waitForAll(pacedPhase, PACED_EVENTS, WAIT_TIMEOUT_MS);
-  verifySamples(pacedPhase, secret);
-  const paced = endToEndFigures(pacedIds, pacedSent, pacedPhase);
-  console.log(`  accept-to-receive p50 ${ms(paced.acceptToReceive.p50)} ms, p99 ${ms(paced.acceptToReceive.p99)} ms`);
-  console.log(`  send-to-receive   p50 ${ms(paced.sendToReceive.p50)} ms, p99 ${ms(paced.sendToReceive.p99)} ms`);
-
-  // Stop Dispatch before the baseline so the two do not share the machine.
-  step('Stopping the API and the worker');
-  await stopProcesses();
-
-  step(`Bare baseline: ${EVENTS} jobs through a BullMQ Queue + Worker (concurrency ${CONCURRENCY})`);
-  const bare = await runBaseline(receiver);
-  console.log(`  added      ${rate(bare.addedPerSecond)} jobs/s`);
-  console.log(`  delivered  ${rate(bare.deliveredPerSecond)} deliveries/s`);
-  printCpu(bare.cpu, { bench: 'queue, worker and receiver' });
-
-  return { e2e, paced, bare };
+  await settle(sampler);
+  const tally = await receiver.tally();
+  return { rounds, tally };
 }
 
 // ---------------------------------------------------------------------------------------------
-// The webhook receiver: answers 200 at once and records, per webhook-id, when it arrived.
+// Phases.
+
+function phaseKey(name) {
+  return `${runId}_${name}`;
+}
+
+function phaseIds(key, count) {
+  return range(count).map((i) => `${key}_${i}`);
+}
+
+async function warmUpDispatch({ receiver, agent, base, dispatchSecret }) {
+  const key = phaseKey('warm_dispatch');
+  const ids = phaseIds(key, WARMUP);
+  await receiver.phase(key, WARMUP);
+  const done = receiver.complete(key, 60_000);
+  await postEvents(agent, base, ids);
+  await done;
+  const report = await receiver.report(key);
+  verifySamples('Dispatch warm-up', report, dispatchSecret);
+  console.log(`  Dispatch: ${report.received} received`);
+}
+
+async function warmUpBare({ receiver, bare }) {
+  const key = phaseKey('warm_bare');
+  const ids = phaseIds(key, WARMUP);
+  await receiver.phase(key, WARMUP);
+  const done = receiver.complete(key, 60_000);
+  await bare.add(ids);
+  await done;
+  const report = await receiver.report(key);
+  verifySamples('bare warm-up', report, bare.secret);
+  console.log(`  bare: ${report.received} received`);
+}
+
+async function dispatchPhase({ receiver, agent, base, dispatchSecret, sampler }, round) {
+  const key = phaseKey(`r${round}_dispatch`);
+  const ids = phaseIds(key, EVENTS);
+  await receiver.phase(key, EVENTS);
+  const counts = { accepted: 0 };
+  const done = receiver.complete(key, WAIT_TIMEOUT_MS, (received) => console.log(`  … ${counts.accepted} accepted, ${received} received`));
+  const window = await sampler.begin();
+  const sent = await postEvents(agent, base, ids, counts);
+  console.log(`  all ${EVENTS} accepted in ${ms(sent.lastAck - sent.firstSend)} ms`);
+  const lastAt = await done;
+  const atLast = sampler.read(window);
+  await untilIdle(sampler, window);
+  const usage = await sampler.end(window);
+  const report = await receiver.report(key);
+  verifySamples(`round ${round} Dispatch`, report, dispatchSecret);
+  const figures = {
+    ...endToEndFigures(sent, report.times, lastAt),
+    cpu: cpuFigures(usage, atLast, DISPATCH_PARTS, EVENTS),
+    idleOther: idleCpu(usage, BARE_PARTS),
+    duplicates: report.duplicates,
+  };
+  console.log(`  accepted   ${rate(figures.acceptedPerSecond)} events/s`);
+  console.log(`  delivered  ${rate(figures.deliveredPerSecond)} deliveries/s (${figures.receivedByLastAck} of ${EVENTS} had arrived by the last 202)`);
+  console.log(`  accept-to-receive p50 ${ms(figures.acceptToReceive.p50)} ms, p99 ${ms(figures.acceptToReceive.p99)} ms`);
+  console.log(`  send-to-receive   p50 ${ms(figures.sendToReceive.p50)} ms, p99 ${ms(figures.sendToReceive.p99)} ms`);
+  printCpu(figures.cpu, DISPATCH_PARTS, figures.idleOther, 'the bare side');
+  if (report.duplicates > 0) console.log(`  (${report.duplicates} duplicate deliveries)`);
+  return figures;
+}
+
+async function barePhase({ receiver, bare, sampler }, round) {
+  const key = phaseKey(`r${round}_bare`);
+  const ids = phaseIds(key, EVENTS);
+  await receiver.phase(key, EVENTS);
+  const done = receiver.complete(key, WAIT_TIMEOUT_MS, (received) => console.log(`  … ${received} received`), bare.check);
+  const window = await sampler.begin();
+  const firstAdd = now();
+  await bare.add(ids);
+  const lastAdd = now();
+  const lastAt = await done;
+  const atLast = sampler.read(window);
+  await untilIdle(sampler, window);
+  const usage = await sampler.end(window);
+  const report = await receiver.report(key);
+  verifySamples(`round ${round} bare`, report, bare.secret);
+  const figures = {
+    addedPerSecond: (EVENTS * 1000) / (lastAdd - firstAdd),
+    deliveredPerSecond: (EVENTS * 1000) / (lastAt - firstAdd),
+    cpu: cpuFigures(usage, atLast, BARE_PARTS, EVENTS),
+    idleOther: idleCpu(usage, DISPATCH_PARTS),
+    duplicates: report.duplicates,
+  };
+  console.log(`  added      ${rate(figures.addedPerSecond)} jobs/s`);
+  console.log(`  delivered  ${rate(figures.deliveredPerSecond)} deliveries/s`);
+  printCpu(figures.cpu, BARE_PARTS, figures.idleOther, "Dispatch's");
+  if (report.duplicates > 0) console.log(`  (${report.duplicates} duplicate deliveries)`);
+  return figures;
+}
+
+async function pacedPhase({ receiver, agent, base, dispatchSecret }, round) {
+  const key = phaseKey(`r${round}_paced`);
+  const ids = phaseIds(key, PACED_EVENTS);
+  await receiver.phase(key, PACED_EVENTS);
+  const done = receiver.complete(key, WAIT_TIMEOUT_MS);
+  const sent = await postPaced(agent, base, ids, PACED_RATE);
+  const lastAt = await done;
+  const report = await receiver.report(key);
+  verifySamples(`round ${round} paced`, report, dispatchSecret);
+  const figures = endToEndFigures(sent, report.times, lastAt);
+  console.log(`  accept-to-receive p50 ${ms(figures.acceptToReceive.p50)} ms, p99 ${ms(figures.acceptToReceive.p99)} ms`);
+  console.log(`  send-to-receive   p50 ${ms(figures.sendToReceive.p50)} ms, p99 ${ms(figures.sendToReceive.p99)} ms`);
+  return figures;
+}
+
+/** Waits until the processes of both sides are idle, so a phase does not pay for the tail of the one before. */
+async function settle(sampler) {
+  if (!sampler.enabled) return;
+  const window = await sampler.begin();
+  await untilIdle(sampler, window);
+  await sampler.end(window);
+}
+
+/**
+ * Waits, within an open CPU window, until the processes of both sides (all but this one) used at
+ * most SETTLE.idleCpuMs of CPU in the last SETTLE.windowMs, or SETTLE.maxMs have passed.
+ */
+async function untilIdle(sampler, window) {
+  if (!window) return;
+  const busyOf = (usage) => Object.entries(usage.parts).reduce((sum, [part, value]) => (part === 'orchestrator' ? sum : sum + value), 0);
+  const started = performance.now();
+  let before = busyOf(sampler.read(window));
+  for (;;) {
+    await sleep(SETTLE.windowMs);
+    const after = busyOf(sampler.read(window));
+    if (after - before <= SETTLE.idleCpuMs) return;
+    if (performance.now() - started > SETTLE.maxMs) {
+      console.log(`  (still busy after ${SETTLE.maxMs / 1000} s: ${ms(after - before)} ms of CPU in the last ${SETTLE.windowMs} ms; going on)`);
+      return;
+    }
+    before = after;
+  }
+}
+
+function endToEndFigures(sent, times, lastAt) {
+  const acceptToReceive = [];
+  const sendToReceive = [];
+  let receivedByLastAck = 0;
+  for (let i = 0; i < times.length; i += 1) {
+    // Negative when the webhook arrived before the orchestrator had read the 202.
+    acceptToReceive.push(times[i] - sent.ackAt[i]);
+    sendToReceive.push(times[i] - sent.sentAt[i]);
+    if (times[i] <= sent.lastAck) receivedByLastAck += 1;
+  }
+  return {
+    acceptedPerSecond: (times.length * 1000) / (sent.lastAck - sent.firstSend),
+    deliveredPerSecond: (times.length * 1000) / (lastAt - sent.firstSend),
+    receivedByLastAck,
+    acceptToReceive: percentiles(acceptToReceive),
+    sendToReceive: percentiles(sendToReceive),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The receiver (a child process, scripts/bench/receiver.mjs).
 
 async function startReceiver() {
-  let phase = null;
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (chunk) => chunks.push(chunk));
-    req.on('end', () => {
-      const at = performance.now();
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok');
-      const id = req.headers['webhook-id'];
-      if (!phase || typeof id !== 'string') return;
-      if (phase.received.has(id)) {
-        phase.duplicates += 1;
-        return;
+  const child = fork(path.join(here, 'receiver.mjs'), [], { cwd: root, serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  startProcess('receiver', child);
+  const replies = new Map(); // "<type>:<key>" → resolve
+  const completions = new Map(); // key → lastAt, or a waiter
+  const reply = (type, key) => new Promise((resolve) => replies.set(`${type}:${key}`, resolve));
+  child.on('message', (message) => {
+    if (message.type === 'complete') {
+      const waiter = completions.get(message.key);
+      if (typeof waiter === 'function') waiter(message.lastAt);
+      else completions.set(message.key, message.lastAt);
+      return;
+    }
+    const id = `${message.type}:${message.key ?? ''}`; // the answer to ask()
+    const resolve = replies.get(id);
+    replies.delete(id);
+    resolve?.(message);
+  });
+  const [listening] = await withChildren(once(child, 'message'));
+  const ask = async (message) => {
+    const answer = reply(message.type, message.key ?? '');
+    child.send(message);
+    return withChildren(answer);
+  };
+  return {
+    url: listening.url,
+    pid: child.pid,
+    /** Registers a phase: from the answer on, ids "<key>_<0…size-1>" are filed under it. */
+    phase: (key, size) => ask({ type: 'phase', key, size }),
+    report: (key) => ask({ type: 'report', key }),
+    tally: () => ask({ type: 'tally' }),
+    /** Resolves to the phase's last arrival once every id has arrived; checks the processes meanwhile. */
+    complete(key, timeoutMs, progress, check = () => {}) {
+      const waiting = waitForCompletion(key, timeoutMs, progress, check);
+      waiting.catch(() => {}); // awaited later; until then a failure must not count as unhandled
+      return waiting;
+    },
+  };
+
+  async function waitForCompletion(key, timeoutMs, progress, check) {
+    const known = completions.get(key);
+    const arrival = known !== undefined ? Promise.resolve(known) : new Promise((resolve) => completions.set(key, resolve));
+    let finished = false;
+    const watch = (async () => {
+      const started = performance.now();
+      let nextProgress = started + 2_000;
+      for (;;) {
+        await sleep(50);
+        if (finished) return;
+        checkProcesses();
+        check();
+        if (performance.now() - started > timeoutMs) {
+          const { received } = await ask({ type: 'count', key });
+          throw new Error(`${key}: the receiver got ${received} of the phase's webhooks within ${timeoutMs / 1000} s`);
+        }
+        if (progress && performance.now() >= nextProgress) {
+          nextProgress += 2_000;
+          progress((await ask({ type: 'count', key })).received);
+        }
       }
-      phase.received.set(id, at);
-      phase.lastAt = Math.max(phase.lastAt, at);
-      const count = phase.received.size;
-      if (count <= 5 || count % SAMPLE_EVERY === 0) {
-        const { 'webhook-id': wid, 'webhook-timestamp': timestamp, 'webhook-signature': signature } = req.headers;
-        phase.samples.push({ body: Buffer.concat(chunks).toString('utf8'), headers: { 'webhook-id': wid, 'webhook-timestamp': timestamp, 'webhook-signature': signature } });
-      }
+    })();
+    try {
+      return await Promise.race([arrival, watch]);
+    } finally {
+      finished = true;
+      completions.delete(key);
+    }
+  }
+}
+
+function verifySamples(name, report, secret) {
+  const webhook = new Webhook(secret);
+  for (const sample of report.samples) {
+    try {
+      webhook.verify(sample.body, sample.headers);
+    } catch (error) {
+      throw new Error(`${name}: the signature of webhook ${sample.headers['webhook-id']} does not verify (${error.message})`);
+    }
+  }
+  console.log(`  ${report.samples.length} sampled signatures verify`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bare baseline: its worker is a child process (scripts/bench/bare-worker.mjs); this process
+// adds its jobs.
+
+async function startBare(redis, receiver) {
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const queueName = `baseline-${runId}`;
+  const config = { redisUrl: redis.url, queueName, prefix, receiverUrl: receiver.url, secret, concurrency: CONCURRENCY };
+  const child = fork(path.join(here, 'bare-worker.mjs'), [], {
+    cwd: root,
+    env: { ...process.env, BENCH_BARE: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const entry = startProcess('bare worker', child, () => {
+    if (child.connected) child.send({ type: 'stop' });
+    else child.kill('SIGTERM');
+  });
+  let workerError = null;
+  const ready = new Promise((resolve) => {
+    child.on('message', (message) => {
+      if (message.type === 'ready') resolve();
+      else if (message.type === 'error') workerError ??= new Error(message.message);
     });
   });
-  server.keepAliveTimeout = 10_000;
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  await withChildren(ready);
+
+  const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const queue = new Queue(queueName, { connection, prefix });
+  onCleanup('close the bare queue', async () => {
+    await queue.close();
+    connection.disconnect();
+  });
   return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    startPhase(name) {
-      phase = { name, received: new Map(), samples: [], duplicates: 0, lastAt: 0 };
-      return phase;
+    child: entry.child,
+    secret,
+    check() {
+      if (workerError) throw workerError;
     },
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+    /** Adds one job per id, 500 at a time. */
+    async add(ids) {
+      for (let start = 0; start < ids.length; start += 500) {
+        const chunk = ids.slice(start, start + 500).map((id, offset) => ({
+          name: 'deliver',
+          data: { id, type: 'bench.created', timestamp: new Date().toISOString(), data: { i: start + offset, pad: PAD } },
+          opts: { removeOnComplete: true, removeOnFail: false },
+        }));
+        await queue.addBulk(chunk);
+      }
     },
   };
 }
 
-async function waitForAll(phase, count, timeoutMs, check = () => {}) {
-  const deadline = performance.now() + timeoutMs;
-  while (phase.received.size < count) {
-    checkProcesses();
-    check();
-    if (performance.now() > deadline) {
-      throw new Error(`${phase.name}: the receiver got ${phase.received.size} of ${count} webhooks within ${timeoutMs / 1000} s`);
-    }
-    await sleep(20);
-  }
-}
-
-function verifySamples(phase, secret) {
-  const webhook = new Webhook(secret);
-  for (const sample of phase.samples) {
-    try {
-      webhook.verify(sample.body, sample.headers);
-    } catch (error) {
-      throw new Error(`${phase.name}: the signature of webhook ${sample.headers['webhook-id']} does not verify (${error.message})`);
-    }
-  }
-  console.log(`  ${phase.samples.length} sampled signatures verify`);
-}
-
 // ---------------------------------------------------------------------------------------------
-// Dispatch: the processes, the API and the figures.
+// Processes: Dispatch's API and worker, the receiver, the bare worker, the Redis servers.
 
-function startProcess(name, script, env) {
-  const child = spawn(process.execPath, [path.join(root, script)], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const entry = { name, child, stopping: false, exit: once(child, 'exit') };
+/** Keeps track of a child process: its output is shown prefixed with its name; it is stopped at clean-up. */
+function startProcess(name, child, askToStop = () => child.kill('SIGTERM')) {
+  const exit = once(child, 'exit');
+  exit.catch(() => {});
+  const entry = { name, child, stopping: false, exit, askToStop };
   for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
     let rest = '';
     stream.on('data', (chunk) => {
       const lines = (rest + chunk).split('\n');
@@ -314,9 +622,21 @@ function startProcess(name, script, env) {
   }
   children.push(entry);
   onCleanup(`stop the ${name}`, () => stopProcess(entry));
+  return entry;
 }
 
-/** Throws if the API or the worker exited on its own. */
+async function startOwnRedis(name) {
+  const server = await startRedisServer(name);
+  const entry = { name: `${name} Redis server`, child: server.child, stopping: false, exit: server.exit };
+  children.push(entry);
+  onCleanup(`stop the ${name} Redis server`, () => {
+    entry.stopping = true;
+    return server.stop();
+  });
+  return server;
+}
+
+/** Throws if a process the benchmark started exited on its own. */
 function checkProcesses() {
   for (const { name, child, stopping } of children) {
     if (!stopping && (child.exitCode !== null || child.signalCode !== null)) {
@@ -325,20 +645,30 @@ function checkProcesses() {
   }
 }
 
+/** Resolves as the promise does, or rejects as soon as a process the benchmark started exits on its own. */
+async function withChildren(promise) {
+  let settled = false;
+  const watch = (async () => {
+    while (!settled) {
+      checkProcesses();
+      await sleep(50);
+    }
+  })();
+  try {
+    return await Promise.race([promise, watch]);
+  } finally {
+    settled = true;
+  }
+}
+
 async function stopProcess(entry) {
   entry.stopping = true;
   const { child } = entry;
   if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
+  entry.askToStop();
   const kill = setTimeout(() => child.kill('SIGKILL'), 35_000);
   await entry.exit;
   clearTimeout(kill);
-}
-
-async function stopProcesses() {
-  const started = performance.now();
-  await Promise.all(children.map(stopProcess));
-  console.log(`  stopped in ${ms(performance.now() - started)} ms`);
 }
 
 async function waitUntilReady(url, timeoutMs) {
@@ -355,6 +685,9 @@ async function waitUntilReady(url, timeoutMs) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Dispatch's API: the load.
+
 async function callApi(agent, base, method, route, body) {
   const response = await request(`${base}${route}`, {
     method,
@@ -366,7 +699,6 @@ async function callApi(agent, base, method, route, body) {
   return { status: response.statusCode, body: text ? JSON.parse(text) : null };
 }
 
-/** POSTs one event per id, IN_FLIGHT at a time; records when each was sent and when its 202 came back. */
 async function postEvent(agent, base, id, i) {
   const response = await request(`${base}/v1/events`, {
     method: 'POST',
@@ -378,7 +710,7 @@ async function postEvent(agent, base, id, i) {
   if (response.statusCode !== 202) throw new Error(`POST /v1/events answered ${response.statusCode}: ${text.slice(0, 300)}`);
 }
 
-/** Sends the events with IN_FLIGHT requests at a time, as fast as they are answered. */
+/** Sends one event per id, IN_FLIGHT requests at a time, as fast as they are answered; records when each was sent and answered. */
 async function postEvents(agent, base, ids, counts = { accepted: 0 }) {
   const sentAt = new Float64Array(ids.length);
   const ackAt = new Float64Array(ids.length);
@@ -387,10 +719,10 @@ async function postEvents(agent, base, ids, counts = { accepted: 0 }) {
   const lane = async () => {
     while (next < ids.length && !failed) {
       const i = next++;
-      sentAt[i] = performance.now();
+      sentAt[i] = now();
       try {
         await postEvent(agent, base, ids[i], i);
-        ackAt[i] = performance.now();
+        ackAt[i] = now();
         counts.accepted += 1;
       } catch (error) {
         failed = true;
@@ -410,207 +742,130 @@ async function postPaced(agent, base, ids, perSecond) {
   await Promise.all(
     ids.map(async (id, i) => {
       await sleep(Math.max(0, start + (i * 1000) / perSecond - performance.now()));
-      sentAt[i] = performance.now();
+      sentAt[i] = now();
       await postEvent(agent, base, id, i);
-      ackAt[i] = performance.now();
+      ackAt[i] = now();
     }),
   );
   return { sentAt, ackAt, firstSend: Math.min(...sentAt), lastAck: Math.max(...ackAt) };
 }
 
-function endToEndFigures(ids, sent, phase) {
-  const acceptToReceive = [];
-  const sendToReceive = [];
-  let receivedByLastAck = 0;
-  ids.forEach((id, i) => {
-    const at = phase.received.get(id);
-    // Negative when the webhook arrived before this process had read the 202.
-    acceptToReceive.push(at - sent.ackAt[i]);
-    sendToReceive.push(at - sent.sentAt[i]);
-    if (at <= sent.lastAck) receivedByLastAck += 1;
-  });
-  return {
-    acceptedPerSecond: (ids.length * 1000) / (sent.lastAck - sent.firstSend),
-    deliveredPerSecond: (ids.length * 1000) / (phase.lastAt - sent.firstSend),
-    receivedByLastAck,
-    acceptToReceive: percentiles(acceptToReceive),
-    sendToReceive: percentiles(sendToReceive),
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
-// The bare baseline: a BullMQ Queue + Worker whose processor signs and posts the webhook itself.
+// CPU figures: what one delivery costs in each process of a side.
 
-async function runBaseline(receiver) {
-  const secret = `whsec_${randomBytes(32).toString('base64')}`;
-  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-  const queueName = `baseline-${runId}`;
-  const queueConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const workerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
-  const queue = new Queue(queueName, { connection: queueConnection, prefix });
-  let workerError = null;
-  const worker = new Worker(
-    queueName,
-    async (job) => {
-      const { id, type, timestamp, data } = job.data;
-      const body = JSON.stringify({ id, type, timestamp, data });
-      const seconds = Math.floor(Date.now() / 1000);
-      const signature = `v1,${createHmac('sha256', key).update(`${id}.${seconds}.${body}`).digest('base64')}`;
-      const response = await request(`${receiver.url}/hook`, {
-        method: 'POST',
-        dispatcher: agent,
-        headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(seconds), 'webhook-signature': signature },
-        body,
-      });
-      await response.body.dump();
-      if (response.statusCode < 200 || response.statusCode > 299) throw new Error(`receiver answered ${response.statusCode}`);
-    },
-    { connection: workerConnection, prefix, concurrency: CONCURRENCY },
-  );
-  worker.on('failed', (job, error) => {
-    workerError ??= new Error(`baseline job ${job?.id} failed: ${error.message}`);
-  });
-  worker.on('error', (error) => {
-    workerError ??= error;
-  });
-  onCleanup('close the baseline queue', async () => {
-    await worker.close();
-    await queue.close();
-    await agent.close();
-    queueConnection.disconnect();
-    workerConnection.disconnect();
-  });
-  await worker.waitUntilReady();
-  const check = () => {
-    if (workerError) throw workerError;
-  };
-
-  const addJobs = async (ids) => {
-    for (let start = 0; start < ids.length; start += 500) {
-      const chunk = ids.slice(start, start + 500).map((id, offset) => ({
-        name: 'deliver',
-        data: { id, type: 'bench.created', timestamp: new Date().toISOString(), data: { i: start + offset, pad: PAD } },
-        opts: { removeOnComplete: true, removeOnFail: false },
-      }));
-      await queue.addBulk(chunk);
-    }
-  };
-
-  const warmPhase = receiver.startPhase('baseline warm-up');
-  const warmIds = range(WARMUP).map((i) => `bwarm_${runId}_${i}`);
-  await addJobs(warmIds);
-  await waitForAll(warmPhase, WARMUP, 30_000, check);
-
-  const phase = receiver.startPhase('baseline');
-  const ids = range(EVENTS).map((i) => `bare_${runId}_${i}`);
-  const cpuBefore = cpuSnapshot();
-  const firstAdd = performance.now();
-  await addJobs(ids);
-  const lastAdd = performance.now();
-  await waitForAll(phase, EVENTS, WAIT_TIMEOUT_MS, check);
-  const cpu = cpuPerDelivery(cpuBefore, cpuSnapshot(), EVENTS, phase.lastAt - firstAdd);
-  verifySamples(phase, secret);
+/**
+ * CPU ms per delivery of each part of a side and in all, counted until the processes were idle
+ * again after the last arrival (`usage`: work a side leaves for after its last delivery counts
+ * too), and how many cores the side kept busy from the first send to the last arrival (`atLast`).
+ */
+function cpuFigures(usage, atLast, parts, deliveries) {
+  if (!usage) return null;
+  const sum = (of) => parts.reduce((total, [part]) => total + (of.parts[part] ?? 0), 0);
+  const perDelivery = Object.fromEntries(parts.map(([part]) => [part, (usage.parts[part] ?? 0) / deliveries]));
+  const everyPart = Object.values(atLast.parts).reduce((total, value) => total + value, 0);
   return {
-    addedPerSecond: (EVENTS * 1000) / (lastAdd - firstAdd),
-    deliveredPerSecond: (EVENTS * 1000) / (phase.lastAt - firstAdd),
-    cpu,
+    parts: perDelivery,
+    total: sum(usage) / deliveries,
+    coresBusy: sum(atLast) / atLast.wallMs,
+    // What every process not counted here kept busy meanwhile (PostgreSQL's shared background processes, the kernel, anything
+    // else running on the machine): a noisy neighbour shows here.
+    otherCores: Math.max(0, atLast.machineMs - everyPart) / atLast.wallMs,
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// CPU time per delivery, from /proc (Linux only; elsewhere these figures are left out).
-
-/** CPU milliseconds used so far by this process, the API, the worker, PostgreSQL and Redis; null without /proc. */
-function cpuSnapshot() {
-  if (!existsSync('/proc/self/stat')) return null;
-  const running = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
-  const servers = { postgres: [], redis: [] };
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    const command = readProc(`/proc/${pid}/comm`)?.trim() ?? '';
-    if (command === 'postgres') servers.postgres.push(pid);
-    else if (command === 'redis-server') servers.redis.push(pid);
-  }
-  return {
-    bench: cpuMsOf('self'),
-    ...Object.fromEntries(running.map(({ name, child }) => [name, cpuMsOf(child.pid)])),
-    postgres: servers.postgres.reduce((sum, pid) => sum + cpuMsOf(pid), 0),
-    redis: servers.redis.reduce((sum, pid) => sum + cpuMsOf(pid), 0),
-  };
+/** CPU ms the other side's processes used during a phase (they are up, with nothing to do). */
+function idleCpu(usage, parts) {
+  if (!usage) return null;
+  return parts.filter(([part]) => part !== 'receiver' && part !== 'orchestrator').reduce((sum, [part]) => sum + (usage.parts[part] ?? 0), 0);
 }
 
-/** User + system CPU time of a process in ms (0 once it has gone). */
-function cpuMsOf(pid) {
-  const stat = readProc(`/proc/${pid}/stat`);
-  if (!stat) return 0;
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd (state) on
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
-}
-
-function readProc(file) {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-/** CPU ms per delivery of each part and in all, and how many cores were busy on average. */
-function cpuPerDelivery(before, after, deliveries, elapsedMs) {
-  if (!before || !after) return null;
-  const parts = Object.fromEntries(Object.keys(after).map((name) => [name, (after[name] - (before[name] ?? 0)) / deliveries]));
-  const total = Object.values(parts).reduce((sum, value) => sum + value, 0);
-  return { parts, total, coresBusy: (total * deliveries) / elapsedMs };
-}
-
-function printCpu(cpu, labels) {
+function printCpu(cpu, parts, idleOther, otherName) {
   if (!cpu) return;
-  const names = { api: 'API', worker: 'worker', postgres: 'PostgreSQL', redis: 'Redis', ...labels };
-  const parts = Object.entries(cpu.parts).map(([name, value]) => `${names[name] ?? name} ${value.toFixed(2)}`);
-  console.log(`  CPU per delivery (ms): ${parts.join(', ')}; ${cpu.total.toFixed(2)} in all`);
-  console.log(`  cores busy on average: ${cpu.coresBusy.toFixed(2)} of ${availableParallelism()}`);
+  const shown = parts.map(([part, label]) => `${label} ${cpu.parts[part].toFixed(3)}`);
+  console.log(`  CPU per delivery (ms): ${shown.join(', ')}; ${cpu.total.toFixed(3)} in all`);
+  console.log(`  cores busy on average: ${cpu.coresBusy.toFixed(2)} of ${CORES}; other processes: ${cpu.otherCores.toFixed(2)}`);
+  console.log(`  meanwhile ${otherName} idle processes used ${ms(idleOther)} ms of CPU`);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Database and Redis clean-up.
+// Database clean-up.
 
 async function dropDatabase(url) {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.slice(1));
-  target.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: target.toString() });
+  const client = new pg.Client({ connectionString: withDatabase(url, 'postgres') });
   await client.connect();
   try {
-    await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+    await client.query(`DROP DATABASE IF EXISTS "${databaseName.replace(/"/g, '""')}" WITH (FORCE)`);
   } finally {
     await client.end();
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Output and small helpers.
+// Output.
 
-function printSummary({ e2e, paced, bare }) {
-  const ratio = e2e.deliveredPerSecond / bare.deliveredPerSecond;
+function printSummary({ rounds, tally }) {
+  const series = (pick) => rounds.map(pick);
+  const one = (pick, format = rate) => spread(series(pick), format);
+  const pair = (pickA, pickB, format = ms) => {
+    const a = summary(series(pickA));
+    const b = summary(series(pickB));
+    return `${format(a.median)} / ${format(b.median)} (${format(a.min)}–${format(a.max)} / ${format(b.min)}–${format(b.max)})`;
+  };
+  const withCpu = rounds.every((r) => r.e2e.cpu && r.bare.cpu);
   const rows = [
-    ['Dispatch: events accepted per second', rate(e2e.acceptedPerSecond)],
-    ['Dispatch: deliveries per second, end to end', rate(e2e.deliveredPerSecond)],
-    ['Dispatch: accept-to-receive p50 / p99 (ms)', `${ms(e2e.acceptToReceive.p50)} / ${ms(e2e.acceptToReceive.p99)}`],
-    ['Dispatch: send-to-receive p50 / p99 (ms)', `${ms(e2e.sendToReceive.p50)} / ${ms(e2e.sendToReceive.p99)}`],
-    [`Dispatch at ${PACED_RATE}/s: send-to-receive p50 / p99 (ms)`, `${ms(paced.sendToReceive.p50)} / ${ms(paced.sendToReceive.p99)}`],
-    ['Bare BullMQ: deliveries per second', rate(bare.deliveredPerSecond)],
-    ...(e2e.cpu && bare.cpu
+    ['Dispatch: events accepted per second', one((r) => r.e2e.acceptedPerSecond)],
+    ['Dispatch: deliveries per second, end to end', one((r) => r.e2e.deliveredPerSecond)],
+    ['Dispatch: accept-to-receive p50 / p99 (ms)', pair((r) => r.e2e.acceptToReceive.p50, (r) => r.e2e.acceptToReceive.p99)],
+    ['Dispatch: send-to-receive p50 / p99 (ms)', pair((r) => r.e2e.sendToReceive.p50, (r) => r.e2e.sendToReceive.p99)],
+    [`Dispatch at ${PACED_RATE}/s: send-to-receive p50 / p99 (ms)`, pair((r) => r.paced.sendToReceive.p50, (r) => r.paced.sendToReceive.p99)],
+    ['Bare BullMQ: deliveries per second', one((r) => r.bare.deliveredPerSecond)],
+    ...(withCpu
       ? [
-          ['Dispatch: CPU per delivery, all processes (ms)', e2e.cpu.total.toFixed(2)],
-          ['Bare BullMQ: CPU per delivery, all processes (ms)', bare.cpu.total.toFixed(2)],
+          ['Dispatch: CPU per delivery, all processes (ms)', one((r) => r.e2e.cpu.total, cpuMs)],
+          ['Bare BullMQ: CPU per delivery, all processes (ms)', one((r) => r.bare.cpu.total, cpuMs)],
+          [`Dispatch: cores busy (of ${CORES})`, one((r) => r.e2e.cpu.coresBusy, cores)],
+          [`Bare BullMQ: cores busy (of ${CORES})`, one((r) => r.bare.cpu.coresBusy, cores)],
+          ['Cores busy in other processes, Dispatch / bare phases', pair((r) => r.e2e.cpu.otherCores, (r) => r.bare.cpu.otherCores, cores)],
         ]
       : []),
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
-  console.log(`\nResults (${EVENTS} events, ${IN_FLIGHT} in flight, concurrency ${CONCURRENCY})`);
-  for (const [label, value] of rows) console.log(`  ${label.padEnd(width)}  ${value.padStart(13)}`);
-  console.log(`Dispatch delivers at ${(ratio * 100).toFixed(0)}% of the bare BullMQ rate.`);
-  console.log(`ratio: ${ratio.toFixed(2)}`);
+  const roundsText = `${ROUNDS} round${ROUNDS === 1 ? '' : 's'}`;
+  console.log(`\nResults: median (min–max) over ${roundsText} (${EVENTS} events, ${IN_FLIGHT} in flight, concurrency ${CONCURRENCY})`);
+  for (const [label, value] of rows) console.log(`  ${label.padEnd(width)}  ${value}`);
+  if (withCpu) {
+    console.log('CPU per delivery by process (ms), median (min–max):');
+    for (const [name, side, parts] of [
+      ['Dispatch', 'e2e', DISPATCH_PARTS],
+      ['Bare BullMQ', 'bare', BARE_PARTS],
+    ]) {
+      const shown = parts.map(([part, label]) => `${label} ${spread(series((r) => r[side].cpu.parts[part]), cpuMs)}`);
+      console.log(`  ${name}: ${shown.join(', ')}`);
+    }
+  }
+  const ratios = series((r) => r.ratio);
+  console.log(`Ratio by round (in order): ${rounds.map((r) => `${r.round}: ${r.ratio.toFixed(2)}${r.round % 2 === 1 ? ' (Dispatch first)' : ' (bare first)'}`).join(', ')}`);
+  const repeated = tally.phases.filter((p) => p.duplicates > 0 || p.unexpected > 0);
+  console.log(
+    `Duplicates: ${
+      repeated.length === 0 ? 'none in any phase' : repeated.map((p) => `${p.key.slice(runId.length + 1)} ${p.duplicates}${p.unexpected ? ` (+${p.unexpected} unknown ids)` : ''}`).join(', ')
+    }${tally.strays ? `; ${tally.strays} webhooks matched no phase` : ''}`,
+  );
+  const ratio = summary(ratios);
+  console.log(`Dispatch delivers at ${(ratio.median * 100).toFixed(0)}% of the bare BullMQ rate.`);
+  console.log(`ratio: ${ratio.median.toFixed(2)} (min ${ratio.min.toFixed(2)}, max ${ratio.max.toFixed(2)} over ${roundsText})`);
+}
+
+function summary(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+function spread(values, format) {
+  const { median, min, max } = summary(values);
+  return `${format(median)} (${format(min)}–${format(max)})`;
 }
 
 function percentiles(values) {
@@ -631,6 +886,17 @@ function ms(value) {
   return value.toFixed(1);
 }
 
+function cpuMs(value) {
+  return value.toFixed(3);
+}
+
+function cores(value) {
+  return value.toFixed(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers.
+
 function range(n) {
   return Array.from({ length: n }, (_, i) => i);
 }
@@ -639,26 +905,33 @@ function sleep(msToWait) {
   return new Promise((resolve) => setTimeout(resolve, msToWait));
 }
 
+function usageError(message) {
+  console.error(`${message}\nusage: npm run bench -- [--events N] [--in-flight N] [--paced-events N] [--paced-rate N] [--rounds N] [--no-build]`);
+  process.exit(2);
+}
+
 function positiveInteger(text, name) {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`${name} must be a positive integer, not "${text}"`);
-    process.exit(2);
-  }
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < 1) usageError(`${name} must be a positive integer, not "${text}"`);
   return value;
+}
+
+/** The URL, if its host is loopback; the benchmark sends nothing anywhere else. */
+function loopbackDatabaseUrl(url) {
+  let host;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    usageError(`DATABASE_URL is not a URL: "${url}"`);
+  }
+  if (!(host === 'localhost' || host === '[::1]' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host))) {
+    usageError(`DATABASE_URL must name PostgreSQL on loopback (127.0.0.1, ::1 or localhost), not "${host}": the benchmark sends traffic only to loopback`);
+  }
+  return url;
 }
 
 function withDatabase(url, name) {
   const target = new URL(url);
   target.pathname = `/${name}`;
   return target.toString();
-}
-
-async function freePort() {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
