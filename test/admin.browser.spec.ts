@@ -1,29 +1,19 @@
-import { existsSync } from 'node:fs';
-import { Browser, chromium } from 'playwright-core';
-import { eventually, Receiver } from '@dispatch/testing';
-import { startSystem, TestSystem } from './system';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+import type { Browser } from 'playwright-core';
+import { createWebhook, sendEvent, waitForDelivery } from '@dispatch/testing';
+import { launchChromium, signIn } from './browser';
+import { useReceiver, useSystem } from './system';
 
 describe('admin app in headless Chromium', () => {
-  let system: TestSystem;
+  const system = useSystem();
+  const receiver = useReceiver();
   let browser: Browser;
-  let receiver: Receiver;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's "chromium" package (.ci/run does)`);
-    system = await startSystem();
-    receiver = await Receiver.start();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
-    await receiver?.close();
-    await system?.close();
   });
 
   it('signs in with an API key, creates a webhook destination, sees it listed and its deliveries', async () => {
@@ -59,42 +49,32 @@ describe('admin app in headless Chromium', () => {
     const destination = listed.body.data.find((d: { name: string }) => d.name === 'browser-orders');
     expect(destination).toMatchObject({ eventTypes: ['order.*'], config: { url: `${receiver.url}/hook` } });
 
-    await system.client.post('/v1/events', { id: 'evt_browser_1', type: 'order.created', data: {} });
-    await receiver.waitFor(1);
+    const sent = await sendEvent(system.client, { id: 'evt_browser_1', type: 'order.created' });
+    await waitForDelivery(system.client, sent.deliveries[0].id, 'delivered');
     await page.getByRole('button', { name: 'Deliveries' }).click();
     const delivery = page.getByRole('table', { name: 'Deliveries' }).getByRole('row').filter({ hasText: 'evt_browser_1' });
-    await delivery.filter({ hasText: 'delivered' }).waitFor({ timeout: 10_000 }).catch(async () => {
-      await page.getByRole('button', { name: 'Refresh' }).click();
-      await delivery.filter({ hasText: 'delivered' }).waitFor();
-    });
+    await delivery.filter({ hasText: 'delivered' }).waitFor();
     await delivery.click();
-    await page.getByRole('heading', { name: /^Delivery dlv_/ }).waitFor();
-    expect(await page.getByText('200').count()).toBeGreaterThan(0);
+    await page.getByRole('heading', { name: `Delivery ${sent.deliveries[0].id}` }).waitFor();
+    const attempt = page.getByRole('listitem').filter({ hasText: 'Attempt 1' });
+    await attempt.waitFor();
+    expect(await attempt.getByText('HTTP 200', { exact: true }).count()).toBe(1);
+    expect(await attempt.getByText('scheduled', { exact: true }).count()).toBe(1);
     await page.close();
-  });
+  }, 60_000);
 
   it('replays dead letters and shows the operator actions in the audit log', async () => {
     receiver.answer(() => ({ status: 500 }));
-    const created = await system.client.post('/v1/destinations', {
-      name: 'browser-flaky',
-      kind: 'webhook',
-      config: { url: `${receiver.url}/flaky` },
-      eventTypes: ['flaky.*'],
-      retryPolicy: { maxAttempts: 1 },
-    });
-    const sent = await system.client.post('/v1/events', { id: 'evt_browser_dead', type: 'flaky.created', data: {} });
-    const deliveryId = sent.body.deliveries[0].id;
-    await eventually(async () => ((await system.client.get(`/v1/deliveries/${deliveryId}`)).body.status === 'failed' ? true : undefined));
+    const created = await createWebhook(system.client, `${receiver.url}/flaky`, { name: 'browser-flaky', eventTypes: ['flaky.*'], retryPolicy: { maxAttempts: 1 } });
+    const sent = await sendEvent(system.client, { id: 'evt_browser_dead', type: 'flaky.created' });
+    const deliveryId = sent.deliveries[0].id;
+    await waitForDelivery(system.client, deliveryId, 'failed');
     receiver.answer(() => ({ status: 200 }));
 
-    const page = await browser.newPage();
-    page.setDefaultTimeout(10_000);
-    await page.goto(`${system.url}/`);
-    await page.getByLabel('API key').fill(system.organization.adminKey);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await signIn(browser, system.url, system.organization.adminKey);
     await page.getByRole('button', { name: 'Deliveries' }).click();
     await page.getByLabel('Status').selectOption('failed');
-    await page.getByLabel('Destination').selectOption(created.body.id);
+    await page.getByLabel('Destination').selectOption(created.id);
     await page.getByRole('button', { name: 'Replay dead letters' }).click();
     await page.getByText('Replay 1 dead letter?').waitFor();
     await page.getByRole('button', { name: 'Replay', exact: true }).click();
@@ -106,5 +86,5 @@ describe('admin app in headless Chromium', () => {
     await replayRow.waitFor();
     expect(await replayRow.textContent()).toContain('"count":1');
     await page.close();
-  });
+  }, 60_000);
 });

@@ -1,35 +1,31 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { destinationQueueName } from '@dispatch/queue';
-import { ApiClient, createTestOrganization, REDIS_URL, webhookDestination } from '@dispatch/testing';
-import { startSystem, TestSystem } from './system';
+import { randomBytes } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { ApiClient, createTestOrganization, createWebhook, Receiver, REDIS_URL, webhookDestination } from '@dispatch/testing';
+import { useSystem } from './system';
 
 const RECEIVER = 'http://127.0.0.1:9/hook';
 
 describe('REST API (api process, no worker)', () => {
-  let system: TestSystem;
+  const system = useSystem({ worker: false, env: { DISPATCH_BOOTSTRAP_KEY: 'bootstrap-key-for-api-tests-000' } });
   let client: ApiClient;
   let redis: IORedis;
 
-  beforeAll(async () => {
-    system = await startSystem({ worker: false, env: { DISPATCH_BOOTSTRAP_KEY: 'bootstrap-key-for-api-tests-000' } });
+  beforeAll(() => {
     client = system.client;
     redis = new IORedis(REDIS_URL);
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     redis.disconnect();
-    await system.close();
   });
 
   const queueOf = (destinationId: string) =>
     new Queue(destinationQueueName(destinationId), { connection: redis, prefix: system.config.queuePrefix });
 
-  async function createDestination(overrides: Record<string, unknown> = {}) {
-    const answer = await client.post('/v1/destinations', webhookDestination(RECEIVER, overrides));
-    expect(answer.status).toBe(201);
-    return answer.body;
-  }
+  const createDestination = (overrides: Record<string, unknown> = {}) => createWebhook(client, RECEIVER, overrides);
 
   async function countEvents(c: ApiClient = client): Promise<number> {
     return (await c.get('/v1/events?limit=200')).body.data.length;
@@ -81,6 +77,22 @@ describe('REST API (api process, no worker)', () => {
       const bad = await client.post('/v1/destinations', webhookDestination(RECEIVER, { config: { url: RECEIVER, secret: 'plain' } }));
       expect(bad.status).toBe(400);
       expect(bad.body.details).toEqual([{ path: 'config.secret', message: expect.stringContaining('whsec_') }]);
+
+      const receiver = await Receiver.start();
+      try {
+        const given = `whsec_${randomBytes(32).toString('base64')}`;
+        const created = await client.post('/v1/destinations', webhookDestination(`${receiver.url}/hook`, { config: { url: `${receiver.url}/hook`, secret: given } }));
+        expect(created.status).toBe(201);
+        expect(created.body.secret).toBe(given);
+        expect(JSON.stringify((await client.get(`/v1/destinations/${created.body.id}`)).body)).not.toContain(given);
+        // The test webhook is signed with the given secret, and only with it.
+        expect((await client.post(`/v1/destinations/${created.body.id}/test`)).body).toMatchObject({ ok: true, statusCode: 200 });
+        const [request] = await receiver.waitFor(1);
+        expect(new Webhook(given).verify(request.body, request.headers as Record<string, string>)).toMatchObject({ type: 'dispatch.test' });
+        expect(String(request.headers['webhook-signature']).split(' ')).toHaveLength(1);
+      } finally {
+        await receiver.close();
+      }
     });
 
     it('rejects bad input with a 400 naming each field, and writes nothing', async () => {
@@ -162,7 +174,8 @@ describe('REST API (api process, no worker)', () => {
       const admin = client.as(org.adminKey);
       const orders = (await admin.post('/v1/destinations', webhookDestination(RECEIVER, { eventTypes: ['order.*'] }))).body;
       const invoices = (await admin.post('/v1/destinations', webhookDestination(RECEIVER, { eventTypes: ['invoice.created'] }))).body;
-      const off = (await admin.post('/v1/destinations', webhookDestination(RECEIVER, { enabled: false }))).body;
+      // Disabled, and matching every type: never routed to.
+      await createWebhook(admin, RECEIVER, { enabled: false });
 
       const answer = await admin.post('/v1/events', { id: 'evt_route_1', type: 'order.created', data: { order_id: '12345' } });
       expect(answer.status).toBe(202);
@@ -181,7 +194,6 @@ describe('REST API (api process, no worker)', () => {
 
       const none = await admin.post('/v1/events', { type: 'invoice.paid', data: {} });
       expect(none.body.deliveries).toEqual([]);
-      expect(off.enabled).toBe(false);
     });
 
     it('rejects a bad event with a 400 naming the field, and writes nothing', async () => {

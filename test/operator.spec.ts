@@ -1,48 +1,51 @@
-import { ApiClient, eventually, Json, Receiver, webhookDestination } from '@dispatch/testing';
+import { ApiClient, countDeliveries, createWebhook, eventually, Json, sendEvent, waitForCount, waitForDelivery } from '@dispatch/testing';
 import { destinationQueueName } from '@dispatch/queue';
-import { startSystem, TestSystem } from './system';
+import { useReceiver, useSystem } from './system';
 
 const OPERATOR_KEY = 'operator-key-for-operator-tests-0';
 
 describe('operator actions: replay, cancel, Bull Board retry, audit trail', () => {
-  let system: TestSystem;
+  const system = useSystem({ env: { DISPATCH_BOOTSTRAP_KEY: OPERATOR_KEY } });
+  const receiver = useReceiver();
   let client: ApiClient;
-  let receiver: Receiver;
 
-  beforeAll(async () => {
-    system = await startSystem({ env: { DISPATCH_BOOTSTRAP_KEY: OPERATOR_KEY } });
-    receiver = await Receiver.start();
+  beforeAll(() => {
     client = new ApiClient(system.url, OPERATOR_KEY);
-  });
-
-  afterAll(async () => {
-    await system.close();
-    await receiver.close();
   });
 
   async function deadLetters(count: number, overrides: Record<string, unknown> = {}, type = 'order.created'): Promise<{ destination: Json; ids: string[] }> {
     receiver.answer(() => ({ status: 500 }));
-    const destination = (await client.post('/v1/destinations', webhookDestination(`${receiver.url}/hook`, { retryPolicy: { maxAttempts: 1 }, ...overrides }))).body;
+    const destination = await createWebhook(client, `${receiver.url}/hook`, { retryPolicy: { maxAttempts: 1 }, ...overrides });
     const ids: string[] = [];
-    for (let i = 0; i < count; i += 1) ids.push((await client.post('/v1/events', { type, data: { i }, destinations: [destination.id] })).body.deliveries[0].id);
-    await eventually(async () => ((await client.get(`/v1/deliveries?destinationId=${destination.id}&status=failed`)).body.data.length === count ? true : undefined));
-    receiver.requests.length = 0;
-    receiver.answer(() => ({ status: 200 }));
+    for (let i = 0; i < count; i += 1) ids.push((await sendEvent(client, { type, data: { i }, destinations: [destination.id] })).deliveries[0].id);
+    await waitForCount(() => countDeliveries(client, destination.id, 'failed'), count, 'dead letters');
+    receiver.reset();
     return { destination, ids };
+  }
+
+  /** Sends a marker event to the destination and waits for it: what was queued before it has had its turn. */
+  async function marker(destinationId: string): Promise<string> {
+    const { id } = await sendEvent(client, { type: 'marker.sent', destinations: [destinationId] });
+    await receiver.waitForEvent(id);
+    return id;
   }
 
   it('replays dead letters: dry run counts, a real run can be watched to the end and is audited', async () => {
     const { destination, ids } = await deadLetters(4);
-    await client.post('/v1/events', { type: 'invoice.paid', data: {}, destinations: [destination.id] });
-    await eventually(async () => ((await client.get(`/v1/deliveries?destinationId=${destination.id}&status=delivered`)).body.data.length === 1 ? true : undefined));
-    receiver.requests.length = 0;
+    await sendEvent(client, { type: 'invoice.paid', destinations: [destination.id] });
+    await waitForCount(() => countDeliveries(client, destination.id, 'delivered'), 1, 'delivered deliveries');
+    receiver.reset();
 
     const dry = await client.post('/v1/deliveries/retry', { destinationId: destination.id, dryRun: true });
     expect(dry.status).toBe(200);
     expect(dry.body).toEqual({ count: 4 });
     expect((await client.post('/v1/deliveries/retry', { destinationId: destination.id, eventType: 'invoice.*', status: 'delivered', dryRun: true })).body).toEqual({ count: 1 });
     expect((await client.post('/v1/deliveries/retry', { status: 'delivering' })).status).toBe(400);
-    expect(receiver.requests).toHaveLength(0);
+    // A dry run sends nothing: a marker sent after it is the only webhook, and the dead letters stay dead.
+    const markerId = await marker(destination.id);
+    expect(receiver.eventIds()).toEqual([markerId]);
+    expect(await countDeliveries(client, destination.id, 'failed')).toBe(4);
+    receiver.reset();
 
     const run = await client.post('/v1/deliveries/retry', { destinationId: destination.id });
     expect(run.status).toBe(202);
@@ -77,18 +80,15 @@ describe('operator actions: replay, cancel, Bull Board retry, audit trail', () =
     const queue = encodeURIComponent(destinationQueueName(destination.id));
     const answer = await fetch(`${system.url}/queues/api/queues/${queue}/${ids[0]}/retry`, { method: 'PUT', headers: { authorization: basic } });
     expect(answer.status).toBe(204);
-    const delivery = await eventually(async () => {
-      const current = (await client.get(`/v1/deliveries/${ids[0]}`)).body;
-      return current.status === 'delivered' ? current : undefined;
-    });
+    const delivery = await waitForDelivery(client, ids[0], 'delivered');
     expect(delivery.attempts.map((attempt: Json) => attempt.trigger)).toEqual(['scheduled', 'manual']);
   });
 
   it('cancels held deliveries one by one or in bulk, so they are never sent', async () => {
-    const destination = (await client.post('/v1/destinations', webhookDestination(`${receiver.url}/hook`))).body;
+    const destination = await createWebhook(client, `${receiver.url}/hook`);
     await client.post(`/v1/destinations/${destination.id}/pause`);
     const ids: string[] = [];
-    for (let i = 0; i < 3; i += 1) ids.push((await client.post('/v1/events', { type: 'held.one', data: { i }, destinations: [destination.id] })).body.deliveries[0].id);
+    for (let i = 0; i < 3; i += 1) ids.push((await sendEvent(client, { type: 'held.one', data: { i }, destinations: [destination.id] })).deliveries[0].id);
 
     const one = await client.post(`/v1/deliveries/${ids[0]}/cancel`);
     expect(one.status).toBe(200);
@@ -96,10 +96,10 @@ describe('operator actions: replay, cancel, Bull Board retry, audit trail', () =
     expect((await client.post('/v1/deliveries/cancel', { destinationId: destination.id, dryRun: true })).body).toEqual({ count: 2 });
     expect((await client.post('/v1/deliveries/cancel', { destinationId: destination.id })).body).toEqual({ count: 2 });
 
-    receiver.requests.length = 0;
     await client.post(`/v1/destinations/${destination.id}/resume`);
-    await new Promise((resolve) => setTimeout(resolve, 800));
-    expect(receiver.requests).toHaveLength(0);
+    // The held deliveries were queued before the marker: once it arrives they have had their turn.
+    const markerId = await marker(destination.id);
+    expect(receiver.eventIds()).toEqual([markerId]);
     const statuses = await Promise.all(ids.map(async (id) => (await client.get(`/v1/deliveries/${id}`)).body.status));
     expect(statuses).toEqual(['cancelled', 'cancelled', 'cancelled']);
     expect((await client.post(`/v1/deliveries/${ids[0]}/cancel`)).status).toBe(409);
