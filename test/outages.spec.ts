@@ -113,6 +113,7 @@ describe('PostgreSQL outage', () => {
     const again = await system.client.post('/v1/events', { id: 'evt_pg_refused', type: 'outage.pg', data: {}, destinations: [destination.id] });
     expect(again.status).toBe(202);
     expect((await system.client.get('/v1/events/evt_pg_refused')).status).toBe(200);
+    await waitForDelivery(system.client, again.body.deliveries[0].id, 'delivered');
   }, 60_000);
 
   it('uses up no attempt while PostgreSQL is down: a retry due during the outage is still made', async () => {
