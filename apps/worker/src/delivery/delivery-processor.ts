@@ -95,7 +95,13 @@ export class DeliveryProcessor implements OnApplicationShutdown {
       destination.enabled = false;
       this.logger.warn(`Destination ${destination.id} disabled: ${outcome.reason}`);
     }
-    if (outcome.kind === 'retry') throw new RetryLaterError(outcome.reason, outcome.delayMs);
+    if (outcome.kind === 'retry') {
+      // The policy decides: a job BullMQ would fail for lack of attempts (the policy allows
+      // more than when the job was added, e.g. a dead letter retried in place after its
+      // maxAttempts was raised) waits for its next attempt all the same.
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) return park(job, token, outcome.delayMs);
+      throw new RetryLaterError(outcome.reason, outcome.delayMs);
+    }
     if (outcome.kind !== 'delivered') throw new UnrecoverableError(outcome.reason);
   }
 
