@@ -26,7 +26,6 @@ describe('ordering by key', () => {
     await receiver.waitForEvent('A3', 20_000);
     const delivered = receiver.requests.map(bodyId);
     const a1Attempts = a1Failures + 1;
-    expect(a1Attempts).toBeGreaterThanOrEqual(3);
     expect(delivered.filter((id) => id.startsWith('A'))).toEqual([...Array(a1Attempts).fill('A1'), 'A2', 'A3']);
     expect(delivered.filter((id) => id.startsWith('B'))).toEqual(['B1', 'B2']);
     expect(delivered.filter((id) => id === 'C1')).toEqual(['C1']);
