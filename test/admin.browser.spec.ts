@@ -87,4 +87,47 @@ describe('admin app in headless Chromium', () => {
     expect(await replayRow.textContent()).toContain('"count":1');
     await page.close();
   }, 60_000);
+
+  it('pauses, resumes and tests a destination, retries a delivery and cancels a held one from the app', async () => {
+    const destination = await createWebhook(system.client, `${receiver.url}/ops`, { name: 'browser-ops', eventTypes: ['ops.*'] });
+    const page = await signIn(browser, system.url, system.organization.adminKey);
+    const row = page.getByRole('table', { name: 'Destinations' }).getByRole('row').filter({ hasText: 'browser-ops' });
+
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await row.getByRole('button', { name: 'Resume' }).waitFor();
+    expect(await row.textContent()).toContain('paused');
+    expect((await system.client.get(`/v1/destinations/${destination.id}`)).body.paused).toBe(true);
+
+    // Held while paused; cancelled from the delivery's panel, so never sent.
+    const held = (await sendEvent(system.client, { id: 'evt_browser_held', type: 'ops.held' })).deliveries[0].id;
+    await page.getByRole('button', { name: 'Deliveries' }).click();
+    await page.getByRole('table', { name: 'Deliveries' }).getByRole('row').filter({ hasText: 'evt_browser_held' }).click();
+    await page.getByRole('heading', { name: `Delivery ${held}` }).waitFor();
+    await page.getByRole('button', { name: 'Cancel delivery' }).click();
+    await page.getByRole('status').filter({ hasText: 'Delivery cancelled.' }).waitFor();
+    expect((await system.client.get(`/v1/deliveries/${held}`)).body.status).toBe('cancelled');
+
+    await page.getByRole('button', { name: 'Destinations' }).click();
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await row.getByRole('button', { name: 'Pause' }).waitFor();
+    expect((await system.client.get(`/v1/destinations/${destination.id}`)).body.paused).toBe(false);
+
+    await row.getByRole('button', { name: 'Test' }).click();
+    await row.getByRole('status').filter({ hasText: /^OK — HTTP 200 in \d+ ms$/ }).waitFor();
+    expect(receiver.requests.map((request) => JSON.parse(request.body).type)).toEqual(['dispatch.test']);
+
+    // A delivered one, sent again from its panel: the new attempt shows as manual.
+    const sent = (await sendEvent(system.client, { id: 'evt_browser_again', type: 'ops.again' })).deliveries[0].id;
+    await waitForDelivery(system.client, sent, 'delivered');
+    await page.getByRole('button', { name: 'Deliveries' }).click();
+    await page.getByRole('table', { name: 'Deliveries' }).getByRole('row').filter({ hasText: 'evt_browser_again' }).click();
+    await page.getByRole('heading', { name: `Delivery ${sent}` }).waitFor();
+    await page.getByRole('button', { name: 'Retry now' }).click();
+    const second = page.getByRole('listitem').filter({ hasText: 'Attempt 2' });
+    await second.waitFor();
+    expect(await second.getByText('manual', { exact: true }).count()).toBe(1);
+    expect(receiver.eventIds().filter((id) => id === 'evt_browser_again')).toHaveLength(2);
+    expect(receiver.eventIds()).not.toContain('evt_browser_held');
+    await page.close();
+  }, 60_000);
 });
