@@ -13,18 +13,21 @@ export type DeliverySelection = {
   since?: Date;
   /** Deliveries created before this time. */
   until?: Date;
+  /** Also deliveries of disabled destinations (held there: they can be cancelled, not retried). */
+  ofDisabledDestinations?: boolean;
 };
 
 /**
  * The SQL condition of a selection, over `deliveries d` joined with `events e` and
- * `destinations dst`. Only deliveries of enabled destinations can be acted on.
+ * `destinations dst`. Only deliveries of enabled destinations are selected, unless
+ * `ofDisabledDestinations`.
  */
 export function selectionCondition(selection: DeliverySelection): Prisma.Sql {
   const conditions: Prisma.Sql[] = [
     Prisma.sql`d.organization_id = ${selection.organizationId}`,
     Prisma.sql`d.status::text IN (${Prisma.join(selection.statuses)})`,
-    Prisma.sql`dst.enabled`,
   ];
+  if (!selection.ofDisabledDestinations) conditions.push(Prisma.sql`dst.enabled`);
   if (selection.deliveryId) conditions.push(Prisma.sql`d.id = ${selection.deliveryId}`);
   if (selection.destinationId) conditions.push(Prisma.sql`d.destination_id = ${selection.destinationId}`);
   if (selection.since) conditions.push(Prisma.sql`d.created_at >= ${selection.since}`);

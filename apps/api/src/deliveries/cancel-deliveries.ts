@@ -7,7 +7,8 @@ import { DeliverySelectionInput, selectionRecord, toSelection } from './delivery
 /**
  * Cancels deliveries that are waiting (pending, retrying) or dead letters: they get no more
  * attempts, their jobs are removed, and the next delivery of their ordering key may go.
- * Without a status, waiting deliveries are selected.
+ * Without a status, waiting deliveries are selected. Deliveries held by a disabled destination
+ * can be cancelled too.
  */
 @Injectable()
 export class CancelDeliveries {
@@ -20,14 +21,14 @@ export class CancelDeliveries {
   async one(caller: Caller, id: string): Promise<void> {
     const delivery = await this.deliveries.find(caller.organizationId, id);
     if (!delivery) throw new NotFoundException(`Delivery ${id} not found`);
-    const cancelled = await this.deliveries.cancelSelected({ organizationId: caller.organizationId, statuses: ['pending', 'retrying', 'failed'], deliveryId: id });
+    const cancelled = await this.deliveries.cancelSelected({ organizationId: caller.organizationId, statuses: ['pending', 'retrying', 'failed'], deliveryId: id, ofDisabledDestinations: true });
     if (cancelled.length === 0) throw new ConflictException(`Delivery ${id} is ${delivery.status}; only pending, retrying or failed deliveries can be cancelled`);
     await this.audit.record(caller, 'delivery.cancel', id);
     await this.release(cancelled);
   }
 
   async many(caller: Caller, input: DeliverySelectionInput): Promise<{ count: number }> {
-    const selection = toSelection(caller.organizationId, input, ['pending', 'retrying']);
+    const selection = { ...toSelection(caller.organizationId, input, ['pending', 'retrying']), ofDisabledDestinations: true };
     if (input.dryRun) return { count: await this.deliveries.countSelected(selection) };
     const cancelled = await this.deliveries.cancelSelected(selection);
     await this.audit.record(caller, 'deliveries.cancel', caller.organizationId, { ...selectionRecord(input, selection), count: cancelled.length });
