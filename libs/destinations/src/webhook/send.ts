@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { Agent, Dispatcher, request } from 'undici';
 import { signatureHeader, webhookBody } from '@dispatch/domain';
 import type { WebhookConfig } from './config';
@@ -20,7 +21,8 @@ export type WebhookResponse =
 
 /**
  * Sends webhooks over kept-alive connections. Redirects are never followed; every phase
- * (connect, headers, body) has its own timeout; at most `responseMaxBytes` of the answer is read.
+ * (connect, headers, body) has its own timeout; at most `responseMaxBytes` of the answer is read,
+ * and kept as whole UTF-8 characters.
  */
 export class WebhookSender {
   private readonly agent: Dispatcher;
@@ -87,7 +89,10 @@ async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: numbe
       break;
     }
   }
-  return Buffer.concat(chunks).toString('utf8');
+  // A cut answer may end inside a multi-byte character: only whole characters are kept.
+  const decoder = new StringDecoder('utf8');
+  const text = decoder.write(Buffer.concat(chunks));
+  return size < maxBytes ? text + decoder.end() : text;
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
