@@ -40,6 +40,50 @@ describe('retry policy', () => {
   });
 });
 
+describe('retry policy limits (docs/delivery.md, "Retry policy")', () => {
+  const problemsOf = (input: unknown) => {
+    const result = retryPolicySchema.safeParse(input);
+    return result.success ? [] : result.error.issues.map((issue) => issue.path[0]);
+  };
+
+  it('takes 1 to 100 attempts in all and refuses more, naming maxAttempts', () => {
+    expect(retryPolicySchema.parse({ maxAttempts: 100 }).maxAttempts).toBe(100);
+    expect(problemsOf({ maxAttempts: 101 })).toEqual(['maxAttempts']);
+  });
+
+  it('takes non-retryable statuses from 300 to 599 only, naming nonRetryableStatuses', () => {
+    expect(retryPolicySchema.parse({ nonRetryableStatuses: [300, 422, 599] }).nonRetryableStatuses).toEqual([300, 422, 599]);
+    expect(problemsOf({ nonRetryableStatuses: [299] })).toEqual(['nonRetryableStatuses']);
+    expect(problemsOf({ nonRetryableStatuses: [422, 600] })).toEqual(['nonRetryableStatuses']);
+  });
+});
+
+describe('exponential retry defaults: 5 s, ×2, at most 10 h', () => {
+  const delays = (input: Record<string, number>, attempts: number[]) => {
+    const policy = retryPolicySchema.parse({ maxAttempts: 100, jitter: 0, ...input });
+    return attempts.map((attempt) => retryDelayMs(policy, attempt));
+  };
+
+  it('grows ×2 from a given initialDelayMs up to 10 h', () => {
+    // 1 s × 2^15 = 9.1 h; × 2^16 would be 18.2 h.
+    expect(delays({ initialDelayMs: 1000 }, [1, 2, 3, 16, 17, 30])).toEqual([1000, 2000, 4000, 32_768_000, 10 * HOUR, 10 * HOUR]);
+  });
+
+  it('starts at 5 s with a given multiplier, up to 10 h', () => {
+    // 5 s × 3^8 = 9.1 h; × 3^9 would be 27 h.
+    expect(delays({ multiplier: 3 }, [1, 2, 3, 9, 10])).toEqual([5 * SECOND, 15 * SECOND, 45 * SECOND, 32_805_000, 10 * HOUR]);
+  });
+
+  it('starts at 5 s and doubles up to a given maxDelayMs', () => {
+    expect(delays({ maxDelayMs: MINUTE }, [1, 2, 3, 4, 5, 6])).toEqual([5 * SECOND, 10 * SECOND, 20 * SECOND, 40 * SECOND, MINUTE, MINUTE]);
+  });
+
+  it('spreads an exponential delay by the default ±20 % jitter', () => {
+    const policy = retryPolicySchema.parse({ initialDelayMs: 1000 });
+    expect([0, 0.5, 0.999999].map((random) => retryDelayMs(policy, 2, random))).toEqual([1600, 2000, 2400]);
+  });
+});
+
 describe('attempt classification', () => {
   const policy = retryPolicySchema.parse({ maxAttempts: 3, schedule: [1000], jitter: 0, nonRetryableStatuses: [422] });
   const now = new Date('2026-11-23T00:00:00Z');
