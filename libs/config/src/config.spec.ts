@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DispatchConfig, loadConfig } from './config';
+
+/** The variables an error message names: `Invalid configuration: A: why; B: why`. */
+function namedIn(environment: Record<string, string>): string[] {
+  try {
+    loadConfig(environment);
+  } catch (error) {
+    const message = (error as Error).message;
+    expect(message).toMatch(/^Invalid configuration: /);
+    return [...message.matchAll(/(?:^Invalid configuration: |; )([A-Z][A-Z_]*): /g)].map((match) => match[1]).sort();
+  }
+  throw new Error(`${JSON.stringify(environment)} was accepted`);
+}
+
+/** The Configuration table of the README: variable → its Default cell. */
+function readmeDefaults(): Map<string, string> {
+  const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+  const section = readme.split('\n## Configuration\n')[1].split('\n## ')[0];
+  const rows = [...section.matchAll(/^\| `([A-Z_]+)` \| (.+?) \|/gm)];
+  return new Map(rows.map((row) => [row[1], row[2].trim()]));
+}
+
+/** A Default cell as a value: `3000` → 3000, `log` → 'log', "unset (…)" → undefined. */
+function defaultValue(cell: string): string | number | undefined {
+  if (cell.startsWith('unset')) return undefined;
+  const quoted = /^`([^`]*)`$/.exec(cell);
+  if (!quoted) throw new Error(`README default cell not understood: ${cell}`);
+  return /^\d+$/.test(quoted[1]) ? Number(quoted[1]) : quoted[1];
+}
+
+describe('configuration', () => {
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['LOG_LEVEL', 'loud'],
+    ['DISPATCH_WORKER_CONCURRENCY', '0'],
+    ['DISPATCH_WORKER_CONCURRENCY', '2.5'],
+    ['DISPATCH_RESPONSE_MAX_BYTES', '-1'],
+    ['DATABASE_URL', 'not a url'],
+    ['DISPATCH_QUEUE_PREFIX', 'a:b'],
+  ])('refuses %s=%s with a message naming it (and only it)', (name, value) => {
+    expect(namedIn({ [name]: value })).toEqual([name]);
+  });
+
+  it('names every bad variable at once', () => {
+    const bad = { PORT: 'abc', LOG_LEVEL: 'loud', DISPATCH_WORKER_CONCURRENCY: '0', DISPATCH_BOOTSTRAP_KEY: 'short', HOST: '127.0.0.1' };
+    expect(namedIn(bad)).toEqual(['DISPATCH_BOOTSTRAP_KEY', 'DISPATCH_WORKER_CONCURRENCY', 'LOG_LEVEL', 'PORT']);
+  });
+
+  it('refuses a DISPATCH_BOOTSTRAP_KEY shorter than 16 characters', () => {
+    expect(namedIn({ DISPATCH_BOOTSTRAP_KEY: 'k'.repeat(15) })).toEqual(['DISPATCH_BOOTSTRAP_KEY']);
+    expect(loadConfig({ DISPATCH_BOOTSTRAP_KEY: 'k'.repeat(16) }).bootstrapKey).toBe('k'.repeat(16));
+  });
+
+  it('defaults to what the README table lists', () => {
+    const listed = readmeDefaults();
+    const used = new Set<string>();
+    const readme = (name: string) => {
+      if (!listed.has(name)) throw new Error(`README lists no ${name}`);
+      used.add(name);
+      return defaultValue(listed.get(name) as string);
+    };
+    const expected: DispatchConfig = {
+      port: readme('PORT') as number,
+      host: readme('HOST') as string,
+      databaseUrl: readme('DATABASE_URL') as string,
+      databasePool: readme('DISPATCH_DATABASE_POOL') as number,
+      redisUrl: readme('REDIS_URL') as string,
+      bootstrapKey: readme('DISPATCH_BOOTSTRAP_KEY') as undefined,
+      queuePrefix: readme('DISPATCH_QUEUE_PREFIX') as string,
+      // Left unset: the API then serves the README's apps/admin/dist, found from its own location (apps/api/src/app.ts).
+      adminDir: readme('DISPATCH_ADMIN_DIR') === 'apps/admin/dist' ? undefined : 'a README default the code does not know',
+      worker: {
+        concurrency: readme('DISPATCH_WORKER_CONCURRENCY') as number,
+        idleMs: readme('DISPATCH_WORKER_IDLE_MS') as number,
+        scanMs: readme('DISPATCH_WORKER_SCAN_MS') as number,
+        metricsPort: readme('DISPATCH_METRICS_PORT') as number,
+        reconcileMs: readme('DISPATCH_RECONCILE_MS') as number,
+        drainTimeoutMs: readme('DISPATCH_DRAIN_TIMEOUT_MS') as number,
+        lockMs: readme('DISPATCH_LOCK_MS') as number,
+      },
+      webhook: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, responseMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
+      logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],
+    };
+    expect(loadConfig({})).toEqual(expected);
+    // Every variable the README lists was compared.
+    expect([...listed.keys()].filter((name) => !used.has(name))).toEqual([]);
+  });
+});
