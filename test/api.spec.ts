@@ -3,7 +3,7 @@ import IORedis from 'ioredis';
 import { destinationQueueName } from '@dispatch/queue';
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { ApiClient, createTestOrganization, createWebhook, Receiver, REDIS_URL, webhookDestination } from '@dispatch/testing';
+import { ApiClient, createTestOrganization, createWebhook, Receiver, REDIS_URL, sendEvent, webhookDestination } from '@dispatch/testing';
 import { useSystem } from './system';
 
 const RECEIVER = 'http://127.0.0.1:9/hook';
@@ -141,8 +141,14 @@ describe('REST API (api process, no worker)', () => {
 
     it('updates, pauses, resumes and deletes', async () => {
       const created = await createDestination();
+      const routedTo = async (type: string): Promise<string[]> => (await sendEvent(client, { type })).deliveries.map((delivery: { destinationId: string }) => delivery.destinationId);
+      // Created with eventTypes ["*"]: it gets order.x, until the PATCH narrows it to invoice.*.
+      expect(await routedTo('order.x')).toContain(created.id);
       const patched = await client.request('PATCH', `/v1/destinations/${created.id}`, { name: 'renamed', eventTypes: ['invoice.*'] });
-      expect(patched.body).toMatchObject({ name: 'renamed', eventTypes: ['invoice.*'] });
+      expect(patched.status).toBe(200);
+      expect(await routedTo('invoice.x')).toContain(created.id);
+      expect(await routedTo('order.x')).not.toContain(created.id);
+      expect((await client.get(`/v1/destinations/${created.id}`)).body.name).toBe('renamed');
       expect((await client.request('PATCH', `/v1/destinations/${created.id}`, { kind: 'email' })).status).toBe(400);
 
       const paused = await client.post(`/v1/destinations/${created.id}/pause`);
