@@ -353,7 +353,7 @@ async function dispatchPhase({ receiver, agent, base, dispatchSecret, sampler },
   await receiver.phase(key, EVENTS);
   const counts = { accepted: 0 };
   const done = receiver.complete(key, WAIT_TIMEOUT_MS, (received) => console.log(`  … ${counts.accepted} accepted, ${received} received`));
-  const window = await sampler.begin();
+  const window = await sampler.begin({ others: true });
   const sent = await postEvents(agent, base, ids, counts);
   console.log(`  all ${EVENTS} accepted in ${ms(sent.lastAck - sent.firstSend)} ms`);
   const lastAt = await done;
@@ -366,13 +366,14 @@ async function dispatchPhase({ receiver, agent, base, dispatchSecret, sampler },
     ...endToEndFigures(sent, report.times, lastAt),
     cpu: cpuFigures(usage, atLast, DISPATCH_PARTS, EVENTS),
     idleOther: idleCpu(usage, BARE_PARTS),
+    others: usage?.others,
     duplicates: report.duplicates,
   };
   console.log(`  accepted   ${rate(figures.acceptedPerSecond)} events/s`);
   console.log(`  delivered  ${rate(figures.deliveredPerSecond)} deliveries/s (${figures.receivedByLastAck} of ${EVENTS} had arrived by the last 202)`);
   console.log(`  accept-to-receive p50 ${ms(figures.acceptToReceive.p50)} ms, p99 ${ms(figures.acceptToReceive.p99)} ms`);
   console.log(`  send-to-receive   p50 ${ms(figures.sendToReceive.p50)} ms, p99 ${ms(figures.sendToReceive.p99)} ms`);
-  printCpu(figures.cpu, DISPATCH_PARTS, figures.idleOther, 'the bare side');
+  printCpu(figures.cpu, DISPATCH_PARTS, figures.idleOther, "the bare side's", figures.others);
   if (report.duplicates > 0) console.log(`  (${report.duplicates} duplicate deliveries)`);
   return figures;
 }
@@ -382,7 +383,7 @@ async function barePhase({ receiver, bare, sampler }, round) {
   const ids = phaseIds(key, EVENTS);
   await receiver.phase(key, EVENTS);
   const done = receiver.complete(key, WAIT_TIMEOUT_MS, (received) => console.log(`  … ${received} received`), bare.check);
-  const window = await sampler.begin();
+  const window = await sampler.begin({ others: true });
   const firstAdd = now();
   await bare.add(ids);
   const lastAdd = now();
@@ -397,11 +398,12 @@ async function barePhase({ receiver, bare, sampler }, round) {
     deliveredPerSecond: (EVENTS * 1000) / (lastAt - firstAdd),
     cpu: cpuFigures(usage, atLast, BARE_PARTS, EVENTS),
     idleOther: idleCpu(usage, DISPATCH_PARTS),
+    others: usage?.others,
     duplicates: report.duplicates,
   };
   console.log(`  added      ${rate(figures.addedPerSecond)} jobs/s`);
   console.log(`  delivered  ${rate(figures.deliveredPerSecond)} deliveries/s`);
-  printCpu(figures.cpu, BARE_PARTS, figures.idleOther, "Dispatch's");
+  printCpu(figures.cpu, BARE_PARTS, figures.idleOther, "Dispatch's", figures.others);
   if (report.duplicates > 0) console.log(`  (${report.duplicates} duplicate deliveries)`);
   return figures;
 }
@@ -795,12 +797,13 @@ function idleCpu(usage, parts) {
   return parts.filter(([part]) => part !== 'receiver' && part !== 'orchestrator').reduce((sum, [part]) => sum + (usage.parts[part] ?? 0), 0);
 }
 
-function printCpu(cpu, parts, idleOther, otherName) {
+function printCpu(cpu, parts, idleOther, otherName, others = []) {
   if (!cpu) return;
   const shown = parts.map(([part, label]) => `${label} ${cpu.parts[part].toFixed(3)}`);
   console.log(`  CPU per delivery (ms): ${shown.join(', ')}; ${cpu.total.toFixed(3)} in all`);
   console.log(`  cores busy on average: ${cpu.coresBusy.toFixed(2)} of ${CORES}; other processes: ${cpu.otherCores.toFixed(2)}`);
   console.log(`  meanwhile ${otherName} idle processes used ${ms(idleOther)} ms of CPU`);
+  if (others.length > 0) console.log(`  busiest other processes (CPU ms): ${others.map(({ name, cpuMs }) => `${name} ${cpuMs.toFixed(0)}`).join('; ')}`);
 }
 
 // ---------------------------------------------------------------------------------------------

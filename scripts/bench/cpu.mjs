@@ -13,7 +13,7 @@
 // - A process is known by its pid and its start time, so a reused pid is never taken for the
 //   process that had it before.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
@@ -34,12 +34,26 @@ export class CpuSampler {
     this.window = null;
   }
 
-  /** Starts a window: re-reads the process lists, reads every process's CPU time, and samples on. */
-  async begin() {
+  /**
+   * Starts a window: re-reads the process lists, reads every process's CPU time, and samples on.
+   * With `others`, it also reads every process on the machine at both ends, to name at the end
+   * the ones outside the parts that used the most CPU in the window.
+   */
+  async begin({ others = false } = {}) {
     if (!this.enabled) return null;
     if (this.window) throw new Error('a CPU window is already open');
     await this.refresh();
-    const window = { startedAt: now(), endedAt: 0, processes: new Map(), machineFirst: readMachine(), machineLast: 0, ticks: 0, refreshing: null, timer: null };
+    const window = {
+      startedAt: now(),
+      endedAt: 0,
+      processes: new Map(),
+      machineFirst: readMachine(),
+      machineLast: 0,
+      everyFirst: others ? readEvery() : null,
+      ticks: 0,
+      refreshing: null,
+      timer: null,
+    };
     this.window = window;
     this.sample(window, true);
     window.timer = setInterval(() => this.tick(window), this.sampleMs);
@@ -55,7 +69,9 @@ export class CpuSampler {
     this.sample(window, false);
     window.endedAt = now();
     this.window = null;
-    return totals(window, window.endedAt);
+    const result = totals(window, window.endedAt);
+    if (window.everyFirst) result.others = busiestOthers(window, readEvery());
+    return result;
   }
 
   /** Reads every process now and returns the window's totals so far; the window stays open. */
@@ -98,6 +114,43 @@ function totals(window, at) {
   const parts = {};
   for (const { part, first, last } of window.processes.values()) parts[part] = (parts[part] ?? 0) + (last - first);
   return { parts, wallMs: at - window.startedAt, machineMs: window.machineLast - window.machineFirst, processes: window.processes.size };
+}
+
+/** Every process on the machine: id (pid and start time) → { name, cpuMs }. */
+function readEvery() {
+  const every = new Map();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = readStat(pid);
+    if (!stat) continue;
+    every.set(`${pid}:${stat.startTicks}`, { pid, cpuMs: stat.cpuMs });
+  }
+  return every;
+}
+
+/** The processes outside the window's parts that used the most CPU in it (at least 1 % of its time), by name. */
+function busiestOthers(window, everyLast) {
+  const byName = new Map();
+  for (const [id, { pid, cpuMs }] of everyLast) {
+    if (window.processes.has(id)) continue;
+    const used = cpuMs - (window.everyFirst.get(id)?.cpuMs ?? 0);
+    if (used <= 0) continue;
+    const name = processName(pid);
+    byName.set(name, (byName.get(name) ?? 0) + used);
+  }
+  const floor = (window.endedAt - window.startedAt) / 100;
+  return [...byName].filter(([, used]) => used >= floor).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([name, cpuMs]) => ({ name, cpuMs }));
+}
+
+/** A short name: the command line's start (a PostgreSQL process names its role there), or [comm] for a kernel thread. */
+function processName(pid) {
+  try {
+    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim();
+    if (command) return command.length > 48 ? `${command.slice(0, 47)}…` : command;
+    return `[${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}]`;
+  } catch {
+    return `pid ${pid}`;
+  }
 }
 
 /** CPU ms the machine has been busy since boot, all cores together (/proc/stat: all but idle and iowait). */
