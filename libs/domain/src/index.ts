@@ -6,3 +6,4 @@ export * from './delivery-status';
 export * from './retry-policy';
 export * from './attempt-outcome';
 export * from './webhook-payload';
+export * from './readiness';

@@ -1,14 +1,9 @@
 import { Controller, Get, HttpException, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { PrismaClient } from '@dispatch/db';
+import { checkReadiness } from '@dispatch/domain';
 import { REDIS } from '@dispatch/queue';
 import type { Redis } from 'ioredis';
-
-const CHECK_TIMEOUT_MS = 1_000;
-
-function within<T>(promise: Promise<T>): Promise<T> {
-  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS).unref())]);
-}
 
 @ApiTags('operations')
 @Controller('health')
@@ -26,11 +21,7 @@ export class HealthController {
   /** Ready when PostgreSQL and Redis both answer within a second. */
   @Get('ready')
   async ready() {
-    const [postgres, redis] = await Promise.all([
-      within(this.prisma.$queryRaw`SELECT 1`).then(() => 'up', (error: Error) => `down: ${error.message}`),
-      within(this.redis.ping()).then(() => 'up', (error: Error) => `down: ${error.message}`),
-    ]);
-    const body = { status: postgres === 'up' && redis === 'up' ? 'ok' : 'unavailable', checks: { postgres, redis } };
+    const body = await checkReadiness({ postgres: () => this.prisma.$queryRaw`SELECT 1`, redis: () => this.redis.ping() });
     if (body.status !== 'ok') throw new HttpException({ message: 'Not ready', ...body }, 503);
     return body;
   }
