@@ -4,12 +4,18 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import type { Redis } from 'ioredis';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { PrismaClient } from '@dispatch/db';
+import { checkReadiness } from '@dispatch/domain';
 import { REDIS } from '@dispatch/queue';
 import { WorkerMetrics } from './worker-metrics';
+
+export type HttpAnswer = { status: number; type: string; body: string };
+
+const JSON_TYPE = 'application/json';
 
 /** The worker's only HTTP: `/metrics`, `/health/live` and `/health/ready`. */
 @Injectable()
 export class WorkerHttp implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('worker');
   private server: Server | undefined;
 
   constructor(
@@ -21,28 +27,41 @@ export class WorkerHttp implements OnApplicationBootstrap, OnApplicationShutdown
 
   async onApplicationBootstrap(): Promise<void> {
     const server = createServer((request, response) => {
-      void this.answer(request.url ?? '/').then(({ status, type, body }) => {
+      void this.handle(request.url ?? '/').then(({ status, type, body }) => {
         response.writeHead(status, { 'content-type': type });
         response.end(body);
       });
     });
     await new Promise<void>((resolve) => server.listen(this.config.worker.metricsPort, this.config.host, resolve));
     this.server = server;
-    Logger.log(`Worker metrics on http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, 'worker');
+    this.logger.log(`Worker metrics on http://127.0.0.1:${this.port}/metrics`);
   }
 
-  private async answer(url: string): Promise<{ status: number; type: string; body: string }> {
-    if (url === '/metrics') return { status: 200, type: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
-    if (url === '/health/live') return { status: 200, type: 'application/json', body: '{"status":"ok"}' };
-    if (url === '/health/ready') {
-      const [postgres, redis] = await Promise.all([
-        this.prisma.$queryRaw`SELECT 1`.then(() => 'up', () => 'down'),
-        this.redis.ping().then(() => 'up', () => 'down'),
-      ]);
-      const ok = postgres === 'up' && redis === 'up';
-      return { status: ok ? 200 : 503, type: 'application/json', body: JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks: { postgres, redis } }) };
+  /** The port it listens on (once bootstrapped). */
+  get port(): number | undefined {
+    return (this.server?.address() as AddressInfo | null | undefined)?.port;
+  }
+
+  /** The answer to a request for `url`; never rejects: an unexpected error is a 500. */
+  async handle(url: string): Promise<HttpAnswer> {
+    try {
+      return await this.answer(url);
+    } catch (error) {
+      this.logger.error(`${url}: ${error instanceof Error ? error.message : String(error)}`);
+      return { status: 500, type: JSON_TYPE, body: '{"statusCode":500,"message":"Internal server error"}' };
     }
-    return { status: 404, type: 'application/json', body: '{"statusCode":404,"message":"Not found"}' };
+  }
+
+  private async answer(url: string): Promise<HttpAnswer> {
+    if (url === '/metrics') return { status: 200, type: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
+    if (url === '/health/live') return { status: 200, type: JSON_TYPE, body: '{"status":"ok"}' };
+    if (url === '/health/ready') {
+      // Each check gets a second: ioredis queues commands while it reconnects, so a ping
+      // without a bound would wait for Redis to come back.
+      const readiness = await checkReadiness({ postgres: () => this.prisma.$queryRaw`SELECT 1`, redis: () => this.redis.ping() });
+      return { status: readiness.status === 'ok' ? 200 : 503, type: JSON_TYPE, body: JSON.stringify(readiness) };
+    }
+    return { status: 404, type: JSON_TYPE, body: '{"statusCode":404,"message":"Not found"}' };
   }
 
   async onApplicationShutdown(): Promise<void> {
