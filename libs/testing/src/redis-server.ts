@@ -28,8 +28,9 @@ export class OwnRedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** Starts the server (empty) and waits until it answers. */
+  /** Starts the server (empty) and waits until it answers; does nothing while it runs. */
   async restart(): Promise<void> {
+    if (this.process && this.process.exitCode === null && this.process.signalCode === null) return;
     this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     const client = new IORedis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     for (let tries = 0; tries < 100; tries += 1) {
