@@ -1,13 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { ApiClient, createTestOrganization, createWebhook, Json, sendEvent, TestOrganization, webhookDestination } from '@dispatch/testing';
+import { ApiClient, createTestOrganization, createWebhook, Json, sendEvent, TestOrganization, webhookDestination, webhookSecret } from '@dispatch/testing';
+import { errorShape } from './answers';
 import { useReceiver, useSystem } from './system';
-
-/** The one error shape of every error answer (docs/api.md, "Auth and errors"). */
-const errorShape = (statusCode: number, error: string) => ({ statusCode, error, message: expect.any(String) });
-
-const givenSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
 const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -32,7 +28,7 @@ describe('access: organizations and roles (api process, no worker)', () => {
 
   beforeAll(async () => {
     admin = system.client;
-    secret = givenSecret();
+    secret = webhookSecret();
     destination = await createWebhook(admin, `${receiver.url}/hook`, { eventTypes: ['access.*'], config: { url: `${receiver.url}/hook`, secret } });
     paused = await createWebhook(admin, `${receiver.url}/hook`, { eventTypes: ['held.*'] });
     expect((await admin.post(`/v1/destinations/${paused.id}/pause`)).body.paused).toBe(true);
@@ -140,13 +136,13 @@ describe('access: organizations and roles (api process, no worker)', () => {
         route: 'PATCH /v1/destinations/:id',
         method: 'PATCH',
         path: () => `/v1/destinations/${destination.id}`,
-        body: () => ({ name: 'taken-over', eventTypes: ['other.*'], config: { url: `${receiver.url}/elsewhere`, secret: givenSecret() } }),
+        body: () => ({ name: 'taken-over', eventTypes: ['other.*'], config: { url: `${receiver.url}/elsewhere`, secret: webhookSecret() } }),
       },
       { route: 'DELETE /v1/destinations/:id', method: 'DELETE', path: () => `/v1/destinations/${destination.id}` },
       { route: 'POST /v1/destinations/:id/pause', method: 'POST', path: () => `/v1/destinations/${destination.id}/pause`, body: () => ({}) },
       { route: 'POST /v1/destinations/:id/resume', method: 'POST', path: () => `/v1/destinations/${paused.id}/resume`, body: () => ({}) },
       { route: 'POST /v1/destinations/:id/test', method: 'POST', path: () => `/v1/destinations/${destination.id}/test`, body: () => ({}) },
-      { route: 'POST /v1/destinations/:id/rotate-secret', method: 'POST', path: () => `/v1/destinations/${destination.id}/rotate-secret`, body: () => ({ secret: givenSecret() }) },
+      { route: 'POST /v1/destinations/:id/rotate-secret', method: 'POST', path: () => `/v1/destinations/${destination.id}/rotate-secret`, body: () => ({ secret: webhookSecret() }) },
       { route: 'POST /v1/deliveries/:id/retry', method: 'POST', path: () => `/v1/deliveries/${deliveryId}/retry`, body: () => ({}) },
       { route: 'POST /v1/deliveries/:id/cancel', method: 'POST', path: () => `/v1/deliveries/${deliveryId}/cancel`, body: () => ({}) },
       { route: 'POST /v1/deliveries/retry', method: 'POST', path: () => '/v1/deliveries/retry', body: () => ({ destinationId: destination.id, status: 'pending' }) },

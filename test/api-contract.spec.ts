@@ -2,15 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { createDatabase, OrganizationRepository } from '@dispatch/db';
 import { generateApiKey, hashApiKey } from '@dispatch/domain';
-import { ApiClient, createTestOrganization, createWebhook, Json, ReceivedRequest, sendEvent, TestOrganization } from '@dispatch/testing';
+import { ApiClient, createTestOrganization, createWebhook, Json, ReceivedRequest, sendEvent, TestOrganization, uniqueId, webhookSecret } from '@dispatch/testing';
+import { errorShape } from './answers';
 import { useReceiver, useSystem } from './system';
-
-/** The one error shape of every error answer (docs/api.md, "Auth and errors"). */
-const errorShape = (statusCode: number, error: string) => ({ statusCode, error, message: expect.any(String) });
-
-const givenSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
-
-const uniqueId = (name: string): string => `${name}_${randomBytes(4).toString('hex')}`;
 
 const BOOTSTRAP_KEY = `bootstrap-${randomBytes(12).toString('hex')}`;
 
@@ -38,7 +32,7 @@ describe('API contract (api and worker)', () => {
   describe('signing secrets', () => {
     it('rotate-secret with a given secret answers it, and until previousValidUntil each webhook carries a signature with each secret', async () => {
       const destination = await createWebhook(client, `${receiver.url}/hook`);
-      const given = givenSecret();
+      const given = webhookSecret();
       const asked = Date.now();
       const rotated = await client.post(`/v1/destinations/${destination.id}/rotate-secret`, { secret: given });
       expect(rotated.status).toBe(200);
@@ -53,10 +47,10 @@ describe('API contract (api and worker)', () => {
       expect(signatures(during)).toHaveLength(2);
       expect(verify(given, during)).toMatchObject({ type: 'rotate.during' });
       expect(verify(destination.secret, during)).toMatchObject({ type: 'rotate.during' });
-      expect(() => verify(givenSecret(), during)).toThrow();
+      expect(() => verify(webhookSecret(), during)).toThrow();
 
       // A second given secret with no overlap: only it signs from now on.
-      const next = givenSecret();
+      const next = webhookSecret();
       const retired = await client.post(`/v1/destinations/${destination.id}/rotate-secret`, { secret: next, previousValidForSeconds: 0 });
       expect(retired.body).toEqual({ secret: next, previousValidUntil: null });
       const after = await receiver.waitForEvent((await sendEvent(client, { type: 'rotate.after', destinations: [destination.id] })).id);
@@ -71,7 +65,7 @@ describe('API contract (api and worker)', () => {
       expect([first.method, first.path, first.headers['x-team']]).toEqual(['PUT', '/hook', 'a']);
       expect(verify(destination.secret, first)).toMatchObject({ type: 'config.first' });
 
-      const secret = givenSecret();
+      const secret = webhookSecret();
       const patched = await client.request('PATCH', `/v1/destinations/${destination.id}`, { config: { url: `${receiver.url}/moved`, secret } });
       expect(patched.status).toBe(200);
       // Whole: the method and headers given at creation are gone, back to their defaults.

@@ -1,11 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { createDatabase, OrganizationRepository } from '@dispatch/db';
 import { hashApiKey } from '@dispatch/domain';
-import { ApiClient, createWebhook, eventually, Json, sendEvent, waitForDelivery } from '@dispatch/testing';
+import { ApiClient, createWebhook, eventually, Json, sendEvent, waitForDelivery, webhookSecret } from '@dispatch/testing';
 import { useReceiver, useSystem } from './system';
-
-/** A signing secret given by the operator (not generated), so a leak of it can be searched for. */
-const givenSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
 describe('audit trail of operator actions', () => {
   const system = useSystem();
@@ -34,7 +30,7 @@ describe('audit trail of operator actions', () => {
   };
 
   it('records creating, changing, rotating the secret of and deleting a destination: action, target, actor, and no secret', async () => {
-    const secrets = [givenSecret(), givenSecret(), givenSecret()];
+    const secrets = [webhookSecret(), webhookSecret(), webhookSecret()];
     const created = await createWebhook(client, `${receiver.url}/hook`, { config: { url: `${receiver.url}/hook`, secret: secrets[0] } });
     const id = created.id;
     const updated = await client.request('PATCH', `/v1/destinations/${id}`, { name: 'renamed', config: { url: `${receiver.url}/moved`, secret: secrets[1] } });
@@ -66,7 +62,7 @@ describe('audit trail of operator actions', () => {
   });
 
   it('records a manual retry of a delivery with the delivery as target and the caller as actor', async () => {
-    const destination = await createWebhook(client, `${receiver.url}/hook`, { config: { url: `${receiver.url}/hook`, secret: givenSecret() } });
+    const destination = await createWebhook(client, `${receiver.url}/hook`, { config: { url: `${receiver.url}/hook`, secret: webhookSecret() } });
     const accepted = await sendEvent(client, { type: 'order.created', data: { n: 1 }, destinations: [destination.id] });
     const deliveryId = accepted.deliveries[0].id;
     await waitForDelivery(client, deliveryId, 'delivered');

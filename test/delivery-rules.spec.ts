@@ -1,14 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { ApiClient, createTestOrganization, createWebhook, eventually, Json, ReceiverAnswer, sendEvent, waitForDelivery } from '@dispatch/testing';
+import { ApiClient, createTestOrganization, createWebhook, eventually, Json, sendEvent, uniqueId, waitForDelivery } from '@dispatch/testing';
+import { errorShape } from './answers';
 import { useReceiver, useSystem } from './system';
 
-/** The one error shape of every error answer (docs/api.md, "Auth and errors"). */
-const errorShape = (statusCode: number, error: string) => ({ statusCode, error, message: expect.any(String) });
 
-const uniqueId = (name: string): string => `${name}_${randomBytes(4).toString('hex')}`;
 
 /** A loopback port nothing listens on: one the system gave us, closed again. */
 async function closedPort(): Promise<number> {
@@ -25,24 +22,12 @@ describe('delivery rules the docs promise (api and worker)', () => {
   const receiver = useReceiver();
   let client: ApiClient;
 
-  /** How the receiver answers each event, by webhook-id and by how many times it came before; 200 otherwise. */
-  const plans = new Map<string, (earlier: number) => ReceiverAnswer>();
 
   beforeAll(() => {
     client = system.client;
   });
 
-  beforeEach(() => {
-    plans.clear();
-    receiver.answer((request) => {
-      const eventId = String(request.headers['webhook-id']);
-      const plan = plans.get(eventId);
-      return plan ? plan(requestsOf(eventId).length - 1) : { status: 200, body: 'ok' };
-    });
-  });
 
-  /** Requests the receiver got for one event (its webhook-id), in order of arrival. */
-  const requestsOf = (eventId: string) => receiver.requests.filter((request) => request.headers['webhook-id'] === eventId);
 
   /** A webhook on the receiver that no routed event of these tests matches. */
   const destination = (overrides: Record<string, unknown> = {}): Promise<Json> =>
@@ -85,11 +70,11 @@ describe('delivery rules the docs promise (api and worker)', () => {
   it('signs every attempt with its own webhook-timestamp: a retry carries a later one, and verifies', async () => {
     const dst = await destination({ retryPolicy: { maxAttempts: 3, schedule: [1100], jitter: 0 } });
     const eventId = uniqueId('stamped');
-    plans.set(eventId, (earlier) => (earlier === 0 ? { status: 500 } : { status: 200 }));
+    receiver.answerEvent(eventId, (earlier) => (earlier === 0 ? { status: 500 } : { status: 200 }));
     const id = await send(dst, eventId);
     await waitForDelivery(client, id, 'delivered');
 
-    const requests = requestsOf(eventId);
+    const requests = receiver.requestsOf(eventId);
     expect(requests.map((request) => request.headers['dispatch-attempt'])).toEqual(['1', '2']);
     const stamp = (index: number) => Number(requests[index].headers['webhook-timestamp']);
     for (const [index, request] of requests.entries()) {
@@ -107,7 +92,7 @@ describe('delivery rules the docs promise (api and worker)', () => {
   it('brings a waiting retry forward on a manual retry: attempt 2 goes at once, trigger manual', async () => {
     const dst = await destination({ retryPolicy: { maxAttempts: 3, schedule: [60_000], jitter: 0 } });
     const eventId = uniqueId('forward');
-    plans.set(eventId, (earlier) => (earlier === 0 ? { status: 500, body: 'down' } : { status: 200, body: 'ok' }));
+    receiver.answerEvent(eventId, (earlier) => (earlier === 0 ? { status: 500, body: 'down' } : { status: 200, body: 'ok' }));
     const id = await send(dst, eventId);
     const retrying = await waitForDelivery(client, id, 'retrying');
     expect(new Date(retrying.nextAttemptAt).getTime()).toBeGreaterThan(Date.now() + 50_000);
@@ -115,8 +100,8 @@ describe('delivery rules the docs promise (api and worker)', () => {
     const asked = Date.now();
     const retry = await client.post(`/v1/deliveries/${id}/retry`);
     expect(retry.status).toBe(202);
-    await eventually(async () => (requestsOf(eventId).length === 2 ? true : undefined), 5_000, 'attempt 2 to reach the receiver');
-    const second = requestsOf(eventId)[1];
+    await eventually(async () => (receiver.requestsOf(eventId).length === 2 ? true : undefined), 5_000, 'attempt 2 to reach the receiver');
+    const second = receiver.requestsOf(eventId)[1];
     expect(second.headers['dispatch-attempt']).toBe('2');
     expect(second.receivedAt - asked).toBeLessThan(5_000);
 
@@ -135,7 +120,7 @@ describe('delivery rules the docs promise (api and worker)', () => {
     const gone = await createWebhook(own, `${receiver.url}/gone`, { eventTypes: ['parcel.*'], retryPolicy: { maxAttempts: 3, schedule: [150], jitter: 0 } });
     const live = await createWebhook(own, `${receiver.url}/live`, { eventTypes: ['parcel.*'] });
     const goneEvent = uniqueId('gone');
-    plans.set(goneEvent, () => ({ status: 410 }));
+    receiver.answerEvent(goneEvent, () => ({ status: 410 }));
     const first = (await sendEvent(own, { id: goneEvent, type: 'parcel.sent', destinations: [gone.id] })).deliveries[0].id;
     await waitForDelivery(own, first, 'failed');
     expect((await own.get(`/v1/destinations/${gone.id}`)).body).toMatchObject({ enabled: false, disabledReason: 'receiver answered 410 Gone' });
@@ -156,8 +141,8 @@ describe('delivery rules the docs promise (api and worker)', () => {
     const named = await send(dst, namedEvent);
 
     await marker(other);
-    expect(requestsOf(backlogEvent)).toHaveLength(0);
-    expect(requestsOf(namedEvent)).toHaveLength(0);
+    expect(receiver.requestsOf(backlogEvent)).toHaveLength(0);
+    expect(receiver.requestsOf(namedEvent)).toHaveLength(0);
     expect((await deliveryOf(backlog)).status).toBe('pending');
     expect((await deliveryOf(named)).status).toBe('pending');
 
@@ -169,8 +154,8 @@ describe('delivery rules the docs promise (api and worker)', () => {
       const delivered = await waitForDelivery(client, id, 'delivered', 5_000);
       expect(delivered.attempts.map((attempt: Json) => [attempt.number, attempt.trigger, attempt.statusCode])).toEqual([[1, 'scheduled', 200]]);
     }
-    expect(requestsOf(backlogEvent)).toHaveLength(1);
-    expect(requestsOf(namedEvent)).toHaveLength(1);
+    expect(receiver.requestsOf(backlogEvent)).toHaveLength(1);
+    expect(receiver.requestsOf(namedEvent)).toHaveLength(1);
   });
 
   it('cancels a held delivery of a disabled destination: it is never sent, also after the destination is resumed', async () => {
@@ -202,9 +187,9 @@ describe('delivery rules the docs promise (api and worker)', () => {
     expect((await deliveryOf(done)).status).toBe('delivered');
 
     const slowEvent = uniqueId('slow');
-    plans.set(slowEvent, () => ({ status: 200, body: 'late', delayMs: 2000 }));
+    receiver.answerEvent(slowEvent, () => ({ status: 200, body: 'late', delayMs: 2000 }));
     const slow = await send(dst, slowEvent);
-    await eventually(async () => (requestsOf(slowEvent).length === 1 ? true : undefined), 10_000, 'the attempt to reach the receiver');
+    await eventually(async () => (receiver.requestsOf(slowEvent).length === 1 ? true : undefined), 10_000, 'the attempt to reach the receiver');
     expect((await deliveryOf(slow)).status).toBe('delivering');
     const refusedSlow = await client.post(`/v1/deliveries/${slow}/cancel`);
     expect(refusedSlow.status).toBe(409);
@@ -248,7 +233,7 @@ describe('delivery rules the docs promise (api and worker)', () => {
       [2, 'scheduled', 200, null],
     ]);
     expect(new Date(delivered.attempts[1].startedAt).getTime() - firstStarted).toBeGreaterThanOrEqual(2900);
-    expect(requestsOf(eventId).map((request) => request.headers['dispatch-attempt'])).toEqual(['2']);
+    expect(receiver.requestsOf(eventId).map((request) => request.headers['dispatch-attempt'])).toEqual(['2']);
   });
 
   it('makes an ordered delivery wait behind its retrying head without using an attempt', async () => {
@@ -256,7 +241,7 @@ describe('delivery rules the docs promise (api and worker)', () => {
     const key = uniqueId('key');
     const head = uniqueId('head');
     const next = uniqueId('next');
-    plans.set(head, (earlier) => (earlier < 2 ? { status: 500 } : { status: 200 }));
+    receiver.answerEvent(head, (earlier) => (earlier < 2 ? { status: 500 } : { status: 200 }));
     const headId = await send(dst, head, { orderingKey: key });
     const nextId = await send(dst, next, { orderingKey: key });
 
@@ -266,7 +251,7 @@ describe('delivery rules the docs promise (api and worker)', () => {
 
     const delivered = await waitForDelivery(client, nextId, 'delivered', 15_000);
     expect(receiver.eventIds()).toEqual([head, head, head, next]);
-    expect(requestsOf(next).map((request) => request.headers['dispatch-attempt'])).toEqual(['1']);
+    expect(receiver.requestsOf(next).map((request) => request.headers['dispatch-attempt'])).toEqual(['1']);
     expect(delivered.attemptCount).toBe(1);
     expect(delivered.attempts.map((attempt: Json) => [attempt.number, attempt.trigger, attempt.statusCode])).toEqual([[1, 'scheduled', 200]]);
     expect((await deliveryOf(headId)).attempts.map((attempt: Json) => attempt.statusCode)).toEqual([500, 500, 200]);
@@ -276,8 +261,8 @@ describe('delivery rules the docs promise (api and worker)', () => {
     const dst = await destination({ retryPolicy: { maxAttempts: 1 } });
     const again = [uniqueId('again'), uniqueId('again')];
     const healed = uniqueId('healed');
-    for (const eventId of again) plans.set(eventId, () => ({ status: 500, body: 'still down' }));
-    plans.set(healed, (earlier) => (earlier === 0 ? { status: 500 } : { status: 200 }));
+    for (const eventId of again) receiver.answerEvent(eventId, () => ({ status: 500, body: 'still down' }));
+    receiver.answerEvent(healed, (earlier) => (earlier === 0 ? { status: 500 } : { status: 200 }));
     const failedAgain = [await send(dst, again[0]), await send(dst, again[1])];
     const delivered = await send(dst, healed);
     for (const id of [...failedAgain, delivered]) await waitForDelivery(client, id, 'failed');

@@ -1,12 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { destinationQueueName } from '@dispatch/queue';
-import { ApiClient, createWebhook, eventually, Json, ReceiverAnswer, sendEvent, waitForDelivery } from '@dispatch/testing';
+import { ApiClient, createWebhook, eventually, Json, sendEvent, uniqueId, waitForDelivery } from '@dispatch/testing';
+import { errorShape } from './answers';
 import { useReceiver, useSystem } from './system';
 
-/** The one error shape of every error answer (docs/api.md, "Auth and errors"). */
-const errorShape = (statusCode: number, error: string) => ({ statusCode, error, message: expect.any(String) });
 
 describe('manual retry, cancel and replay (api and worker)', () => {
   // The reconciler at its default period: what these tests see is the queues' own doing, not its repairs.
@@ -16,32 +14,19 @@ describe('manual retry, cancel and replay (api and worker)', () => {
   let redis: IORedis;
   const queues: Queue[] = [];
 
-  /** How the receiver answers each event, by webhook-id and by how many times it came before; 200 otherwise. */
-  const plans = new Map<string, (earlier: number) => ReceiverAnswer>();
 
   beforeAll(() => {
     client = system.client;
     redis = new IORedis(system.config.redisUrl);
   });
 
-  beforeEach(() => {
-    plans.clear();
-    receiver.answer((request) => {
-      const eventId = String(request.headers['webhook-id']);
-      const plan = plans.get(eventId);
-      return plan ? plan(requestsOf(eventId).length - 1) : { status: 200, body: 'ok' };
-    });
-  });
 
   afterAll(async () => {
     await Promise.all(queues.map((queue) => queue.close()));
     redis.disconnect();
   });
 
-  const uniqueId = (name: string): string => `${name}_${randomBytes(4).toString('hex')}`;
 
-  /** Requests the receiver got for one event (its webhook-id), in order of arrival. */
-  const requestsOf = (eventId: string) => receiver.requests.filter((request) => request.headers['webhook-id'] === eventId);
 
   const destination = (overrides: Record<string, unknown> = {}): Promise<Json> => createWebhook(client, `${receiver.url}/hook`, overrides);
 
@@ -82,9 +67,9 @@ describe('manual retry, cancel and replay (api and worker)', () => {
     it('answers 409 in the one error shape while an attempt is in flight, and the refused retry writes nothing', async () => {
       const dst = await destination();
       const eventId = uniqueId('held');
-      plans.set(eventId, () => ({ status: 200, body: 'late', delayMs: 2000 }));
+      receiver.answerEvent(eventId, () => ({ status: 200, body: 'late', delayMs: 2000 }));
       const id = await send(dst, eventId);
-      await eventually(async () => (requestsOf(eventId).length === 1 ? true : undefined), 10_000, 'the attempt to reach the receiver');
+      await eventually(async () => (receiver.requestsOf(eventId).length === 1 ? true : undefined), 10_000, 'the attempt to reach the receiver');
       expect((await deliveryOf(id)).status).toBe('delivering');
 
       const refused = await client.post(`/v1/deliveries/${id}/retry`);
@@ -94,7 +79,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
 
       const delivered = await waitForDelivery(client, id, 'delivered');
       await marker(dst);
-      expect(requestsOf(eventId)).toHaveLength(1);
+      expect(receiver.requestsOf(eventId)).toHaveLength(1);
       expect(delivered.attempts.map((attempt: Json) => [attempt.number, attempt.trigger, attempt.statusCode])).toEqual([[1, 'scheduled', 200]]);
       expect((await deliveryOf(id)).attempts).toHaveLength(1);
       expect((await auditEntries()).filter((entry) => entry.target === id)).toEqual([]);
@@ -111,7 +96,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       // A 422 the policy does not retry makes a dead letter after one attempt of three.
       const dst = await destination({ retryPolicy: { maxAttempts: 3, schedule: [1000], jitter: 0, nonRetryableStatuses: [422] } });
       const eventId = uniqueId('left');
-      plans.set(eventId, (earlier) => [{ status: 422 }, { status: 500, body: 'still down' }][earlier] ?? { status: 200, body: 'ok' });
+      receiver.answerEvent(eventId, (earlier) => [{ status: 422 }, { status: 500, body: 'still down' }][earlier] ?? { status: 200, body: 'ok' });
       const id = await send(dst, eventId);
       const dead = await waitForDelivery(client, id, 'failed');
       expect(dead.attempts).toHaveLength(1);
@@ -131,13 +116,13 @@ describe('manual retry, cancel and replay (api and worker)', () => {
         [2, 'manual', 500],
         [3, 'scheduled', 200],
       ]);
-      expect(requestsOf(eventId).map((request) => request.headers['dispatch-attempt'])).toEqual(['1', '2', '3']);
+      expect(receiver.requestsOf(eventId).map((request) => request.headers['dispatch-attempt'])).toEqual(['1', '2', '3']);
     }, 45_000);
 
     it('goes on retrying when the policy was given more attempts after the dead letter', async () => {
       const dst = await destination({ retryPolicy: { maxAttempts: 1 } });
       const eventId = uniqueId('raised');
-      plans.set(eventId, (earlier) => (earlier < 2 ? { status: 500, body: 'still down' } : { status: 200, body: 'ok' }));
+      receiver.answerEvent(eventId, (earlier) => (earlier < 2 ? { status: 500, body: 'still down' } : { status: 200, body: 'ok' }));
       const id = await send(dst, eventId);
       await waitForDelivery(client, id, 'failed');
       const queue = queueOf(dst);
@@ -170,7 +155,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
     it('is a dead letter again when a manual attempt fails and the policy has no attempts left', async () => {
       const dst = await destination({ retryPolicy: { maxAttempts: 2, schedule: [300], jitter: 0 } });
       const eventId = uniqueId('spent');
-      plans.set(eventId, () => ({ status: 500, body: 'down' }));
+      receiver.answerEvent(eventId, () => ({ status: 500, body: 'down' }));
       const id = await send(dst, eventId);
       await waitForDelivery(client, id, 'failed');
 
@@ -194,7 +179,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       // Had it gone on retrying, its next attempt would have been due 300 ms after the last one.
       await clockPast(new Date(new Date(failed.attempts[2].startedAt).getTime() + failed.attempts[2].durationMs + 1000));
       await marker(dst);
-      expect(requestsOf(eventId)).toHaveLength(3);
+      expect(receiver.requestsOf(eventId)).toHaveLength(3);
       expect(await deliveryOf(id)).toMatchObject({ status: 'failed', attemptCount: 3 });
     }, 60_000);
   });
@@ -203,7 +188,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
     it('cancels a retrying delivery: its retry never goes out', async () => {
       const dst = await destination({ retryPolicy: { maxAttempts: 3, schedule: [1500], jitter: 0 } });
       const eventId = uniqueId('retrying');
-      plans.set(eventId, () => ({ status: 500 }));
+      receiver.answerEvent(eventId, () => ({ status: 500 }));
       const id = await send(dst, eventId);
       const retrying = await waitForDelivery(client, id, 'retrying');
       const due = new Date(retrying.nextAttemptAt);
@@ -214,7 +199,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
 
       await clockPast(new Date(due.getTime() + 1000));
       await marker(dst);
-      expect(requestsOf(eventId)).toHaveLength(1);
+      expect(receiver.requestsOf(eventId)).toHaveLength(1);
       const after = await deliveryOf(id);
       expect(after).toMatchObject({ status: 'cancelled', attemptCount: 1 });
       expect(after.attempts).toHaveLength(1);
@@ -224,7 +209,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
     it('cancels a dead letter: it is no longer one, a replay of dead letters skips it, and it is never sent', async () => {
       const dst = await destination({ retryPolicy: { maxAttempts: 1 } });
       const eventId = uniqueId('dead');
-      plans.set(eventId, () => ({ status: 500 }));
+      receiver.answerEvent(eventId, () => ({ status: 500 }));
       const id = await send(dst, eventId);
       await waitForDelivery(client, id, 'failed');
 
@@ -237,7 +222,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id })).body).toMatchObject({ count: 0 });
 
       await marker(dst);
-      expect(requestsOf(eventId)).toHaveLength(1);
+      expect(receiver.requestsOf(eventId)).toHaveLength(1);
       expect(await deliveryOf(id)).toMatchObject({ status: 'cancelled', attemptCount: 1 });
       const again = await client.post(`/v1/deliveries/${id}/cancel`);
       expect(again.status).toBe(409);
@@ -247,7 +232,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
     it('cancels deliveries held by a disabled destination, one or in bulk: they are not sent when it is enabled again', async () => {
       const dst = await destination({ retryPolicy: { maxAttempts: 3, schedule: [300], jitter: 0 } });
       const goneEvent = uniqueId('gone');
-      plans.set(goneEvent, () => ({ status: 410 }));
+      receiver.answerEvent(goneEvent, () => ({ status: 410 }));
       await waitForDelivery(client, await send(dst, goneEvent), 'failed');
       expect((await client.get(`/v1/destinations/${dst.id}`)).body).toMatchObject({ enabled: false });
       const heldEvents = [uniqueId('held'), uniqueId('held')];
@@ -262,7 +247,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
 
       expect((await client.post(`/v1/destinations/${dst.id}/resume`)).body).toMatchObject({ enabled: true });
       await marker(dst);
-      for (const eventId of heldEvents) expect(requestsOf(eventId)).toHaveLength(0);
+      for (const eventId of heldEvents) expect(receiver.requestsOf(eventId)).toHaveLength(0);
       for (const id of [one, other]) expect(await deliveryOf(id)).toMatchObject({ status: 'cancelled', attemptCount: 0 });
     }, 45_000);
 
@@ -272,7 +257,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       const key = uniqueId('key');
       const headEvent = uniqueId('head');
       const nextEvent = uniqueId('next');
-      plans.set(headEvent, () => ({ status: 500 }));
+      receiver.answerEvent(headEvent, () => ({ status: 500 }));
       const head = await send(dst, headEvent, { orderingKey: key });
       await waitForDelivery(client, head, 'retrying');
       const next = await send(dst, nextEvent, { orderingKey: key });
@@ -280,12 +265,12 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       const queue = queueOf(dst);
       await eventually(async () => ((await (await queue.getJob(next))?.getState()) === 'delayed' ? true : undefined), 10_000, 'the next delivery to wait behind the head');
       expect((await deliveryOf(next)).status).toBe('pending');
-      expect(requestsOf(nextEvent)).toHaveLength(0);
+      expect(receiver.requestsOf(nextEvent)).toHaveLength(0);
 
       expect((await client.post(`/v1/deliveries/${head}/cancel`)).status).toBe(200);
       await receiver.waitForEvent(nextEvent, 10_000);
       await waitForDelivery(client, next, 'delivered');
-      expect(requestsOf(headEvent)).toHaveLength(1);
+      expect(receiver.requestsOf(headEvent)).toHaveLength(1);
       expect((await deliveryOf(head)).status).toBe('cancelled');
     }, 60_000);
   });
@@ -296,7 +281,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       const ids: string[] = [];
       for (const name of names) {
         const eventId = uniqueId(name);
-        plans.set(eventId, (earlier) => (earlier === 0 ? { status: 500 } : { status: 200, body: 'ok' }));
+        receiver.answerEvent(eventId, (earlier) => (earlier === 0 ? { status: 500 } : { status: 200, body: 'ok' }));
         ids.push(await send(dst, eventId));
       }
       return Promise.all(ids.map((id) => waitForDelivery(client, id, 'failed')));
@@ -308,7 +293,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
         return progress.remaining === 0 ? progress : undefined;
       }, 10_000, `replay ${replayId} to finish`);
 
-    const sentTimes = (delivery: Json): number => requestsOf(delivery.eventId).length;
+    const sentTimes = (delivery: Json): number => receiver.requestsOf(delivery.eventId).length;
 
     it('replays only the deliveries created between since and until; a dry run counts them', async () => {
       const dst = await destination({ retryPolicy: { maxAttempts: 1 } });

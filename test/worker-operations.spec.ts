@@ -36,6 +36,15 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return 0;
 }
 
+/** Waits until the worker's /health/ready answers 200 again, with both checks up. */
+async function expectReadyAgain(workerUrl: string): Promise<void> {
+  const back = await eventually(async () => {
+    const ready = await timedGet(`${workerUrl}/health/ready`);
+    return ready.status === 200 ? ready : undefined;
+  }, 20_000, 'the worker ready again');
+  expect(back.body).toEqual({ status: 'ok', checks: { postgres: 'up', redis: 'up' } });
+}
+
 describe('the worker process: metrics, health and drain timeout', () => {
   const system = useSystem({ worker: false });
   const receiver = useReceiver();
@@ -127,11 +136,7 @@ describe('the worker process: metrics, health and drain timeout', () => {
       } finally {
         await redis.restart();
       }
-      const back = await eventually(async () => {
-        const ready = await timedGet(`${worker.url}/health/ready`);
-        return ready.status === 200 ? ready : undefined;
-      }, 20_000, 'the worker ready again');
-      expect(back.body).toEqual({ status: 'ok', checks: { postgres: 'up', redis: 'up' } });
+      await expectReadyAgain(worker.url);
     } finally {
       await Promise.all(workers.splice(0).map((worker) => worker.stop('SIGKILL')));
       await redis.stop();
@@ -153,11 +158,7 @@ describe('the worker process: metrics, health and drain timeout', () => {
       } finally {
         proxy.restore();
       }
-      const back = await eventually(async () => {
-        const ready = await timedGet(`${worker.url}/health/ready`);
-        return ready.status === 200 ? ready : undefined;
-      }, 20_000, 'the worker ready again');
-      expect(back.body).toEqual({ status: 'ok', checks: { postgres: 'up', redis: 'up' } });
+      await expectReadyAgain(worker.url);
     } finally {
       await Promise.all(workers.splice(0).map((worker) => worker.stop('SIGKILL')));
       await proxy.close();

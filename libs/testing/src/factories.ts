@@ -24,3 +24,13 @@ export async function createTestOrganization(databaseUrl: string, name = `org-${
 export function webhookDestination(url: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return { name: `hook-${randomBytes(3).toString('hex')}`, kind: 'webhook', config: { url }, eventTypes: ['*'], ...overrides };
 }
+
+/** `name` with a random suffix, so ids never collide across tests and runs. */
+export function uniqueId(name: string): string {
+  return `${name}_${randomBytes(4).toString('hex')}`;
+}
+
+/** A webhook signing secret as a producer would give one (`whsec_` + 32 random bytes). */
+export function webhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}

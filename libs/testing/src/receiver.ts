@@ -23,6 +23,8 @@ const answerOk: ReceiverScript = () => ({ status: 200, body: 'ok' });
 export class Receiver {
   readonly requests: ReceivedRequest[] = [];
   private script: ReceiverScript = answerOk;
+  /** Scripts of single events (by webhook-id), given how many times the event came before; they win over `script`. */
+  private readonly eventScripts = new Map<string, (earlier: number) => ReceiverAnswer>();
   private waiters: { ready: () => boolean; resolve: () => void }[] = [];
 
   private constructor(private readonly server: Server) {}
@@ -43,7 +45,8 @@ export class Receiver {
         };
         const index = receiver.requests.length;
         receiver.requests.push(received);
-        const answer = receiver.script(received, index);
+        const eventScript = receiver.eventScripts.get(String(received.headers['webhook-id']));
+        const answer = eventScript ? eventScript(receiver.requestsOf(String(received.headers['webhook-id'])).length - 1) : receiver.script(received, index);
         const send = () => {
           response.writeHead(answer.status, answer.headers);
           response.end(answer.body ?? '');
@@ -66,10 +69,21 @@ export class Receiver {
     this.script = script;
   }
 
-  /** Forgets the requests received so far and answers 200 again. */
+  /** Answers the webhooks of event `eventId` as `script` says, given how many times it came before. */
+  answerEvent(eventId: string, script: (earlier: number) => ReceiverAnswer): void {
+    this.eventScripts.set(eventId, script);
+  }
+
+  /** Forgets the requests received so far and every script, and answers 200 again. */
   reset(): void {
     this.requests.length = 0;
     this.script = answerOk;
+    this.eventScripts.clear();
+  }
+
+  /** The requests for one event (its webhook-id), in order of arrival. */
+  requestsOf(eventId: string): ReceivedRequest[] {
+    return this.requests.filter((request) => request.headers['webhook-id'] === eventId);
   }
 
   /** Resolves once `count` requests have been answered, or rejects after `timeoutMs`. */
