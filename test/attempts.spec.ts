@@ -39,6 +39,7 @@ describe('claims and attempt records written together', () => {
       trigger: 'scheduled' as const,
       startedAt: new Date(),
       durationMs: 3,
+      outcome: 'delivered' as const,
       statusCode: 200,
       responseBody: 'ok',
       error: null,
@@ -48,10 +49,10 @@ describe('claims and attempt records written together', () => {
 
   it('answers every claim of a group, claims a delivery asked twice once, and records attempts alongside', async () => {
     const [a, b, c] = [await pendingDelivery('evt_w_a'), await pendingDelivery('evt_w_b'), await pendingDelivery('evt_w_c')];
-    const first = await deliveries.claim(a);
+    const first = await deliveries.claim(a, destinationId);
     expect(first).toMatchObject({ id: a, attemptNumber: 1, trigger: 'scheduled', event: { id: 'evt_w_a', data: { eventId: 'evt_w_a' } } });
 
-    const [, claimB, claimBAgain, claimC] = await Promise.all([attempt(a, 1), deliveries.claim(b), deliveries.claim(b), deliveries.claim(c)]);
+    const [, claimB, claimBAgain, claimC] = await Promise.all([attempt(a, 1), deliveries.claim(b, destinationId), deliveries.claim(b, destinationId), deliveries.claim(c, destinationId)]);
     expect(claimB).toMatchObject({ id: b, attemptNumber: 1 });
     expect(claimBAgain).toBeNull();
     expect(claimC).toMatchObject({ id: c, attemptNumber: 1 });
@@ -59,12 +60,12 @@ describe('claims and attempt records written together', () => {
     const settled = await database.prisma.delivery.findUniqueOrThrow({ where: { id: a }, include: { attempts: true } });
     expect(settled).toMatchObject({ status: 'delivered', lastStatusCode: 200, attempts: [{ number: 1, statusCode: 200 }] });
     // A delivered delivery is not claimed again (a job run twice sends nothing).
-    expect(await deliveries.claim(a)).toBeNull();
+    expect(await deliveries.claim(a, destinationId)).toBeNull();
   });
 
   it('records an attempt but keeps the status when an operator asked for a new attempt meanwhile', async () => {
     const id = await pendingDelivery('evt_w_retry');
-    const claimed = await deliveries.claim(id);
+    const claimed = await deliveries.claim(id, destinationId);
     expect(claimed?.attemptNumber).toBe(1);
     await deliveries.requestManualRetry(id, new Date());
     await attempt(id, 1);
@@ -73,12 +74,12 @@ describe('claims and attempt records written together', () => {
     expect(after.status).toBe('pending');
     expect(after.manualRetryAt).not.toBeNull();
     expect(after.attempts).toHaveLength(1);
-    expect(await deliveries.claim(id)).toMatchObject({ attemptNumber: 2, trigger: 'manual' });
+    expect(await deliveries.claim(id, destinationId)).toMatchObject({ attemptNumber: 2, trigger: 'manual' });
   });
 
   it('resolves flush once everything submitted is written', async () => {
     const ids = await Promise.all(['evt_w_f1', 'evt_w_f2', 'evt_w_f3'].map(pendingDelivery));
-    for (const id of ids) await deliveries.claim(id);
+    for (const id of ids) await deliveries.claim(id, destinationId);
     for (const id of ids) void attempt(id, 1);
     await deliveries.flush();
     const statuses = await database.prisma.delivery.findMany({ where: { id: { in: ids } }, select: { status: true } });

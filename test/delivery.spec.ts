@@ -64,7 +64,7 @@ describe('delivery (api and worker)', () => {
 
     const delivery = await settled(accepted.deliveries[0].id, 'delivered');
     expect(delivery.attempts).toEqual([
-      { number: 1, trigger: 'scheduled', startedAt: expect.any(String), durationMs: expect.any(Number), statusCode: 200, responseBody: 'ok', error: null },
+      { number: 1, trigger: 'scheduled', startedAt: expect.any(String), durationMs: expect.any(Number), outcome: 'delivered', statusCode: 200, responseBody: 'ok', error: null },
     ]);
   });
 

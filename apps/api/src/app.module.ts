@@ -2,12 +2,14 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule } from '@bull-board/nestjs';
-import { ConfigModule, DispatchConfig } from '@dispatch/config';
+import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
+import { Senders } from '@dispatch/destinations';
 import { DatabaseModule } from '@dispatch/db';
 import { QueueModule } from '@dispatch/queue';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
 import { ApiKeyGuard } from './auth/access';
 import { ErrorShapeFilter } from './http/errors';
+import { DestinationKindsController } from './destinations/destination-kinds.controller';
 import { DestinationsController } from './destinations/destinations.controller';
 import {
   CreateDestination,
@@ -45,9 +47,14 @@ export class AppModule {
         // Who may open it is checked by `queuesGate`, a hook of the HTTP server (see app.ts).
         BullBoardModule.forRoot({ route: QUEUES_ROUTE, adapter: FastifyAdapter }),
       ],
-      controllers: [DestinationsController, EventsController, DeliveriesController, ReplaysController, AuditController, HealthController, MetricsController],
+      controllers: [DestinationsController, DestinationKindsController, EventsController, DeliveriesController, ReplaysController, AuditController, HealthController, MetricsController],
       providers: [
         { provide: APP_FILTER, useClass: ErrorShapeFilter },
+        {
+          provide: Senders,
+          inject: [DISPATCH_CONFIG],
+          useFactory: (c: DispatchConfig) => new Senders({ timeoutMs: c.webhook.timeoutMs, replyMaxBytes: c.webhook.responseMaxBytes }),
+        },
         ApiKeyAuthenticator,
         ApiKeyGuard,
         Metrics,

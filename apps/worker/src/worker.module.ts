@@ -4,6 +4,8 @@ import type { Redis } from 'ioredis';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DatabaseModule } from '@dispatch/db';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS } from '@dispatch/queue';
+import { Senders } from '@dispatch/destinations';
+import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
 import { WorkerHttp } from './operations/worker-http';
 import { WorkerMetrics } from './operations/worker-metrics';
@@ -26,7 +28,16 @@ export class WorkerModule {
         }),
         BullModule.registerQueue({ name: MAINTENANCE_QUEUE }),
       ],
-      providers: [WorkerMetrics, WorkerHttp, DeliveryProcessor, DestinationSupervisor, ReconcileDeliveries, MaintenanceSchedule],
+      providers: [
+        { provide: Senders, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new Senders({ timeoutMs: c.webhook.timeoutMs, replyMaxBytes: c.webhook.responseMaxBytes }) },
+        AttemptObservers,
+        WorkerMetrics,
+        WorkerHttp,
+        DeliveryProcessor,
+        DestinationSupervisor,
+        ReconcileDeliveries,
+        MaintenanceSchedule,
+      ],
     };
   }
 }

@@ -32,6 +32,7 @@ export type AttemptRecord = {
   trigger: 'scheduled' | 'manual';
   startedAt: Date;
   durationMs: number;
+  outcome: 'delivered' | 'retry' | 'failed' | 'gone';
   statusCode: number | null;
   responseBody: string | null;
   error: string | null;
@@ -58,8 +59,11 @@ const CANCELLABLE = statusesThatCanBecome('cancelled');
 
 type Settlement = { attempt: AttemptRecord; settlement: AttemptSettlement; destinationId: string };
 
-/** A claim (a delivery id) or a settlement, for the worker's combined writes. */
-type AttemptWrite = { claim: string } | { settle: Settlement };
+/** A delivery to claim for an attempt by the worker of its destination's queue. */
+type Claim = { deliveryId: string; destinationId: string };
+
+/** A claim or a settlement, for the worker's combined writes. */
+type AttemptWrite = { claim: Claim } | { settle: Settlement };
 
 type ClaimRow = {
   id: string;
@@ -139,8 +143,14 @@ export class DeliveryRepository {
    * delivered (a job run twice). The attempt is `manual` when an operator asked for it, or
    * retried a dead letter.
    */
-  async claim(id: string): Promise<ClaimedDelivery | null> {
-    return this.attemptWrites.submit({ claim: id });
+  async claim(id: string, destinationId: string): Promise<ClaimedDelivery | null> {
+    return this.attemptWrites.submit({ claim: { deliveryId: id, destinationId } });
+  }
+
+  /** The destination a delivery belongs to, if it exists. */
+  async destinationOf(id: string): Promise<string | null> {
+    const found = await this.prisma.delivery.findUnique({ where: { id }, select: { destinationId: true } });
+    return found?.destinationId ?? null;
   }
 
   /**
@@ -170,15 +180,15 @@ export class DeliveryRepository {
     const settled = new Set(settlements.map((one) => one.attempt.deliveryId));
     const claims = batch.flatMap((write) => ('claim' in write ? [write.claim] : []));
     // A delivery settled and claimed together (a job run twice) is claimed after the settlement.
-    const rows = await this.writeStatement(settlements, claims.filter((id) => !settled.has(id)));
-    const later = claims.filter((id) => settled.has(id));
+    const rows = await this.writeStatement(settlements, claims.filter((claim) => !settled.has(claim.deliveryId)));
+    const later = claims.filter((claim) => settled.has(claim.deliveryId));
     if (later.length > 0) rows.push(...(await this.writeStatement([], later)));
     const byId = new Map(rows.map((row) => [row.id, row]));
     return batch.map((write) => {
       if (!('claim' in write)) return null;
-      const row = byId.get(write.claim);
+      const row = byId.get(write.claim.deliveryId);
       // The same delivery twice in one batch (a job run twice) is claimed once.
-      byId.delete(write.claim);
+      byId.delete(write.claim.deliveryId);
       if (!row) return null;
       return {
         id: row.id,
@@ -194,19 +204,22 @@ export class DeliveryRepository {
 
   /**
    * One statement: records the attempts and settles their deliveries, then claims the
-   * deliveries `claimIds` (those in a claimable status) and returns them with their events.
+   * deliveries of `claims` (those in a claimable status, and only of the destination whose
+   * queue asks: a job placed on another destination's queue claims nothing) and returns them
+   * with their events.
    */
-  private writeStatement(settlements: Settlement[], claimIds: string[]): Promise<ClaimRow[]> {
+  private writeStatement(settlements: Settlement[], claims: Claim[]): Promise<ClaimRow[]> {
     const column = <T>(pick: (one: Settlement) => T) => settlements.map(pick);
     return this.database.sql<ClaimRow>(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamp[], $6::int[], $7::int[], $8::text[], $9::text[],
-                              $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[])
+                              $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[], $18::text[])
            AS i(attempt_id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error,
-                status, next_attempt_at, last_error, disable_reason, destination_id)
+                status, next_attempt_at, last_error, disable_reason, destination_id, outcome)
        ), recorded AS (
-         INSERT INTO attempts (id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error)
-         SELECT attempt_id, delivery_id, number, trigger::"AttemptTrigger", started_at, duration_ms, status_code, response_body, error FROM input
+         INSERT INTO attempts (id, delivery_id, number, trigger, started_at, duration_ms, outcome, status_code, response_body, error)
+         SELECT attempt_id, delivery_id, number, trigger::"AttemptTrigger", started_at, duration_ms, outcome::"AttemptOutcome",
+                status_code, response_body, error FROM input
        ), settled AS (
          UPDATE deliveries d
          SET status = i.status::"DeliveryStatus", next_attempt_at = i.next_attempt_at, last_error = i.last_error,
@@ -216,7 +229,9 @@ export class DeliveryRepository {
          UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, updated_at = now()
          FROM input i WHERE dst.id = i.destination_id AND i.disable_reason IS NOT NULL
        ), old AS (
-         SELECT id, status, manual_retry_at FROM deliveries WHERE id = ANY($15::text[]) ORDER BY id FOR UPDATE
+         SELECT d.id, d.status, d.manual_retry_at
+         FROM deliveries d JOIN unnest($15::text[], $17::text[]) AS c(id, destination_id) ON d.id = c.id AND d.destination_id = c.destination_id
+         ORDER BY d.id FOR UPDATE OF d
        ), claimed AS (
          UPDATE deliveries d
          SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
@@ -243,8 +258,10 @@ export class DeliveryRepository {
         column((one) => one.settlement.lastError),
         column((one) => one.settlement.disableDestination ?? null),
         column((one) => one.destinationId),
-        claimIds,
+        claims.map((claim) => claim.deliveryId),
         CLAIMABLE,
+        claims.map((claim) => claim.destinationId),
+        column((one) => one.attempt.outcome),
       ],
       'write-attempts',
     );

@@ -12,7 +12,7 @@ export type {
   Delivery,
   DeliveryStatus,
   Destination,
-  DestinationKind,
+  AttemptOutcome,
   Event,
   Organization,
   Replay,

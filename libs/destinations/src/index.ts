@@ -1,2 +1,5 @@
-export * from './kinds';
+export * from './kind';
+export * from './registry';
 export * from './webhook';
+export * from './senders';
+export * from './settings';

@@ -1,56 +1,39 @@
 import { MAX_RETRY_AFTER_MS, RetryPolicy, retryDelayMs } from './retry-policy';
+import type { SendResult } from './send-result';
 
-/** What one attempt's answer means for its delivery. */
+/** What one attempt means for its delivery. */
 export type AttemptOutcome =
   | { kind: 'delivered' }
   | { kind: 'retry'; delayMs: number; reason: string }
   | { kind: 'failed'; reason: string }
   | { kind: 'gone'; reason: string };
 
-export type AttemptResult =
-  | { statusCode: number; retryAfter?: string | null }
-  | { error: string };
-
-/** Parses `Retry-After` (seconds or an HTTP date) into milliseconds from `now`. */
-export function parseRetryAfter(value: string | null | undefined, now: Date): number | null {
-  if (!value) return null;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return null;
-  return Math.max(0, date - now.getTime());
-}
-
 /**
- * Classifies the result of attempt `attemptNumber`: any 2xx is delivered; 410 fails the
- * delivery and disables the destination; statuses the policy lists fail at once; everything
- * else is retried until the policy's attempts run out. 429 and 503 wait at least `Retry-After`.
+ * Decides what attempt `attemptNumber` means for its delivery, from its kind's verdict:
+ * `delivered`; `gone` fails the delivery and disables the destination; `permanent` fails it
+ * at once; `transient` is retried until the policy's attempts run out, no sooner than the
+ * peer's `retryAfterMs` (at most 6 hours) nor than the policy says.
  */
 export function classifyAttempt(
-  result: AttemptResult,
+  result: Pick<SendResult, 'verdict' | 'retryAfterMs' | 'error' | 'reason'>,
   attemptNumber: number,
   policy: RetryPolicy,
-  now: Date = new Date(),
   random: number = Math.random(),
 ): AttemptOutcome {
-  if ('statusCode' in result) {
-    const status = result.statusCode;
-    if (status >= 200 && status < 300) return { kind: 'delivered' };
-    if (status === 410) return { kind: 'gone', reason: 'receiver answered 410 Gone' };
-    const reason = status >= 300 && status < 400 ? `redirect ${status} (not followed)` : `HTTP ${status}`;
-    if (policy.nonRetryableStatuses.includes(status)) return { kind: 'failed', reason: `${reason}, not retryable` };
-    return retryOrFail(reason, attemptNumber, policy, random, status === 429 || status === 503 ? parseRetryAfter(result.retryAfter, now) : null);
+  const reason = result.reason ?? result.error ?? 'not delivered';
+  switch (result.verdict) {
+    case 'delivered':
+      return { kind: 'delivered' };
+    case 'gone':
+      return { kind: 'gone', reason };
+    case 'permanent':
+      return { kind: 'failed', reason };
+    case 'transient':
+      return retryOrFail(reason, attemptNumber, policy, random, result.retryAfterMs ?? null);
   }
-  return retryOrFail(result.error, attemptNumber, policy, random, null);
 }
 
-function retryOrFail(
-  reason: string,
-  attemptNumber: number,
-  policy: RetryPolicy,
-  random: number,
-  retryAfterMs: number | null,
-): AttemptOutcome {
+function retryOrFail(reason: string, attemptNumber: number, policy: RetryPolicy, random: number, retryAfterMs: number | null): AttemptOutcome {
   if (attemptNumber >= policy.maxAttempts) {
     return { kind: 'failed', reason: `${reason}; gave up after ${attemptNumber} attempt${attemptNumber === 1 ? '' : 's'}` };
   }

@@ -7,3 +7,4 @@ export * from './retry-policy';
 export * from './attempt-outcome';
 export * from './webhook-payload';
 export * from './readiness';
+export * from './send-result';

@@ -1,4 +1,4 @@
-import { classifyAttempt, parseRetryAfter } from './attempt-outcome';
+import { classifyAttempt } from './attempt-outcome';
 import { DEFAULT_RETRY_POLICY, MAX_RETRY_AFTER_MS, retryDelayMs, retryPolicySchema } from './retry-policy';
 
 const SECOND = 1000;
@@ -84,41 +84,28 @@ describe('exponential retry defaults: 5 s, ×2, at most 10 h', () => {
   });
 });
 
-describe('attempt classification', () => {
-  const policy = retryPolicySchema.parse({ maxAttempts: 3, schedule: [1000], jitter: 0, nonRetryableStatuses: [422] });
-  const now = new Date('2026-11-23T00:00:00Z');
+describe('what an attempt means for its delivery, from its kind\'s verdict', () => {
+  const policy = retryPolicySchema.parse({ maxAttempts: 3, schedule: [1000], jitter: 0 });
 
-  it('counts any 2xx as delivered', () => {
-    expect(classifyAttempt({ statusCode: 204 }, 1, policy, now).kind).toBe('delivered');
+  it('delivers on `delivered`', () => {
+    expect(classifyAttempt({ verdict: 'delivered' }, 1, policy)).toEqual({ kind: 'delivered' });
   });
 
-  it('retries 5xx, 3xx, other 4xx and network errors until attempts run out', () => {
-    expect(classifyAttempt({ statusCode: 500 }, 1, policy, now)).toEqual({ kind: 'retry', delayMs: 1000, reason: 'HTTP 500' });
-    expect(classifyAttempt({ statusCode: 302 }, 1, policy, now)).toMatchObject({ kind: 'retry', reason: 'redirect 302 (not followed)' });
-    expect(classifyAttempt({ statusCode: 400 }, 2, policy, now).kind).toBe('retry');
-    expect(classifyAttempt({ error: 'connection error (ECONNREFUSED)' }, 1, policy, now).kind).toBe('retry');
-    expect(classifyAttempt({ statusCode: 500 }, 3, policy, now)).toEqual({ kind: 'failed', reason: 'HTTP 500; gave up after 3 attempts' });
+  it('retries `transient` failures after the policy delay until attempts run out', () => {
+    expect(classifyAttempt({ verdict: 'transient', reason: 'HTTP 500' }, 1, policy)).toEqual({ kind: 'retry', delayMs: 1000, reason: 'HTTP 500' });
+    expect(classifyAttempt({ verdict: 'transient', error: 'connection error (ECONNREFUSED)' }, 2, policy)).toMatchObject({ kind: 'retry', reason: 'connection error (ECONNREFUSED)' });
+    expect(classifyAttempt({ verdict: 'transient', reason: 'HTTP 500' }, 3, policy)).toEqual({ kind: 'failed', reason: 'HTTP 500; gave up after 3 attempts' });
   });
 
-  it('fails at once on a status the destination lists as not retryable', () => {
-    expect(classifyAttempt({ statusCode: 422 }, 1, policy, now)).toEqual({ kind: 'failed', reason: 'HTTP 422, not retryable' });
+  it('fails at once on `permanent`, and disables the destination on `gone`', () => {
+    expect(classifyAttempt({ verdict: 'permanent', reason: 'HTTP 422, not retryable' }, 1, policy)).toEqual({ kind: 'failed', reason: 'HTTP 422, not retryable' });
+    expect(classifyAttempt({ verdict: 'gone', reason: 'receiver answered 410 Gone' }, 1, policy)).toEqual({ kind: 'gone', reason: 'receiver answered 410 Gone' });
   });
 
-  it('treats 410 Gone as the receiver asking to stop', () => {
-    expect(classifyAttempt({ statusCode: 410 }, 1, policy, now).kind).toBe('gone');
-  });
-
-  it('waits at least Retry-After on 429 and 503, clamped to the maximum', () => {
-    expect(classifyAttempt({ statusCode: 429, retryAfter: '30' }, 1, policy, now)).toMatchObject({ kind: 'retry', delayMs: 30_000 });
-    expect(classifyAttempt({ statusCode: 503, retryAfter: 'Mon, 23 Nov 2026 00:02:00 GMT' }, 1, policy, now)).toMatchObject({ delayMs: 120_000 });
-    expect(classifyAttempt({ statusCode: 429, retryAfter: String(24 * 3600) }, 1, policy, now)).toMatchObject({ delayMs: MAX_RETRY_AFTER_MS });
-    expect(classifyAttempt({ statusCode: 500, retryAfter: '30' }, 1, policy, now)).toMatchObject({ delayMs: 1000 });
-  });
-
-  it('reads Retry-After as seconds or an HTTP date and ignores nonsense', () => {
-    expect(parseRetryAfter('5', now)).toBe(5000);
-    expect(parseRetryAfter('Mon, 23 Nov 2026 00:00:10 GMT', now)).toBe(10_000);
-    expect(parseRetryAfter('soon', now)).toBeNull();
-    expect(parseRetryAfter(undefined, now)).toBeNull();
+  it("waits no sooner than the peer's retry-after nor than the policy, at most 6 hours", () => {
+    expect(classifyAttempt({ verdict: 'transient', retryAfterMs: 30_000 }, 1, policy)).toMatchObject({ kind: 'retry', delayMs: 30_000 });
+    expect(classifyAttempt({ verdict: 'transient', retryAfterMs: 10 }, 1, policy)).toMatchObject({ delayMs: 1000 });
+    expect(classifyAttempt({ verdict: 'transient', retryAfterMs: 24 * HOUR }, 1, policy)).toMatchObject({ delayMs: MAX_RETRY_AFTER_MS });
+    expect(MAX_RETRY_AFTER_MS).toBe(6 * HOUR);
   });
 });

@@ -3,3 +3,4 @@ export * from './jobs';
 export * from './connection';
 export * from './delivery-queues';
 export * from './queue.module';
+export * from './enqueue-request';

@@ -21,6 +21,7 @@ export function attemptView(attempt: Attempt) {
     trigger: attempt.trigger,
     startedAt: attempt.startedAt.toISOString(),
     durationMs: attempt.durationMs,
+    outcome: attempt.outcome,
     statusCode: attempt.statusCode,
     responseBody: attempt.responseBody,
     error: attempt.error,

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Caller, DeliveryRepository, MarkedDelivery } from '@dispatch/db';
-import { attemptsLeft, newId } from '@dispatch/domain';
-import { DeliveryQueues } from '@dispatch/queue';
+import { newId } from '@dispatch/domain';
+import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 import { AuditTrail } from '../audit/audit-trail';
 import { DeliverySelectionInput, selectionRecord, toSelection } from './delivery-selection.schema';
 
@@ -42,10 +42,7 @@ export class ReplayDeliveries {
       for (let start = 0; start < marked.length; start += ENQUEUE_BATCH) {
         await Promise.all(
           marked.slice(start, start + ENQUEUE_BATCH).map((delivery) =>
-            this.queues.requeue(
-              { deliveryId: delivery.id, destinationId: delivery.destinationId, attempts: attemptsLeft(delivery.retryPolicy, delivery.attemptCount), priority: delivery.priority },
-              true,
-            ),
+            this.queues.requeue(enqueueRequest({ ...delivery, nextAttemptAt: null }, delivery.retryPolicy), true),
           ),
         );
       }

@@ -1,7 +1,7 @@
 import { ConflictException, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { Delivery, DeliveryRepository, DestinationRepository } from '@dispatch/db';
-import { attemptsLeft, manualRetryAllowed } from '@dispatch/domain';
-import { DeliveryQueues } from '@dispatch/queue';
+import { manualRetryAllowed } from '@dispatch/domain';
+import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 
 /**
  * Makes a new attempt of a delivery now, whatever its status (`trigger: manual`): the
@@ -28,10 +28,7 @@ export class RetryDelivery {
     }
     const marked = await this.deliveries.requestManualRetry(id, new Date());
     try {
-      await this.queues.requeue(
-        { deliveryId: id, destinationId: destination.id, attempts: attemptsLeft(destination.retryPolicy, marked.attemptCount), priority: delivery.event.priority },
-        true,
-      );
+      await this.queues.requeue(enqueueRequest({ ...marked, nextAttemptAt: null, priority: delivery.event.priority }, destination.retryPolicy), true);
     } catch (error) {
       this.logger.warn(`Retry of ${id} recorded; the reconciler will enqueue it: ${(error as Error).message}`);
     }

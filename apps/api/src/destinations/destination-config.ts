@@ -1,12 +1,15 @@
-import { configSchemas, isAvailableKind } from '@dispatch/destinations';
+import { findKind } from '@dispatch/destinations';
 import { signingSecretProblem } from '@dispatch/domain';
 import type { Prisma } from '@dispatch/db';
 import { badRequest, parse } from '../http/errors';
 
-/** Validates a kind's config and splits off its signing secret, if it has one. */
-export function checkedConfig(kind: string, config: Record<string, unknown>): { config: Prisma.InputJsonObject; secret: string | undefined } {
-  if (!isAvailableKind(kind)) throw badRequest([{ path: 'kind', message: `"${kind}" destinations are not available yet; use "webhook"` }]);
-  const { secret, ...rest } = parse(configSchemas[kind], config, 'config') as Record<string, unknown> & { secret?: string };
+/** Validates a destination's config with its kind's schema and splits off its signing secret, if it has one. */
+export function checkedConfig(kindName: string, config: Record<string, unknown>): { config: Prisma.InputJsonObject; secret: string | undefined } {
+  const kind = findKind(kindName);
+  if (!kind) throw badRequest([{ path: 'kind', message: `"${kindName}" destinations are not available yet` }]);
+  const parsed = parse(kind.configSchema, config, 'config') as Record<string, unknown>;
+  if (!kind.signsWithSecret) return { config: parsed as Prisma.InputJsonObject, secret: undefined };
+  const { secret, ...rest } = parsed as Record<string, unknown> & { secret?: string };
   if (secret !== undefined) {
     const problem = signingSecretProblem(secret);
     if (problem) throw badRequest([{ path: 'config.secret', message: problem }]);

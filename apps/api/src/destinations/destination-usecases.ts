@@ -1,9 +1,9 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryRepository, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
-import { WebhookConfig, WebhookSender } from '@dispatch/destinations';
-import { attemptsLeft, generateSigningSecret, liveSigningSecrets, newId } from '@dispatch/domain';
-import { DeliveryQueues } from '@dispatch/queue';
+import { destinationSettings, findKind, liveSecrets, Senders } from '@dispatch/destinations';
+import { generateSigningSecret, newId } from '@dispatch/domain';
+import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
 import { checkedConfig } from './destination-config';
 import { CreateDestinationInput, UpdateDestinationInput } from './destination.schemas';
@@ -31,15 +31,7 @@ export class ReopenDestination {
     await this.queues.announceChange(destination.id);
     await this.queues.resume(destination.id);
     const open = await this.deliveries.openDeliveriesOf(destination.id);
-    await this.queues.enqueue(
-      open.map((delivery) => ({
-        deliveryId: delivery.id,
-        destinationId: destination.id,
-        attempts: attemptsLeft(destination.retryPolicy, delivery.attemptCount),
-        dueAt: delivery.nextAttemptAt,
-        priority: delivery.event.priority,
-      })),
-    );
+    await this.queues.enqueue(open.map((delivery) => enqueueRequest({ ...delivery, destinationId: destination.id, priority: delivery.event.priority }, destination.retryPolicy)));
   }
 }
 
@@ -50,7 +42,7 @@ export class CreateDestination {
   /** Creates the destination; the secret is in the answer this once. */
   async execute(organizationId: string, input: CreateDestinationInput): Promise<{ destination: DestinationRecord; secret: string | null }> {
     const { config, secret } = checkedConfig(input.kind, input.config);
-    const signingSecret = input.kind === 'webhook' ? (secret ?? generateSigningSecret()) : null;
+    const signingSecret = findKind(input.kind)?.signsWithSecret ? (secret ?? generateSigningSecret()) : null;
     const destination = await this.destinations.create({
       id: newId('dst'),
       organizationId,
@@ -163,29 +155,31 @@ export type TestResult = { ok: boolean; statusCode?: number; durationMs: number;
 
 @Injectable()
 export class TestDestination {
-  private readonly sender: WebhookSender;
-
   constructor(
     private readonly finder: DestinationFinder,
-    @Inject(DISPATCH_CONFIG) config: DispatchConfig,
-  ) {
-    this.sender = new WebhookSender(config.webhook);
-  }
+    private readonly senders: Senders,
+    @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
+  ) {}
 
-  /** Sends a signed `dispatch.test` event now, outside the queue, and reports the answer. */
+  /** Runs the kind's connection test now (a webhook: a signed `dispatch.test` event), outside the queue, and reports it. */
   async execute(organizationId: string, id: string): Promise<TestResult> {
-    const destination = await this.finder.get(organizationId, id);
+    const destination = destinationSettings(await this.finder.get(organizationId, id));
     const eventId = newId('test');
-    const response = await this.sender.send({
-      config: destination.config as WebhookConfig,
-      secrets: liveSigningSecrets(destination),
-      deliveryId: eventId,
-      attemptNumber: 1,
-      event: { id: eventId, type: 'dispatch.test', data: { message: 'Test event from Dispatch' }, receivedAt: new Date() },
-    });
-    if ('error' in response) return { ok: false, durationMs: response.durationMs, error: response.error };
-    const ok = response.statusCode >= 200 && response.statusCode < 300;
-    return { ok, statusCode: response.statusCode, durationMs: response.durationMs, ...(ok ? {} : { error: `HTTP ${response.statusCode}` }) };
+    const result = await this.senders.of(destination.kind).test(
+      {
+        destinationId: destination.id,
+        config: destination.config,
+        secrets: liveSecrets(destination),
+        retryPolicy: destination.retryPolicy,
+        deliveryId: eventId,
+        attemptNumber: 1,
+        event: { id: eventId, type: 'dispatch.test', data: { message: 'Test event from Dispatch' }, receivedAt: new Date() },
+      },
+      AbortSignal.timeout(this.config.webhook.timeoutMs),
+    );
+    const ok = result.verdict === 'delivered';
+    const error = ok ? undefined : (result.error ?? result.reason);
+    return { ok, ...(result.statusCode === undefined ? {} : { statusCode: result.statusCode }), durationMs: result.durationMs, ...(error ? { error } : {}) };
   }
 }
 

@@ -1,7 +1,13 @@
 import { z } from 'zod';
+import { destinationKinds } from '@dispatch/destinations';
 import { eventTypePatternProblem, retryPolicySchema } from '@dispatch/domain';
 
-const KINDS = ['webhook', 'email', 'storage', 'sftp', 'download', 'mqtt', 'nats', 'websocket'] as const;
+const KINDS = destinationKinds.map((kind) => kind.kind);
+
+/** A kind of the registry; any other is refused, naming the ones there are. */
+const kind = z.enum(KINDS as [string, ...string[]], {
+  error: (issue) => `"${String(issue.input)}" destinations are not available yet; available: ${KINDS.join(', ')}`,
+});
 
 const eventTypePattern = z.string().superRefine((pattern, ctx) => {
   const problem = eventTypePatternProblem(pattern);
@@ -26,7 +32,7 @@ const fields = {
 export const createDestinationSchema = z
   .object({
     ...fields,
-    kind: z.enum(KINDS),
+    kind,
     eventTypes: fields.eventTypes.default(['*']),
     enabled: fields.enabled.default(true),
     rateLimit: rateLimit.default(null),
@@ -36,7 +42,7 @@ export const createDestinationSchema = z
   .strict();
 
 export const updateDestinationSchema = z
-  .object({ ...fields, kind: z.enum(KINDS) })
+  .object({ ...fields, kind: z.string() })
   .partial()
   .strict();
 

@@ -1,11 +1,10 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
-import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { AttemptSettlement, ClaimedDelivery, DeliveryRepository, DestinationRecord } from '@dispatch/db';
-import { WebhookConfig, WebhookResponse, WebhookSender } from '@dispatch/destinations';
-import { AttemptOutcome, classifyAttempt, liveSigningSecrets, newId, RetryPolicy, retryPolicySchema } from '@dispatch/domain';
+import { AttemptRecord, AttemptSettlement, ClaimedDelivery, DeliveryRepository } from '@dispatch/db';
+import { DestinationSettings, liveSecrets, SendResult, Senders } from '@dispatch/destinations';
+import { AttemptOutcome, classifyAttempt, newId, storableText } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
-import { WorkerMetrics } from '../operations/worker-metrics';
+import { AttemptObservers } from './attempt-observers';
 
 /** How long a job waits when the database cannot be reached before it tries again. */
 const DATABASE_WAIT_MS = 5_000;
@@ -15,73 +14,94 @@ const ORDER_WAIT_MS = 2_000;
 const ORDER_WAIT_MAX_MS = 5 * 60_000;
 
 /**
- * Makes one attempt of a delivery: claims it (next attempt number, status `delivering`),
- * sends it, records the attempt and settles the delivery (a delivered attempt of an unordered
- * destination is recorded without holding up the job). Throws so BullMQ sees the outcome:
- * `RetryLaterError` (retried after the policy's delay) or `UnrecoverableError` (dead letter).
- * A delivery whose ordering key has an earlier delivery still open is parked (not attempted)
- * until that one settles, which wakes it.
+ * Makes one attempt of a delivery, in three phases:
+ * - gate: skip (destination stopped, delivery not claimable, or a job placed on a queue its
+ *   delivery does not belong to), park (behind an earlier delivery of its ordering key, or
+ *   while the database cannot be reached), or claim (next attempt number, status `delivering`);
+ * - attempt: the destination's kind sends it;
+ * - settle: record the attempt and the delivery's new status, tell the attempt observers, wake
+ *   the next delivery of its ordering key, and answer BullMQ (`RetryLaterError` to retry after
+ *   the policy's delay, `UnrecoverableError` for a dead letter).
+ * A delivered attempt of an unordered destination is recorded without holding up its job.
  */
 @Injectable()
 export class DeliveryProcessor implements OnApplicationShutdown {
   private readonly logger = new Logger(DeliveryProcessor.name);
-  private readonly webhooks: WebhookSender;
-  /** Parsed retry policies, per loaded destination record. */
-  private readonly policies = new WeakMap<DestinationRecord, RetryPolicy>();
+  private readonly shutdown = new AbortController();
 
   constructor(
     private readonly deliveries: DeliveryRepository,
     private readonly queues: DeliveryQueues,
-    private readonly metrics: WorkerMetrics,
-    @Inject(DISPATCH_CONFIG) config: DispatchConfig,
-  ) {
-    this.webhooks = new WebhookSender(config.webhook);
+    private readonly senders: Senders,
+    private readonly observers: AttemptObservers,
+  ) {}
+
+  async process(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings): Promise<void> {
+    const claimed = await this.gate(job, token, destination);
+    if (!claimed) return;
+    const startedAt = new Date();
+    const result = await this.attempt(destination, claimed);
+    await this.settle(job, token, destination, claimed, startedAt, result);
   }
 
-  async process(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationRecord): Promise<void> {
-    if (!destination.enabled || destination.paused) return;
-    const ordered = destination.ordering === 'key';
+  /** Resolves with the claimed delivery, or null when the job has nothing to do; parks the job when it must wait. */
+  private async gate(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings): Promise<ClaimedDelivery | null> {
+    if (!destination.enabled || destination.paused) return null;
+    const { deliveryId } = job.data;
     let blocker: Awaited<ReturnType<DeliveryRepository['orderingBlocker']>> = null;
     let claimed: ClaimedDelivery | null = null;
     try {
-      blocker = ordered ? await this.deliveries.orderingBlocker(job.data.deliveryId) : null;
-      if (!blocker) claimed = await this.deliveries.claim(job.data.deliveryId);
+      blocker = destination.ordered ? await this.deliveries.orderingBlocker(deliveryId) : null;
+      if (!blocker) claimed = await this.deliveries.claim(deliveryId, destination.id);
+      if (!blocker && !claimed) await this.refuseIfForeign(deliveryId, destination.id);
     } catch (error) {
-      this.logger.warn(`Delivery ${job.data.deliveryId} waits for the database: ${(error as Error).message}`);
+      this.logger.warn(`Delivery ${deliveryId} waits for the database: ${(error as Error).message}`);
       return park(job, token, DATABASE_WAIT_MS);
     }
     if (blocker) return park(job, token, orderWait(blocker.nextAttemptAt));
-    if (!claimed) return;
+    return claimed;
+  }
 
-    const startedAt = new Date();
-    const response = await this.webhooks.send({
-      config: destination.config as WebhookConfig,
-      secrets: liveSigningSecrets(destination),
-      deliveryId: claimed.id,
-      attemptNumber: claimed.attemptNumber,
-      event: claimed.event,
-    });
-    const outcome = classifyAttempt(
-      'error' in response ? { error: response.error } : { statusCode: response.statusCode, retryAfter: response.retryAfter },
-      claimed.attemptNumber,
-      this.policyOf(destination),
-    );
-    const recorded = this.deliveries.settleAttempt(
-      {
-        id: newId('att'),
-        deliveryId: claimed.id,
-        number: claimed.attemptNumber,
-        trigger: claimed.trigger,
-        startedAt,
-        durationMs: response.durationMs,
-        statusCode: 'error' in response ? null : response.statusCode,
-        responseBody: 'error' in response ? null : response.responseBody,
-        error: 'error' in response ? response.error : null,
-      },
-      settlement(outcome, new Date()),
-      destination.id,
-    );
-    if (outcome.kind === 'delivered' && !ordered) {
+  /** A job naming a delivery of another destination (placed on this queue by hand) sends nothing: say so. */
+  private async refuseIfForeign(deliveryId: string, destinationId: string): Promise<void> {
+    const owner = await this.deliveries.destinationOf(deliveryId);
+    if (owner !== null && owner !== destinationId) {
+      this.logger.warn(`Dropped a job on the queue of ${destinationId}: delivery ${deliveryId} belongs to another destination; nothing was sent`);
+    }
+  }
+
+  /** The kind's sender makes the attempt; a sender that throws counts as a failure to retry. */
+  private async attempt(destination: DestinationSettings, claimed: ClaimedDelivery): Promise<SendResult> {
+    const started = performance.now();
+    try {
+      return await this.senders.of(destination.kind).send(
+        {
+          destinationId: destination.id,
+          config: destination.config,
+          secrets: liveSecrets(destination),
+          retryPolicy: destination.retryPolicy,
+          deliveryId: claimed.id,
+          attemptNumber: claimed.attemptNumber,
+          event: claimed.event,
+        },
+        this.shutdown.signal,
+      );
+    } catch (error) {
+      return { verdict: 'transient', error: `error: ${(error as Error).message}`, durationMs: Math.round(performance.now() - started) };
+    }
+  }
+
+  private async settle(
+    job: Job<DeliveryJobData>,
+    token: string | undefined,
+    destination: DestinationSettings,
+    claimed: ClaimedDelivery,
+    startedAt: Date,
+    result: SendResult,
+  ): Promise<void> {
+    const outcome = classifyAttempt(result, claimed.attemptNumber, destination.retryPolicy);
+    const recorded = this.deliveries.settleAttempt(attemptRecord(claimed, startedAt, result, outcome), settlement(outcome, new Date()), destination.id);
+    if (outcome.kind === 'delivered' && !destination.ordered) {
       // Nothing waits on the record of a delivered attempt: the job completes while it is
       // written with the next group of writes (`flush` runs before shutdown). Were it lost,
       // the delivery would stay `delivering` and the reconciler would send it again.
@@ -89,12 +109,9 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     } else {
       await recorded;
     }
-    this.observe(destination, response, outcome, claimed.event.receivedAt);
-    if (ordered && outcome.kind !== 'retry') await this.wakeNextInOrder(claimed.id);
-    if (outcome.kind === 'gone') {
-      destination.enabled = false;
-      this.logger.warn(`Destination ${destination.id} disabled: ${outcome.reason}`);
-    }
+    this.observers.notify({ destination, delivery: claimed, result, outcome });
+    if (destination.ordered && outcome.kind !== 'retry') await this.wakeNextInOrder(claimed.id);
+    if (outcome.kind === 'gone') this.logger.warn(`Destination ${destination.id} disabled: ${outcome.reason}`);
     if (outcome.kind === 'retry') {
       // The policy decides: a job BullMQ would fail for lack of attempts (the policy allows
       // more than when the job was added, e.g. a dead letter retried in place after its
@@ -105,25 +122,10 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     if (outcome.kind !== 'delivered') throw new UnrecoverableError(outcome.reason);
   }
 
-  private policyOf(destination: DestinationRecord): RetryPolicy {
-    let policy = this.policies.get(destination);
-    if (!policy) {
-      policy = retryPolicySchema.parse(destination.retryPolicy);
-      this.policies.set(destination, policy);
-    }
-    return policy;
-  }
-
   /** The delivery settled: the next one of its ordering key need not wait any longer. */
   private async wakeNextInOrder(deliveryId: string): Promise<void> {
     const next = await this.deliveries.nextInOrder(deliveryId);
     if (next) await this.queues.promote(next.destinationId, next.id);
-  }
-
-  private observe(destination: DestinationRecord, response: WebhookResponse, outcome: AttemptOutcome, receivedAt: Date): void {
-    this.metrics.attempts.inc({ kind: destination.kind, outcome: outcome.kind });
-    this.metrics.attemptDuration.observe({ kind: destination.kind }, response.durationMs / 1000);
-    if (outcome.kind === 'delivered') this.metrics.acceptToDelivered.observe((Date.now() - receivedAt.getTime()) / 1000);
   }
 
   /** Resolves once the records of the attempts made so far are written (before shutdown). */
@@ -132,8 +134,25 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.webhooks.close();
+    this.shutdown.abort();
+    await this.senders.close();
   }
+}
+
+/** What the attempt record keeps: whatever bytes the peer sent, made safe to store. */
+function attemptRecord(claimed: ClaimedDelivery, startedAt: Date, result: SendResult, outcome: AttemptOutcome): AttemptRecord {
+  return {
+    id: newId('att'),
+    deliveryId: claimed.id,
+    number: claimed.attemptNumber,
+    trigger: claimed.trigger,
+    startedAt,
+    durationMs: result.durationMs,
+    outcome: outcome.kind,
+    statusCode: result.statusCode ?? null,
+    responseBody: storableText(result.reply),
+    error: storableText(result.error),
+  };
 }
 
 /** Puts the job back to wait for `delayMs` without counting an attempt. */

@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
 
-/** Prometheus metrics of the worker process. */
+/** Prometheus metrics of the worker process; it counts attempts as an attempt observer. */
 @Injectable()
-export class WorkerMetrics {
+export class WorkerMetrics implements AttemptObserver {
   readonly registry = new Registry();
   readonly attempts = new Counter({
     name: 'dispatch_attempts_total',
@@ -27,7 +28,14 @@ export class WorkerMetrics {
   readonly runningWorkers = new Gauge({ name: 'dispatch_queue_workers', help: 'Destination queues with a running BullMQ worker', registers: [this.registry] });
   readonly reenqueued = new Counter({ name: 'dispatch_reconciler_enqueued_total', help: 'Deliveries the reconciler found without a job and enqueued again', registers: [this.registry] });
 
-  constructor() {
+  constructor(observers: AttemptObservers) {
     collectDefaultMetrics({ register: this.registry, prefix: 'dispatch_worker_' });
+    observers.subscribe(this);
+  }
+
+  attempted({ destination, result, outcome, delivery }: AttemptReport): void {
+    this.attempts.inc({ kind: destination.kind.kind, outcome: outcome.kind });
+    this.attemptDuration.observe({ kind: destination.kind.kind }, result.durationMs / 1000);
+    if (outcome.kind === 'delivered') this.acceptToDelivered.observe((Date.now() - delivery.event.receivedAt.getTime()) / 1000);
   }
 }

@@ -2,8 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryRepository } from '@dispatch/db';
-import { attemptsLeft } from '@dispatch/domain';
-import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
+import { DeliveryQueues, enqueueRequest, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
 const BATCH = 500;
@@ -44,16 +43,7 @@ export class ReconcileDeliveries extends WorkerHost {
     this.afterId = stale.length === BATCH ? stale[stale.length - 1].id : '';
     let enqueued = 0;
     for (const delivery of stale) {
-      const outcome = await this.queues.requeue(
-        {
-          deliveryId: delivery.id,
-          destinationId: delivery.destinationId,
-          attempts: attemptsLeft(delivery.destination.retryPolicy, delivery.attemptCount),
-          dueAt: delivery.nextAttemptAt,
-          priority: delivery.event.priority,
-        },
-        false,
-      );
+      const outcome = await this.queues.requeue(enqueueRequest({ ...delivery, priority: delivery.event.priority }, delivery.destination.retryPolicy), false);
       if (outcome === 'added') enqueued += 1;
     }
     if (enqueued > 0) {

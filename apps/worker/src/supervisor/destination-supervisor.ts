@@ -3,13 +3,15 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryRepository, DestinationRecord, DestinationRepository } from '@dispatch/db';
+import { DestinationSettings, destinationSettings, Senders } from '@dispatch/destinations';
 import { changedChannel, deliveryBackoff, DeliveryJobData, DeliveryQueues, destinationQueueName, REDIS, wakeChannel } from '@dispatch/queue';
+import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
 import { DeliveryProcessor } from '../delivery/delivery-processor';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
 type Running = {
   worker: Worker<DeliveryJobData>;
-  destination: DestinationRecord;
+  destination: DestinationSettings;
   lastActiveAt: number;
   /** Set while new settings announced by the API are being read: jobs wait for them. */
   refreshing: Promise<void> | undefined;
@@ -22,7 +24,7 @@ type Running = {
  * connection, so idle destinations cost nothing.
  */
 @Injectable()
-export class DestinationSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class DestinationSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown, AttemptObserver {
   private readonly logger = new Logger(DestinationSupervisor.name);
   private readonly running = new Map<string, Running>();
   private readonly starting = new Map<string, Promise<void>>();
@@ -41,7 +43,31 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     private readonly queues: DeliveryQueues,
     private readonly processor: DeliveryProcessor,
     private readonly metrics: WorkerMetrics,
-  ) {}
+    private readonly senders: Senders,
+    observers: AttemptObservers,
+  ) {
+    observers.subscribe(this);
+  }
+
+  /** A receiver said its destination is gone (the attempt's record disabled it): stop sending to it. */
+  attempted({ destination, outcome }: AttemptReport): void {
+    if (outcome.kind === 'gone') void this.reload(destination.id);
+  }
+
+  /** A destination's settings for delivery, or null when it is gone or of a kind this deployment lacks. */
+  private async load(destinationId: string): Promise<DestinationSettings | null> {
+    const record = await this.destinations.findById(destinationId);
+    return record ? this.settingsOf(record) : null;
+  }
+
+  private settingsOf(record: DestinationRecord): DestinationSettings | null {
+    try {
+      return destinationSettings(record);
+    } catch (error) {
+      this.warnOnce((error as Error).message);
+      return null;
+    }
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     this.subscriber = this.redis.duplicate({ connectionName: 'dispatch-wake' });
@@ -79,8 +105,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   private async reload(destinationId: string): Promise<void> {
     const entry = this.running.get(destinationId);
     if (!entry) return;
-    let current: DestinationRecord | null | undefined;
-    const refreshing = this.destinations.findById(destinationId).then(
+    let current: DestinationSettings | null | undefined;
+    const refreshing = this.load(destinationId).then(
       (found) => {
         current = found;
         if (found && !limitChanged(entry.destination, found)) entry.destination = found;
@@ -97,7 +123,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
    * Gives a running worker its destination's current settings: it stops when the destination
    * is gone, disabled or paused, and restarts when the rate limit (a Worker option) changed.
    */
-  private async apply(destinationId: string, current: DestinationRecord | null): Promise<void> {
+  private async apply(destinationId: string, current: DestinationSettings | null): Promise<void> {
     const entry = this.running.get(destinationId);
     if (!entry) return;
     const active = current !== null && current.enabled && !current.paused;
@@ -110,7 +136,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   }
 
   private async start(destinationId: string): Promise<void> {
-    const destination = await this.destinations.findById(destinationId);
+    const destination = await this.load(destinationId);
     if (!destination || !destination.enabled || destination.paused || this.stopping || this.databaseDown) return;
     const worker = new Worker<DeliveryJobData>(
       destinationQueueName(destinationId),
@@ -124,9 +150,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
         concurrency: this.config.worker.concurrency,
         lockDuration: this.config.worker.lockMs,
         stalledInterval: this.config.worker.lockMs,
-        ...(destination.rateLimitMax && destination.rateLimitDurationMs
-          ? { limiter: { max: destination.rateLimitMax, duration: destination.rateLimitDurationMs } }
-          : {}),
+        ...(destination.rateLimit ? { limiter: { max: destination.rateLimit.max, duration: destination.rateLimit.durationMs } } : {}),
         settings: { backoffStrategy: deliveryBackoff },
       },
     );
@@ -171,7 +195,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     try {
       await Promise.all([...due].map((id) => this.wake(id)));
       const now = Date.now();
-      const fresh = new Map((await this.destinations.findByIds([...this.running.keys()])).map((destination) => [destination.id, destination]));
+      const records = await this.destinations.findByIds([...this.running.keys()]);
+      const fresh = new Map(records.map((record) => [record.id, this.settingsOf(record)]));
       for (const [id, entry] of this.running) {
         const idle = !due.has(id) && now - entry.lastActiveAt > this.config.worker.idleMs && (await this.queueIsIdle(id));
         if (idle) await this.stop(id);
@@ -215,6 +240,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     this.running.delete(destinationId);
     this.metrics.runningWorkers.set(this.running.size);
     await entry.worker.close();
+    await this.senders.release(entry.destination.kind.kind, destinationId);
     this.logger.debug(`Closed the worker of ${destinationId}`);
   }
 
@@ -230,6 +256,6 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   }
 }
 
-function limitChanged(before: DestinationRecord, after: DestinationRecord): boolean {
-  return before.rateLimitMax !== after.rateLimitMax || before.rateLimitDurationMs !== after.rateLimitDurationMs;
+function limitChanged(before: DestinationSettings, after: DestinationSettings): boolean {
+  return before.rateLimit?.max !== after.rateLimit?.max || before.rateLimit?.durationMs !== after.rateLimit?.durationMs;
 }

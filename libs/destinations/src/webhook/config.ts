@@ -37,4 +37,5 @@ export const webhookConfigSchema = z
   })
   .strict();
 
-export type WebhookConfig = Omit<z.output<typeof webhookConfigSchema>, 'secret'>;
+/** A webhook's config; its `secret` is kept apart from the rest once the destination exists. */
+export type WebhookConfig = z.output<typeof webhookConfigSchema>;

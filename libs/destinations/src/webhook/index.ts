@@ -1,2 +1,16 @@
+import type { DestinationKind } from '../kind';
+import { WebhookConfig, webhookConfigSchema } from './config';
+import { WebhookSender } from './send';
+
 export * from './config';
 export * from './send';
+export * from './verdict';
+
+/** Signed HTTP webhooks (Standard Webhooks). */
+export const webhookKind: DestinationKind<WebhookConfig> = {
+  kind: 'webhook',
+  configSchema: webhookConfigSchema,
+  secretFields: ['secret'],
+  signsWithSecret: true,
+  createSender: (deps) => new WebhookSender(deps),
+};

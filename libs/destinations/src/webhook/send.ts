@@ -1,43 +1,31 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Agent, Dispatcher, request } from 'undici';
-import { signatureHeader, webhookBody } from '@dispatch/domain';
+import { SendResult, signatureHeader, webhookBody } from '@dispatch/domain';
+import type { SendRequest, Sender, SenderDeps } from '../kind';
 import type { WebhookConfig } from './config';
+import { httpVerdict } from './verdict';
 
 export const USER_AGENT = 'Dispatch/0.1.0';
 
-export type WebhookTimeouts = { timeoutMs: number; responseMaxBytes: number };
-
-export type WebhookRequest = {
-  config: WebhookConfig;
-  secrets: readonly string[];
-  deliveryId: string;
-  attemptNumber: number;
-  event: { id: string; type: string; data: unknown; receivedAt: Date };
-};
-
-export type WebhookResponse =
-  | { statusCode: number; durationMs: number; responseBody: string; retryAfter: string | null }
-  | { error: string; durationMs: number };
-
 /**
  * Sends webhooks over kept-alive connections. Redirects are never followed; every phase
- * (connect, headers, body) has its own timeout; at most `responseMaxBytes` of the answer is read,
+ * (connect, headers, body) has its own timeout; at most `replyMaxBytes` of the answer is read,
  * and kept as whole UTF-8 characters.
  */
-export class WebhookSender {
+export class WebhookSender implements Sender<WebhookConfig> {
   private readonly agent: Dispatcher;
 
-  constructor(private readonly timeouts: WebhookTimeouts) {
+  constructor(private readonly deps: SenderDeps) {
     this.agent = new Agent({
-      connect: { timeout: Math.min(timeouts.timeoutMs, 10_000) },
-      headersTimeout: timeouts.timeoutMs,
-      bodyTimeout: timeouts.timeoutMs,
+      connect: { timeout: Math.min(deps.timeoutMs, 10_000) },
+      headersTimeout: deps.timeoutMs,
+      bodyTimeout: deps.timeoutMs,
       keepAliveTimeout: 4_000,
       connections: 64,
     });
   }
 
-  async send(webhook: WebhookRequest, now: Date = new Date()): Promise<WebhookResponse> {
+  async send(webhook: SendRequest<WebhookConfig>, signal: AbortSignal, now: Date = new Date()): Promise<SendResult> {
     const body = webhookBody(webhook.event);
     const timestamp = Math.floor(now.getTime() / 1000);
     const started = performance.now();
@@ -57,19 +45,24 @@ export class WebhookSender {
           'dispatch-event-type': webhook.event.type,
         },
         body,
-        signal: AbortSignal.timeout(this.timeouts.timeoutMs),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(this.deps.timeoutMs)]),
       });
-      const responseBody = await readCapped(response.body, this.timeouts.responseMaxBytes);
+      const reply = await readCapped(response.body, this.deps.replyMaxBytes);
       const retryAfter = response.headers['retry-after'];
-      return {
-        statusCode: response.statusCode,
-        durationMs: Math.round(performance.now() - started),
-        responseBody,
-        retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : (retryAfter ?? null),
-      };
+      const verdict = httpVerdict(
+        { statusCode: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : (retryAfter ?? null) },
+        webhook.retryPolicy.nonRetryableStatuses,
+        now,
+      );
+      return { ...verdict, statusCode: response.statusCode, reply, durationMs: Math.round(performance.now() - started) };
     } catch (error) {
-      return { error: describeError(error), durationMs: Math.round(performance.now() - started) };
+      return { verdict: 'transient', error: describeError(error), durationMs: Math.round(performance.now() - started) };
     }
+  }
+
+  /** A signed `dispatch.test` event, sent now. */
+  test(webhook: SendRequest<WebhookConfig>, signal: AbortSignal): Promise<SendResult> {
+    return this.send(webhook, signal);
   }
 
   async close(): Promise<void> {

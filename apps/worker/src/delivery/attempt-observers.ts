@@ -1,0 +1,39 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { ClaimedDelivery } from '@dispatch/db';
+import type { DestinationSettings, SendResult } from '@dispatch/destinations';
+import type { AttemptOutcome } from '@dispatch/domain';
+
+/** One attempt, once its outcome is recorded. */
+export type AttemptReport = {
+  destination: DestinationSettings;
+  delivery: ClaimedDelivery;
+  result: SendResult;
+  outcome: AttemptOutcome;
+};
+
+/** Something that wants to know about every attempt (metrics, the supervisor; later breakers, health, alerts, tracing). */
+export interface AttemptObserver {
+  attempted(report: AttemptReport): void;
+}
+
+/** Where observers subscribe; the processor tells them about each attempt and never changes for them. */
+@Injectable()
+export class AttemptObservers {
+  private readonly logger = new Logger(AttemptObservers.name);
+  private readonly observers: AttemptObserver[] = [];
+
+  subscribe(observer: AttemptObserver): void {
+    this.observers.push(observer);
+  }
+
+  /** Tells every observer; one that throws is logged and does not stop the others or the job. */
+  notify(report: AttemptReport): void {
+    for (const observer of this.observers) {
+      try {
+        observer.attempted(report);
+      } catch (error) {
+        this.logger.error(`An attempt observer failed: ${(error as Error).message}`);
+      }
+    }
+  }
+}

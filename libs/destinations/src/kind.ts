@@ -1,0 +1,55 @@
+import type { z } from 'zod';
+import type { RetryPolicy, SendResult } from '@dispatch/domain';
+
+export type { SendResult, SendVerdict } from '@dispatch/domain';
+
+/** What every sender may use, whatever its kind. */
+export type SenderDeps = {
+  /** The longest one attempt may take. */
+  timeoutMs: number;
+  /** How much of a peer's reply is read and kept with the attempt. */
+  replyMaxBytes: number;
+};
+
+/** One attempt of one delivery, as a sender receives it. */
+export type SendRequest<Config> = {
+  destinationId: string;
+  /** The destination's config, already parsed by its kind's schema (secret fields split off). */
+  config: Config;
+  /** Live signing secrets, newest first (empty for kinds that do not sign). */
+  secrets: readonly string[];
+  /** The destination's retry policy: a kind may read protocol rules from it (`nonRetryableStatuses`). */
+  retryPolicy: RetryPolicy;
+  deliveryId: string;
+  attemptNumber: number;
+  event: { id: string; type: string; data: unknown; receivedAt: Date };
+};
+
+export interface Sender<Config> {
+  /** Makes one attempt; answers a verdict, never throws for a peer's failure. */
+  send(request: SendRequest<Config>, signal: AbortSignal): Promise<SendResult>;
+  /** Checks that the destination can be reached (for `POST /v1/destinations/:id/test`). */
+  test(request: SendRequest<Config>, signal: AbortSignal): Promise<SendResult>;
+  /** Lets go of what the sender holds for one destination (its queue went idle). */
+  release?(destinationId: string): Promise<void>;
+  /** Lets go of everything (shutdown). */
+  close(): Promise<void>;
+}
+
+/**
+ * A destination kind: one folder in `libs/destinations/src/<kind>/` exporting one of these,
+ * and one line in the registry. Nothing else in Dispatch names a kind.
+ */
+export interface DestinationKind<Config = unknown> {
+  kind: string;
+  /** Validates a destination's config; the API's validation, OpenAPI and the admin forms come from it. */
+  configSchema: z.ZodType<Config>;
+  /** Config fields (dotted paths) that hold credentials: never shown after creation. */
+  secretFields: readonly string[];
+  /**
+   * Destinations of this kind sign what they send with a secret of their own (`whsec_…`),
+   * given as `config.secret` or made on creation, and rotated with `rotate-secret`.
+   */
+  signsWithSecret: boolean;
+  createSender(deps: SenderDeps): Sender<Config>;
+}

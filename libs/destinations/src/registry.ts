@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import type { DestinationKind } from './kind';
+import { webhookKind } from './webhook';
+
+/** Every kind this deployment delivers to: one line each. */
+export const destinationKinds: readonly DestinationKind[] = [webhookKind];
+
+/** The kind named `kind`, if this deployment has it. */
+export function findKind(kind: string): DestinationKind | undefined {
+  return destinationKinds.find((entry) => entry.kind === kind);
+}
+
+/** A kind as `GET /v1/destination-kinds` describes it. */
+export function describeKind(kind: DestinationKind): { kind: string; configSchema: unknown; secretFields: readonly string[] } {
+  return { kind: kind.kind, configSchema: z.toJSONSchema(kind.configSchema, { io: 'input', unrepresentable: 'any' }), secretFields: kind.secretFields };
+}
