@@ -9,7 +9,7 @@ export type ReceivedRequest = {
   receivedAt: number;
 };
 
-export type ReceiverAnswer = { status: number; body?: string; headers?: Record<string, string>; delayMs?: number };
+export type ReceiverAnswer = { status: number; body?: string | Buffer; headers?: Record<string, string>; delayMs?: number };
 
 /** Decides the answer to each request; the default answers 200. */
 export type ReceiverScript = (request: ReceivedRequest, index: number) => ReceiverAnswer;
