@@ -1,0 +1,25 @@
+/**
+ * What the kind contract test (test/kinds.contract.spec.ts) needs of each kind: every kind's
+ * folder has `<kind>.contract.ts` exporting one of these as `contract`. Test code only: not
+ * part of the build.
+ */
+export type KindContract = {
+  /** Starts a live peer of this kind on loopback. */
+  startPeer(): Promise<ContractPeer>;
+  /** A valid config that delivers to `peer`. */
+  validConfig(peer: ContractPeer): Record<string, unknown>;
+  /** A config the kind must refuse, and the config fields its 400 must name (relative to `config`). */
+  invalidConfig: { config: Record<string, unknown>; paths: string[] };
+  /** A valid config whose peer cannot be reached (a closed loopback port). */
+  unreachableConfig(closedPort: number): Record<string, unknown>;
+  /** Credentials placed in a valid config, which must never show in answers after creation, logs or job data. */
+  credentials(peer: ContractPeer): { config: Record<string, unknown>; secrets: string[] };
+};
+
+export type ContractPeer = {
+  /** Resolves once the peer has received event `eventId`. */
+  waitForEvent(eventId: string, timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+  /** Where it listens, for `validConfig`. */
+  address: { host: string; port: number };
+};

@@ -1,0 +1,135 @@
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import IORedis from 'ioredis';
+import { destinationKinds } from '@dispatch/destinations';
+import { Json, sendEvent, uniqueId, waitForDelivery } from '@dispatch/testing';
+import type { ContractPeer, KindContract } from '../libs/destinations/src/kind.contract';
+import { useSystem } from './system';
+
+/** The contract of `kind`, from `<kind>/<kind>.contract.ts` in its folder. */
+function contractOf(kind: string): KindContract {
+  const file = path.join(__dirname, '..', 'libs', 'destinations', 'src', kind, `${kind}.contract.ts`);
+  if (!existsSync(file)) throw new Error(`kind "${kind}" has no contract fixture at ${file}`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require(file) as { contract: KindContract }).contract;
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Everything a process writes to its stdout and stderr while it is on. */
+function captureOutput(): { text: () => string; stop: () => void } {
+  const chunks: string[] = [];
+  const spies = [process.stdout, process.stderr].map((stream) =>
+    jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    }),
+  );
+  return { text: () => chunks.join(''), stop: () => spies.forEach((spy) => spy.mockRestore()) };
+}
+
+describe('GET /v1/destination-kinds', () => {
+  const system = useSystem({ worker: false });
+
+  it('lists every registered kind with the JSON Schema of its config and its secret fields', async () => {
+    const answer = await system.client.as(system.organization.viewerKey).get('/v1/destination-kinds');
+    expect(answer.status).toBe(200);
+    expect(answer.body.data.map((kind: Json) => kind.kind)).toEqual(destinationKinds.map((kind) => kind.kind));
+    for (const kind of answer.body.data) {
+      expect(kind).toEqual({ kind: expect.any(String), configSchema: expect.objectContaining({ type: 'object', properties: expect.any(Object) }), secretFields: expect.any(Array) });
+    }
+    const created = await system.client.post('/v1/destinations', { name: 'nope', kind: 'carrier-pigeon', config: {} });
+    expect(created.status).toBe(400);
+    expect(created.body.details).toEqual([{ path: 'kind', message: expect.stringContaining('not available') }]);
+  });
+});
+
+describe.each(destinationKinds.map((kind) => [kind.kind]))('the %s kind keeps the kind contract', (kind) => {
+  // Logs at every level, so the check that no credential is logged sees everything.
+  const system = useSystem({ env: { LOG_LEVEL: 'verbose', DISPATCH_RECONCILE_MS: '10000' } });
+  const contract = contractOf(kind);
+  let peer: ContractPeer;
+  let redis: IORedis;
+
+  beforeAll(async () => {
+    peer = await contract.startPeer();
+    redis = new IORedis(system.config.redisUrl);
+  });
+
+  afterAll(async () => {
+    redis.disconnect();
+    await peer.close();
+  });
+
+  const create = (config: Record<string, unknown>, overrides: Record<string, unknown> = {}) =>
+    system.client.post('/v1/destinations', { name: uniqueId(kind), kind, config, eventTypes: [`${uniqueId('contract')}.*`], ...overrides });
+
+  it('accepts a valid config and refuses an invalid one with a 400 naming each field, writing nothing', async () => {
+    const before = (await system.client.get('/v1/destinations?limit=200')).body.data.length;
+    expect((await create(contract.validConfig(peer))).status).toBe(201);
+    const refused = await create(contract.invalidConfig.config);
+    expect(refused.status).toBe(400);
+    expect(refused.body.details.map((detail: Json) => detail.path).sort()).toEqual(contract.invalidConfig.paths.map((field) => `config.${field}`).sort());
+    expect((await system.client.get('/v1/destinations?limit=200')).body.data.length).toBe(before + 1);
+  });
+
+  it('delivers to a live peer', async () => {
+    const destination = (await create(contract.validConfig(peer))).body;
+    const eventId = uniqueId('evt_contract');
+    const deliveryId = (await sendEvent(system.client, { id: eventId, type: 'contract.delivered', destinations: [destination.id] })).deliveries[0].id;
+    await peer.waitForEvent(eventId, 10_000);
+    const delivered = await waitForDelivery(system.client, deliveryId, 'delivered');
+    expect(delivered.attempts).toEqual([expect.objectContaining({ number: 1, outcome: 'delivered', error: null })]);
+  });
+
+  it('fails transiently against an unreachable peer: the attempt records the error, and the delivery waits to retry', async () => {
+    const destination = (await create(contract.unreachableConfig(await closedPort()), { retryPolicy: { maxAttempts: 3, schedule: [60_000], jitter: 0 } })).body;
+    const deliveryId = (await sendEvent(system.client, { type: 'contract.unreachable', destinations: [destination.id] })).deliveries[0].id;
+    const retrying = await waitForDelivery(system.client, deliveryId, 'retrying');
+    expect(retrying.attempts).toEqual([expect.objectContaining({ number: 1, outcome: 'retry', statusCode: null, error: expect.any(String) })]);
+    expect(retrying.lastError).toBe(retrying.attempts[0].error);
+  });
+
+  it('never shows its credentials after creation: not in answers, logs or job data', async () => {
+    const output = captureOutput();
+    try {
+      const { config, secrets } = contract.credentials(peer);
+      const created = await create(config);
+      expect(created.status).toBe(201);
+      const eventId = uniqueId('evt_secret');
+      const deliveryId = (await sendEvent(system.client, { id: eventId, type: 'contract.secret', destinations: [created.body.id] })).deliveries[0].id;
+      await waitForDelivery(system.client, deliveryId, 'delivered');
+      await system.client.post(`/v1/destinations/${created.body.id}/test`);
+
+      const answers = [
+        await system.client.get(`/v1/destinations/${created.body.id}`),
+        await system.client.get('/v1/destinations?limit=200'),
+        await system.client.get(`/v1/deliveries/${deliveryId}`),
+        await system.client.get('/v1/audit-log?limit=200'),
+        await system.client.request('PATCH', `/v1/destinations/${created.body.id}`, { name: 'renamed' }),
+      ].map((answer) => JSON.stringify(answer.body));
+      const jobs: string[] = [];
+      for (const key of await redis.keys(`${system.config.queuePrefix}:{${created.body.id}}:*`)) {
+        if ((await redis.type(key)) === 'hash') jobs.push(JSON.stringify(await redis.hgetall(key)));
+      }
+      const logs = output.text();
+      expect(logs).toContain(created.body.id); // the capture sees the logs that name the destination
+      for (const secret of secrets) {
+        for (const answer of answers) expect(answer).not.toContain(secret);
+        for (const job of jobs) expect(job).not.toContain(secret);
+        expect(logs).not.toContain(secret);
+      }
+    } finally {
+      output.stop();
+    }
+  });
+});
