@@ -47,6 +47,12 @@ describe('GET /v1/destination-kinds', () => {
     for (const kind of answer.body.data) {
       expect(kind).toEqual({ kind: expect.any(String), configSchema: expect.objectContaining({ type: 'object', properties: expect.any(Object) }), secretFields: expect.any(Array) });
     }
+    // The OpenAPI document describes a destination's config by each kind's schema.
+    const docs = (await system.client.get('/docs-json')).body;
+    const body = docs.paths['/v1/destinations'].post.requestBody.content['application/json'].schema;
+    expect(body.properties.config.oneOf.map((config: Json) => config.title)).toEqual(destinationKinds.map((kind) => `${kind.kind} config`));
+    expect(body.properties.kind.enum).toEqual(destinationKinds.map((kind) => kind.kind));
+
     const created = await system.client.post('/v1/destinations', { name: 'nope', kind: 'carrier-pigeon', config: {} });
     expect(created.status).toBe(400);
     expect(created.body.details).toEqual([{ path: 'kind', message: expect.stringContaining('not available') }]);

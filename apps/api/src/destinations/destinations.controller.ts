@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
+import { describeKind, destinationKinds } from '@dispatch/destinations';
 import { signingSecretProblem } from '@dispatch/domain';
 import type { Caller } from '@dispatch/db';
 import { DestinationRepository, Prisma } from '@dispatch/db';
@@ -10,7 +11,7 @@ import { QueuesBoard } from '../operations/queues-board';
 import { RoutingTable } from '../events/routing-table';
 import { parse, parseBody } from '../http/errors';
 import { limitSchema, page } from '../http/pagination';
-import { jsonSchema } from '../http/openapi';
+import { jsonSchema, withKindConfigs } from '../http/openapi';
 import { createDestinationSchema, updateDestinationSchema } from './destination.schemas';
 import { destinationView } from './destination.view';
 import {
@@ -63,7 +64,7 @@ export class DestinationsController {
   @Post()
   @Access('admin')
   @ApiOperation({ summary: 'Create a destination; a webhook gets a whsec_ secret, returned once' })
-  @ApiBody({ schema: jsonSchema(createDestinationSchema) })
+  @ApiBody({ schema: withKindConfigs(jsonSchema(createDestinationSchema), destinationKinds.map(describeKind)) })
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown) {
     const input = parseBody(createDestinationSchema, body);
     const { destination, secret } = await this.createDestination.execute(caller.organizationId, input);
@@ -89,7 +90,7 @@ export class DestinationsController {
 
   @Patch(':id')
   @Access('admin')
-  @ApiBody({ schema: jsonSchema(updateDestinationSchema) })
+  @ApiBody({ schema: withKindConfigs(jsonSchema(updateDestinationSchema), destinationKinds.map(describeKind)) })
   async update(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
     const input = parseBody(updateDestinationSchema, body);
     const destination = await this.updateDestination.execute(caller.organizationId, id, input);
