@@ -1,4 +1,4 @@
-import { Database, DeliveryRepository, EventRepository } from '@dispatch/db';
+import { AttemptRepository, Database, EventRepository, OperatorActions } from '@dispatch/db';
 import { newId } from '@dispatch/domain';
 import { openRepositoryFixture, RepositoryFixture } from './repositories';
 
@@ -6,7 +6,8 @@ import { openRepositoryFixture, RepositoryFixture } from './repositories';
 describe('claims and attempt records written together', () => {
   let fixture: RepositoryFixture;
   let database: Database;
-  let deliveries: DeliveryRepository;
+  let deliveries: AttemptRepository;
+  let actions: OperatorActions;
   let events: EventRepository;
   let organizationId: string;
   let destinationId: string;
@@ -14,7 +15,8 @@ describe('claims and attempt records written together', () => {
   beforeAll(async () => {
     fixture = await openRepositoryFixture('attempts');
     ({ database, organizationId } = fixture);
-    deliveries = new DeliveryRepository(database);
+    deliveries = new AttemptRepository(database);
+    actions = new OperatorActions(database);
     events = new EventRepository(database);
     destinationId = await fixture.createDestination();
   });
@@ -67,7 +69,7 @@ describe('claims and attempt records written together', () => {
     const id = await pendingDelivery('evt_w_retry');
     const claimed = await deliveries.claim(id, destinationId);
     expect(claimed?.attemptNumber).toBe(1);
-    await deliveries.requestManualRetry(id, new Date());
+    await actions.requestManualRetry(id, new Date());
     await attempt(id, 1);
 
     const after = await database.prisma.delivery.findUniqueOrThrow({ where: { id }, include: { attempts: true } });

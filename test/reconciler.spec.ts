@@ -1,4 +1,4 @@
-import { createDatabase, Database, DeliveryRepository } from '@dispatch/db';
+import { createDatabase, Database, OperatorActions } from '@dispatch/db';
 import { countDeliveries, createWebhook, sendEvent, waitForCount, waitForDelivery } from '@dispatch/testing';
 import { useReceiver, useSystem } from './system';
 
@@ -24,7 +24,7 @@ describe('the reconciler', () => {
     receiver.reset();
 
     // What POST /v1/deliveries/retry writes before it queues the jobs; here nothing queues them.
-    const marked = await new DeliveryRepository(database).markForReplay(
+    const marked = await new OperatorActions(database).markForReplay(
       { organizationId: system.organization.organizationId, statuses: ['failed'], destinationId: destination.id },
       { id: 'rpl_half_way', createdBy: 'test', filter: { statuses: ['failed'] } },
     );

@@ -5,6 +5,9 @@ import { OrganizationRepository } from './organizations';
 import { DestinationRepository } from './destinations';
 import { EventRepository } from './events';
 import { DeliveryRepository } from './deliveries';
+import { AttemptRepository } from './attempts';
+import { OperatorActions } from './operator-actions';
+import { DeliveryScans } from './delivery-scans';
 import { AuditRepository } from './audit';
 import { ReplayRepository } from './replays';
 
@@ -17,7 +20,10 @@ class DatabaseLifecycle implements OnApplicationShutdown {
   }
 }
 
-/** The Prisma client and one repository per aggregate, for any Nest app of Dispatch. */
+/**
+ * The Prisma client and the repositories (one per aggregate; deliveries' split by who uses
+ * them), for any Nest app of Dispatch.
+ */
 @Global()
 @Module({
   providers: [
@@ -28,9 +34,24 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     { provide: DestinationRepository, inject: [Database], useFactory: (database: Database) => new DestinationRepository(database) },
     { provide: EventRepository, inject: [Database], useFactory: (database: Database) => new EventRepository(database) },
     { provide: DeliveryRepository, inject: [Database], useFactory: (database: Database) => new DeliveryRepository(database) },
+    { provide: AttemptRepository, inject: [Database], useFactory: (database: Database) => new AttemptRepository(database) },
+    { provide: OperatorActions, inject: [Database], useFactory: (database: Database) => new OperatorActions(database) },
+    { provide: DeliveryScans, inject: [Database], useFactory: (database: Database) => new DeliveryScans(database) },
     { provide: AuditRepository, inject: [Database], useFactory: (database: Database) => new AuditRepository(database) },
     { provide: ReplayRepository, inject: [Database], useFactory: (database: Database) => new ReplayRepository(database) },
   ],
-  exports: [Database, PrismaClient, OrganizationRepository, DestinationRepository, EventRepository, DeliveryRepository, AuditRepository, ReplayRepository],
+  exports: [
+    Database,
+    PrismaClient,
+    OrganizationRepository,
+    DestinationRepository,
+    EventRepository,
+    DeliveryRepository,
+    AttemptRepository,
+    OperatorActions,
+    DeliveryScans,
+    AuditRepository,
+    ReplayRepository,
+  ],
 })
 export class DatabaseModule {}

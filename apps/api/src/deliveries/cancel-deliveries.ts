@@ -1,5 +1,5 @@
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
-import { Caller, DeliveryRepository } from '@dispatch/db';
+import { Caller, DeliveryRepository, OperatorActions } from '@dispatch/db';
 import { DeliveryQueues } from '@dispatch/queue';
 import { AuditTrail } from '../audit/audit-trail';
 import { DeliverySelectionInput, selectionRecord, toSelection } from './delivery-selection.schema';
@@ -14,6 +14,7 @@ import { DeliverySelectionInput, selectionRecord, toSelection } from './delivery
 export class CancelDeliveries {
   constructor(
     private readonly deliveries: DeliveryRepository,
+    private readonly actions: OperatorActions,
     private readonly queues: DeliveryQueues,
     private readonly audit: AuditTrail,
   ) {}
@@ -21,7 +22,7 @@ export class CancelDeliveries {
   async one(caller: Caller, id: string): Promise<void> {
     const delivery = await this.deliveries.find(caller.organizationId, id);
     if (!delivery) throw new NotFoundException(`Delivery ${id} not found`);
-    const cancelled = await this.deliveries.cancelSelected({ organizationId: caller.organizationId, statuses: ['pending', 'retrying', 'failed'], deliveryId: id, ofDisabledDestinations: true });
+    const cancelled = await this.actions.cancelSelected({ organizationId: caller.organizationId, statuses: ['pending', 'retrying', 'failed'], deliveryId: id, ofDisabledDestinations: true });
     if (cancelled.length === 0) throw new ConflictException(`Delivery ${id} is ${delivery.status}; only pending, retrying or failed deliveries can be cancelled`);
     await this.audit.record(caller, 'delivery.cancel', id);
     await this.release(cancelled);
@@ -29,8 +30,8 @@ export class CancelDeliveries {
 
   async many(caller: Caller, input: DeliverySelectionInput): Promise<{ count: number }> {
     const selection = { ...toSelection(caller.organizationId, input, ['pending', 'retrying']), ofDisabledDestinations: true };
-    if (input.dryRun) return { count: await this.deliveries.countSelected(selection) };
-    const cancelled = await this.deliveries.cancelSelected(selection);
+    if (input.dryRun) return { count: await this.actions.countSelected(selection) };
+    const cancelled = await this.actions.cancelSelected(selection);
     await this.audit.record(caller, 'deliveries.cancel', caller.organizationId, { ...selectionRecord(input, selection), count: cancelled.length });
     await this.release(cancelled);
     return { count: cancelled.length };
@@ -39,7 +40,7 @@ export class CancelDeliveries {
   private async release(cancelled: { id: string; destinationId: string }[]): Promise<void> {
     for (const delivery of cancelled) {
       await this.queues.discard(delivery.destinationId, delivery.id);
-      const next = await this.deliveries.nextInOrder(delivery.id);
+      const next = await this.actions.nextInOrder(delivery.id);
       if (next) await this.queues.promote(next.destinationId, next.id);
     }
   }

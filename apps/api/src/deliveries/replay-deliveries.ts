@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Caller, DeliveryRepository, MarkedDelivery } from '@dispatch/db';
+import { Caller, MarkedDelivery, OperatorActions } from '@dispatch/db';
 import { newId } from '@dispatch/domain';
 import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 import { AuditTrail } from '../audit/audit-trail';
@@ -21,7 +21,7 @@ export class ReplayDeliveries {
   private readonly logger = new Logger(ReplayDeliveries.name);
 
   constructor(
-    private readonly deliveries: DeliveryRepository,
+    private readonly deliveries: OperatorActions,
     private readonly queues: DeliveryQueues,
     private readonly audit: AuditTrail,
   ) {}

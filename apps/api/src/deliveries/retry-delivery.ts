@@ -1,5 +1,5 @@
 import { ConflictException, Injectable, Logger, NotFoundException } from '@nestjs/common';
-import { Delivery, DeliveryRepository, DestinationRepository } from '@dispatch/db';
+import { Delivery, DeliveryRepository, DestinationRepository, OperatorActions } from '@dispatch/db';
 import { manualRetryAllowed } from '@dispatch/domain';
 import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 
@@ -13,6 +13,7 @@ export class RetryDelivery {
 
   constructor(
     private readonly deliveries: DeliveryRepository,
+    private readonly actions: OperatorActions,
     private readonly destinations: DestinationRepository,
     private readonly queues: DeliveryQueues,
   ) {}
@@ -26,7 +27,7 @@ export class RetryDelivery {
     if (!destination.enabled) {
       throw new ConflictException(`Destination ${destination.id} is disabled (${destination.disabledReason ?? 'by an operator'}); resume it first`);
     }
-    const marked = await this.deliveries.requestManualRetry(id, new Date());
+    const marked = await this.actions.requestManualRetry(id, new Date());
     try {
       await this.queues.requeue(enqueueRequest({ ...marked, nextAttemptAt: null, priority: delivery.event.priority }, destination.retryPolicy), true);
     } catch (error) {

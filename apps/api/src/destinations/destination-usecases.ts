@@ -1,6 +1,6 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DeliveryRepository, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
+import { DeliveryScans, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
 import { destinationSettings, findKind, liveSecrets, Senders } from '@dispatch/destinations';
 import { generateSigningSecret, newId } from '@dispatch/domain';
 import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
@@ -23,7 +23,7 @@ export class DestinationFinder {
 @Injectable()
 export class ReopenDestination {
   constructor(
-    private readonly deliveries: DeliveryRepository,
+    private readonly deliveries: DeliveryScans,
     private readonly queues: DeliveryQueues,
   ) {}
 

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
-import { AttemptRecord, AttemptSettlement, ClaimedDelivery, DeliveryRepository } from '@dispatch/db';
+import { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
 import { DestinationSettings, liveSecrets, SendResult, Senders } from '@dispatch/destinations';
 import { AttemptOutcome, classifyAttempt, newId, storableText } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
@@ -30,7 +30,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   private readonly shutdown = new AbortController();
 
   constructor(
-    private readonly deliveries: DeliveryRepository,
+    private readonly deliveries: AttemptRepository,
     private readonly queues: DeliveryQueues,
     private readonly senders: Senders,
     private readonly observers: AttemptObservers,
@@ -48,7 +48,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   private async gate(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings): Promise<ClaimedDelivery | null> {
     if (!destination.enabled || destination.paused) return null;
     const { deliveryId } = job.data;
-    let blocker: Awaited<ReturnType<DeliveryRepository['orderingBlocker']>> = null;
+    let blocker: Awaited<ReturnType<AttemptRepository['orderingBlocker']>> = null;
     let claimed: ClaimedDelivery | null = null;
     try {
       blocker = destination.ordered ? await this.deliveries.orderingBlocker(deliveryId) : null;

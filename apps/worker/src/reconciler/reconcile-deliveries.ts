@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DeliveryRepository } from '@dispatch/db';
+import { DeliveryScans } from '@dispatch/db';
 import { DeliveryQueues, enqueueRequest, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
@@ -21,7 +21,7 @@ export class ReconcileDeliveries extends WorkerHost {
   private afterId = '';
 
   constructor(
-    private readonly deliveries: DeliveryRepository,
+    private readonly deliveries: DeliveryScans,
     private readonly queues: DeliveryQueues,
     private readonly metrics: WorkerMetrics,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,

@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DeliveryRepository, DestinationRecord, DestinationRepository } from '@dispatch/db';
+import { DeliveryScans, DestinationRecord, DestinationRepository } from '@dispatch/db';
 import { DestinationSettings, destinationSettings, Senders } from '@dispatch/destinations';
 import { changedChannel, deliveryBackoff, DeliveryJobData, DeliveryQueues, destinationQueueName, REDIS, wakeChannel } from '@dispatch/queue';
 import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
@@ -39,7 +39,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly destinations: DestinationRepository,
-    private readonly deliveries: DeliveryRepository,
+    private readonly deliveries: DeliveryScans,
     private readonly queues: DeliveryQueues,
     private readonly processor: DeliveryProcessor,
     private readonly metrics: WorkerMetrics,

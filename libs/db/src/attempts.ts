@@ -1,0 +1,214 @@
+import { statusesThatCanBecome } from '@dispatch/domain';
+import { Batcher, writeTogetherOrAlone } from './batcher';
+import { nextInOrder, orderingBlocker } from './ordering';
+import type { Database, DeliveryStatus, PrismaClient } from './prisma';
+
+/** A delivery claimed for one attempt, with what the sender needs from its event. */
+export type ClaimedDelivery = {
+  id: string;
+  organizationId: string;
+  eventId: string;
+  destinationId: string;
+  attemptNumber: number;
+  trigger: 'scheduled' | 'manual';
+  event: { id: string; type: string; data: unknown; receivedAt: Date };
+};
+
+export type AttemptRecord = {
+  id: string;
+  deliveryId: string;
+  number: number;
+  trigger: 'scheduled' | 'manual';
+  startedAt: Date;
+  durationMs: number;
+  outcome: 'delivered' | 'retry' | 'failed' | 'gone';
+  statusCode: number | null;
+  responseBody: string | null;
+  error: string | null;
+};
+
+export type AttemptSettlement = {
+  status: Extract<DeliveryStatus, 'delivered' | 'retrying' | 'failed'>;
+  nextAttemptAt: Date | null;
+  lastError: string | null;
+  /** Set when the receiver said it is gone: the destination is disabled with this reason. */
+  disableDestination?: string;
+};
+
+const CLAIMABLE = statusesThatCanBecome('delivering');
+
+type Settlement = { attempt: AttemptRecord; settlement: AttemptSettlement; destinationId: string };
+
+/** A delivery to claim for an attempt by the worker of its destination's queue. */
+type Claim = { deliveryId: string; destinationId: string };
+
+/** A claim or a settlement, for the worker's combined writes. */
+type AttemptWrite = { claim: Claim } | { settle: Settlement };
+
+type ClaimRow = {
+  id: string;
+  organization_id: string;
+  event_id: string;
+  destination_id: string;
+  attempt_count: number;
+  previous_status: DeliveryStatus;
+  manual_retry_at: Date | null;
+  event_type: string;
+  event_data: unknown;
+  event_received_at: Date;
+};
+
+/**
+ * The worker's side of an attempt: whether a delivery may go now (its ordering key), the claim
+ * that starts the attempt, and the record that settles it.
+ */
+export class AttemptRepository {
+  private readonly prisma: PrismaClient;
+
+  constructor(private readonly database: Database) {
+    this.prisma = database.prisma;
+  }
+
+  /**
+   * For a delivery with an ordering key: the earliest delivery of the same destination and key
+   * that came before it and is not settled yet (it must go first), or null.
+   */
+  orderingBlocker(id: string): Promise<{ id: string; status: DeliveryStatus; nextAttemptAt: Date | null } | null> {
+    return orderingBlocker(this.database, id);
+  }
+
+  /** The next open delivery after this one in its destination's order for its key, or null. */
+  nextInOrder(id: string): Promise<{ id: string; destinationId: string } | null> {
+    return nextInOrder(this.database, id);
+  }
+
+  /**
+   * Starts attempt n+1 of a delivery: marks it `delivering` and takes the next attempt
+   * number. Returns null when the delivery must not be sent: it is gone, cancelled, or already
+   * delivered (a job run twice). The attempt is `manual` when an operator asked for it, or
+   * retried a dead letter.
+   */
+  async claim(id: string, destinationId: string): Promise<ClaimedDelivery | null> {
+    return this.attemptWrites.submit({ claim: { deliveryId: id, destinationId } });
+  }
+
+  /** The destination a delivery belongs to, if it exists. */
+  async destinationOf(id: string): Promise<string | null> {
+    const found = await this.prisma.delivery.findUnique({ where: { id }, select: { destinationId: true } });
+    return found?.destinationId ?? null;
+  }
+
+  /**
+   * Records the attempt and settles the delivery (and, when the receiver is gone, disables
+   * its destination), atomically. A delivery no longer `delivering` (an operator asked for a
+   * new attempt meanwhile) keeps its status: the attempt is recorded all the same.
+   */
+  async settleAttempt(attempt: AttemptRecord, settlement: AttemptSettlement, destinationId: string): Promise<void> {
+    await this.attemptWrites.submit({ settle: { attempt, settlement, destinationId } });
+  }
+
+  /** Resolves once every claim and settlement submitted so far is written. */
+  flush(): Promise<void> {
+    return this.attemptWrites.idle();
+  }
+
+  /**
+   * Claims and settlements that arrive together are written in one statement: one round trip
+   * and one commit for all the attempts a worker starts and finishes meanwhile. If that
+   * statement fails for a reason other than an unreachable database, each is written alone,
+   * so one bad write fails alone.
+   */
+  private readonly attemptWrites = new Batcher<AttemptWrite, ClaimedDelivery | null>((batch) => writeTogetherOrAlone(batch, (some) => this.writeAttempts(some)));
+
+  private async writeAttempts(batch: readonly AttemptWrite[]): Promise<(ClaimedDelivery | null)[]> {
+    const settlements = batch.flatMap((write) => ('settle' in write ? [write.settle] : []));
+    const settled = new Set(settlements.map((one) => one.attempt.deliveryId));
+    const claims = batch.flatMap((write) => ('claim' in write ? [write.claim] : []));
+    // A delivery settled and claimed together (a job run twice) is claimed after the settlement.
+    const rows = await this.writeStatement(settlements, claims.filter((claim) => !settled.has(claim.deliveryId)));
+    const later = claims.filter((claim) => settled.has(claim.deliveryId));
+    if (later.length > 0) rows.push(...(await this.writeStatement([], later)));
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return batch.map((write) => {
+      if (!('claim' in write)) return null;
+      const row = byId.get(write.claim.deliveryId);
+      // The same delivery twice in one batch (a job run twice) is claimed once.
+      byId.delete(write.claim.deliveryId);
+      if (!row) return null;
+      return {
+        id: row.id,
+        organizationId: row.organization_id,
+        eventId: row.event_id,
+        destinationId: row.destination_id,
+        attemptNumber: row.attempt_count,
+        trigger: row.manual_retry_at !== null || row.previous_status === 'failed' ? ('manual' as const) : ('scheduled' as const),
+        event: { id: row.event_id, type: row.event_type, data: row.event_data, receivedAt: row.event_received_at },
+      };
+    });
+  }
+
+  /**
+   * One statement: records the attempts and settles their deliveries, then claims the
+   * deliveries of `claims` (those in a claimable status, and only of the destination whose
+   * queue asks: a job placed on another destination's queue claims nothing) and returns them
+   * with their events.
+   */
+  private writeStatement(settlements: Settlement[], claims: Claim[]): Promise<ClaimRow[]> {
+    const column = <T>(pick: (one: Settlement) => T) => settlements.map(pick);
+    return this.database.sql<ClaimRow>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamp[], $6::int[], $7::int[], $8::text[], $9::text[],
+                              $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[], $18::text[])
+           AS i(attempt_id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error,
+                status, next_attempt_at, last_error, disable_reason, destination_id, outcome)
+       ), recorded AS (
+         INSERT INTO attempts (id, delivery_id, number, trigger, started_at, duration_ms, outcome, status_code, response_body, error)
+         SELECT attempt_id, delivery_id, number, trigger::"AttemptTrigger", started_at, duration_ms, outcome::"AttemptOutcome",
+                status_code, response_body, error FROM input
+       ), settled AS (
+         UPDATE deliveries d
+         SET status = i.status::"DeliveryStatus", next_attempt_at = i.next_attempt_at, last_error = i.last_error,
+             last_status_code = i.status_code, updated_at = now()
+         FROM input i WHERE d.id = i.delivery_id AND d.status = 'delivering'
+       ), disabled AS (
+         UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, updated_at = now()
+         FROM input i WHERE dst.id = i.destination_id AND i.disable_reason IS NOT NULL
+       ), old AS (
+         SELECT d.id, d.status, d.manual_retry_at
+         FROM deliveries d JOIN unnest($15::text[], $17::text[]) AS c(id, destination_id) ON d.id = c.id AND d.destination_id = c.destination_id
+         ORDER BY d.id FOR UPDATE OF d
+       ), claimed AS (
+         UPDATE deliveries d
+         SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
+             next_attempt_at = NULL, updated_at = now()
+         FROM old
+         WHERE d.id = old.id AND old.status::text = ANY($16::text[])
+         RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
+                   old.status AS previous_status, old.manual_retry_at
+       )
+       SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
+       FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`,
+      [
+        column((one) => one.attempt.id),
+        column((one) => one.attempt.deliveryId),
+        column((one) => one.attempt.number),
+        column((one) => one.attempt.trigger),
+        column((one) => one.attempt.startedAt.toISOString()),
+        column((one) => one.attempt.durationMs),
+        column((one) => one.attempt.statusCode),
+        column((one) => one.attempt.responseBody),
+        column((one) => one.attempt.error),
+        column((one) => one.settlement.status),
+        column((one) => one.settlement.nextAttemptAt?.toISOString() ?? null),
+        column((one) => one.settlement.lastError),
+        column((one) => one.settlement.disableDestination ?? null),
+        column((one) => one.destinationId),
+        claims.map((claim) => claim.deliveryId),
+        CLAIMABLE,
+        claims.map((claim) => claim.destinationId),
+        column((one) => one.attempt.outcome),
+      ],
+      'write-attempts',
+    );
+  }
+}
