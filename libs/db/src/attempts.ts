@@ -60,7 +60,8 @@ type ClaimRow = {
 
 /**
  * The worker's side of an attempt: whether a delivery may go now (its ordering key), the claim
- * that starts the attempt, and the record that settles it.
+ * that starts the attempt, and the record that settles it. Every job runs these, so they are
+ * named statements written in groups (see `writeStatement`).
  */
 export class AttemptRepository {
   private readonly prisma: PrismaClient;
@@ -124,7 +125,9 @@ export class AttemptRepository {
     const settlements = batch.flatMap((write) => ('settle' in write ? [write.settle] : []));
     const settled = new Set(settlements.map((one) => one.attempt.deliveryId));
     const claims = batch.flatMap((write) => ('claim' in write ? [write.claim] : []));
-    // A delivery settled and claimed together (a job run twice) is claimed after the settlement.
+    // A delivery settled and claimed together (a job run twice) is claimed after the settlement,
+    // in a second statement: the parts of one statement all see the rows as they were before it,
+    // and PostgreSQL does not support updating one row twice in one statement.
     const rows = await this.writeStatement(settlements, claims.filter((claim) => !settled.has(claim.deliveryId)));
     const later = claims.filter((claim) => settled.has(claim.deliveryId));
     if (later.length > 0) rows.push(...(await this.writeStatement([], later)));
@@ -152,6 +155,24 @@ export class AttemptRepository {
    * deliveries of `claims` (those in a claimable status, and only of the destination whose
    * queue asks: a job placed on another destination's queue claims nothing) and returns them
    * with their events.
+   *
+   * Why it is shaped so:
+   * - One statement, so one round trip and one commit for the whole group, and a settlement is
+   *   never half written (attempt without status, or the reverse).
+   * - The group comes as parallel arrays, one per column, read with `unnest`: a group of any
+   *   size is the same text, so it is one named statement, parsed once per connection (a name
+   *   must always go with the same text). Timestamps go as ISO strings (see `Database.sql`).
+   * - `settled` changes only a delivery still `delivering`: when an operator asked for a new
+   *   attempt meanwhile, their retry wins (the delivery stays `pending`, marked for a manual
+   *   attempt) and this attempt is recorded all the same.
+   * - `disabled`: a receiver that answered gone disables its destination in the same commit as
+   *   the attempt that learned it.
+   * - `old` reads the status and `manual_retry_at` the claim is about to change (`RETURNING`
+   *   gives only the new values; the old ones make the attempt `manual`). `FOR UPDATE` takes
+   *   each row's latest version and holds it to the commit; `ORDER BY d.id` takes those locks
+   *   in one order, so statements claiming the same deliveries (a job run twice, two worker
+   *   processes) wait for each other instead of deadlocking.
+   * - Planned at each execution, not once per connection: see `createDatabase` in prisma.ts.
    */
   private writeStatement(settlements: Settlement[], claims: Claim[]): Promise<ClaimRow[]> {
     const column = <T>(pick: (one: Settlement) => T) => settlements.map(pick);

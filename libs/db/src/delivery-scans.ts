@@ -11,7 +11,8 @@ export type OpenDelivery = Pick<Delivery, 'id' | 'nextAttemptAt' | 'attemptCount
 /**
  * Scans for open work, from the database, the source of truth: which destinations need a queue
  * worker (the supervisor), which deliveries lost their job (the reconciler), which deliveries a
- * resumed destination must send (the API).
+ * resumed destination must send (the API). They run on a timer or on an operator's action, not
+ * per delivery, so they are not named statements.
  */
 export class DeliveryScans {
   private readonly prisma: PrismaClient;
@@ -22,6 +23,9 @@ export class DeliveryScans {
 
   /** Destinations that have work due before `horizon`, for the worker's supervisor. */
   async destinationsWithWorkDue(horizon: Date): Promise<string[]> {
+    // One row per destination comes back (DISTINCT, in SQL), not one per open delivery. Only
+    // enabled, unpaused destinations: deliveries they hold must not start a queue worker.
+    // Retries count only when due before `horizon`, so a worker is running when they come due.
     const rows = await this.prisma.$queryRaw<{ destination_id: string }[]>`
       SELECT DISTINCT d.destination_id FROM deliveries d
       JOIN destinations dst ON dst.id = d.destination_id AND dst.enabled AND NOT dst.paused
@@ -36,6 +40,9 @@ export class DeliveryScans {
    * retrying and overdue since then. Those without a live job get one again.
    */
   stalledDeliveries(staleBefore: Date, afterId: string, limit: number): Promise<StaleDelivery[]> {
+    // Pages by id (`id > afterId`, at most `limit`): each pass reads a bounded slice and the
+    // next goes on from there, so a large table is covered over several passes. "Untouched"
+    // is `updated_at`, which every claim, settlement and operator action sets.
     return this.prisma.delivery.findMany({
       where: {
         id: { gt: afterId },

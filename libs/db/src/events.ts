@@ -61,6 +61,26 @@ export class EventRepository {
     return writeTogetherOrAlone(ingests, (some) => this.writeEvents(some));
   }
 
+  /**
+   * Why the statement is shaped so:
+   * - One statement for the group: one round trip and one commit for every event in it and
+   *   all their deliveries; the caller enqueues their jobs only after it commits.
+   * - The group comes as two jsonb parameters (events, planned deliveries) rather than
+   *   parallel arrays: each event brings its own `tags` array and JSON `data`, and PostgreSQL
+   *   arrays cannot hold arrays of different lengths. A group of any size is the same text, so
+   *   it is one named statement, parsed once per connection.
+   * - `ON CONFLICT (organization_id, id) DO NOTHING` makes the write idempotent: `planned`
+   *   joins only the events this statement inserted, so an event already there gets no second
+   *   set of deliveries.
+   * - `ORDER BY` on the events and on the ordering keys takes their locks in one order, so
+   *   concurrent statements (other API processes) touching the same ids or keys wait for each
+   *   other instead of deadlocking.
+   * - `sequenced` reserves, per (destination, key), one number per delivery of the group by
+   *   raising `last_seq` once; the upsert holds that row to the commit, so concurrent
+   *   statements take numbers in commit order. `written` hands the reserved numbers out in
+   *   event order (`n`) with a window.
+   * - Planned at each execution, not once per connection: see `createDatabase` in prisma.ts.
+   */
   private async writeEvents(ingests: readonly Ingest[]): Promise<IngestResult[]> {
     // The first of several ingests with the same id is written; the others find it afterwards.
     const first = new Map<string, number>();
