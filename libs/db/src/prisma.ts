@@ -33,7 +33,8 @@ const sqlTypes = {
 /**
  * PostgreSQL access: one pg pool (sessions in UTC), used by Prisma through its driver adapter
  * for everything, and directly through `sql` by the few statements on the hot path (ingest,
- * claim, settle), where Prisma's per-query work would cost more than the query.
+ * routing, claim and settle, ordering), where Prisma's per-query work would cost more than the
+ * query. Which to use when: see index.ts.
  */
 export class Database {
   readonly prisma: PrismaClient;
