@@ -1,0 +1,395 @@
+import { BadRequestException, Logger } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import type { Caller, DestinationRepository, EventRepository, Ingest, IngestResult, RoutableDestination } from '@dispatch/db';
+import type { DeliveryQueues, EnqueueRequest } from '@dispatch/queue';
+import type { Metrics } from '../operations/metrics';
+import { EventsController } from './events.controller';
+import { IngestEvent, type IngestEventInput } from './ingest-event';
+import type { RoutingTable } from './routing-table';
+
+// The real Prisma client, BullMQ and prom-client are not needed here (the collaborators are
+// fakes), and loading them would take most of this file's run time: only the grouping of
+// writes and the unreachable-database check are taken from @dispatch/db.
+jest.mock('@dispatch/db', () => ({
+  ...jest.requireActual<object>('../../../../libs/db/src/batcher'),
+  ...jest.requireActual<object>('../../../../libs/db/src/unavailable'),
+}));
+jest.mock('@dispatch/queue', () => ({}));
+jest.mock('../operations/metrics', () => ({}));
+
+const ORG = 'org_a';
+const OTHER_ORG = 'org_b';
+
+type StoredDestination = RoutableDestination & { organizationId: string };
+
+function destination(id: string, overrides: Partial<StoredDestination> = {}): StoredDestination {
+  return { organizationId: ORG, id, eventTypes: ['*'], enabled: true, ordering: 'none', maxAttempts: 8, ...overrides };
+}
+
+function routable({ organizationId: _organizationId, ...rest }: StoredDestination): RoutableDestination {
+  return rest;
+}
+
+/** A promise settled from outside. */
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Lets every promise callback queued so far run (no timers involved). */
+async function settle(): Promise<void> {
+  for (let round = 0; round < 20; round += 1) await Promise.resolve();
+}
+
+/** The input as the controller passes it after validation (defaults filled in). */
+function input(fields: Partial<IngestEventInput> = {}): IngestEventInput {
+  return { type: 'order.created', data: { orderId: '12345' }, priority: 0, tags: [], ...fields };
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: Error) => error,
+  );
+}
+
+/** The 400 a user would receive: status and body details. */
+function answerOf(error: Error) {
+  expect(error).toBeInstanceOf(BadRequestException);
+  const exception = error as BadRequestException;
+  return { status: exception.getStatus(), body: exception.getResponse() as { message: string; details: { path: string; message: string }[] } };
+}
+
+/**
+ * IngestEvent with in-memory fakes: destinations of two organizations, an event store that
+ * remembers ids (a repeated id answers what was first accepted, as the database does), queues
+ * that record what they were asked to add, and a metrics counter.
+ */
+function setup(options: { destinations?: StoredDestination[] } = {}) {
+  const stored = options.destinations ?? [destination('dst_a')];
+  const accepted = new Map<string, IngestResult>();
+  /** Event ids the fake database refuses (each fails alone, as `writeTogetherOrAlone` makes it). */
+  const refuse = new Set<string>();
+  const mocks = {
+    refuse,
+    destinations: {
+      findRoutable: jest.fn(async (organizationId: string, ids: string[]) =>
+        stored.filter((row) => row.organizationId === organizationId && ids.includes(row.id)).map(routable),
+      ),
+    },
+    routing: {
+      enabled: jest.fn(async (organizationId: string) => stored.filter((row) => row.organizationId === organizationId && row.enabled).map(routable)),
+    },
+    events: {
+      ingestMany: jest.fn(async (ingests: readonly Ingest[]): Promise<(IngestResult | Error)[]> =>
+        ingests.map(({ event, planned }) => {
+          if (refuse.has(event.id)) return new Error(`invalid input for event ${event.id}`);
+          const key = `${event.organizationId}/${event.id}`;
+          const first = accepted.get(key);
+          if (first) return { ...first, created: false };
+          const deliveries = planned.map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: 'pending' as const })).sort((a, b) => (a.id < b.id ? -1 : 1));
+          const result = { created: true, event: { id: event.id, type: event.type, priority: event.priority }, deliveries };
+          accepted.set(key, result);
+          return result;
+        }),
+      ),
+    },
+    queues: {
+      connected: true,
+      enqueue: jest.fn(async (_requests: readonly EnqueueRequest[]): Promise<void> => undefined),
+    },
+    metrics: { eventsAccepted: { inc: jest.fn() } },
+    warn: jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined),
+  };
+  const sut = new IngestEvent(
+    mocks.destinations as unknown as DestinationRepository,
+    mocks.routing as unknown as RoutingTable,
+    mocks.events as unknown as EventRepository,
+    mocks.queues as unknown as DeliveryQueues,
+    mocks.metrics as unknown as Metrics,
+  );
+  return { sut, mocks };
+}
+
+/** `POST /v1/events` as the controller answers it: the status it sets and the body. */
+async function post(sut: IngestEvent, body: unknown, idempotencyKey?: string, organizationId = ORG) {
+  const controller = new EventsController(sut, {} as EventRepository);
+  const response = { status: jest.fn() };
+  const answer = await controller.ingest({ organizationId } as Caller, body, idempotencyKey, response as unknown as FastifyReply);
+  return { status: response.status.mock.calls.at(-1)?.[0] as number, body: answer };
+}
+
+/** Every job the queues were asked to add, over all calls. */
+function jobs(mocks: ReturnType<typeof setup>['mocks']): EnqueueRequest[] {
+  return mocks.queues.enqueue.mock.calls.flatMap(([requests]) => [...requests]);
+}
+
+afterEach(() => {
+  jest.useRealTimers();
+  jest.restoreAllMocks();
+});
+
+describe('IngestEvent routing', () => {
+  it('without `destinations`, makes one pending delivery per enabled destination of the organization whose event types match', async () => {
+    const { sut, mocks } = setup({
+      destinations: [
+        destination('dst_orders', { eventTypes: ['order.*'] }),
+        destination('dst_exact', { eventTypes: ['user.created', 'order.created'] }),
+        destination('dst_all', { eventTypes: ['*'] }),
+        destination('dst_users', { eventTypes: ['user.*'] }),
+        destination('dst_off', { eventTypes: ['*'], enabled: false }),
+        destination('dst_theirs', { eventTypes: ['*'], organizationId: OTHER_ORG }),
+      ],
+    });
+    const answer = await post(sut, { id: 'evt_1', type: 'order.created', data: {} });
+    expect(answer.status).toBe(202);
+    expect(answer.body.id).toBe('evt_1');
+    expect(answer.body.type).toBe('order.created');
+    expect(answer.body.deliveries.map((delivery) => delivery.destinationId).sort()).toEqual(['dst_all', 'dst_exact', 'dst_orders']);
+    expect(answer.body.deliveries.every((delivery) => delivery.status === 'pending' && delivery.id.startsWith('dlv_'))).toBe(true);
+    expect(mocks.routing.enabled).toHaveBeenCalledWith(ORG);
+    expect(mocks.destinations.findRoutable).not.toHaveBeenCalled();
+  });
+
+  it('accepts an event no destination wants, with no deliveries and no jobs', async () => {
+    const { sut, mocks } = setup({ destinations: [destination('dst_users', { eventTypes: ['user.*'] })] });
+    const answer = await post(sut, { id: 'evt_1', type: 'order.created', data: {} });
+    expect(answer).toEqual({ status: 202, body: { id: 'evt_1', type: 'order.created', deliveries: [] } });
+    expect(mocks.events.ingestMany).toHaveBeenCalledTimes(1);
+    expect(jobs(mocks)).toEqual([]);
+  });
+
+  it('with `destinations`, delivers to exactly those (once each, whatever their event types), not to the routing table', async () => {
+    const { sut, mocks } = setup({
+      destinations: [destination('dst_a', { eventTypes: ['user.*'] }), destination('dst_b'), destination('dst_c')],
+    });
+    const answer = await post(sut, { id: 'evt_1', type: 'order.created', data: {}, destinations: ['dst_a', 'dst_b', 'dst_a'] });
+    expect(answer.status).toBe(202);
+    expect(answer.body.deliveries.map((delivery) => delivery.destinationId).sort()).toEqual(['dst_a', 'dst_b']);
+    expect(mocks.destinations.findRoutable).toHaveBeenCalledWith(ORG, ['dst_a', 'dst_b']);
+    expect(mocks.routing.enabled).not.toHaveBeenCalled();
+  });
+
+  it('answers 400 naming `destinations.N` for each unknown id (another organization\'s too), and writes nothing', async () => {
+    const { sut, mocks } = setup({ destinations: [destination('dst_a'), destination('dst_theirs', { organizationId: OTHER_ORG })] });
+    const error = await failure(post(sut, { id: 'evt_1', type: 'order.created', data: {}, destinations: ['dst_a', 'dst_nope', 'dst_theirs', 'dst_nope'] }));
+    const answer = answerOf(error);
+    expect(answer.status).toBe(400);
+    expect(answer.body.details).toEqual([
+      { path: 'destinations.1', message: 'unknown destination "dst_nope"' },
+      { path: 'destinations.2', message: 'unknown destination "dst_theirs"' },
+      { path: 'destinations.3', message: 'unknown destination "dst_nope"' },
+    ]);
+    expect(answer.body.message).toContain('destinations.1: unknown destination "dst_nope"');
+    expect(mocks.events.ingestMany).not.toHaveBeenCalled();
+    expect(mocks.queues.enqueue).not.toHaveBeenCalled();
+  });
+});
+
+describe('IngestEvent idempotency', () => {
+  it('answers a repeated id with the first event\'s deliveries, 200 instead of 202, and queues nothing again', async () => {
+    const { sut, mocks } = setup({ destinations: [destination('dst_a'), destination('dst_b')] });
+    const first = await post(sut, { id: 'evt_1', type: 'order.created', data: { n: 1 } });
+    const again = await post(sut, { id: 'evt_1', type: 'order.created', data: { n: 2 } });
+    expect(first.status).toBe(202);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect(first.body.deliveries).toHaveLength(2);
+    expect(jobs(mocks).map((job) => job.deliveryId).sort()).toEqual(first.body.deliveries.map((delivery) => delivery.id).sort());
+    expect(mocks.queues.enqueue).toHaveBeenCalledTimes(1);
+    expect(mocks.metrics.eventsAccepted.inc.mock.calls).toEqual([[1]]);
+  });
+
+  it('takes the id from the body, else from the Idempotency-Key header, else makes an evt_ id', async () => {
+    const { sut, mocks } = setup();
+    await expect(sut.execute(ORG, input({ id: 'evt_body' }), 'key-1')).resolves.toMatchObject({ created: true, event: { id: 'evt_body' } });
+    await expect(sut.execute(ORG, input(), 'key-1')).resolves.toMatchObject({ created: true, event: { id: 'key-1' } });
+    await expect(sut.execute(ORG, input(), 'key-1')).resolves.toMatchObject({ created: false, event: { id: 'key-1' } });
+    const made = await sut.execute(ORG, input(), undefined);
+    expect(made.created).toBe(true);
+    expect(made.event.id).toMatch(/^evt_/);
+    const ids = mocks.events.ingestMany.mock.calls.flatMap(([ingests]) => ingests.map((ingest) => ingest.event.id));
+    expect(ids).toEqual(['evt_body', 'key-1', 'key-1', made.event.id]);
+  });
+
+  it('passes the event fields to the write as given, with nulls for what was left out', async () => {
+    const { sut, mocks } = setup();
+    await sut.execute(ORG, input({ id: 'evt_1', source: 'billing', orderingKey: 'order-1', priority: 7, correlationId: 'c-1', tags: ['eu'] }), undefined);
+    await sut.execute(ORG, input({ id: 'evt_2' }), undefined);
+    const events = mocks.events.ingestMany.mock.calls.map(([[ingest]]) => ingest.event);
+    expect(events).toEqual([
+      { organizationId: ORG, id: 'evt_1', type: 'order.created', source: 'billing', data: { orderId: '12345' }, orderingKey: 'order-1', priority: 7, correlationId: 'c-1', tags: ['eu'] },
+      { organizationId: ORG, id: 'evt_2', type: 'order.created', source: null, data: { orderId: '12345' }, orderingKey: null, priority: 0, correlationId: null, tags: [] },
+    ]);
+  });
+});
+
+describe('IngestEvent ordering keys', () => {
+  it('marks the deliveries of destinations with ordering "key" as ordered, and the others not', async () => {
+    const { sut, mocks } = setup({ destinations: [destination('dst_keyed', { ordering: 'key' }), destination('dst_free', { ordering: 'none' })] });
+    await sut.execute(ORG, input({ id: 'evt_1', orderingKey: 'order-12345' }), undefined);
+    const [[[ingest]]] = mocks.events.ingestMany.mock.calls;
+    expect(ingest.event.orderingKey).toBe('order-12345');
+    const ordered = Object.fromEntries(ingest.planned.map((delivery) => [delivery.destinationId, delivery.ordered]));
+    expect(ordered).toEqual({ dst_keyed: true, dst_free: false });
+  });
+});
+
+describe('IngestEvent enqueueing', () => {
+  it('queues one job per new delivery only after the write has finished: delivery id, destination, its attempts and the event priority', async () => {
+    const { sut, mocks } = setup({ destinations: [destination('dst_a', { maxAttempts: 3 }), destination('dst_b', { maxAttempts: 8 })] });
+    const write = deferred<void>();
+    const fakeWrite = mocks.events.ingestMany.getMockImplementation()!;
+    mocks.events.ingestMany.mockImplementationOnce(async (ingests) => {
+      await write.promise;
+      return fakeWrite(ingests);
+    });
+    const result = sut.execute(ORG, input({ id: 'evt_1', priority: 4 }), undefined);
+    await settle();
+    expect(mocks.events.ingestMany).toHaveBeenCalledTimes(1);
+    expect(mocks.queues.enqueue).not.toHaveBeenCalled();
+
+    write.resolve();
+    const accepted = await result;
+    const byDestination = new Map(accepted.deliveries.map((delivery) => [delivery.destinationId, delivery.id]));
+    expect(jobs(mocks).sort((a, b) => a.destinationId.localeCompare(b.destinationId))).toEqual([
+      { deliveryId: byDestination.get('dst_a'), destinationId: 'dst_a', attempts: 3, priority: 4 },
+      { deliveryId: byDestination.get('dst_b'), destinationId: 'dst_b', attempts: 8, priority: 4 },
+    ]);
+  });
+
+  it('queues nothing and fails the ingest with the write\'s error when the write fails', async () => {
+    const { sut, mocks } = setup();
+    const down = Object.assign(new Error("Can't reach database server"), { code: 'P1001' });
+    mocks.events.ingestMany.mockRejectedValueOnce(down);
+    await expect(sut.execute(ORG, input({ id: 'evt_1' }), undefined)).rejects.toBe(down);
+    expect(mocks.queues.enqueue).not.toHaveBeenCalled();
+    expect(mocks.metrics.eventsAccepted.inc).not.toHaveBeenCalled();
+  });
+
+  it('writes a destination named in `destinations` that is disabled (its delivery is held) but queues no job for it', async () => {
+    const { sut, mocks } = setup({ destinations: [destination('dst_on'), destination('dst_off', { enabled: false })] });
+    const answer = await post(sut, { id: 'evt_1', type: 'order.created', data: {}, destinations: ['dst_on', 'dst_off'] });
+    expect(answer.body.deliveries.map((delivery) => delivery.destinationId).sort()).toEqual(['dst_off', 'dst_on']);
+    expect(jobs(mocks).map((job) => job.destinationId)).toEqual(['dst_on']);
+  });
+
+  it('writes requests that arrive during a write together in the next statement, queues their jobs in one call, and answers each on its own', async () => {
+    const { sut, mocks } = setup({ destinations: [destination('dst_a')] });
+    const write = deferred<void>();
+    const fakeWrite = mocks.events.ingestMany.getMockImplementation()!;
+    mocks.events.ingestMany.mockImplementationOnce(async (ingests) => {
+      await write.promise;
+      return fakeWrite(ingests);
+    });
+    const lone = sut.execute(ORG, input({ id: 'evt_0' }), undefined);
+    await settle();
+    expect(mocks.events.ingestMany).toHaveBeenCalledTimes(1); // a lone request goes at once
+
+    mocks.refuse.add('evt_bad');
+    const later = ['evt_1', 'evt_bad', 'evt_2', 'evt_0'].map((id) =>
+      sut.execute(ORG, input({ id }), undefined).then(
+        (result) => ({ id, created: result.created }),
+        (error: Error) => ({ id, error: error.message }),
+      ),
+    );
+    await settle();
+    expect(mocks.events.ingestMany).toHaveBeenCalledTimes(1);
+
+    write.resolve();
+    await expect(lone).resolves.toMatchObject({ created: true });
+    expect(await Promise.all(later)).toEqual([
+      { id: 'evt_1', created: true },
+      { id: 'evt_bad', error: 'invalid input for event evt_bad' },
+      { id: 'evt_2', created: true },
+      { id: 'evt_0', created: false },
+    ]);
+    const statements = mocks.events.ingestMany.mock.calls.map(([ingests]) => ingests.map((ingest) => ingest.event.id));
+    expect(statements).toEqual([['evt_0'], ['evt_1', 'evt_bad', 'evt_2', 'evt_0']]);
+    expect(mocks.queues.enqueue).toHaveBeenCalledTimes(2);
+    expect(mocks.queues.enqueue.mock.calls[1][0]).toHaveLength(2); // evt_1 and evt_2 only
+    expect(mocks.metrics.eventsAccepted.inc.mock.calls).toEqual([[1], [2]]);
+  });
+});
+
+describe('IngestEvent refusing the NUL character', () => {
+  it.each([
+    ['a string inside `data`', 'data', { id: 'evt_1', type: 'order.created', data: { note: 'a\u0000b' } }],
+    ['a key inside `data`', 'data', { id: 'evt_1', type: 'order.created', data: { ['k\u0000']: 1 } }],
+    ['a tag', 'tags', { id: 'evt_1', type: 'order.created', data: {}, tags: ['eu', '\u0000'] }],
+    ['the id', 'id', { id: 'evt\u00001', type: 'order.created', data: {} }],
+  ])('answers 400 for NUL in %s, naming the top-level field `%s`, and writes nothing', async (_where, path, body) => {
+    const { sut, mocks } = setup();
+    const answer = answerOf(await failure(post(sut, body)));
+    expect(answer.status).toBe(400);
+    expect(answer.body.details).toEqual([{ path, message: 'must not contain the NUL character (\\u0000)' }]);
+    expect(mocks.routing.enabled).not.toHaveBeenCalled();
+    expect(mocks.events.ingestMany).not.toHaveBeenCalled();
+  });
+});
+
+describe('IngestEvent with Redis down', () => {
+  const UNREACHABLE = 'Redis is unreachable: events are accepted and the reconciler will enqueue their deliveries';
+
+  it('accepts events without trying Redis while it is disconnected, and logs the outage once until it is back', async () => {
+    const { sut, mocks } = setup();
+    mocks.queues.connected = false;
+    const first = await post(sut, { id: 'evt_1', type: 'order.created', data: {} });
+    const second = await post(sut, { id: 'evt_2', type: 'order.created', data: {} });
+    expect([first.status, second.status]).toEqual([202, 202]);
+    expect(first.body.deliveries).toHaveLength(1);
+    expect(mocks.queues.enqueue).not.toHaveBeenCalled();
+    expect(mocks.warn.mock.calls).toEqual([[UNREACHABLE]]);
+
+    mocks.queues.connected = true;
+    await post(sut, { id: 'evt_3', type: 'order.created', data: {} });
+    expect(mocks.queues.enqueue).toHaveBeenCalledTimes(1);
+    mocks.queues.connected = false;
+    await post(sut, { id: 'evt_4', type: 'order.created', data: {} });
+    expect(mocks.warn.mock.calls).toEqual([[UNREACHABLE], [UNREACHABLE]]);
+  });
+
+  it('accepts the event when adding its jobs fails, and logs that its deliveries wait for the reconciler', async () => {
+    const { sut, mocks } = setup();
+    mocks.queues.enqueue.mockRejectedValueOnce(new Error('Connection is closed.'));
+    const answer = await post(sut, { id: 'evt_1', type: 'order.created', data: {} });
+    expect(answer.status).toBe(202);
+    expect(answer.body.deliveries).toHaveLength(1);
+    expect(mocks.warn.mock.calls).toEqual([['Events evt_1 accepted; their deliveries wait for the reconciler: Connection is closed.']]);
+  });
+
+  it('answers after 2 s when Redis does not answer, and logs it', async () => {
+    jest.useFakeTimers();
+    const { sut, mocks } = setup();
+    mocks.queues.enqueue.mockImplementationOnce(() => new Promise<void>(() => undefined));
+    let answered = false;
+    const result = sut.execute(ORG, input({ id: 'evt_1' }), undefined).then((value) => {
+      answered = true;
+      return value;
+    });
+    await jest.advanceTimersByTimeAsync(1_999);
+    expect(mocks.queues.enqueue).toHaveBeenCalledTimes(1);
+    expect(answered).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(answered).toBe(true);
+    await expect(result).resolves.toMatchObject({ created: true, event: { id: 'evt_1' } });
+    expect(mocks.warn.mock.calls).toEqual([['Events evt_1 accepted; their deliveries wait for the reconciler: Redis did not answer within 2000 ms']]);
+  });
+
+  it('names at most five events of a group in the log line, and counts the rest', async () => {
+    const { sut, mocks } = setup();
+    mocks.queues.enqueue.mockRejectedValueOnce(new Error('Connection is closed.'));
+    const ids = ['evt_1', 'evt_2', 'evt_3', 'evt_4', 'evt_5', 'evt_6', 'evt_7'];
+    const results = await Promise.all(ids.map((id) => sut.execute(ORG, input({ id }), undefined)));
+    expect(results.every((result) => result.created)).toBe(true);
+    expect(mocks.warn.mock.calls).toEqual([['Events evt_1, evt_2, evt_3, evt_4, evt_5 and 2 more accepted; their deliveries wait for the reconciler: Connection is closed.']]);
+  });
+});
