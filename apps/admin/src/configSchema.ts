@@ -1,0 +1,347 @@
+// Turns a destination kind's config JSON Schema (draft 2020-12, as the API serves it from
+// GET /v1/destination-kinds) into the fields of a form, and the form's values back into a config.
+// Pure: no React, no DOM, so it is unit-tested on its own.
+
+/** The part of JSON Schema the form understands; anything else is edited as JSON. */
+export interface JsonSchema {
+  type?: string | string[];
+  format?: string;
+  enum?: unknown[];
+  const?: unknown;
+  default?: unknown;
+  description?: string;
+  title?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: boolean | JsonSchema;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  $ref?: string;
+  $defs?: Record<string, JsonSchema>;
+  [keyword: string]: unknown;
+}
+
+interface BaseField {
+  /** The property's name in the config; a dotted path inside a nested object (`auth.password`). */
+  name: string;
+  /** The name humanised: `maxDelayMs` → "Max delay ms", `url` → "URL", `auth.password` → "Auth password". */
+  label: string;
+  /** A value must be given (listed in `required`, without a default). */
+  required: boolean;
+  description?: string;
+  /** For a property of a nested object: the objects it is in, outermost first, and whether each must be given. */
+  groups?: { name: string; required: boolean }[];
+}
+
+export type ConfigField =
+  | (BaseField & { type: 'text'; format?: string; default?: string; maxLength?: number })
+  | (BaseField & { type: 'secret' })
+  | (BaseField & { type: 'enum'; options: string[]; default?: string })
+  | (BaseField & { type: 'boolean'; default: boolean })
+  | (BaseField & { type: 'number'; integer: boolean; min?: number; max?: number; default?: number })
+  | (BaseField & { type: 'map'; default: Record<string, string> })
+  | (BaseField & { type: 'json'; default?: unknown });
+
+export interface MapRow {
+  key: string;
+  value: string;
+}
+
+/** What a form holds for one field: text for text, secret, enum, number and JSON fields. */
+export type FieldValue = string | boolean | MapRow[];
+
+export type ConfigValues = Record<string, FieldValue>;
+
+/** Words kept in capitals when a property name is humanised. */
+const ACRONYMS = new Set(['url', 'uri', 'id', 'http', 'https', 'api', 'tls', 'ssl', 'sftp', 'mqtt', 'nats', 'ip', 'dns', 'json', 'ttl']);
+
+/** `url` → "URL", `maxDelayMs` → "Max delay ms", `api_key` → "API key", `routing-key` → "Routing key". */
+export function humanize(name: string): string {
+  const words = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .split(/[\s_\-.]+/)
+    .filter((word) => word !== '')
+    .map((word) => (ACRONYMS.has(word.toLowerCase()) ? word.toUpperCase() : word.toLowerCase()));
+  if (words.length === 0) return name;
+  const [first, ...rest] = words;
+  return [first.charAt(0).toUpperCase() + first.slice(1), ...rest].join(' ');
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function typesOf(schema: JsonSchema): string[] {
+  if (Array.isArray(schema.type)) return schema.type;
+  return typeof schema.type === 'string' ? [schema.type] : [];
+}
+
+/** Follows a local `$ref` (`#/$defs/name`) into `root`. */
+function resolve(schema: JsonSchema, root: JsonSchema): JsonSchema {
+  let current = schema;
+  for (let depth = 0; depth < 10 && typeof current.$ref === 'string'; depth++) {
+    const match = /^#\/(\$defs|definitions)\/(.+)$/.exec(current.$ref);
+    const defs = match ? (root[match[1]] as Record<string, JsonSchema> | undefined) : undefined;
+    const target = match && defs ? defs[decodeURIComponent(match[2])] : undefined;
+    if (!target) break;
+    const { $ref: _ref, ...rest } = current;
+    current = { ...target, ...rest };
+  }
+  return current;
+}
+
+/**
+ * Unwraps a nullable (`anyOf: [X, { type: 'null' }]`, `type: [X, 'null']`) to X, and a union of
+ * constants (`anyOf: [{ const: 'a' }, { const: 'b' }]`) to an enum.
+ */
+function simplify(schema: JsonSchema, root: JsonSchema): JsonSchema {
+  const resolved = resolve(schema, root);
+  const union = resolved.anyOf ?? resolved.oneOf;
+  if (union) {
+    const branches = union.map((branch) => resolve(branch, root)).filter((branch) => !typesOf(branch).includes('null') || typesOf(branch).length > 1);
+    const { anyOf: _anyOf, oneOf: _oneOf, ...outer } = resolved;
+    if (branches.length === 1) return simplify({ ...branches[0], ...outer }, root);
+    if (branches.length > 1 && branches.every((branch) => 'const' in branch)) {
+      return { ...outer, enum: branches.map((branch) => branch.const) };
+    }
+    return resolved;
+  }
+  const types = typesOf(resolved);
+  if (types.length > 1) {
+    const nonNull = types.filter((type) => type !== 'null');
+    if (nonNull.length === 1) return { ...resolved, type: nonNull[0] };
+  }
+  return resolved;
+}
+
+function isStringMap(schema: JsonSchema, root: JsonSchema): boolean {
+  if (!typesOf(schema).includes('object') || (schema.properties && Object.keys(schema.properties).length > 0)) return false;
+  const values = schema.additionalProperties;
+  if (!isRecord(values)) return false;
+  const valueSchema = simplify(values as JsonSchema, root);
+  return typesOf(valueSchema).includes('string') && !valueSchema.enum;
+}
+
+function fieldFor(name: string, raw: JsonSchema, required: boolean, secret: boolean, root: JsonSchema): ConfigField {
+  const schema = simplify(raw, root);
+  const hasDefault = 'default' in schema;
+  const base: BaseField = {
+    name,
+    label: humanize(name),
+    required: required && !hasDefault,
+    ...(typeof schema.description === 'string' ? { description: schema.description } : {}),
+  };
+  const types = typesOf(schema);
+
+  if (secret) return { ...base, type: 'secret' };
+
+  const options = Array.isArray(schema.enum) ? schema.enum : 'const' in schema ? [schema.const] : undefined;
+  if (options && options.every((option) => typeof option === 'string')) {
+    return {
+      ...base,
+      type: 'enum',
+      options: options as string[],
+      ...(typeof schema.default === 'string' ? { default: schema.default } : {}),
+    };
+  }
+  if (types.includes('boolean')) {
+    return { ...base, type: 'boolean', default: schema.default === true };
+  }
+  if (types.includes('integer') || types.includes('number')) {
+    const min = schema.minimum ?? schema.exclusiveMinimum;
+    const max = schema.maximum ?? schema.exclusiveMaximum;
+    return {
+      ...base,
+      type: 'number',
+      integer: types.includes('integer') && !types.includes('number'),
+      ...(typeof min === 'number' ? { min } : {}),
+      ...(typeof max === 'number' ? { max } : {}),
+      ...(typeof schema.default === 'number' ? { default: schema.default } : {}),
+    };
+  }
+  if (types.includes('string')) {
+    return {
+      ...base,
+      type: 'text',
+      ...(typeof schema.format === 'string' ? { format: schema.format } : {}),
+      ...(typeof schema.default === 'string' ? { default: schema.default } : {}),
+      ...(typeof schema.maxLength === 'number' ? { maxLength: schema.maxLength } : {}),
+    };
+  }
+  if (isStringMap(schema, root)) {
+    const fallback = isRecord(schema.default) ? schema.default : {};
+    const defaults = Object.fromEntries(Object.entries(fallback).filter(([, value]) => typeof value === 'string')) as Record<string, string>;
+    return { ...base, type: 'map', default: defaults };
+  }
+  return { ...base, type: 'json', ...(hasDefault ? { default: schema.default } : {}) };
+}
+
+function hasProperties(schema: JsonSchema): boolean {
+  return isRecord(schema.properties) && Object.keys(schema.properties).length > 0;
+}
+
+/**
+ * One field per property of a kind's config schema, in the schema's order; the properties of a
+ * nested object are fields of their own, named by dotted path. A property is a secret when its
+ * name (or dotted path) is in `secretFields` (the API's list) or is `secret`.
+ */
+export function fieldsFromSchema(schema: JsonSchema, secretFields: readonly string[] = []): ConfigField[] {
+  const secrets = new Set([...secretFields, 'secret']);
+  const fields: ConfigField[] = [];
+  const walk = (object: JsonSchema, prefix: string[], groups: { name: string; required: boolean }[]) => {
+    const properties = isRecord(object.properties) ? object.properties : {};
+    const required = new Set(Array.isArray(object.required) ? object.required : []);
+    for (const [key, raw] of Object.entries(properties)) {
+      const property = simplify(isRecord(raw) ? raw : {}, schema);
+      const path = [...prefix, key];
+      const name = path.join('.');
+      if (!secrets.has(name) && hasProperties(property) && prefix.length < 5) {
+        walk(property, path, [...groups, { name, required: required.has(key) && !('default' in property) }]);
+        continue;
+      }
+      const field = fieldFor(name, property, required.has(key), secrets.has(name), schema);
+      fields.push(groups.length > 0 ? { ...field, groups } : field);
+    }
+  };
+  walk(simplify(schema, schema), [], []);
+  return fields;
+}
+
+function readPath(config: Record<string, unknown> | undefined, name: string): unknown {
+  let value: unknown = config;
+  for (const key of name.split('.')) value = isRecord(value) ? value[key] : undefined;
+  return value;
+}
+
+/** The object at dotted path `name` in `config`, made (empty) where missing. */
+function objectAt(config: Record<string, unknown>, name: string): Record<string, unknown> {
+  let object = config;
+  for (const key of name.split('.')) {
+    if (!isRecord(object[key])) object[key] = {};
+    object = object[key] as Record<string, unknown>;
+  }
+  return object;
+}
+
+function mapRows(map: unknown): MapRow[] {
+  if (!isRecord(map)) return [];
+  return Object.entries(map).map(([key, value]) => ({ key, value: typeof value === 'string' ? value : JSON.stringify(value) }));
+}
+
+/**
+ * The form's first values: a destination's stored config when editing (secrets are never shown,
+ * so they start blank), else the schema's defaults.
+ */
+export function initialValues(fields: readonly ConfigField[], config?: Record<string, unknown>): ConfigValues {
+  const values: ConfigValues = {};
+  for (const field of fields) {
+    const stored = readPath(config, field.name);
+    const value = stored === undefined || stored === null ? ('default' in field ? field.default : undefined) : stored;
+    switch (field.type) {
+      case 'secret':
+        values[field.name] = '';
+        break;
+      case 'boolean':
+        values[field.name] = value === true;
+        break;
+      case 'map':
+        values[field.name] = mapRows(value);
+        break;
+      case 'json':
+        values[field.name] = value === undefined ? '' : JSON.stringify(value);
+        break;
+      case 'number':
+        values[field.name] = typeof value === 'number' ? String(value) : '';
+        break;
+      default:
+        values[field.name] = typeof value === 'string' ? value : '';
+    }
+  }
+  return values;
+}
+
+/** A problem found before anything is sent, in the API's shape (`path` from the body's root). */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * The config to send. Blank optional fields and blank secrets are left out (the API then
+ * keeps a destination's stored signing secret, or makes one for a new webhook); everything
+ * else is sent as typed, for the API to validate and name what is wrong.
+ */
+export function configFromValues(fields: readonly ConfigField[], values: ConfigValues): { config: Record<string, unknown>; problems: FieldProblem[] } {
+  const config: Record<string, unknown> = {};
+  const problems: FieldProblem[] = [];
+  for (const field of fields) {
+    // A nested object that must be given is sent even when all of its fields are left blank.
+    for (const group of field.groups ?? []) {
+      if (!group.required) break;
+      objectAt(config, group.name);
+    }
+    const value = valueToSend(field, values[field.name], problems);
+    if (value === LEAVE_OUT) continue;
+    const path = field.name.split('.');
+    const key = path.pop() as string;
+    (path.length > 0 ? objectAt(config, path.join('.')) : config)[key] = value;
+  }
+  return { config, problems };
+}
+
+const LEAVE_OUT = Symbol('leave out');
+
+function valueToSend(field: ConfigField, value: FieldValue | undefined, problems: FieldProblem[]): unknown {
+  const path = `config.${field.name}`;
+  const text = typeof value === 'string' ? value : '';
+  switch (field.type) {
+    case 'boolean':
+      return value === true;
+    case 'map': {
+      const map: Record<string, string> = {};
+      for (const row of Array.isArray(value) ? value : []) {
+        const key = row.key.trim();
+        if (key === '' && row.value === '') continue;
+        if (key === '') {
+          problems.push({ path, message: `a value ("${row.value}") has no key` });
+          continue;
+        }
+        if (key in map) problems.push({ path: `${path}.${key}`, message: 'is given twice' });
+        map[key] = row.value;
+      }
+      return map;
+    }
+    case 'number': {
+      if (text.trim() === '') {
+        if (field.required) problems.push({ path, message: 'is required' });
+        return LEAVE_OUT;
+      }
+      const number = Number(text.trim());
+      if (Number.isFinite(number)) return number;
+      problems.push({ path, message: 'must be a number' });
+      return LEAVE_OUT;
+    }
+    case 'json': {
+      if (text.trim() === '') return LEAVE_OUT;
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        problems.push({ path, message: 'must be JSON' });
+        return LEAVE_OUT;
+      }
+    }
+    case 'secret':
+    case 'enum':
+      return text === '' ? LEAVE_OUT : text;
+    default:
+      return text.trim() !== '' || field.required ? text.trim() : LEAVE_OUT;
+  }
+}
