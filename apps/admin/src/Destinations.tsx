@@ -1,12 +1,15 @@
-import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import {
   ApiError,
   errorMessage,
   type Api,
+  type CreatedDestination,
   type Destination,
+  type DestinationKind,
   type DestinationTestResult,
   type ErrorDetail,
 } from './api';
+import { DestinationForm } from './DestinationForm';
 import { ErrorAlert } from './ErrorAlert';
 
 interface Props {
@@ -14,7 +17,7 @@ interface Props {
 }
 
 interface ShownError {
-  scope: 'list' | 'form';
+  scope: 'list' | 'kinds';
   message: string;
   details: ErrorDetail[];
 }
@@ -42,14 +45,6 @@ function describeTest(result: DestinationTestResult): string {
   return `${result.ok ? 'OK' : 'Failed'}${code} in ${result.durationMs} ms${error}`;
 }
 
-function parseEventTypes(text: string): string[] {
-  const types = text
-    .split(',')
-    .map((type) => type.trim())
-    .filter((type) => type !== '');
-  return types.length > 0 ? types : ['*'];
-}
-
 export function Destinations({ api }: Props) {
   const [destinations, setDestinations] = useState<Destination[] | null>(null);
   const [error, setError] = useState<ShownError | null>(null);
@@ -57,10 +52,12 @@ export function Destinations({ api }: Props) {
   const [testResults, setTestResults] = useState<Record<string, DestinationTestResult>>({});
   const [pending, setPending] = useState<Record<string, RowAction>>({});
 
-  const [name, setName] = useState('');
-  const [url, setUrl] = useState('');
-  const [eventTypes, setEventTypes] = useState('*');
-  const [creating, setCreating] = useState(false);
+  /** The kinds the API offers (read once); null until read, or when reading failed. */
+  const [kinds, setKinds] = useState<DestinationKind[] | null>(null);
+  const [kindsError, setKindsError] = useState<ShownError | null>(null);
+  const [editing, setEditing] = useState<Destination | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  const editHeading = useRef<HTMLHeadingElement>(null);
 
   const load = useCallback(async () => {
     try {
@@ -73,6 +70,46 @@ export function Destinations({ api }: Props) {
   useEffect(() => {
     void load();
   }, [load]);
+
+  useEffect(() => {
+    let current = true;
+    api.listDestinationKinds().then(
+      (listed) => {
+        if (current) setKinds(listed);
+      },
+      (caught: unknown) => {
+        if (current) setKindsError(toShownError('kinds', caught));
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [api]);
+
+  useEffect(() => {
+    if (editing) editHeading.current?.focus();
+  }, [editing]);
+
+  function startEditing(destination: Destination) {
+    setSaved(null);
+    setSecret(null);
+    setEditing(destination);
+  }
+
+  async function finishEditing(original: Destination, updated: Destination | null) {
+    if (updated) {
+      setDestinations((current) => current?.map((destination) => (destination.id === updated.id ? updated : destination)) ?? null);
+    }
+    setEditing(null);
+    setSaved(updated ? `Saved ${updated.name}.` : `No changes to ${original.name}.`);
+    if (updated) await load();
+  }
+
+  async function created(destination: CreatedDestination) {
+    setSaved(null);
+    setSecret(destination.secret ?? null);
+    await load();
+  }
 
   async function runRowAction(destination: Destination, action: RowAction) {
     setPending((current) => ({ ...current, [destination.id]: action }));
@@ -97,30 +134,6 @@ export function Destinations({ api }: Props) {
     }
   }
 
-  async function create(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    setCreating(true);
-    setError(null);
-    setSecret(null);
-    try {
-      const created = await api.createDestination({
-        name: name.trim(),
-        kind: 'webhook',
-        config: { url: url.trim() },
-        eventTypes: parseEventTypes(eventTypes),
-      });
-      setSecret(created.secret ?? null);
-      setName('');
-      setUrl('');
-      setEventTypes('*');
-      await load();
-    } catch (caught) {
-      setError(toShownError('form', caught));
-    } finally {
-      setCreating(false);
-    }
-  }
-
   return (
     <main className="view">
       <section aria-labelledby="destinations-heading">
@@ -128,6 +141,11 @@ export function Destinations({ api }: Props) {
           <h2 id="destinations-heading">Destinations</h2>
         </div>
         {error?.scope === 'list' && <ErrorAlert message={error.message} details={error.details} />}
+        {saved && (
+          <p role="status" className="notice replay-note">
+            {saved}
+          </p>
+        )}
         {destinations === null ? (
           error?.scope === 'list' ? null : <p className="muted">Loading destinations…</p>
         ) : destinations.length === 0 ? (
@@ -154,7 +172,7 @@ export function Destinations({ api }: Props) {
                   <tr key={destination.id}>
                     <td>{destination.name}</td>
                     <td>{destination.kind}</td>
-                    <td className="wrap">{destination.config.url ?? '—'}</td>
+                    <td className="wrap">{typeof destination.config.url === 'string' ? destination.config.url : '—'}</td>
                     <td>{destination.eventTypes.join(', ')}</td>
                     <td>
                       <span className={`badge badge-${status.split(' ')[0]}`}>{status}</span>
@@ -184,6 +202,13 @@ export function Destinations({ api }: Props) {
                       >
                         Test
                       </button>
+                      <button
+                        type="button"
+                        aria-pressed={editing?.id === destination.id}
+                        onClick={() => startEditing(destination)}
+                      >
+                        Edit
+                      </button>
                       {busy === 'test' && <span className="muted">Testing…</span>}
                       {result && busy !== 'test' && (
                         <span role="status" className={result.ok ? 'test-ok' : 'test-failed'}>
@@ -199,48 +224,51 @@ export function Destinations({ api }: Props) {
         )}
       </section>
 
-      <section aria-labelledby="new-destination-heading" className="card">
-        <h2 id="new-destination-heading">New webhook destination</h2>
-        {secret && (
-          <p role="status" className="notice">
-            Signing secret — shown once: <code>{secret}</code>
-          </p>
-        )}
-        <form aria-labelledby="new-destination-heading" onSubmit={create} noValidate>
-          <label htmlFor="destination-name">Name</label>
-          <input
-            id="destination-name"
-            type="text"
-            value={name}
-            onChange={(event) => setName(event.target.value)}
-          />
-          <label htmlFor="destination-url">URL</label>
-          <input
-            id="destination-url"
-            type="text"
-            inputMode="url"
-            placeholder="https://example.com/hook"
-            value={url}
-            onChange={(event) => setUrl(event.target.value)}
-          />
-          <label htmlFor="destination-event-types">Event types</label>
-          <input
-            id="destination-event-types"
-            type="text"
-            aria-describedby="destination-event-types-hint"
-            value={eventTypes}
-            onChange={(event) => setEventTypes(event.target.value)}
-          />
-          <p id="destination-event-types-hint" className="hint">
-            Comma separated patterns, e.g. <code>order.created, invoice.*</code>; <code>*</code>{' '}
-            matches every event.
-          </p>
-          {error?.scope === 'form' && <ErrorAlert message={error.message} details={error.details} />}
-          <button type="submit" className="primary" disabled={creating}>
-            Create destination
-          </button>
-        </form>
-      </section>
+      {editing ? (
+        <section aria-labelledby="edit-destination-heading" className="card">
+          <h2 id="edit-destination-heading" ref={editHeading} tabIndex={-1}>
+            Edit {editing.name}
+          </h2>
+          {kinds === null && !kindsError ? (
+            <p className="muted">Loading destination kinds…</p>
+          ) : (
+            <DestinationForm
+              key={editing.id}
+              api={api}
+              kinds={kinds}
+              destination={editing}
+              labelledBy="edit-destination-heading"
+              idPrefix="edit-destination"
+              onSaved={(updated) => finishEditing(editing, updated)}
+              onCancel={() => setEditing(null)}
+            />
+          )}
+        </section>
+      ) : (
+        <section aria-labelledby="new-destination-heading" className="card">
+          <h2 id="new-destination-heading">New destination</h2>
+          {secret && (
+            <p role="status" className="notice">
+              Signing secret — shown once: <code>{secret}</code>
+            </p>
+          )}
+          {kindsError ? (
+            <ErrorAlert message={`Cannot read the destination kinds: ${kindsError.message}`} details={kindsError.details} />
+          ) : kinds === null ? (
+            <p className="muted">Loading destination kinds…</p>
+          ) : kinds.length === 0 ? (
+            <p className="muted">The API offers no kinds of destination to create.</p>
+          ) : (
+            <DestinationForm
+              api={api}
+              kinds={kinds}
+              labelledBy="new-destination-heading"
+              idPrefix="destination"
+              onCreated={created}
+            />
+          )}
+        </section>
+      )}
     </main>
   );
 }

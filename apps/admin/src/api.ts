@@ -1,5 +1,10 @@
 // Typed client of the Dispatch REST API (see docs/API.md).
 
+import type { JsonSchema } from './configSchema';
+import type { RateLimit, RetryPolicy } from './deliverySettings';
+
+export type { RateLimit, RetryPolicy } from './deliverySettings';
+
 export const API_KEY_STORAGE = 'dispatch.apiKey';
 
 export type DeliveryStatus =
@@ -24,24 +29,21 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-export interface WebhookConfig {
-  url?: string;
-  method?: string;
-  headers?: Record<string, string>;
-}
+/** A destination's config as the API shows it: never with its signing secret. */
+export type DestinationConfig = Record<string, unknown>;
 
 export interface Destination {
   id: string;
   name: string;
   kind: string;
-  config: WebhookConfig;
+  config: DestinationConfig;
   eventTypes: string[];
   enabled: boolean;
   paused: boolean;
   disabledReason: string | null;
   ordering: string;
-  rateLimit: { max: number; durationMs: number } | null;
-  retryPolicy: { maxAttempts: number } | null;
+  rateLimit: RateLimit | null;
+  retryPolicy: RetryPolicy | null;
   createdAt: string;
 }
 
@@ -49,11 +51,33 @@ export interface CreatedDestination extends Destination {
   secret?: string;
 }
 
-export interface NewWebhookDestination {
+export interface NewDestination {
   name: string;
-  kind: 'webhook';
-  config: { url: string };
+  kind: string;
+  config: DestinationConfig;
   eventTypes: string[];
+  rateLimit?: RateLimit | null;
+  retryPolicy?: RetryPolicy;
+}
+
+/**
+ * Changes to a destination (PATCH): fields left out stay as they are. `config` is replaced
+ * whole, but without `config.secret` the stored signing secret is kept.
+ */
+export interface DestinationChanges {
+  name?: string;
+  config?: DestinationConfig;
+  eventTypes?: string[];
+  rateLimit?: RateLimit | null;
+  retryPolicy?: RetryPolicy;
+}
+
+/** A kind of destination that can be created, with the JSON Schema of its config. */
+export interface DestinationKind {
+  kind: string;
+  configSchema: JsonSchema;
+  /** Config properties that hold secrets: never shown, and left out when left blank. */
+  secretFields: string[];
 }
 
 export interface DestinationTestResult {
@@ -247,7 +271,10 @@ const id = encodeURIComponent;
 
 export interface Api {
   listDestinations(): Promise<Destination[]>;
-  createDestination(input: NewWebhookDestination): Promise<CreatedDestination>;
+  /** The kinds that can be created, read once per client (again only after a failure). */
+  listDestinationKinds(): Promise<DestinationKind[]>;
+  createDestination(input: NewDestination): Promise<CreatedDestination>;
+  updateDestination(destinationId: string, changes: DestinationChanges): Promise<Destination>;
   pauseDestination(destinationId: string): Promise<void>;
   resumeDestination(destinationId: string): Promise<void>;
   testDestination(destinationId: string): Promise<DestinationTestResult>;
@@ -285,6 +312,8 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
     }
   }
 
+  let kinds: Promise<DestinationKind[]> | null = null;
+
   return {
     async listDestinations() {
       const all: Destination[] = [];
@@ -300,7 +329,19 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
       }
       return all;
     },
+    listDestinationKinds() {
+      kinds ??= call<{ data: DestinationKind[] }>('GET', '/v1/destination-kinds').then(
+        (answer) => answer.data,
+        (error: unknown) => {
+          kinds = null;
+          throw error;
+        },
+      );
+      return kinds;
+    },
     createDestination: (input) => call<CreatedDestination>('POST', '/v1/destinations', input),
+    updateDestination: (destinationId, changes) =>
+      call<Destination>('PATCH', `/v1/destinations/${id(destinationId)}`, changes),
     pauseDestination: async (destinationId) => {
       await call<unknown>('POST', `/v1/destinations/${id(destinationId)}/pause`);
     },

@@ -1,0 +1,365 @@
+import { useMemo, useState, type FormEvent } from 'react';
+import { ApiError, errorMessage, type Api, type CreatedDestination, type Destination, type DestinationChanges, type DestinationKind, type ErrorDetail } from './api';
+import { ConfigFields } from './ConfigFields';
+import { configFromValues, fieldsFromSchema, humanize, initialValues, type ConfigValues, type FieldProblem } from './configSchema';
+import { rateLimitForm, rateLimitFromForm, retryForm, retryPolicyFromForm, type Backoff, type RateLimitForm, type RetryForm } from './deliverySettings';
+import { ErrorAlert } from './ErrorAlert';
+
+interface Props {
+  api: Api;
+  /** The kinds the API offers; null when they could not be read (config is then not editable). */
+  kinds: DestinationKind[] | null;
+  /** The id of the heading that names the form. */
+  labelledBy: string;
+  /** Prefix of the inputs' ids, unique on the page. */
+  idPrefix: string;
+  /** Edit this destination; without it, the form creates one. */
+  destination?: Destination;
+  onCreated?: (created: CreatedDestination) => void | Promise<void>;
+  onSaved?: (saved: Destination | null) => void | Promise<void>;
+  onCancel?: () => void;
+}
+
+interface ShownError {
+  message: string;
+  details: ErrorDetail[];
+}
+
+interface Body {
+  name: string;
+  kind?: string;
+  config?: Record<string, unknown>;
+  eventTypes: string[];
+  rateLimit: DestinationChanges['rateLimit'];
+  retryPolicy: NonNullable<DestinationChanges['retryPolicy']>;
+}
+
+function parseEventTypes(text: string): string[] {
+  const types = text
+    .split(',')
+    .map((type) => type.trim())
+    .filter((type) => type !== '');
+  return types.length > 0 ? types : ['*'];
+}
+
+function problemsError(problems: FieldProblem[]): ShownError {
+  return { message: problems.map((problem) => `${problem.path}: ${problem.message}`).join('; '), details: problems };
+}
+
+const BACKOFFS: { value: Backoff; label: string }[] = [
+  { value: 'default', label: 'Default schedule' },
+  { value: 'schedule', label: 'Fixed delays' },
+  { value: 'exponential', label: 'Exponential' },
+];
+
+/** Creates a destination, or edits one: name, kind's config (from its schema), event types, rate limit, retry policy. */
+export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination, onCreated, onSaved, onCancel }: Props) {
+  const editing = destination !== undefined;
+  const [kind, setKind] = useState<string>(destination?.kind ?? kinds?.[0]?.kind ?? '');
+  const kindInfo = kinds?.find((candidate) => candidate.kind === kind) ?? null;
+  const fields = useMemo(() => (kindInfo ? fieldsFromSchema(kindInfo.configSchema, kindInfo.secretFields) : null), [kindInfo]);
+
+  const [name, setName] = useState(destination?.name ?? '');
+  const [configValues, setConfigValues] = useState<ConfigValues>(() => (fields ? initialValues(fields, destination?.config) : {}));
+  const [eventTypes, setEventTypes] = useState(destination ? destination.eventTypes.join(', ') : '*');
+  const [rateLimit, setRateLimit] = useState<RateLimitForm>(() => rateLimitForm(destination?.rateLimit));
+  const [retry, setRetry] = useState<RetryForm>(() => retryForm(destination?.retryPolicy));
+  const [error, setError] = useState<ShownError | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  /** What the form would send as it was first shown: an edit sends only what differs from it. */
+  const [initial] = useState(() => ({
+    config: fields ? configFromValues(fields, initialValues(fields, destination?.config)).config : undefined,
+    name: destination?.name.trim(),
+    eventTypes: destination?.eventTypes,
+    rateLimit: rateLimitFromForm(rateLimitForm(destination?.rateLimit)).value,
+    retryPolicy: retryPolicyFromForm(retryForm(destination?.retryPolicy)).value,
+  }));
+
+  const details = error?.details ?? [];
+  const invalidAt = (path: string) => (details.some((detail) => detail.path === path || detail.path.startsWith(`${path}.`)) ? true : undefined);
+  const invalidConfig = new Set((fields ?? []).filter((field) => invalidAt(`config.${field.name}`)).map((field) => field.name));
+
+  function chooseKind(next: string) {
+    setKind(next);
+    const info = kinds?.find((candidate) => candidate.kind === next);
+    setConfigValues(info ? initialValues(fieldsFromSchema(info.configSchema, info.secretFields)) : {});
+    setError(null);
+  }
+
+  function build(): { body: Body; problems: FieldProblem[] } {
+    const config = fields ? configFromValues(fields, configValues) : null;
+    const limit = rateLimitFromForm(rateLimit);
+    const policy = retryPolicyFromForm(retry);
+    return {
+      body: {
+        name: name.trim(),
+        ...(config ? { config: config.config } : {}),
+        eventTypes: parseEventTypes(eventTypes),
+        rateLimit: limit.value,
+        retryPolicy: policy.value,
+      },
+      problems: [...(config?.problems ?? []), ...limit.problems, ...policy.problems],
+    };
+  }
+
+  async function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const { body, problems } = build();
+    if (problems.length > 0) {
+      setError(problemsError(problems));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      if (destination) {
+        const changes: DestinationChanges = {};
+        const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
+        if (body.name !== initial.name) changes.name = body.name;
+        if (differs(body.eventTypes, initial.eventTypes)) changes.eventTypes = body.eventTypes;
+        if (body.config && differs(body.config, initial.config)) changes.config = body.config;
+        if (differs(body.rateLimit, initial.rateLimit)) changes.rateLimit = body.rateLimit;
+        if (differs(body.retryPolicy, initial.retryPolicy)) changes.retryPolicy = body.retryPolicy;
+        const saved = Object.keys(changes).length === 0 ? null : await api.updateDestination(destination.id, changes);
+        await onSaved?.(saved);
+      } else {
+        const created = await api.createDestination({
+          name: body.name,
+          kind,
+          config: body.config ?? {},
+          eventTypes: body.eventTypes,
+          ...(body.rateLimit ? { rateLimit: body.rateLimit } : {}),
+          ...(JSON.stringify(body.retryPolicy) !== JSON.stringify(initial.retryPolicy) ? { retryPolicy: body.retryPolicy } : {}),
+        });
+        setName('');
+        setConfigValues(fields ? initialValues(fields) : {});
+        setEventTypes('*');
+        setRateLimit(rateLimitForm(null));
+        setRetry(retryForm(null));
+        await onCreated?.(created);
+      }
+    } catch (caught) {
+      setError({ message: errorMessage(caught), details: caught instanceof ApiError ? caught.details : [] });
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const id = (suffix: string) => `${idPrefix}-${suffix}`;
+  const setRetryField = (key: keyof RetryForm) => (value: string) => setRetry((current) => ({ ...current, [key]: value }));
+
+  return (
+    <form aria-labelledby={labelledBy} onSubmit={submit} noValidate>
+      <label htmlFor={id('name')}>Name</label>
+      <input id={id('name')} type="text" aria-invalid={invalidAt('name')} value={name} onChange={(event) => setName(event.target.value)} />
+
+      {editing ? (
+        <p className="kind-line">
+          <span className="field-title">Kind</span> {destination.kind}
+        </p>
+      ) : (
+        <>
+          <label htmlFor={id('kind')}>Kind</label>
+          <select id={id('kind')} value={kind} aria-invalid={invalidAt('kind')} onChange={(event) => chooseKind(event.target.value)}>
+            {(kinds ?? []).map((candidate) => (
+              <option key={candidate.kind} value={candidate.kind}>
+                {candidate.kind}
+              </option>
+            ))}
+          </select>
+        </>
+      )}
+
+      {fields ? (
+        <fieldset className="group">
+          <legend>{humanize(kind)} settings</legend>
+          <ConfigFields
+            idPrefix={id('config')}
+            fields={fields}
+            values={configValues}
+            editing={editing}
+            invalid={invalidConfig}
+            onChange={(field, value) => setConfigValues((current) => ({ ...current, [field]: value }))}
+          />
+        </fieldset>
+      ) : (
+        <p className="hint">
+          {kinds === null
+            ? 'The settings of this kind cannot be edited: the destination kinds could not be read.'
+            : `The API offers no "${kind}" destinations: their settings cannot be edited here.`}
+        </p>
+      )}
+
+      <label htmlFor={id('event-types')}>Event types</label>
+      <input
+        id={id('event-types')}
+        type="text"
+        aria-describedby={id('event-types-hint')}
+        aria-invalid={invalidAt('eventTypes')}
+        value={eventTypes}
+        onChange={(event) => setEventTypes(event.target.value)}
+      />
+      <p id={id('event-types-hint')} className="hint">
+        Comma separated patterns, e.g. <code>order.created, invoice.*</code>; <code>*</code> matches every event.
+      </p>
+
+      <fieldset className="group">
+        <legend>Rate limit</legend>
+        <div className="check">
+          <input
+            id={id('rate-limited')}
+            type="checkbox"
+            checked={rateLimit.limited}
+            onChange={(event) => setRateLimit((current) => ({ ...current, limited: event.target.checked }))}
+          />
+          <label htmlFor={id('rate-limited')}>Limit the rate</label>
+        </div>
+        {rateLimit.limited ? (
+          <div className="inline-fields">
+            <label htmlFor={id('rate-max')}>Max requests</label>
+            <input
+              id={id('rate-max')}
+              type="number"
+              min={1}
+              step={1}
+              aria-invalid={invalidAt('rateLimit.max')}
+              value={rateLimit.max}
+              onChange={(event) => setRateLimit((current) => ({ ...current, max: event.target.value }))}
+            />
+            <label htmlFor={id('rate-duration')}>Per (ms)</label>
+            <input
+              id={id('rate-duration')}
+              type="number"
+              min={1}
+              step={1}
+              aria-invalid={invalidAt('rateLimit.durationMs')}
+              value={rateLimit.durationMs}
+              onChange={(event) => setRateLimit((current) => ({ ...current, durationMs: event.target.value }))}
+            />
+          </div>
+        ) : (
+          <p className="hint">No limit: attempts go out as fast as the workers send them.</p>
+        )}
+      </fieldset>
+
+      <fieldset className="group">
+        <legend>Retry policy</legend>
+        <label htmlFor={id('max-attempts')}>Max attempts</label>
+        <input
+          id={id('max-attempts')}
+          type="number"
+          min={1}
+          step={1}
+          placeholder="default"
+          aria-invalid={invalidAt('retryPolicy.maxAttempts')}
+          value={retry.maxAttempts}
+          onChange={(event) => setRetryField('maxAttempts')(event.target.value)}
+        />
+        <label htmlFor={id('backoff')}>Backoff</label>
+        <select id={id('backoff')} value={retry.backoff} onChange={(event) => setRetry((current) => ({ ...current, backoff: event.target.value as Backoff }))}>
+          {BACKOFFS.map((backoff) => (
+            <option key={backoff.value} value={backoff.value}>
+              {backoff.label}
+            </option>
+          ))}
+        </select>
+        {retry.backoff === 'default' && <p className="hint">After 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then every 10 h.</p>}
+        {retry.backoff === 'schedule' && (
+          <>
+            <label htmlFor={id('schedule')}>Schedule (ms)</label>
+            <input
+              id={id('schedule')}
+              type="text"
+              inputMode="numeric"
+              placeholder="1000, 30000, 300000"
+              aria-describedby={id('schedule-hint')}
+              aria-invalid={invalidAt('retryPolicy.schedule')}
+              value={retry.schedule}
+              onChange={(event) => setRetryField('schedule')(event.target.value)}
+            />
+            <p id={id('schedule-hint')} className="hint">
+              Delays after attempt 1, 2, …, comma separated; the last one repeats.
+            </p>
+          </>
+        )}
+        {retry.backoff === 'exponential' && (
+          <div className="inline-fields">
+            <label htmlFor={id('initial-delay')}>Initial delay (ms)</label>
+            <input
+              id={id('initial-delay')}
+              type="number"
+              min={0}
+              step={1}
+              aria-invalid={invalidAt('retryPolicy.initialDelayMs')}
+              value={retry.initialDelayMs}
+              onChange={(event) => setRetryField('initialDelayMs')(event.target.value)}
+            />
+            <label htmlFor={id('multiplier')}>Multiplier</label>
+            <input
+              id={id('multiplier')}
+              type="number"
+              min={1}
+              step="any"
+              aria-invalid={invalidAt('retryPolicy.multiplier')}
+              value={retry.multiplier}
+              onChange={(event) => setRetryField('multiplier')(event.target.value)}
+            />
+            <label htmlFor={id('max-delay')}>Max delay (ms)</label>
+            <input
+              id={id('max-delay')}
+              type="number"
+              min={0}
+              step={1}
+              aria-invalid={invalidAt('retryPolicy.maxDelayMs')}
+              value={retry.maxDelayMs}
+              onChange={(event) => setRetryField('maxDelayMs')(event.target.value)}
+            />
+          </div>
+        )}
+        <label htmlFor={id('jitter')}>Jitter</label>
+        <input
+          id={id('jitter')}
+          type="number"
+          min={0}
+          max={1}
+          step="any"
+          placeholder="default"
+          aria-describedby={id('jitter-hint')}
+          aria-invalid={invalidAt('retryPolicy.jitter')}
+          value={retry.jitter}
+          onChange={(event) => setRetryField('jitter')(event.target.value)}
+        />
+        <p id={id('jitter-hint')} className="hint">
+          Each delay is spread by ± this fraction (0 to 1).
+        </p>
+        <label htmlFor={id('non-retryable')}>Non-retryable statuses</label>
+        <input
+          id={id('non-retryable')}
+          type="text"
+          inputMode="numeric"
+          placeholder="400, 404, 422"
+          aria-describedby={id('non-retryable-hint')}
+          aria-invalid={invalidAt('retryPolicy.nonRetryableStatuses')}
+          value={retry.nonRetryableStatuses}
+          onChange={(event) => setRetryField('nonRetryableStatuses')(event.target.value)}
+        />
+        <p id={id('non-retryable-hint')} className="hint">
+          HTTP statuses (300–599) that fail a delivery at once, comma separated.
+        </p>
+      </fieldset>
+
+      {error && <ErrorAlert message={error.message} details={error.details} />}
+      <div className="form-actions">
+        <button type="submit" className="primary" disabled={busy || (!editing && !kindInfo)}>
+          {editing ? 'Save changes' : 'Create destination'}
+        </button>
+        {onCancel && (
+          <button type="button" onClick={onCancel} disabled={busy}>
+            Cancel
+          </button>
+        )}
+      </div>
+    </form>
+  );
+}
