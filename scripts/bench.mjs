@@ -565,7 +565,7 @@ function verifySamples(name, report, secret) {
     try {
       webhook.verify(sample.body, sample.headers);
     } catch (error) {
-      throw new Error(`${name}: the signature of webhook ${sample.headers['webhook-id']} does not verify (${error.message})`);
+      throw new Error(`${name}: the signature of webhook ${sample.headers['webhook-id']} does not verify (${error.message})`, { cause: error });
     }
   }
   console.log(`  ${report.samples.length} sampled signatures verify`);

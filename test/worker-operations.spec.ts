@@ -1,4 +1,4 @@
-import { createWebhook, eventually, OwnRedisServer, POSTGRES_URL, REDIS_URL, sendEvent, TcpProxy, waitForDelivery } from '@dispatch/testing';
+import { createWebhook, eventually, Json, OwnRedisServer, POSTGRES_URL, REDIS_URL, sendEvent, TcpProxy, waitForDelivery } from '@dispatch/testing';
 import { AppProcess, freePort, spawnApp, waitUntilReady } from './processes';
 import { testEnvironment, useReceiver, useSystem } from './system';
 
@@ -9,11 +9,11 @@ type RunningWorker = { process: AppProcess; url: string };
 const READY_BOUND_MS = 3_000;
 
 /** What `GET <url>` answered, and how long it took; gives up (throws) after `timeoutMs`. */
-async function timedGet(url: string, timeoutMs = 10_000): Promise<{ status: number; body: any; text: string; type: string | null; ms: number }> {
+async function timedGet(url: string, timeoutMs = 10_000): Promise<{ status: number; body: Json; text: string; type: string | null; ms: number }> {
   const started = Date.now();
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   const text = await response.text();
-  let body: any = text;
+  let body: Json;
   try {
     body = JSON.parse(text);
   } catch {

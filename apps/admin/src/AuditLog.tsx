@@ -46,6 +46,7 @@ export function AuditLog({ api }: Props) {
   useEffect(() => {
     void load();
     return () => {
+      // eslint-disable-next-line react-hooks/exhaustive-deps -- a request counter, not a node: the cleanup drops whichever request is latest
       request.current++;
     };
   }, [load]);

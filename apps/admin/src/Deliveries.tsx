@@ -100,6 +100,7 @@ export function Deliveries({ api }: Props) {
   useEffect(() => {
     void loadList();
     return () => {
+      // eslint-disable-next-line react-hooks/exhaustive-deps -- a request counter, not a node: the cleanup drops whichever request is latest
       listRequest.current++;
     };
   }, [loadList]);

@@ -25,7 +25,7 @@ export class ApiClient {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await response.text();
-    let parsed: Json = text;
+    let parsed: Json;
     try {
       parsed = text ? JSON.parse(text) : null;
     } catch {
