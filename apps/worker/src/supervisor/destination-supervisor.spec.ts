@@ -1,0 +1,345 @@
+import { Logger } from '@nestjs/common';
+import type { Job, WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { DispatchConfig } from '@dispatch/config';
+import type { ClaimedDelivery, DeliveryScans, DestinationRecord, DestinationRepository } from '@dispatch/db';
+import { DestinationSettings, destinationSettings, Senders, webhookKind } from '@dispatch/destinations';
+import type { AttemptOutcome } from '@dispatch/domain';
+import { deliveryBackoff, DeliveryJobData, DeliveryQueues } from '@dispatch/queue';
+import { AttemptObservers } from '../delivery/attempt-observers';
+import type { DeliveryProcessor } from '../delivery/delivery-processor';
+import type { WorkerMetrics } from '../operations/worker-metrics';
+import { DestinationSupervisor } from './destination-supervisor';
+
+/** What the stand-in for BullMQ's Worker keeps of its construction, and lets a test do to it. */
+type FakeWorker = {
+  name: string;
+  processor: (job: Job<DeliveryJobData>, token?: string) => Promise<void>;
+  opts: WorkerOptions;
+  /** Emits a worker event (`active`, `completed`, `failed`, `error`) to the supervisor's listeners. */
+  emit(event: string, ...args: unknown[]): void;
+  close: jest.Mock<Promise<void>, []>;
+  pause: jest.Mock;
+  resume: jest.Mock;
+};
+
+// A Worker would open Redis connections: the stand-in only records what the supervisor asks of it.
+jest.mock('bullmq', () => {
+  const workers: unknown[] = [];
+  class Worker {
+    private readonly listeners = new Map<string, ((...args: unknown[]) => void)[]>();
+    readonly close = jest.fn(async () => undefined);
+    readonly pause = jest.fn(async () => undefined);
+    readonly resume = jest.fn();
+    constructor(
+      readonly name: string,
+      readonly processor: unknown,
+      readonly opts: unknown,
+    ) {
+      workers.push(this);
+    }
+    on(event: string, listener: (...args: unknown[]) => void): this {
+      this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener]);
+      return this;
+    }
+    emit(event: string, ...args: unknown[]): void {
+      for (const listener of this.listeners.get(event) ?? []) listener(...args);
+    }
+  }
+  return { ...jest.requireActual('bullmq'), Worker, workers };
+});
+// The supervisor takes only types from the database library: its Prisma client is never loaded.
+jest.mock('@dispatch/db', () => ({}));
+
+const workers = (jest.requireMock('bullmq') as { workers: FakeWorker[] }).workers;
+
+const NOW = Date.parse('2026-03-01T12:00:00.000Z');
+const IDLE_MS = 60_000;
+const PREFIX = 'dsp';
+
+function destinationRecord(id: string, overrides: Partial<DestinationRecord> = {}): DestinationRecord {
+  return {
+    id,
+    organizationId: 'org_1',
+    name: id,
+    kind: 'webhook',
+    config: { url: `https://receiver.test/${id}` },
+    secret: 'whsec_current',
+    previousSecret: null,
+    previousSecretExpiresAt: null,
+    eventTypes: ['*'],
+    enabled: true,
+    disabledReason: null,
+    paused: false,
+    rateLimitMax: null,
+    rateLimitDurationMs: null,
+    retryPolicy: {},
+    ordering: 'none',
+    createdAt: new Date(NOW),
+    updatedAt: new Date(NOW),
+    ...overrides,
+  };
+}
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((yes) => (resolve = yes));
+  return { promise, resolve };
+}
+
+/** Lets every pending promise callback run. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const job = (deliveryId: string) => ({ id: deliveryId, data: { deliveryId } }) as unknown as Job<DeliveryJobData>;
+
+function setup(records: DestinationRecord[] = [destinationRecord('dst_A')]) {
+  const stored = new Map(records.map((record) => [record.id, record]));
+  const handlers = new Map<string, (...args: unknown[]) => void>();
+  const subscriber = {
+    on: jest.fn((event: string, handler: (...args: unknown[]) => void) => handlers.set(event, handler)),
+    subscribe: jest.fn(async (..._channels: string[]) => undefined),
+    disconnect: jest.fn(),
+  };
+  /** Destinations with work due, as the periodic scan finds them. */
+  const due = new Set<string>();
+  /** Jobs waiting per destination queue (none unless set). */
+  const queued = new Map<string, number>();
+  const mocks = {
+    stored,
+    due,
+    queued,
+    config: { queuePrefix: PREFIX, worker: { concurrency: 4, lockMs: 30_000, idleMs: IDLE_MS, scanMs: 5_000 } },
+    redis: { duplicate: jest.fn(() => subscriber) },
+    subscriber,
+    destinations: {
+      findById: jest.fn(async (id: string): Promise<DestinationRecord | null> => stored.get(id) ?? null),
+      findByIds: jest.fn(async (ids: string[]): Promise<DestinationRecord[]> => ids.flatMap((id) => stored.get(id) ?? [])),
+    },
+    deliveries: { destinationsWithWorkDue: jest.fn(async (_horizon: Date): Promise<string[]> => [...due]) },
+    queues: {
+      queue: jest.fn((id: string) => ({ getJobCounts: jest.fn(async () => ({ wait: queued.get(id) ?? 0, active: 0, prioritized: 0 })) })),
+    },
+    processor: {
+      process: jest.fn(async (_job: Job<DeliveryJobData>, _token: string | undefined, _destination: DestinationSettings): Promise<void> => undefined),
+      flush: jest.fn(async () => undefined),
+    },
+    metrics: { runningWorkers: { set: jest.fn() } },
+    senders: { release: jest.fn(async (_kind: string, _destinationId: string) => undefined) },
+    observers: new AttemptObservers(),
+    warn: jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined),
+    log: jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined),
+    debug: jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined),
+    /** A notice on a pub/sub channel, as Redis would hand it to the supervisor's subscriber. */
+    publish: (channel: string, destinationId: string) => handlers.get('message')?.(channel, destinationId),
+  };
+  const sut = new DestinationSupervisor(
+    mocks.config as unknown as DispatchConfig,
+    mocks.redis as unknown as Redis,
+    mocks.destinations as unknown as DestinationRepository,
+    mocks.deliveries as unknown as DeliveryScans,
+    mocks.queues as unknown as DeliveryQueues,
+    mocks.processor as unknown as DeliveryProcessor,
+    mocks.metrics as unknown as WorkerMetrics,
+    mocks.senders as unknown as Senders,
+    mocks.observers,
+  );
+  return { sut, mocks };
+}
+
+/** An attempt report as the processor gives it to the observers. */
+function report(destination: DestinationSettings, outcome: AttemptOutcome) {
+  const delivery = { id: 'dlv_1', destinationId: destination.id, attemptNumber: 1 } as ClaimedDelivery;
+  return { destination, delivery, result: { verdict: 'delivered' as const, durationMs: 1 }, outcome };
+}
+
+beforeEach(() => {
+  workers.length = 0;
+  jest.useFakeTimers({ now: NOW, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+});
+
+afterEach(() => {
+  jest.useRealTimers();
+  jest.restoreAllMocks();
+});
+
+describe('DestinationSupervisor starting workers', () => {
+  it('starts no worker for a destination of a kind this deployment lacks, and says why', async () => {
+    const { sut, mocks } = setup([destinationRecord('dst_P', { kind: 'carrier-pigeon' }), destinationRecord('dst_A')]);
+    mocks.due.add('dst_P').add('dst_A');
+    await sut.scan();
+    expect(workers.map((worker) => worker.name)).toEqual(['{dst_A}']);
+    expect(mocks.warn).toHaveBeenCalledWith('destination dst_P is of kind "carrier-pigeon", which this deployment cannot deliver to');
+  });
+
+  it("starts a worker on the destination's queue with its rate limit as BullMQ's limiter", async () => {
+    const { sut, mocks } = setup([destinationRecord('dst_A', { rateLimitMax: 10, rateLimitDurationMs: 1_000 })]);
+    await sut.wake('dst_A');
+    expect(workers).toHaveLength(1);
+    expect(workers[0].name).toBe('{dst_A}');
+    expect(workers[0].opts).toEqual({
+      connection: mocks.redis,
+      prefix: PREFIX,
+      concurrency: 4,
+      lockDuration: 30_000,
+      stalledInterval: 30_000,
+      limiter: { max: 10, duration: 1_000 },
+      settings: { backoffStrategy: deliveryBackoff },
+    });
+    expect(mocks.metrics.runningWorkers.set).toHaveBeenLastCalledWith(1);
+  });
+
+  it('sets no limiter for a destination without a rate limit', async () => {
+    const { sut } = setup();
+    await sut.wake('dst_A');
+    expect(workers).toHaveLength(1);
+    expect(workers[0].opts).not.toHaveProperty('limiter');
+  });
+
+  it.each([
+    ['disabled', { enabled: false }],
+    ['paused', { paused: true }],
+  ])('starts no worker for a %s destination', async (_name, stopped) => {
+    const { sut } = setup([destinationRecord('dst_A', stopped)]);
+    await sut.wake('dst_A');
+    expect(workers).toHaveLength(0);
+  });
+
+  it("hands each job to the processor with the destination's settings", async () => {
+    const { sut, mocks } = setup();
+    await sut.wake('dst_A');
+    await workers[0].processor(job('dlv_1'), 'token-1');
+    expect(mocks.processor.process).toHaveBeenCalledWith(job('dlv_1'), 'token-1', destinationSettings(destinationRecord('dst_A')));
+    expect(mocks.processor.process.mock.calls[0][2].kind).toBe(webhookKind);
+  });
+
+  it('runs one worker per destination however often it is woken', async () => {
+    const { sut, mocks } = setup();
+    await Promise.all([sut.wake('dst_A'), sut.wake('dst_A')]);
+    await sut.wake('dst_A');
+    expect(workers).toHaveLength(1);
+    expect(mocks.destinations.findById).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('DestinationSupervisor idle workers', () => {
+  it("closes a worker idle for longer than the idle time and releases its kind's sender for the destination", async () => {
+    const { sut, mocks } = setup();
+    await sut.wake('dst_A');
+    jest.setSystemTime(NOW + IDLE_MS + 1);
+    await sut.scan();
+    expect(workers[0].close).toHaveBeenCalledTimes(1);
+    expect(mocks.senders.release).toHaveBeenCalledWith('webhook', 'dst_A');
+    expect(mocks.senders.release.mock.invocationCallOrder[0]).toBeGreaterThan(workers[0].close.mock.invocationCallOrder[0]);
+    expect(mocks.metrics.runningWorkers.set).toHaveBeenLastCalledWith(0);
+    await sut.wake('dst_A');
+    expect(workers).toHaveLength(2);
+  });
+
+  it.each([
+    ['it has not been idle long enough', IDLE_MS, () => undefined],
+    ['its queue has jobs waiting', IDLE_MS + 1, (mocks: ReturnType<typeof setup>['mocks']) => mocks.queued.set('dst_A', 3)],
+    ['its destination has work due', IDLE_MS + 1, (mocks: ReturnType<typeof setup>['mocks']) => mocks.due.add('dst_A')],
+  ])('keeps a worker when %s', async (_name, elapsed, arrange) => {
+    const { sut, mocks } = setup();
+    await sut.wake('dst_A');
+    arrange(mocks);
+    jest.setSystemTime(NOW + elapsed);
+    await sut.scan();
+    expect(workers[0].close).not.toHaveBeenCalled();
+    expect(mocks.senders.release).not.toHaveBeenCalled();
+  });
+
+  it.each(['active', 'completed', 'failed'])('counts a job %s as activity that keeps the worker', async (event) => {
+    const { sut, mocks } = setup();
+    await sut.wake('dst_A');
+    jest.setSystemTime(NOW + IDLE_MS - 1_000);
+    workers[0].emit(event);
+    jest.setSystemTime(NOW + IDLE_MS + 1_000);
+    await sut.scan();
+    expect(workers[0].close).not.toHaveBeenCalled();
+    expect(mocks.senders.release).not.toHaveBeenCalled();
+  });
+});
+
+describe('DestinationSupervisor reloading a destination', () => {
+  it('reloads a destination whose receiver answered gone and stops its worker now that it is disabled', async () => {
+    const { sut, mocks } = setup();
+    await sut.wake('dst_A');
+    const settings = destinationSettings(destinationRecord('dst_A'));
+    mocks.stored.set('dst_A', destinationRecord('dst_A', { enabled: false, disabledReason: 'receiver answered 410 Gone' }));
+    mocks.observers.notify(report(settings, { kind: 'gone', reason: 'receiver answered 410 Gone' }));
+    await turn();
+    expect(mocks.destinations.findById).toHaveBeenCalledTimes(2);
+    expect(workers[0].close).toHaveBeenCalledTimes(1);
+    expect(mocks.senders.release).toHaveBeenCalledWith('webhook', 'dst_A');
+    expect(mocks.metrics.runningWorkers.set).toHaveBeenLastCalledWith(0);
+  });
+
+  it.each([
+    ['delivered', { kind: 'delivered' }],
+    ['retry', { kind: 'retry', delayMs: 1_000, reason: 'HTTP 503' }],
+    ['failed', { kind: 'failed', reason: 'HTTP 422' }],
+  ] as const)('does not reload the destination after an attempt that ended %s', async (_name, outcome) => {
+    const { sut, mocks } = setup();
+    await sut.wake('dst_A');
+    mocks.observers.notify(report(destinationSettings(destinationRecord('dst_A')), outcome));
+    await turn();
+    expect(mocks.destinations.findById).toHaveBeenCalledTimes(1);
+    expect(workers[0].close).not.toHaveBeenCalled();
+  });
+
+  it('makes jobs that start while announced settings are read wait for them; a job already running keeps its own', async () => {
+    const { sut, mocks } = setup();
+    await sut.onApplicationBootstrap();
+    expect(mocks.subscriber.subscribe).toHaveBeenCalledWith(`${PREFIX}:wake`, `${PREFIX}:destination-changed`);
+    mocks.publish(`${PREFIX}:wake`, 'dst_A');
+    await turn();
+    expect(workers).toHaveLength(1);
+    const running = deferred<void>();
+    mocks.processor.process.mockReturnValueOnce(running.promise);
+    const first = workers[0].processor(job('dlv_1'), 'token-1');
+
+    const read = deferred<DestinationRecord | null>();
+    mocks.destinations.findById.mockReturnValueOnce(read.promise);
+    mocks.publish(`${PREFIX}:destination-changed`, 'dst_A');
+    const second = workers[0].processor(job('dlv_2'), 'token-2');
+    await turn();
+    expect(mocks.processor.process).toHaveBeenCalledTimes(1);
+
+    read.resolve(destinationRecord('dst_A', { config: { url: 'https://receiver.test/moved' } }));
+    await second;
+    expect(mocks.processor.process).toHaveBeenCalledTimes(2);
+    expect(mocks.processor.process.mock.calls[0][2].config).toMatchObject({ url: 'https://receiver.test/dst_A' });
+    expect(mocks.processor.process.mock.calls[1][2].config).toMatchObject({ url: 'https://receiver.test/moved' });
+    expect(workers).toHaveLength(1);
+    expect(workers[0].close).not.toHaveBeenCalled();
+    running.resolve();
+    await first;
+    await sut.beforeApplicationShutdown();
+  });
+
+  it('stops the worker of a destination announced paused', async () => {
+    const { sut, mocks } = setup();
+    await sut.onApplicationBootstrap();
+    await sut.wake('dst_A');
+    mocks.stored.set('dst_A', destinationRecord('dst_A', { paused: true }));
+    mocks.publish(`${PREFIX}:destination-changed`, 'dst_A');
+    await turn();
+    expect(workers[0].close).toHaveBeenCalledTimes(1);
+    expect(mocks.senders.release).toHaveBeenCalledWith('webhook', 'dst_A');
+    await sut.beforeApplicationShutdown();
+  });
+
+  it('restarts the worker with the new limiter when the announced rate limit changed', async () => {
+    const { sut, mocks } = setup();
+    await sut.onApplicationBootstrap();
+    await sut.wake('dst_A');
+    mocks.stored.set('dst_A', destinationRecord('dst_A', { rateLimitMax: 5, rateLimitDurationMs: 1_000 }));
+    mocks.publish(`${PREFIX}:destination-changed`, 'dst_A');
+    await turn();
+    expect(workers).toHaveLength(2);
+    expect(workers[0].close).toHaveBeenCalledTimes(1);
+    expect(workers[1].opts.limiter).toEqual({ max: 5, duration: 1_000 });
+    await sut.beforeApplicationShutdown();
+  });
+});
