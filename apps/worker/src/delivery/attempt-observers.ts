@@ -3,7 +3,7 @@ import type { ClaimedDelivery } from '@dispatch/db';
 import type { DestinationSettings, SendResult } from '@dispatch/destinations';
 import type { AttemptOutcome } from '@dispatch/domain';
 
-/** One attempt, once its outcome is recorded. */
+/** One attempt and its outcome (recorded by then, except a delivered attempt of an unordered destination, whose record is written behind it). */
 export type AttemptReport = {
   destination: DestinationSettings;
   delivery: ClaimedDelivery;

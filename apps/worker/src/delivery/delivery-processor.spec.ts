@@ -452,6 +452,22 @@ describe('DeliveryProcessor settle', () => {
     expect(s.mocks.deliveries.nextInOrder.mock.invocationCallOrder[0]).toBeGreaterThan(s.mocks.deliveries.settleAttempt.mock.invocationCallOrder[0]);
   });
 
+  it('keeps a dead letter a dead letter when waking the next delivery of its key fails', async () => {
+    const s = setup({ answers: [UNPROCESSABLE], destination: { ordered: true } });
+    s.mocks.deliveries.nextInOrder.mockRejectedValue(new Error('connection terminated'));
+    await expect(run(s)).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringContaining('Delivery dlv_1 settled; waking the next of its ordering key failed: connection terminated'));
+  });
+
+  it('parks the job without using up a BullMQ attempt when the record of a failed attempt cannot be written, telling no observer', async () => {
+    const s = setup({ answers: [UNAVAILABLE] });
+    s.mocks.deliveries.settleAttempt.mockRejectedValue(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+    await expect(run(s)).rejects.toBeInstanceOf(DelayedError);
+    expect(s.mocks.job.moveToDelayed).toHaveBeenCalledWith(NOW + 5_000, TOKEN);
+    expect(s.mocks.reports).toEqual([]);
+    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringContaining('recording attempt 1 failed, it waits for the database'));
+  });
+
   it('keeps the next delivery of the key waiting while an ordered delivery retries', async () => {
     const s = setup({ answers: [UNAVAILABLE], destination: { ordered: true } });
     s.mocks.deliveries.nextInOrder.mockResolvedValue({ id: 'dlv_2', destinationId: 'dst_A' });

@@ -107,7 +107,14 @@ export class DeliveryProcessor implements OnApplicationShutdown {
       // the delivery would stay `delivering` and the reconciler would send it again.
       recorded.catch((error: Error) => this.logger.warn(`Delivery ${claimed.id} was delivered; recording it failed: ${error.message}`));
     } else {
-      await recorded;
+      try {
+        await recorded;
+      } catch (error) {
+        // Not recorded: the job waits for the database without using up a BullMQ attempt, and
+        // its next run claims the delivery again (an attempt that may repeat, as after a crash).
+        this.logger.warn(`Delivery ${claimed.id}: recording attempt ${claimed.attemptNumber} failed, it waits for the database: ${(error as Error).message}`);
+        return park(job, token, DATABASE_WAIT_MS);
+      }
     }
     this.observers.notify({ destination, delivery: claimed, result, outcome });
     if (destination.ordered && outcome.kind !== 'retry') await this.wakeNextInOrder(claimed.id);
@@ -124,8 +131,13 @@ export class DeliveryProcessor implements OnApplicationShutdown {
 
   /** The delivery settled: the next one of its ordering key need not wait any longer. */
   private async wakeNextInOrder(deliveryId: string): Promise<void> {
-    const next = await this.deliveries.nextInOrder(deliveryId);
-    if (next) await this.queues.promote(next.destinationId, next.id);
+    try {
+      const next = await this.deliveries.nextInOrder(deliveryId);
+      if (next) await this.queues.promote(next.destinationId, next.id);
+    } catch (error) {
+      // The next delivery's own wait ends soon anyway; this job's outcome stands.
+      this.logger.warn(`Delivery ${deliveryId} settled; waking the next of its ordering key failed: ${(error as Error).message}`);
+    }
   }
 
   /** Resolves once the records of the attempts made so far are written (before shutdown). */

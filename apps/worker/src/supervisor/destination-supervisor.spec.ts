@@ -342,4 +342,38 @@ describe('DestinationSupervisor reloading a destination', () => {
     expect(workers[1].opts.limiter).toEqual({ max: 5, duration: 1_000 });
     await sut.beforeApplicationShutdown();
   });
+
+  it('gives a job waiting for announced settings the new ones even when the rate limit changed with them', async () => {
+    const { sut, mocks } = setup();
+    await sut.onApplicationBootstrap();
+    await sut.wake('dst_A');
+    const read = deferred<DestinationRecord | null>();
+    mocks.destinations.findById.mockReturnValueOnce(read.promise);
+    mocks.publish(`${PREFIX}:destination-changed`, 'dst_A');
+    const waiting = workers[0].processor(job('dlv_2'), 'token-2');
+    read.resolve(destinationRecord('dst_A', { config: { url: 'https://receiver.test/moved' }, rateLimitMax: 5, rateLimitDurationMs: 1_000 }));
+    await waiting;
+    expect(mocks.processor.process.mock.calls[0][2].config).toMatchObject({ url: 'https://receiver.test/moved' });
+    await turn();
+    expect(workers).toHaveLength(2);
+    await sut.beforeApplicationShutdown();
+  });
+
+  it("keeps a kind's connections while a worker woken during a close runs", async () => {
+    const { sut, mocks } = setup();
+    await sut.onApplicationBootstrap();
+    await sut.wake('dst_A');
+    const closing = deferred<void>();
+    workers[0].close.mockReturnValueOnce(closing.promise);
+    mocks.stored.set('dst_A', destinationRecord('dst_A', { paused: true }));
+    mocks.publish(`${PREFIX}:destination-changed`, 'dst_A');
+    await turn();
+    mocks.stored.set('dst_A', destinationRecord('dst_A'));
+    await sut.wake('dst_A');
+    expect(workers).toHaveLength(2);
+    closing.resolve();
+    await turn();
+    expect(mocks.senders.release).not.toHaveBeenCalled();
+    await sut.beforeApplicationShutdown();
+  });
 });

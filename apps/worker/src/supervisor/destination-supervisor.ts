@@ -105,29 +105,30 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   private async reload(destinationId: string): Promise<void> {
     const entry = this.running.get(destinationId);
     if (!entry) return;
+    const previous = entry.destination;
     let current: DestinationSettings | null | undefined;
     const refreshing = this.load(destinationId).then(
       (found) => {
         current = found;
-        if (found && !limitChanged(entry.destination, found)) entry.destination = found;
+        if (found) entry.destination = found;
       },
       () => undefined,
     );
     entry.refreshing = refreshing;
     await refreshing;
     if (entry.refreshing === refreshing) entry.refreshing = undefined;
-    if (current !== undefined) await this.apply(destinationId, current);
+    if (current !== undefined) await this.apply(destinationId, current, previous);
   }
 
   /**
    * Gives a running worker its destination's current settings: it stops when the destination
    * is gone, disabled or paused, and restarts when the rate limit (a Worker option) changed.
    */
-  private async apply(destinationId: string, current: DestinationSettings | null): Promise<void> {
+  private async apply(destinationId: string, current: DestinationSettings | null, previous?: DestinationSettings): Promise<void> {
     const entry = this.running.get(destinationId);
     if (!entry) return;
     const active = current !== null && current.enabled && !current.paused;
-    if (!active || limitChanged(entry.destination, current)) {
+    if (!active || limitChanged(previous ?? entry.destination, current)) {
       await this.stop(destinationId);
       if (active) await this.wake(destinationId);
       return;
@@ -240,7 +241,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     this.running.delete(destinationId);
     this.metrics.runningWorkers.set(this.running.size);
     await entry.worker.close();
-    await this.senders.release(entry.destination.kind.kind, destinationId);
+    // A wake while it closed may have started a new worker, which still needs the sender's connections.
+    if (!this.running.has(destinationId)) await this.senders.release(entry.destination.kind.kind, destinationId);
     this.logger.debug(`Closed the worker of ${destinationId}`);
   }
 
