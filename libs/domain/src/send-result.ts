@@ -25,5 +25,5 @@ export type SendResult = {
 /** Text a peer sent, made safe to store: no NUL characters (PostgreSQL text cannot hold them). */
 export function storableText(text: string | null | undefined): string | null {
   if (text === null || text === undefined) return null;
-  return text.includes('\u0000') ? text.replace(/\u0000/g, '\uFFFD') : text;
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }

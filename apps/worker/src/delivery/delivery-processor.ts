@@ -48,11 +48,11 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   private async gate(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings): Promise<ClaimedDelivery | null> {
     if (!destination.enabled || destination.paused) return null;
     const { deliveryId } = job.data;
-    let blocker: Awaited<ReturnType<AttemptRepository['orderingBlocker']>> = null;
-    let claimed: ClaimedDelivery | null = null;
+    let blocker: Awaited<ReturnType<AttemptRepository['orderingBlocker']>>;
+    let claimed: ClaimedDelivery | null;
     try {
       blocker = destination.ordered ? await this.deliveries.orderingBlocker(deliveryId) : null;
-      if (!blocker) claimed = await this.deliveries.claim(deliveryId, destination.id);
+      claimed = blocker ? null : await this.deliveries.claim(deliveryId, destination.id);
       if (!blocker && !claimed) await this.refuseIfForeign(deliveryId, destination.id);
     } catch (error) {
       this.logger.warn(`Delivery ${deliveryId} waits for the database: ${(error as Error).message}`);
