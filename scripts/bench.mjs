@@ -836,9 +836,27 @@ function printSummary({ rounds, tally }) {
   const rows = [
     ['Dispatch: events accepted per second', one((r) => r.e2e.acceptedPerSecond)],
     ['Dispatch: deliveries per second, end to end', one((r) => r.e2e.deliveredPerSecond)],
-    ['Dispatch: accept-to-receive p50 / p99 (ms)', pair((r) => r.e2e.acceptToReceive.p50, (r) => r.e2e.acceptToReceive.p99)],
-    ['Dispatch: send-to-receive p50 / p99 (ms)', pair((r) => r.e2e.sendToReceive.p50, (r) => r.e2e.sendToReceive.p99)],
-    [`Dispatch at ${PACED_RATE}/s: send-to-receive p50 / p99 (ms)`, pair((r) => r.paced.sendToReceive.p50, (r) => r.paced.sendToReceive.p99)],
+    [
+      'Dispatch: accept-to-receive p50 / p99 (ms)',
+      pair(
+        (r) => r.e2e.acceptToReceive.p50,
+        (r) => r.e2e.acceptToReceive.p99,
+      ),
+    ],
+    [
+      'Dispatch: send-to-receive p50 / p99 (ms)',
+      pair(
+        (r) => r.e2e.sendToReceive.p50,
+        (r) => r.e2e.sendToReceive.p99,
+      ),
+    ],
+    [
+      `Dispatch at ${PACED_RATE}/s: send-to-receive p50 / p99 (ms)`,
+      pair(
+        (r) => r.paced.sendToReceive.p50,
+        (r) => r.paced.sendToReceive.p99,
+      ),
+    ],
     ['Bare BullMQ: deliveries per second', one((r) => r.bare.deliveredPerSecond)],
     ...(withCpu
       ? [
@@ -846,7 +864,14 @@ function printSummary({ rounds, tally }) {
           ['Bare BullMQ: CPU per delivery, all processes (ms)', one((r) => r.bare.cpu.total, cpuMs)],
           [`Dispatch: cores busy (of ${CORES})`, one((r) => r.e2e.cpu.coresBusy, cores)],
           [`Bare BullMQ: cores busy (of ${CORES})`, one((r) => r.bare.cpu.coresBusy, cores)],
-          ['Cores busy in other processes, Dispatch / bare phases', pair((r) => r.e2e.cpu.otherCores, (r) => r.bare.cpu.otherCores, cores)],
+          [
+            'Cores busy in other processes, Dispatch / bare phases',
+            pair(
+              (r) => r.e2e.cpu.otherCores,
+              (r) => r.bare.cpu.otherCores,
+              cores,
+            ),
+          ],
         ]
       : []),
   ];
@@ -860,16 +885,26 @@ function printSummary({ rounds, tally }) {
       ['Dispatch', 'e2e', DISPATCH_PARTS],
       ['Bare BullMQ', 'bare', BARE_PARTS],
     ]) {
-      const shown = parts.map(([part, label]) => `${label} ${spread(series((r) => r[side].cpu.parts[part]), cpuMs)}`);
+      const shown = parts.map(
+        ([part, label]) =>
+          `${label} ${spread(
+            series((r) => r[side].cpu.parts[part]),
+            cpuMs,
+          )}`,
+      );
       console.log(`  ${name}: ${shown.join(', ')}`);
     }
   }
   const ratios = series((r) => r.ratio);
-  console.log(`Ratio by round (in order): ${rounds.map((r) => `${r.round}: ${r.ratio.toFixed(2)}${r.round % 2 === 1 ? ' (Dispatch first)' : ' (bare first)'}`).join(', ')}`);
+  console.log(
+    `Ratio by round (in order): ${rounds.map((r) => `${r.round}: ${r.ratio.toFixed(2)}${r.round % 2 === 1 ? ' (Dispatch first)' : ' (bare first)'}`).join(', ')}`,
+  );
   const repeated = tally.phases.filter((p) => p.duplicates > 0 || p.unexpected > 0);
   console.log(
     `Duplicates: ${
-      repeated.length === 0 ? 'none in any phase' : repeated.map((p) => `${p.key.slice(runId.length + 1)} ${p.duplicates}${p.unexpected ? ` (+${p.unexpected} unknown ids)` : ''}`).join(', ')
+      repeated.length === 0
+        ? 'none in any phase'
+        : repeated.map((p) => `${p.key.slice(runId.length + 1)} ${p.duplicates}${p.unexpected ? ` (+${p.unexpected} unknown ids)` : ''}`).join(', ')
     }${tally.strays ? `; ${tally.strays} webhooks matched no phase` : ''}`,
   );
   const ratio = summary(ratios);

@@ -6,8 +6,23 @@ import { readFileSync, writeFileSync } from 'node:fs';
 const file = new URL('../package-lock.json', import.meta.url);
 const lock = JSON.parse(readFileSync(file, 'utf8'));
 const first = (name, table) => table.find(([pattern]) => pattern.test(name))?.[1];
-const OS = [[/darwin/, 'darwin'], [/win32/, 'win32'], [/freebsd/, 'freebsd'], [/android/, 'android'], [/openharmony/, 'openharmony'], [/linux/, 'linux']];
-const CPU = [[/arm64|aarch64/, 'arm64'], [/x64/, 'x64'], [/ia32/, 'ia32'], [/arm/, 'arm'], [/ppc64/, 'ppc64'], [/s390x/, 's390x'], [/riscv64/, 'riscv64']];
+const OS = [
+  [/darwin/, 'darwin'],
+  [/win32/, 'win32'],
+  [/freebsd/, 'freebsd'],
+  [/android/, 'android'],
+  [/openharmony/, 'openharmony'],
+  [/linux/, 'linux'],
+];
+const CPU = [
+  [/arm64|aarch64/, 'arm64'],
+  [/x64/, 'x64'],
+  [/ia32/, 'ia32'],
+  [/arm/, 'arm'],
+  [/ppc64/, 'ppc64'],
+  [/s390x/, 's390x'],
+  [/riscv64/, 'riscv64'],
+];
 
 let added = 0;
 for (const [location, entry] of Object.entries(lock.packages)) {

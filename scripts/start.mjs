@@ -74,7 +74,10 @@ run('worker', 'apps/worker/dist/main.js');
 
 const base = `http://127.0.0.1:${env.PORT}`;
 for (let tries = 0; tries < 120 && !stopping; tries += 1) {
-  const ready = await fetch(`${base}/health/ready`).then((r) => r.ok, () => false);
+  const ready = await fetch(`${base}/health/ready`).then(
+    (r) => r.ok,
+    () => false,
+  );
   if (ready) {
     console.log(`
 Dispatch is running.

@@ -142,7 +142,12 @@ describe('access: organizations and roles (api process, no worker)', () => {
       { route: 'POST /v1/destinations/:id/pause', method: 'POST', path: () => `/v1/destinations/${destination.id}/pause`, body: () => ({}) },
       { route: 'POST /v1/destinations/:id/resume', method: 'POST', path: () => `/v1/destinations/${paused.id}/resume`, body: () => ({}) },
       { route: 'POST /v1/destinations/:id/test', method: 'POST', path: () => `/v1/destinations/${destination.id}/test`, body: () => ({}) },
-      { route: 'POST /v1/destinations/:id/rotate-secret', method: 'POST', path: () => `/v1/destinations/${destination.id}/rotate-secret`, body: () => ({ secret: webhookSecret() }) },
+      {
+        route: 'POST /v1/destinations/:id/rotate-secret',
+        method: 'POST',
+        path: () => `/v1/destinations/${destination.id}/rotate-secret`,
+        body: () => ({ secret: webhookSecret() }),
+      },
       { route: 'POST /v1/deliveries/:id/retry', method: 'POST', path: () => `/v1/deliveries/${deliveryId}/retry`, body: () => ({}) },
       { route: 'POST /v1/deliveries/:id/cancel', method: 'POST', path: () => `/v1/deliveries/${deliveryId}/cancel`, body: () => ({}) },
       { route: 'POST /v1/deliveries/retry', method: 'POST', path: () => '/v1/deliveries/retry', body: () => ({ destinationId: destination.id, status: 'pending' }) },
@@ -223,7 +228,9 @@ describe('access: organizations and roles (api process, no worker)', () => {
         expect(stored[0]).toMatchObject({ organization_id: organizationId, role });
       }
 
-      const { rows: tables } = await database.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`);
+      const { rows: tables } = await database.query<{ name: string }>(
+        `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+      );
       expect(tables.map((table) => table.name)).toEqual(expect.arrayContaining(['api_keys', 'organizations', 'audit_entries']));
       for (const { name } of tables) {
         const { rows: texts } = await database.query<{ text: string }>(`SELECT t::text AS text FROM "${name}" t`);
@@ -248,8 +255,16 @@ describe('access: organizations and roles (api process, no worker)', () => {
     expect(second.body.deliveries).toEqual([{ id: expect.any(String), destinationId: theirs.id, status: 'pending' }]);
     expect(second.body.deliveries[0].id).not.toBe(first.body.deliveries[0].id);
 
-    expect((await admin.get(`/v1/events/${id}`)).body).toMatchObject({ id, data: { from: 'ours' }, deliveries: [{ id: first.body.deliveries[0].id, destinationId: ours.id }] });
-    expect((await otherAdmin.get(`/v1/events/${id}`)).body).toMatchObject({ id, data: { from: 'theirs' }, deliveries: [{ id: second.body.deliveries[0].id, destinationId: theirs.id }] });
+    expect((await admin.get(`/v1/events/${id}`)).body).toMatchObject({
+      id,
+      data: { from: 'ours' },
+      deliveries: [{ id: first.body.deliveries[0].id, destinationId: ours.id }],
+    });
+    expect((await otherAdmin.get(`/v1/events/${id}`)).body).toMatchObject({
+      id,
+      data: { from: 'theirs' },
+      deliveries: [{ id: second.body.deliveries[0].id, destinationId: theirs.id }],
+    });
     const listed = async (client: ApiClient) => (await client.get('/v1/events?type=shared.created&limit=200')).body.data.filter((event: Json) => event.id === id);
     expect(await listed(admin)).toEqual([expect.objectContaining({ data: { from: 'ours' } })]);
     expect(await listed(otherAdmin)).toEqual([expect.objectContaining({ data: { from: 'theirs' } })]);

@@ -78,7 +78,10 @@ describe('admin app in headless Chromium', () => {
     await page.getByRole('button', { name: 'Replay dead letters' }).click();
     await page.getByText('Replay 1 dead letter?').waitFor();
     await page.getByRole('button', { name: 'Replay', exact: true }).click();
-    await page.getByRole('status').filter({ hasText: /^Replay rpl_\w+: all 1 done$/ }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^Replay rpl_\w+: all 1 done$/ })
+      .waitFor();
     expect((await system.client.get(`/v1/deliveries/${deliveryId}`)).body).toMatchObject({ status: 'delivered', attemptCount: 2 });
 
     await page.getByRole('button', { name: 'Audit log' }).click();
@@ -113,7 +116,10 @@ describe('admin app in headless Chromium', () => {
     expect((await system.client.get(`/v1/destinations/${destination.id}`)).body.paused).toBe(false);
 
     await row.getByRole('button', { name: 'Test' }).click();
-    await row.getByRole('status').filter({ hasText: /^OK — HTTP 200 in \d+ ms$/ }).waitFor();
+    await row
+      .getByRole('status')
+      .filter({ hasText: /^OK — HTTP 200 in \d+ ms$/ })
+      .waitFor();
     expect(receiver.requests.map((request) => JSON.parse(request.body).type)).toEqual(['dispatch.test']);
 
     // A delivered one, sent again from its panel: the new attempt shows as manual.

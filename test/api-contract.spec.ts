@@ -177,7 +177,11 @@ describe('API contract (api and worker)', () => {
         ({ admin } = await organization());
         const destination = await createWebhook(admin, `${receiver.url}/hook`);
         expect((await admin.post(`/v1/destinations/${destination.id}/pause`)).body.paused).toBe(true);
-        for (const [name, type] of [['a1', 'filter.a'], ['b', 'filter.b'], ['a2', 'filter.a']] as const) {
+        for (const [name, type] of [
+          ['a1', 'filter.a'],
+          ['b', 'filter.b'],
+          ['a2', 'filter.a'],
+        ] as const) {
           const accepted = await sendEvent(admin, { id: uniqueId(name), type });
           const event = (await admin.get(`/v1/events/${accepted.id}`)).body;
           const delivery = (await admin.get(`/v1/deliveries/${accepted.deliveries[0].id}`)).body;
@@ -246,7 +250,14 @@ describe('API contract (api and worker)', () => {
         'destination.create',
       ]);
       for (const entry of entries) {
-        expect(entry).toEqual({ id: expect.any(String), at: expect.any(String), actor: actor?.apiKeyId, action: expect.any(String), target: destination.id, details: expect.any(Object) });
+        expect(entry).toEqual({
+          id: expect.any(String),
+          at: expect.any(String),
+          actor: actor?.apiKeyId,
+          action: expect.any(String),
+          target: destination.id,
+          details: expect.any(Object),
+        });
         expect(new Date(entry.at).toISOString()).toBe(entry.at);
       }
       expect(new Set(entries.map((entry) => entry.id)).size).toBe(entries.length);

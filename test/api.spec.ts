@@ -22,8 +22,7 @@ describe('REST API (api process, no worker)', () => {
     redis.disconnect();
   });
 
-  const queueOf = (destinationId: string) =>
-    new Queue(destinationQueueName(destinationId), { connection: redis, prefix: system.config.queuePrefix });
+  const queueOf = (destinationId: string) => new Queue(destinationQueueName(destinationId), { connection: redis, prefix: system.config.queuePrefix });
 
   const createDestination = (overrides: Record<string, unknown> = {}) => createWebhook(client, RECEIVER, overrides);
 
@@ -108,7 +107,10 @@ describe('REST API (api process, no worker)', () => {
       expect(answer.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
       const paths = answer.body.details.map((d: { path: string }) => d.path);
       expect(paths).toEqual(expect.arrayContaining(['name', 'eventTypes.0', 'retryPolicy.maxAttempts']));
-      const config = await client.post('/v1/destinations', webhookDestination('ftp://example.com', { config: { url: 'ftp://example.com', headers: { 'webhook-id': 'x' } } }));
+      const config = await client.post(
+        '/v1/destinations',
+        webhookDestination('ftp://example.com', { config: { url: 'ftp://example.com', headers: { 'webhook-id': 'x' } } }),
+      );
       expect(config.body.details.map((d: { path: string }) => d.path)).toEqual(['config.url', 'config.headers.webhook-id']);
       const nul = await client.post('/v1/destinations', webhookDestination(RECEIVER, { name: 'a\u0000b', config: { url: RECEIVER, headers: { 'x-a': 'b\u0000' } } }));
       expect(nul.status).toBe(400);
@@ -141,7 +143,8 @@ describe('REST API (api process, no worker)', () => {
 
     it('updates, pauses, resumes and deletes', async () => {
       const created = await createDestination();
-      const routedTo = async (type: string): Promise<string[]> => (await sendEvent(client, { type })).deliveries.map((delivery: { destinationId: string }) => delivery.destinationId);
+      const routedTo = async (type: string): Promise<string[]> =>
+        (await sendEvent(client, { type })).deliveries.map((delivery: { destinationId: string }) => delivery.destinationId);
       // Created with eventTypes ["*"]: it gets order.x, until the PATCH narrows it to invoice.*.
       expect(await routedTo('order.x')).toContain(created.id);
       const patched = await client.request('PATCH', `/v1/destinations/${created.id}`, { name: 'renamed', eventTypes: ['invoice.*'] });
@@ -306,7 +309,14 @@ describe('REST API (api process, no worker)', () => {
       const listing = await fetch(`${system.url}/queues/api/queues`, { headers: { authorization: `Basic ${basic}` } });
       const names = ((await listing.json()) as { queues: { name: string; displayName?: string }[] }).queues.map((queue) => queue.displayName ?? queue.name);
       expect(names).toEqual(expect.arrayContaining([`listed-on-board (${destination.id})`, 'maintenance (reconciler)']));
-      for (const path of ['/queues/api/queues', '/queues/', '/queues/api/queues?activeQueue=x', `/queues/queue/${destination.id}`, '/%71ueues/api/queues', '/queues/%61pi/queues']) {
+      for (const path of [
+        '/queues/api/queues',
+        '/queues/',
+        '/queues/api/queues?activeQueue=x',
+        `/queues/queue/${destination.id}`,
+        '/%71ueues/api/queues',
+        '/queues/%61pi/queues',
+      ]) {
         expect([path, (await fetch(`${system.url}${path}`)).status]).toEqual([path, 401]);
       }
     });

@@ -54,7 +54,12 @@ describe('claims and attempt records written together', () => {
     const first = await deliveries.claim(a, destinationId);
     expect(first).toMatchObject({ id: a, attemptNumber: 1, trigger: 'scheduled', event: { id: 'evt_w_a', data: { eventId: 'evt_w_a' } } });
 
-    const [, claimB, claimBAgain, claimC] = await Promise.all([attempt(a, 1), deliveries.claim(b, destinationId), deliveries.claim(b, destinationId), deliveries.claim(c, destinationId)]);
+    const [, claimB, claimBAgain, claimC] = await Promise.all([
+      attempt(a, 1),
+      deliveries.claim(b, destinationId),
+      deliveries.claim(b, destinationId),
+      deliveries.claim(c, destinationId),
+    ]);
     expect(claimB).toMatchObject({ id: b, attemptNumber: 1 });
     expect(claimBAgain).toBeNull();
     expect(claimC).toMatchObject({ id: c, attemptNumber: 1 });

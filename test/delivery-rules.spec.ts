@@ -5,8 +5,6 @@ import { ApiClient, createTestOrganization, createWebhook, eventually, Json, sen
 import { errorShape } from './answers';
 import { useReceiver, useSystem } from './system';
 
-
-
 /** A loopback port nothing listens on: one the system gave us, closed again. */
 async function closedPort(): Promise<number> {
   const server = createServer();
@@ -22,12 +20,9 @@ describe('delivery rules the docs promise (api and worker)', () => {
   const receiver = useReceiver();
   let client: ApiClient;
 
-
   beforeAll(() => {
     client = system.client;
   });
-
-
 
   /** A webhook on the receiver that no routed event of these tests matches. */
   const destination = (overrides: Record<string, unknown> = {}): Promise<Json> =>
@@ -271,10 +266,14 @@ describe('delivery rules the docs promise (api and worker)', () => {
     expect(run.status).toBe(202);
     expect(run.body).toEqual({ count: 3, replayId: expect.stringMatching(/^rpl_/) });
     for (const id of failedAgain) {
-      const settled = await eventually(async () => {
-        const delivery = await deliveryOf(id);
-        return delivery.status === 'failed' && delivery.attempts.length === 2 ? delivery : undefined;
-      }, 10_000, `${id} to fail again`);
+      const settled = await eventually(
+        async () => {
+          const delivery = await deliveryOf(id);
+          return delivery.status === 'failed' && delivery.attempts.length === 2 ? delivery : undefined;
+        },
+        10_000,
+        `${id} to fail again`,
+      );
       expect(settled.attempts[1]).toMatchObject({ number: 2, trigger: 'manual', statusCode: 500 });
     }
     await waitForDelivery(client, delivered, 'delivered');

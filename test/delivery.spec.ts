@@ -30,7 +30,8 @@ describe('delivery (api and worker)', () => {
   const destination = (overrides: Record<string, unknown> = {}): Promise<Json> =>
     createWebhook(client, `${receiver.url}/hook`, { eventTypes: [`t${Date.now()}.*`], ...overrides });
 
-  const send = (dst: Json, body: Record<string, unknown> = {}): Promise<Json> => sendEvent(client, { type: 'x.y', data: { hello: 'world' }, destinations: [dst.id], ...body });
+  const send = (dst: Json, body: Record<string, unknown> = {}): Promise<Json> =>
+    sendEvent(client, { type: 'x.y', data: { hello: 'world' }, destinations: [dst.id], ...body });
 
   const deliveryOf = (id: string) => client.get(`/v1/deliveries/${id}`).then((answer) => answer.body);
 
@@ -64,7 +65,16 @@ describe('delivery (api and worker)', () => {
 
     const delivery = await settled(accepted.deliveries[0].id, 'delivered');
     expect(delivery.attempts).toEqual([
-      { number: 1, trigger: 'scheduled', startedAt: expect.any(String), durationMs: expect.any(Number), outcome: 'delivered', statusCode: 200, responseBody: 'ok', error: null },
+      {
+        number: 1,
+        trigger: 'scheduled',
+        startedAt: expect.any(String),
+        durationMs: expect.any(Number),
+        outcome: 'delivered',
+        statusCode: 200,
+        responseBody: 'ok',
+        error: null,
+      },
     ]);
   });
 
@@ -243,7 +253,17 @@ describe('delivery (api and worker)', () => {
     const events = new EventRepository(database);
     const deliveryId = newId('dlv');
     await events.ingest(
-      { organizationId: system.organization.organizationId, id: 'evt_lost_job', type: 'x.y', source: null, data: { lost: true }, orderingKey: null, priority: 0, correlationId: null, tags: [] },
+      {
+        organizationId: system.organization.organizationId,
+        id: 'evt_lost_job',
+        type: 'x.y',
+        source: null,
+        data: { lost: true },
+        orderingKey: null,
+        priority: 0,
+        correlationId: null,
+        tags: [],
+      },
       [{ id: deliveryId, destinationId: dst.id, ordered: false }],
     );
     const [request] = await receiver.waitFor(1, 15_000);

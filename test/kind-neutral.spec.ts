@@ -21,7 +21,9 @@ describe('attempts whatever the peer sends back', () => {
     receiver.answerEvent(eventId, () => ({ status: 200, body: BINARY }));
     const deliveryId = (await sendEvent(system.client, { id: eventId, type: 'binary.ok', destinations: [destination.id] })).deliveries[0].id;
     await waitForDelivery(system.client, deliveryId, 'delivered');
-    expect(await attemptsOf(deliveryId)).toEqual([expect.objectContaining({ number: 1, outcome: 'delivered', statusCode: 200, responseBody: 'ok\uFFFD\uFFFD\uFFFDend' })]);
+    expect(await attemptsOf(deliveryId)).toEqual([
+      expect.objectContaining({ number: 1, outcome: 'delivered', statusCode: 200, responseBody: 'ok\uFFFD\uFFFD\uFFFDend' }),
+    ]);
 
     // Not sent again by the reconciler (it would be, were the delivery left `delivering`): a
     // marker sent two reconcile periods later is the only other webhook.

@@ -39,7 +39,9 @@ describe('operator actions: replay, cancel, Bull Board retry, audit trail', () =
     const dry = await client.post('/v1/deliveries/retry', { destinationId: destination.id, dryRun: true });
     expect(dry.status).toBe(200);
     expect(dry.body).toEqual({ count: 4 });
-    expect((await client.post('/v1/deliveries/retry', { destinationId: destination.id, eventType: 'invoice.*', status: 'delivered', dryRun: true })).body).toEqual({ count: 1 });
+    expect((await client.post('/v1/deliveries/retry', { destinationId: destination.id, eventType: 'invoice.*', status: 'delivered', dryRun: true })).body).toEqual({
+      count: 1,
+    });
     expect((await client.post('/v1/deliveries/retry', { status: 'delivering' })).status).toBe(400);
     // A dry run sends nothing: a marker sent after it is the only webhook, and the dead letters stay dead.
     const markerId = await marker(destination.id);

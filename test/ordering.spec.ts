@@ -20,7 +20,14 @@ describe('ordering by key', () => {
       return { status: 200 };
     });
     const destination = await createWebhook(system.client, `${receiver.url}/hook`, { ordering: 'key', retryPolicy: { maxAttempts: 20, schedule: [300], jitter: 0 } });
-    for (const [id, key] of [['A1', 'A'], ['B1', 'B'], ['A2', 'A'], ['C1', undefined], ['B2', 'B'], ['A3', 'A']] as const) {
+    for (const [id, key] of [
+      ['A1', 'A'],
+      ['B1', 'B'],
+      ['A2', 'A'],
+      ['C1', undefined],
+      ['B2', 'B'],
+      ['A3', 'A'],
+    ] as const) {
       await sendEvent(system.client, { id, type: 'doc.changed', data: { id }, destinations: [destination.id], ...(key ? { orderingKey: key } : {}) });
     }
     await receiver.waitForEvent('A3', 20_000);
@@ -47,7 +54,13 @@ describe('priority', () => {
   it('sends higher priorities first from a destination backlog', async () => {
     const destination = await createWebhook(system.client, `${receiver.url}/hook`);
     await system.client.post(`/v1/destinations/${destination.id}/pause`);
-    for (const [id, priority] of [['p0a', 0], ['p5', 5], ['p10a', 10], ['p0b', 0], ['p10b', 10]] as const) {
+    for (const [id, priority] of [
+      ['p0a', 0],
+      ['p5', 5],
+      ['p10a', 10],
+      ['p0b', 0],
+      ['p10b', 10],
+    ] as const) {
       await system.client.post('/v1/events', { id, type: 'job.run', data: {}, priority, destinations: [destination.id] });
     }
     await system.client.post(`/v1/destinations/${destination.id}/resume`);

@@ -33,7 +33,11 @@ describe('the queues as redis-cli shows them', () => {
     const destination = await createWebhook(system.client, `${receiver.url}/hook`);
     await system.client.post(`/v1/destinations/${destination.id}/pause`);
     const ids: Record<string, string> = {};
-    for (const [name, priority] of [['low', 0], ['high', 10], ['mid', 5]] as const) {
+    for (const [name, priority] of [
+      ['low', 0],
+      ['high', 10],
+      ['mid', 5],
+    ] as const) {
       ids[name] = (await sendEvent(system.client, { id: `evt_layout_${name}`, type: 'layout.run', priority, destinations: [destination.id] })).deliveries[0].id;
     }
     expect(await scanAll(`${system.config.queuePrefix}:{dst_*}:meta`)).toContain(key(destination.id, 'meta'));

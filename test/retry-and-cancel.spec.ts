@@ -5,7 +5,6 @@ import { ApiClient, createWebhook, eventually, Json, sendEvent, uniqueId, waitFo
 import { errorShape } from './answers';
 import { useReceiver, useSystem } from './system';
 
-
 describe('manual retry, cancel and replay (api and worker)', () => {
   // The reconciler at its default period: what these tests see is the queues' own doing, not its repairs.
   const system = useSystem({ env: { DISPATCH_RECONCILE_MS: '10000' } });
@@ -14,19 +13,15 @@ describe('manual retry, cancel and replay (api and worker)', () => {
   let redis: IORedis;
   const queues: Queue[] = [];
 
-
   beforeAll(() => {
     client = system.client;
     redis = new IORedis(system.config.redisUrl);
   });
 
-
   afterAll(async () => {
     await Promise.all(queues.map((queue) => queue.close()));
     redis.disconnect();
   });
-
-
 
   const destination = (overrides: Record<string, unknown> = {}): Promise<Json> => createWebhook(client, `${receiver.url}/hook`, overrides);
 
@@ -46,10 +41,14 @@ describe('manual retry, cancel and replay (api and worker)', () => {
 
   /** The state of a delivery's job once no attempt of it is running (BullMQ moves it after the delivery is settled). */
   const jobStateAtRest = (queue: Queue, deliveryId: string): Promise<string> =>
-    eventually(async () => {
-      const state = (await queue.getJob(deliveryId)) ? await queue.getJobState(deliveryId) : 'missing';
-      return state === 'active' ? undefined : state;
-    }, 10_000, `the job of ${deliveryId} to leave the active list`);
+    eventually(
+      async () => {
+        const state = (await queue.getJob(deliveryId)) ? await queue.getJobState(deliveryId) : 'missing';
+        return state === 'active' ? undefined : state;
+      },
+      10_000,
+      `the job of ${deliveryId} to leave the active list`,
+    );
 
   /** Barrier: a marker event to `dst`, sent now, has reached the receiver. */
   async function marker(dst: Json): Promise<void> {
@@ -59,7 +58,8 @@ describe('manual retry, cancel and replay (api and worker)', () => {
   }
 
   /** Resolves once the clock has passed `at`. */
-  const clockPast = (at: Date): Promise<boolean> => eventually(async () => (Date.now() > at.getTime() ? true : undefined), at.getTime() - Date.now() + 5_000, `${at.toISOString()}`);
+  const clockPast = (at: Date): Promise<boolean> =>
+    eventually(async () => (Date.now() > at.getTime() ? true : undefined), at.getTime() - Date.now() + 5_000, `${at.toISOString()}`);
 
   const auditEntries = async (): Promise<Json[]> => (await client.get('/v1/audit-log?limit=200')).body.data;
 
@@ -160,10 +160,14 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       await waitForDelivery(client, id, 'failed');
 
       expect((await client.post(`/v1/deliveries/${id}/retry`)).status).toBe(202);
-      const failed = await eventually(async () => {
-        const delivery = await deliveryOf(id);
-        return delivery.status === 'failed' && delivery.attempts.length === 3 ? delivery : undefined;
-      }, 10_000, 'the manual attempt to fail');
+      const failed = await eventually(
+        async () => {
+          const delivery = await deliveryOf(id);
+          return delivery.status === 'failed' && delivery.attempts.length === 3 ? delivery : undefined;
+        },
+        10_000,
+        'the manual attempt to fail',
+      );
       expect(failed.attempts.map((attempt: Json) => [attempt.number, attempt.trigger, attempt.statusCode])).toEqual([
         [1, 'scheduled', 500],
         [2, 'scheduled', 500],
@@ -263,7 +267,11 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       const next = await send(dst, nextEvent, { orderingKey: key });
       // The next delivery's job has been taken and put back to wait behind the head.
       const queue = queueOf(dst);
-      await eventually(async () => ((await (await queue.getJob(next))?.getState()) === 'delayed' ? true : undefined), 10_000, 'the next delivery to wait behind the head');
+      await eventually(
+        async () => ((await (await queue.getJob(next))?.getState()) === 'delayed' ? true : undefined),
+        10_000,
+        'the next delivery to wait behind the head',
+      );
       expect((await deliveryOf(next)).status).toBe('pending');
       expect(receiver.requestsOf(nextEvent)).toHaveLength(0);
 
@@ -288,10 +296,14 @@ describe('manual retry, cancel and replay (api and worker)', () => {
     }
 
     const replayDone = (replayId: string): Promise<Json> =>
-      eventually(async () => {
-        const progress = (await client.get(`/v1/replays/${replayId}`)).body;
-        return progress.remaining === 0 ? progress : undefined;
-      }, 10_000, `replay ${replayId} to finish`);
+      eventually(
+        async () => {
+          const progress = (await client.get(`/v1/replays/${replayId}`)).body;
+          return progress.remaining === 0 ? progress : undefined;
+        },
+        10_000,
+        `replay ${replayId} to finish`,
+      );
 
     const sentTimes = (delivery: Json): number => receiver.requestsOf(delivery.eventId).length;
 

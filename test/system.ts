@@ -1,16 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { INestApplicationContext } from '@nestjs/common';
 import { DispatchConfig, loadConfig } from '@dispatch/config';
-import {
-  ApiClient,
-  createTestDatabase,
-  createTestOrganization,
-  deleteQueueKeys,
-  Receiver,
-  REDIS_URL,
-  TestOrganization,
-  uniqueQueuePrefix,
-} from '@dispatch/testing';
+import { ApiClient, createTestDatabase, createTestOrganization, deleteQueueKeys, Receiver, REDIS_URL, TestOrganization, uniqueQueuePrefix } from '@dispatch/testing';
 import { createApi } from '../apps/api/src/app';
 import { createWorker } from '../apps/worker/src/worker';
 

@@ -38,10 +38,14 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 
 /** Waits until the worker's /health/ready answers 200 again, with both checks up. */
 async function expectReadyAgain(workerUrl: string): Promise<void> {
-  const back = await eventually(async () => {
-    const ready = await timedGet(`${workerUrl}/health/ready`);
-    return ready.status === 200 ? ready : undefined;
-  }, 20_000, 'the worker ready again');
+  const back = await eventually(
+    async () => {
+      const ready = await timedGet(`${workerUrl}/health/ready`);
+      return ready.status === 200 ? ready : undefined;
+    },
+    20_000,
+    'the worker ready again',
+  );
   expect(back.body).toEqual({ status: 'ok', checks: { postgres: 'up', redis: 'up' } });
 }
 

@@ -139,7 +139,11 @@ function busiestOthers(window, everyLast) {
     byName.set(name, (byName.get(name) ?? 0) + used);
   }
   const floor = (window.endedAt - window.startedAt) / 100;
-  return [...byName].filter(([, used]) => used >= floor).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([name, cpuMs]) => ({ name, cpuMs }));
+  return [...byName]
+    .filter(([, used]) => used >= floor)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 4)
+    .map(([name, cpuMs]) => ({ name, cpuMs }));
 }
 
 /** A short name: the command line's start (a PostgreSQL process names its role there), or [comm] for a kernel thread. */

@@ -45,13 +45,7 @@ export function App() {
     setApiKey(null);
   }, []);
 
-  const api = useMemo(
-    () =>
-      apiKey === null
-        ? null
-        : createApi(apiKey, () => signOut('The API no longer accepts this key. Sign in again.')),
-    [apiKey, signOut],
-  );
+  const api = useMemo(() => (apiKey === null ? null : createApi(apiKey, () => signOut('The API no longer accepts this key. Sign in again.'))), [apiKey, signOut]);
 
   function go(next: View) {
     window.location.hash = `#/${next}`;
@@ -65,25 +59,13 @@ export function App() {
         {api && (
           <>
             <nav aria-label="Views" className="tabs">
-              <button
-                type="button"
-                aria-current={view === 'destinations' ? 'page' : undefined}
-                onClick={() => go('destinations')}
-              >
+              <button type="button" aria-current={view === 'destinations' ? 'page' : undefined} onClick={() => go('destinations')}>
                 Destinations
               </button>
-              <button
-                type="button"
-                aria-current={view === 'deliveries' ? 'page' : undefined}
-                onClick={() => go('deliveries')}
-              >
+              <button type="button" aria-current={view === 'deliveries' ? 'page' : undefined} onClick={() => go('deliveries')}>
                 Deliveries
               </button>
-              <button
-                type="button"
-                aria-current={view === 'audit' ? 'page' : undefined}
-                onClick={() => go('audit')}
-              >
+              <button type="button" aria-current={view === 'audit' ? 'page' : undefined} onClick={() => go('audit')}>
                 Audit log
               </button>
             </nav>

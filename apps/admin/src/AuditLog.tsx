@@ -65,7 +65,9 @@ export function AuditLog({ api }: Props) {
 
         {error && <ErrorAlert message={error} />}
         {entries === null ? (
-          error ? null : <p className="muted">Loading the audit log…</p>
+          error ? null : (
+            <p className="muted">Loading the audit log…</p>
+          )
         ) : entries.length === 0 ? (
           <p className="muted">No operator actions yet.</p>
         ) : (

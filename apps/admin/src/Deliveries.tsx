@@ -1,21 +1,9 @@
 import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
-import {
-  DELIVERY_STATUSES,
-  errorMessage,
-  type Api,
-  type Delivery,
-  type DeliveryDetail,
-  type DeliveryStatus,
-} from './api';
+import { DELIVERY_STATUSES, errorMessage, type Api, type Delivery, type DeliveryDetail, type DeliveryStatus } from './api';
 import { DeliveryPanel } from './DeliveryPanel';
 import { ErrorAlert } from './ErrorAlert';
 import { formatTime, lastErrorText } from './format';
-import {
-  replayFinishedText,
-  replayProgressText,
-  useDeadLetterReplay,
-  type ReplayPhase,
-} from './useDeadLetterReplay';
+import { replayFinishedText, replayProgressText, useDeadLetterReplay, type ReplayPhase } from './useDeadLetterReplay';
 
 interface Props {
   api: Api;
@@ -224,8 +212,7 @@ export function Deliveries({ api }: Props) {
     }
   }
 
-  const destinationName = (destinationId: string) =>
-    destinationNames.get(destinationId) ?? destinationId;
+  const destinationName = (destinationId: string) => destinationNames.get(destinationId) ?? destinationId;
 
   return (
     <main className="view">
@@ -274,9 +261,7 @@ export function Deliveries({ api }: Props) {
                 type="button"
                 ref={replayButton}
                 disabled={replayBusy(replay.phase)}
-                onClick={() =>
-                  void replay.ask(destinationFilter === '' ? undefined : destinationFilter)
-                }
+                onClick={() => void replay.ask(destinationFilter === '' ? undefined : destinationFilter)}
               >
                 Replay dead letters
               </button>
@@ -315,7 +300,9 @@ export function Deliveries({ api }: Props) {
 
         {error?.scope === 'list' && <ErrorAlert message={error.message} />}
         {deliveries === null ? (
-          error?.scope === 'list' ? null : <p className="muted">Loading deliveries…</p>
+          error?.scope === 'list' ? null : (
+            <p className="muted">Loading deliveries…</p>
+          )
         ) : deliveries.length === 0 ? (
           <p className="muted">No deliveries match.</p>
         ) : (

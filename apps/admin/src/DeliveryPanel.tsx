@@ -18,10 +18,7 @@ interface Props {
 }
 
 function AttemptItem({ attempt }: { attempt: Attempt }) {
-  const outcome =
-    attempt.statusCode === null || attempt.statusCode === undefined
-      ? 'no response'
-      : `HTTP ${attempt.statusCode}`;
+  const outcome = attempt.statusCode === null || attempt.statusCode === undefined ? 'no response' : `HTTP ${attempt.statusCode}`;
   return (
     <li className="attempt">
       <p className="attempt-head">
@@ -38,19 +35,7 @@ function AttemptItem({ attempt }: { attempt: Attempt }) {
 }
 
 /** One delivery with its attempts, the manual retry and the cancel. */
-export function DeliveryPanel({
-  deliveryId,
-  detail,
-  destinationName,
-  error,
-  notice,
-  retrying,
-  onRetry,
-  cancellable,
-  cancelling,
-  onCancel,
-  onClose,
-}: Props) {
+export function DeliveryPanel({ deliveryId, detail, destinationName, error, notice, retrying, onRetry, cancellable, cancelling, onCancel, onClose }: Props) {
   return (
     <section className="card detail" aria-labelledby="delivery-detail-heading">
       <div className="section-head">
@@ -58,12 +43,7 @@ export function DeliveryPanel({
           Delivery <code>{deliveryId}</code>
         </h2>
         <div className="filters">
-          <button
-            type="button"
-            className="primary"
-            onClick={onRetry}
-            disabled={retrying || cancelling}
-          >
+          <button type="button" className="primary" onClick={onRetry} disabled={retrying || cancelling}>
             Retry now
           </button>
           {cancellable && (
@@ -83,7 +63,9 @@ export function DeliveryPanel({
         </p>
       )}
       {detail === null ? (
-        error ? null : <p className="muted">Loading delivery…</p>
+        error ? null : (
+          <p className="muted">Loading delivery…</p>
+        )
       ) : (
         <>
           <dl className="facts">

@@ -1,14 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import {
-  ApiError,
-  errorMessage,
-  type Api,
-  type CreatedDestination,
-  type Destination,
-  type DestinationKind,
-  type DestinationTestResult,
-  type ErrorDetail,
-} from './api';
+import { ApiError, errorMessage, type Api, type CreatedDestination, type Destination, type DestinationKind, type DestinationTestResult, type ErrorDetail } from './api';
 import { DestinationForm } from './DestinationForm';
 import { ErrorAlert } from './ErrorAlert';
 
@@ -147,7 +138,9 @@ export function Destinations({ api }: Props) {
           </p>
         )}
         {destinations === null ? (
-          error?.scope === 'list' ? null : <p className="muted">Loading destinations…</p>
+          error?.scope === 'list' ? null : (
+            <p className="muted">Loading destinations…</p>
+          )
         ) : destinations.length === 0 ? (
           <p className="muted">No destinations yet. Create one below.</p>
         ) : (
@@ -179,34 +172,18 @@ export function Destinations({ api }: Props) {
                     </td>
                     <td className="actions">
                       {stopped ? (
-                        <button
-                          type="button"
-                          disabled={busy !== undefined}
-                          onClick={() => void runRowAction(destination, 'resume')}
-                        >
+                        <button type="button" disabled={busy !== undefined} onClick={() => void runRowAction(destination, 'resume')}>
                           Resume
                         </button>
                       ) : (
-                        <button
-                          type="button"
-                          disabled={busy !== undefined}
-                          onClick={() => void runRowAction(destination, 'pause')}
-                        >
+                        <button type="button" disabled={busy !== undefined} onClick={() => void runRowAction(destination, 'pause')}>
                           Pause
                         </button>
                       )}
-                      <button
-                        type="button"
-                        disabled={busy !== undefined}
-                        onClick={() => void runRowAction(destination, 'test')}
-                      >
+                      <button type="button" disabled={busy !== undefined} onClick={() => void runRowAction(destination, 'test')}>
                         Test
                       </button>
-                      <button
-                        type="button"
-                        aria-pressed={editing?.id === destination.id}
-                        onClick={() => startEditing(destination)}
-                      >
+                      <button type="button" aria-pressed={editing?.id === destination.id} onClick={() => startEditing(destination)}>
                         Edit
                       </button>
                       {busy === 'test' && <span className="muted">Testing…</span>}
@@ -259,13 +236,7 @@ export function Destinations({ api }: Props) {
           ) : kinds.length === 0 ? (
             <p className="muted">The API offers no kinds of destination to create.</p>
           ) : (
-            <DestinationForm
-              api={api}
-              kinds={kinds}
-              labelledBy="new-destination-heading"
-              idPrefix="destination"
-              onCreated={created}
-            />
+            <DestinationForm api={api} kinds={kinds} labelledBy="new-destination-heading" idPrefix="destination" onCreated={created} />
           )}
         </section>
       )}

@@ -26,9 +26,7 @@ export function SignIn({ onSignedIn, notice }: Props) {
       await verifyApiKey(key);
       onSignedIn(key);
     } catch (caught) {
-      setError(
-        caught instanceof ApiError && caught.status === 401 ? 'Unknown API key' : errorMessage(caught),
-      );
+      setError(caught instanceof ApiError && caught.status === 401 ? 'Unknown API key' : errorMessage(caught));
       setBusy(false);
     }
   }
@@ -38,16 +36,13 @@ export function SignIn({ onSignedIn, notice }: Props) {
       <form className="card" onSubmit={submit} noValidate>
         <h2>Sign in</h2>
         <p className="muted">Use an API key of your organization.</p>
-        {notice && <p role="status" className="notice">{notice}</p>}
+        {notice && (
+          <p role="status" className="notice">
+            {notice}
+          </p>
+        )}
         <label htmlFor="api-key">API key</label>
-        <input
-          id="api-key"
-          type="password"
-          autoComplete="current-password"
-          value={apiKey}
-          onChange={(event) => setApiKey(event.target.value)}
-          autoFocus
-        />
+        <input id="api-key" type="password" autoComplete="current-password" value={apiKey} onChange={(event) => setApiKey(event.target.value)} autoFocus />
         {error && <ErrorAlert message={error} />}
         <button type="submit" className="primary" disabled={busy}>
           Sign in

@@ -7,22 +7,9 @@ export type { RateLimit, RetryPolicy } from './deliverySettings';
 
 export const API_KEY_STORAGE = 'dispatch.apiKey';
 
-export type DeliveryStatus =
-  | 'pending'
-  | 'delivering'
-  | 'retrying'
-  | 'delivered'
-  | 'failed'
-  | 'cancelled';
+export type DeliveryStatus = 'pending' | 'delivering' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
 
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
-  'pending',
-  'delivering',
-  'retrying',
-  'delivered',
-  'failed',
-  'cancelled',
-];
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivering', 'retrying', 'delivered', 'failed', 'cancelled'];
 
 export interface Page<T> {
   data: T[];
@@ -230,12 +217,7 @@ function parseJson(text: string): unknown {
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 /** Calls the API with the key; throws ApiError on anything but 2xx. */
-export async function request<T>(
-  apiKey: string,
-  method: Method,
-  path: string,
-  body?: unknown,
-): Promise<T> {
+export async function request<T>(apiKey: string, method: Method, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = {
     Accept: 'application/json',
     Authorization: `Bearer ${apiKey}`,
@@ -319,10 +301,7 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
       const all: Destination[] = [];
       let cursor: string | null = null;
       for (let page = 0; page < MAX_DESTINATION_PAGES; page++) {
-        const result: Page<Destination> = await call<Page<Destination>>(
-          'GET',
-          `/v1/destinations${query({ cursor: cursor ?? undefined })}`,
-        );
+        const result: Page<Destination> = await call<Page<Destination>>('GET', `/v1/destinations${query({ cursor: cursor ?? undefined })}`);
         all.push(...result.data);
         cursor = result.nextCursor;
         if (!cursor) break;
@@ -340,16 +319,14 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
       return kinds;
     },
     createDestination: (input) => call<CreatedDestination>('POST', '/v1/destinations', input),
-    updateDestination: (destinationId, changes) =>
-      call<Destination>('PATCH', `/v1/destinations/${id(destinationId)}`, changes),
+    updateDestination: (destinationId, changes) => call<Destination>('PATCH', `/v1/destinations/${id(destinationId)}`, changes),
     pauseDestination: async (destinationId) => {
       await call<unknown>('POST', `/v1/destinations/${id(destinationId)}/pause`);
     },
     resumeDestination: async (destinationId) => {
       await call<unknown>('POST', `/v1/destinations/${id(destinationId)}/resume`);
     },
-    testDestination: (destinationId) =>
-      call<DestinationTestResult>('POST', `/v1/destinations/${id(destinationId)}/test`),
+    testDestination: (destinationId) => call<DestinationTestResult>('POST', `/v1/destinations/${id(destinationId)}/test`),
     listDeliveries: (filter) =>
       call<Page<Delivery>>(
         'GET',
@@ -363,15 +340,11 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
     retryDelivery: async (deliveryId) => {
       await call<unknown>('POST', `/v1/deliveries/${id(deliveryId)}/retry`);
     },
-    countReplay: (selection) =>
-      call<ReplayCount>('POST', '/v1/deliveries/retry', { ...selection, dryRun: true }),
-    replayDeliveries: (selection) =>
-      call<ReplayStarted>('POST', '/v1/deliveries/retry', { ...selection, dryRun: false }),
+    countReplay: (selection) => call<ReplayCount>('POST', '/v1/deliveries/retry', { ...selection, dryRun: true }),
+    replayDeliveries: (selection) => call<ReplayStarted>('POST', '/v1/deliveries/retry', { ...selection, dryRun: false }),
     getReplay: (replayId) => call<Replay>('GET', `/v1/replays/${id(replayId)}`),
-    cancelDelivery: (deliveryId) =>
-      call<Delivery>('POST', `/v1/deliveries/${id(deliveryId)}/cancel`),
-    listAuditLog: (limit = AUDIT_LOG_LIMIT) =>
-      call<Page<AuditEntry>>('GET', `/v1/audit-log${query({ limit })}`),
+    cancelDelivery: (deliveryId) => call<Delivery>('POST', `/v1/deliveries/${id(deliveryId)}/cancel`),
+    listAuditLog: (limit = AUDIT_LOG_LIMIT) => call<Page<AuditEntry>>('GET', `/v1/audit-log${query({ limit })}`),
   };
 }
 

@@ -10,10 +10,7 @@ export function formatDuration(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? '—' : `${ms} ms`;
 }
 
-export function lastErrorText(delivery: {
-  lastError: string | null;
-  lastStatusCode: number | null;
-}): string {
+export function lastErrorText(delivery: { lastError: string | null; lastStatusCode: number | null }): string {
   if (delivery.lastError) return delivery.lastError;
   return delivery.lastStatusCode === null ? '—' : `HTTP ${delivery.lastStatusCode}`;
 }

@@ -82,9 +82,7 @@ export function useDeadLetterReplay(api: Api, options: Options) {
   /** Forgets a question or an answer shown; a replay under way goes on. */
   const dismiss = useCallback(() => {
     askToken.current++;
-    setPhase((current) =>
-      current.kind === 'starting' || current.kind === 'running' ? current : { kind: 'idle' },
-    );
+    setPhase((current) => (current.kind === 'starting' || current.kind === 'running' ? current : { kind: 'idle' }));
   }, []);
 
   /** Starts the replay the operator confirmed and follows it to the end. */

@@ -47,7 +47,16 @@ export class AppModule {
         // Who may open it is checked by `queuesGate`, a hook of the HTTP server (see app.ts).
         BullBoardModule.forRoot({ route: QUEUES_ROUTE, adapter: FastifyAdapter }),
       ],
-      controllers: [DestinationsController, DestinationKindsController, EventsController, DeliveriesController, ReplaysController, AuditController, HealthController, MetricsController],
+      controllers: [
+        DestinationsController,
+        DestinationKindsController,
+        EventsController,
+        DeliveriesController,
+        ReplaysController,
+        AuditController,
+        HealthController,
+        MetricsController,
+      ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorShapeFilter },
         {

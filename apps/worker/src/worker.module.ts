@@ -29,7 +29,11 @@ export class WorkerModule {
         BullModule.registerQueue({ name: MAINTENANCE_QUEUE }),
       ],
       providers: [
-        { provide: Senders, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new Senders({ timeoutMs: c.webhook.timeoutMs, replyMaxBytes: c.webhook.responseMaxBytes }) },
+        {
+          provide: Senders,
+          inject: [DISPATCH_CONFIG],
+          useFactory: (c: DispatchConfig) => new Senders({ timeoutMs: c.webhook.timeoutMs, replyMaxBytes: c.webhook.responseMaxBytes }),
+        },
         AttemptObservers,
         WorkerMetrics,
         WorkerHttp,

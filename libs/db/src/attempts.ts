@@ -128,7 +128,10 @@ export class AttemptRepository {
     // A delivery settled and claimed together (a job run twice) is claimed after the settlement,
     // in a second statement: the parts of one statement all see the rows as they were before it,
     // and PostgreSQL does not support updating one row twice in one statement.
-    const rows = await this.writeStatement(settlements, claims.filter((claim) => !settled.has(claim.deliveryId)));
+    const rows = await this.writeStatement(
+      settlements,
+      claims.filter((claim) => !settled.has(claim.deliveryId)),
+    );
     const later = claims.filter((claim) => settled.has(claim.deliveryId));
     if (later.length > 0) rows.push(...(await this.writeStatement([], later)));
     const byId = new Map(rows.map((row) => [row.id, row]));

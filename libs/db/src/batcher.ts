@@ -55,7 +55,13 @@ export async function writeTogetherOrAlone<Input, Output>(items: readonly Input[
   } catch (error) {
     if (items.length === 1 || isDatabaseUnavailable(error)) throw error;
     const results: (Output | Error)[] = [];
-    for (const item of items) results.push(await write([item]).then(([result]) => result, (failure: Error) => failure));
+    for (const item of items)
+      results.push(
+        await write([item]).then(
+          ([result]) => result,
+          (failure: Error) => failure,
+        ),
+      );
     return results;
   }
 }

@@ -23,10 +23,7 @@ export type DeliverySelection = {
  * `ofDisabledDestinations`.
  */
 export function selectionCondition(selection: DeliverySelection): Prisma.Sql {
-  const conditions: Prisma.Sql[] = [
-    Prisma.sql`d.organization_id = ${selection.organizationId}`,
-    Prisma.sql`d.status::text IN (${Prisma.join(selection.statuses)})`,
-  ];
+  const conditions: Prisma.Sql[] = [Prisma.sql`d.organization_id = ${selection.organizationId}`, Prisma.sql`d.status::text IN (${Prisma.join(selection.statuses)})`];
   if (!selection.ofDisabledDestinations) conditions.push(Prisma.sql`dst.enabled`);
   if (selection.deliveryId) conditions.push(Prisma.sql`d.id = ${selection.deliveryId}`);
   if (selection.destinationId) conditions.push(Prisma.sql`d.destination_id = ${selection.destinationId}`);

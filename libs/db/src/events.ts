@@ -141,7 +141,9 @@ export class EventRepository {
           }),
         ),
         JSON.stringify(
-          written.flatMap((index) => ingests[index].planned.map((delivery) => ({ event: index, id: delivery.id, destination_id: delivery.destinationId, ordered: delivery.ordered }))),
+          written.flatMap((index) =>
+            ingests[index].planned.map((delivery) => ({ event: index, id: delivery.id, destination_id: delivery.destinationId, ordered: delivery.ordered })),
+          ),
         ),
       ],
       'ingest-events',
@@ -158,7 +160,11 @@ export class EventRepository {
       const key = eventKey(event.organizationId, event.id);
       const deliveries = created.get(key);
       if (deliveries && first.get(key) === index) {
-        results.push({ created: true, event: { id: event.id, type: event.type, priority: event.priority }, deliveries: deliveries.sort((a, b) => (a.id < b.id ? -1 : 1)) });
+        results.push({
+          created: true,
+          event: { id: event.id, type: event.type, priority: event.priority },
+          deliveries: deliveries.sort((a, b) => (a.id < b.id ? -1 : 1)),
+        });
         continue;
       }
       const existing = await this.find(event.organizationId, event.id);

@@ -1,5 +1,6 @@
 const UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03']);
-const UNAVAILABLE_MESSAGE = /connection terminated|can't reach database server|timed out fetching a new connection|connection (?:refused|reset)|server closed the connection|ECONNREFUSED|ECONNRESET/i;
+const UNAVAILABLE_MESSAGE =
+  /connection terminated|can't reach database server|timed out fetching a new connection|connection (?:refused|reset)|server closed the connection|ECONNREFUSED|ECONNRESET/i;
 
 /** True when an error means PostgreSQL could not be reached (as opposed to a bad query). */
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -3,10 +3,7 @@ import type { SendResult } from './send-result';
 
 /** What one attempt means for its delivery. */
 export type AttemptOutcome =
-  | { kind: 'delivered' }
-  | { kind: 'retry'; delayMs: number; reason: string }
-  | { kind: 'failed'; reason: string }
-  | { kind: 'gone'; reason: string };
+  { kind: 'delivered' } | { kind: 'retry'; delayMs: number; reason: string } | { kind: 'failed'; reason: string } | { kind: 'gone'; reason: string };
 
 /**
  * Decides what attempt `attemptNumber` means for its delivery, from its kind's verdict:

@@ -84,7 +84,7 @@ describe('exponential retry defaults: 5 s, ×2, at most 10 h', () => {
   });
 });
 
-describe('what an attempt means for its delivery, from its kind\'s verdict', () => {
+describe("what an attempt means for its delivery, from its kind's verdict", () => {
   const policy = retryPolicySchema.parse({ maxAttempts: 3, schedule: [1000], jitter: 0 });
 
   it('delivers on `delivered`', () => {
@@ -93,7 +93,10 @@ describe('what an attempt means for its delivery, from its kind\'s verdict', () 
 
   it('retries `transient` failures after the policy delay until attempts run out', () => {
     expect(classifyAttempt({ verdict: 'transient', reason: 'HTTP 500' }, 1, policy)).toEqual({ kind: 'retry', delayMs: 1000, reason: 'HTTP 500' });
-    expect(classifyAttempt({ verdict: 'transient', error: 'connection error (ECONNREFUSED)' }, 2, policy)).toMatchObject({ kind: 'retry', reason: 'connection error (ECONNREFUSED)' });
+    expect(classifyAttempt({ verdict: 'transient', error: 'connection error (ECONNREFUSED)' }, 2, policy)).toMatchObject({
+      kind: 'retry',
+      reason: 'connection error (ECONNREFUSED)',
+    });
     expect(classifyAttempt({ verdict: 'transient', reason: 'HTTP 500' }, 3, policy)).toEqual({ kind: 'failed', reason: 'HTTP 500; gave up after 3 attempts' });
   });
 

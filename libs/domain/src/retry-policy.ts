@@ -10,7 +10,11 @@ export const DEFAULT_RETRY_SCHEDULE: readonly number[] = [5 * SECOND, 5 * MINUTE
 /** The longest a `Retry-After` answer may hold a delivery back. */
 export const MAX_RETRY_AFTER_MS = 6 * HOUR;
 
-const delay = z.number().int().min(0).max(7 * 24 * HOUR);
+const delay = z
+  .number()
+  .int()
+  .min(0)
+  .max(7 * 24 * HOUR);
 
 export const retryPolicySchema = z
   .object({

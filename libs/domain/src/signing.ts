@@ -22,12 +22,7 @@ export function signPayload(secret: string, id: string, timestampSeconds: number
 }
 
 /** The `webhook-signature` header: one signature per live secret, space-separated. */
-export function signatureHeader(
-  secrets: readonly string[],
-  id: string,
-  timestampSeconds: number,
-  body: string,
-): string {
+export function signatureHeader(secrets: readonly string[], id: string, timestampSeconds: number, body: string): string {
   return secrets.map((secret) => signPayload(secret, id, timestampSeconds, body)).join(' ');
 }
 

@@ -22,7 +22,12 @@ export class CancelDeliveries {
   async one(caller: Caller, id: string): Promise<void> {
     const delivery = await this.deliveries.find(caller.organizationId, id);
     if (!delivery) throw new NotFoundException(`Delivery ${id} not found`);
-    const cancelled = await this.actions.cancelSelected({ organizationId: caller.organizationId, statuses: ['pending', 'retrying', 'failed'], deliveryId: id, ofDisabledDestinations: true });
+    const cancelled = await this.actions.cancelSelected({
+      organizationId: caller.organizationId,
+      statuses: ['pending', 'retrying', 'failed'],
+      deliveryId: id,
+      ofDisabledDestinations: true,
+    });
     if (cancelled.length === 0) throw new ConflictException(`Delivery ${id} is ${delivery.status}; only pending, retrying or failed deliveries can be cancelled`);
     await this.audit.record(caller, 'delivery.cancel', id);
     await this.release(cancelled);

@@ -41,9 +41,9 @@ export class ReplayDeliveries {
     try {
       for (let start = 0; start < marked.length; start += ENQUEUE_BATCH) {
         await Promise.all(
-          marked.slice(start, start + ENQUEUE_BATCH).map((delivery) =>
-            this.queues.requeue(enqueueRequest({ ...delivery, nextAttemptAt: null }, delivery.retryPolicy), true),
-          ),
+          marked
+            .slice(start, start + ENQUEUE_BATCH)
+            .map((delivery) => this.queues.requeue(enqueueRequest({ ...delivery, nextAttemptAt: null }, delivery.retryPolicy), true)),
         );
       }
     } catch (error) {

@@ -31,7 +31,9 @@ export class ReopenDestination {
     await this.queues.announceChange(destination.id);
     await this.queues.resume(destination.id);
     const open = await this.deliveries.openDeliveriesOf(destination.id);
-    await this.queues.enqueue(open.map((delivery) => enqueueRequest({ ...delivery, destinationId: destination.id, priority: delivery.event.priority }, destination.retryPolicy)));
+    await this.queues.enqueue(
+      open.map((delivery) => enqueueRequest({ ...delivery, destinationId: destination.id, priority: delivery.event.priority }, destination.retryPolicy)),
+    );
   }
 }
 

@@ -30,7 +30,12 @@ const listQuery = z.object({ limit: limitSchema, cursor: z.string().max(100).opt
 const rotateSecretSchema = z
   .object({
     /** How long the old secret keeps signing too; 0 retires it at once. Default one day. */
-    previousValidForSeconds: z.number().int().min(0).max(7 * 24 * 3600).default(24 * 3600),
+    previousValidForSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .default(24 * 3600),
     secret: z
       .string()
       .optional()

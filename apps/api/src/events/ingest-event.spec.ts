@@ -95,7 +95,9 @@ function setup(options: { destinations?: StoredDestination[] } = {}) {
           const key = `${event.organizationId}/${event.id}`;
           const first = accepted.get(key);
           if (first) return { ...first, created: false };
-          const deliveries = planned.map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: 'pending' as const })).sort((a, b) => (a.id < b.id ? -1 : 1));
+          const deliveries = planned
+            .map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: 'pending' as const }))
+            .sort((a, b) => (a.id < b.id ? -1 : 1));
           const result = { created: true, event: { id: event.id, type: event.type, priority: event.priority }, deliveries };
           accepted.set(key, result);
           return result;
@@ -178,7 +180,7 @@ describe('IngestEvent routing', () => {
     expect(mocks.routing.enabled).not.toHaveBeenCalled();
   });
 
-  it('answers 400 naming `destinations.N` for each unknown id (another organization\'s too), and writes nothing', async () => {
+  it("answers 400 naming `destinations.N` for each unknown id (another organization's too), and writes nothing", async () => {
     const { sut, mocks } = setup({ destinations: [destination('dst_a'), destination('dst_theirs', { organizationId: OTHER_ORG })] });
     const error = await failure(post(sut, { id: 'evt_1', type: 'order.created', data: {}, destinations: ['dst_a', 'dst_nope', 'dst_theirs', 'dst_nope'] }));
     const answer = answerOf(error);
@@ -195,7 +197,7 @@ describe('IngestEvent routing', () => {
 });
 
 describe('IngestEvent idempotency', () => {
-  it('answers a repeated id with the first event\'s deliveries, 200 instead of 202, and queues nothing again', async () => {
+  it("answers a repeated id with the first event's deliveries, 200 instead of 202, and queues nothing again", async () => {
     const { sut, mocks } = setup({ destinations: [destination('dst_a'), destination('dst_b')] });
     const first = await post(sut, { id: 'evt_1', type: 'order.created', data: { n: 1 } });
     const again = await post(sut, { id: 'evt_1', type: 'order.created', data: { n: 2 } });
@@ -203,7 +205,11 @@ describe('IngestEvent idempotency', () => {
     expect(again.status).toBe(200);
     expect(again.body).toEqual(first.body);
     expect(first.body.deliveries).toHaveLength(2);
-    expect(jobs(mocks).map((job) => job.deliveryId).sort()).toEqual(first.body.deliveries.map((delivery) => delivery.id).sort());
+    expect(
+      jobs(mocks)
+        .map((job) => job.deliveryId)
+        .sort(),
+    ).toEqual(first.body.deliveries.map((delivery) => delivery.id).sort());
     expect(mocks.queues.enqueue).toHaveBeenCalledTimes(1);
     expect(mocks.metrics.eventsAccepted.inc.mock.calls).toEqual([[1]]);
   });
@@ -226,8 +232,28 @@ describe('IngestEvent idempotency', () => {
     await sut.execute(ORG, input({ id: 'evt_2' }), undefined);
     const events = mocks.events.ingestMany.mock.calls.map(([[ingest]]) => ingest.event);
     expect(events).toEqual([
-      { organizationId: ORG, id: 'evt_1', type: 'order.created', source: 'billing', data: { orderId: '12345' }, orderingKey: 'order-1', priority: 7, correlationId: 'c-1', tags: ['eu'] },
-      { organizationId: ORG, id: 'evt_2', type: 'order.created', source: null, data: { orderId: '12345' }, orderingKey: null, priority: 0, correlationId: null, tags: [] },
+      {
+        organizationId: ORG,
+        id: 'evt_1',
+        type: 'order.created',
+        source: 'billing',
+        data: { orderId: '12345' },
+        orderingKey: 'order-1',
+        priority: 7,
+        correlationId: 'c-1',
+        tags: ['eu'],
+      },
+      {
+        organizationId: ORG,
+        id: 'evt_2',
+        type: 'order.created',
+        source: null,
+        data: { orderId: '12345' },
+        orderingKey: null,
+        priority: 0,
+        correlationId: null,
+        tags: [],
+      },
     ]);
   });
 });
@@ -266,7 +292,7 @@ describe('IngestEvent enqueueing', () => {
     ]);
   });
 
-  it('queues nothing and fails the ingest with the write\'s error when the write fails', async () => {
+  it("queues nothing and fails the ingest with the write's error when the write fails", async () => {
     const { sut, mocks } = setup();
     const down = Object.assign(new Error("Can't reach database server"), { code: 'P1001' });
     mocks.events.ingestMany.mockRejectedValueOnce(down);
@@ -390,6 +416,8 @@ describe('IngestEvent with Redis down', () => {
     const ids = ['evt_1', 'evt_2', 'evt_3', 'evt_4', 'evt_5', 'evt_6', 'evt_7'];
     const results = await Promise.all(ids.map((id) => sut.execute(ORG, input({ id }), undefined)));
     expect(results.every((result) => result.created)).toBe(true);
-    expect(mocks.warn.mock.calls).toEqual([['Events evt_1, evt_2, evt_3, evt_4, evt_5 and 2 more accepted; their deliveries wait for the reconciler: Connection is closed.']]);
+    expect(mocks.warn.mock.calls).toEqual([
+      ['Events evt_1, evt_2, evt_3, evt_4, evt_5 and 2 more accepted; their deliveries wait for the reconciler: Connection is closed.'],
+    ]);
   });
 });

@@ -130,7 +130,9 @@ export class IngestEvent {
       await Promise.race([this.queues.enqueue(requests), timeout]);
     } catch (error) {
       const events = created.map(({ result }) => result.event.id);
-      this.logger.warn(`Events ${events.slice(0, 5).join(', ')}${events.length > 5 ? ` and ${events.length - 5} more` : ''} accepted; their deliveries wait for the reconciler: ${(error as Error).message}`);
+      this.logger.warn(
+        `Events ${events.slice(0, 5).join(', ')}${events.length > 5 ? ` and ${events.length - 5} more` : ''} accepted; their deliveries wait for the reconciler: ${(error as Error).message}`,
+      );
     } finally {
       clearTimeout(timer);
     }

@@ -13,5 +13,5 @@ export function withKindConfigs(schema: Record<string, unknown>, kinds: readonly
     const { $schema: _ignored, ...rest } = configSchema as Record<string, unknown>;
     return { title: `${kind} config`, ...rest };
   });
-  return { ...schema, properties: { ...properties, config: { oneOf: configs, description: 'The config of the destination\'s kind (GET /v1/destination-kinds)' } } };
+  return { ...schema, properties: { ...properties, config: { oneOf: configs, description: "The config of the destination's kind (GET /v1/destination-kinds)" } } };
 }

@@ -8,9 +8,15 @@ export const seqCursorSchema = z
   .transform((value) => BigInt(value))
   .optional();
 
-export const idCursorSchema = z.string().regex(/^[a-z]+_[0-9a-z]{26}$/, 'is not a cursor returned by this API').optional();
+export const idCursorSchema = z
+  .string()
+  .regex(/^[a-z]+_[0-9a-z]{26}$/, 'is not a cursor returned by this API')
+  .optional();
 
-export const timeSchema = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 time' }).transform((value) => new Date(value)).optional();
+export const timeSchema = z.iso
+  .datetime({ offset: true, message: 'must be an ISO-8601 time' })
+  .transform((value) => new Date(value))
+  .optional();
 
 export type Page<T> = { data: T[]; nextCursor: string | null };
 

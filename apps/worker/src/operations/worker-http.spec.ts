@@ -16,7 +16,10 @@ function setup() {
     prisma: { $queryRaw: jest.fn((): Promise<unknown> => Promise.resolve([{ ok: 1 }])) },
     redis: { ping: jest.fn((): Promise<unknown> => Promise.resolve('PONG')) },
     metrics: { registry: { contentType: METRICS_TYPE, metrics: jest.fn((): Promise<string> => Promise.resolve('dispatch_attempts_total 0\n')) } },
-    logger: { error: jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined), log: jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined) },
+    logger: {
+      error: jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined),
+      log: jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined),
+    },
   };
   const sut = new WorkerHttp(
     mocks.config as unknown as DispatchConfig,

@@ -26,7 +26,11 @@ export class WorkerMetrics implements AttemptObserver {
     registers: [this.registry],
   });
   readonly runningWorkers = new Gauge({ name: 'dispatch_queue_workers', help: 'Destination queues with a running BullMQ worker', registers: [this.registry] });
-  readonly reenqueued = new Counter({ name: 'dispatch_reconciler_enqueued_total', help: 'Deliveries the reconciler found without a job and enqueued again', registers: [this.registry] });
+  readonly reenqueued = new Counter({
+    name: 'dispatch_reconciler_enqueued_total',
+    help: 'Deliveries the reconciler found without a job and enqueued again',
+    registers: [this.registry],
+  });
 
   constructor(observers: AttemptObservers) {
     collectDefaultMetrics({ register: this.registry, prefix: 'dispatch_worker_' });
