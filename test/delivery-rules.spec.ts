@@ -209,6 +209,7 @@ describe('delivery rules the docs promise (api and worker)', () => {
         trigger: 'scheduled',
         startedAt: expect.any(String),
         durationMs: expect.any(Number),
+        outcome: 'retry',
         statusCode: null,
         responseBody: null,
         error: expect.stringMatching(/^connection error \(ECONNREFUSED\)/),
