@@ -1,22 +1,14 @@
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { Webhook } from 'standardwebhooks';
 import { createWebhook, ReceivedRequest, sendEvent, waitForDelivery, webhookSecret } from '@dispatch/testing';
-import { launchChromium, signIn } from './browser';
+import { signIn, useBrowser } from './browser';
 import { useReceiver, useSystem } from './system';
 
 /** The admin app's destination forms, rendered from the kinds' config schemas (GET /v1/destination-kinds). */
 describe('admin app: destination forms in headless Chromium', () => {
   const system = useSystem();
   const receiver = useReceiver();
-  let browser: Browser;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useBrowser();
 
   function row(page: Page, name: string): Locator {
     return page.getByRole('table', { name: 'Destinations' }).getByRole('row').filter({ hasText: name });

@@ -1,20 +1,11 @@
-import type { Browser } from 'playwright-core';
 import { createWebhook, sendEvent, waitForDelivery } from '@dispatch/testing';
-import { launchChromium, signIn } from './browser';
+import { signIn, useBrowser } from './browser';
 import { useReceiver, useSystem } from './system';
 
 describe('admin app in headless Chromium', () => {
   const system = useSystem();
   const receiver = useReceiver();
-  let browser: Browser;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useBrowser();
 
   it('signs in with an API key, creates a webhook destination, sees it listed and its deliveries', async () => {
     const page = await browser.newPage();

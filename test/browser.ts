@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Browser, chromium, Page } from 'playwright-core';
+import { lateBound } from './system';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -30,4 +31,17 @@ export async function signIn(browser: Browser, url: string, key: string): Promis
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Destinations' }).waitFor();
   return page;
+}
+
+/** A headless Chromium for the enclosing `describe`: launched in `beforeAll`, closed in `afterAll`. */
+export function useBrowser(): Browser {
+  let current: Browser | undefined;
+  beforeAll(async () => {
+    current = await launchChromium();
+  });
+  afterAll(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return lateBound('browser', () => current);
 }

@@ -1,18 +1,8 @@
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { ApiClient, createTestOrganization, createWebhook, eventually, Json, sendEvent, uniqueId, waitForDelivery } from '@dispatch/testing';
 import { errorShape } from './answers';
+import { freePort as closedPort } from './processes';
 import { useReceiver, useSystem } from './system';
-
-/** A loopback port nothing listens on: one the system gave us, closed again. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('delivery rules the docs promise (api and worker)', () => {
   // The reconciler at its default period: what these tests see is the queues' own doing, not its repairs.

@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import IORedis from 'ioredis';
 import { destinationKinds } from '@dispatch/destinations';
 import { Json, sendEvent, uniqueId, waitForDelivery } from '@dispatch/testing';
 import type { ContractPeer, KindContract } from '../libs/destinations/src/kind.contract';
+import { freePort as closedPort } from './processes';
 import { useSystem } from './system';
 
 /** The contract of `kind`, from `<kind>/<kind>.contract.ts` in its folder. */
@@ -14,15 +13,6 @@ function contractOf(kind: string): KindContract {
   if (!existsSync(file)) throw new Error(`kind "${kind}" has no contract fixture at ${file}`);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require(file) as { contract: KindContract }).contract;
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Everything a process writes to its stdout and stderr while it is on. */

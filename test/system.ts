@@ -117,7 +117,7 @@ export function useReceiver(): Receiver {
 }
 
 /** An object that forwards to whatever `get` returns when it is used (set in a hook). */
-function lateBound<T extends object>(what: string, get: () => T | undefined): T {
+export function lateBound<T extends object>(what: string, get: () => T | undefined): T {
   return new Proxy({} as T, {
     get(_target, key) {
       const target = get();
