@@ -62,7 +62,7 @@ export class AppModule {
         {
           provide: Senders,
           inject: [DISPATCH_CONFIG],
-          useFactory: (c: DispatchConfig) => new Senders({ timeoutMs: c.webhook.timeoutMs, replyMaxBytes: c.webhook.responseMaxBytes }),
+          useFactory: (c: DispatchConfig) => new Senders(c.attempts),
         },
         ApiKeyAuthenticator,
         ApiKeyGuard,

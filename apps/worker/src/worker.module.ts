@@ -32,7 +32,7 @@ export class WorkerModule {
         {
           provide: Senders,
           inject: [DISPATCH_CONFIG],
-          useFactory: (c: DispatchConfig) => new Senders({ timeoutMs: c.webhook.timeoutMs, replyMaxBytes: c.webhook.responseMaxBytes }),
+          useFactory: (c: DispatchConfig) => new Senders(c.attempts),
         },
         AttemptObservers,
         WorkerMetrics,

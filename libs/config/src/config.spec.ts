@@ -81,7 +81,7 @@ describe('configuration', () => {
         drainTimeoutMs: readme('DISPATCH_DRAIN_TIMEOUT_MS') as number,
         lockMs: readme('DISPATCH_LOCK_MS') as number,
       },
-      webhook: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, responseMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
+      attempts: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, replyMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
       logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],
     };
     expect(loadConfig({})).toEqual(expected);

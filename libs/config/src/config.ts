@@ -36,7 +36,8 @@ export type DispatchConfig = Readonly<{
   queuePrefix: string;
   adminDir: string | undefined;
   worker: Readonly<{ concurrency: number; idleMs: number; scanMs: number; metricsPort: number; reconcileMs: number; drainTimeoutMs: number; lockMs: number }>;
-  webhook: Readonly<{ timeoutMs: number; responseMaxBytes: number }>;
+  /** What every kind's attempts may take and keep: the longest an attempt may last, and how much of a peer's reply is kept. */
+  attempts: Readonly<{ timeoutMs: number; replyMaxBytes: number }>;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }>;
 
@@ -66,7 +67,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
       drainTimeoutMs: e.DISPATCH_DRAIN_TIMEOUT_MS,
       lockMs: e.DISPATCH_LOCK_MS,
     },
-    webhook: { timeoutMs: e.DISPATCH_WEBHOOK_TIMEOUT_MS, responseMaxBytes: e.DISPATCH_RESPONSE_MAX_BYTES },
+    attempts: { timeoutMs: e.DISPATCH_WEBHOOK_TIMEOUT_MS, replyMaxBytes: e.DISPATCH_RESPONSE_MAX_BYTES },
     logLevel: e.LOG_LEVEL,
   };
 }

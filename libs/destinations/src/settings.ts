@@ -1,5 +1,5 @@
 import { liveSigningSecrets, RetryPolicy, retryPolicySchema } from '@dispatch/domain';
-import type { DestinationKind } from './kind';
+import type { DestinationKind, SendRequest } from './kind';
 import { findKind } from './registry';
 
 /** A destination as stored (the columns delivery needs). */
@@ -52,4 +52,20 @@ export function destinationSettings(stored: StoredDestination): DestinationSetti
 /** The secrets that sign an attempt made at `now`. */
 export function liveSecrets(settings: DestinationSettings, now: Date = new Date()): string[] {
   return liveSigningSecrets(settings.signing, now);
+}
+
+/** One attempt of `delivery` to the destination, as its kind's sender takes it (signed with the secrets live now). */
+export function sendRequest(
+  destination: DestinationSettings,
+  delivery: { id: string; attemptNumber: number; event: SendRequest<unknown>['event'] },
+): SendRequest<unknown> {
+  return {
+    destinationId: destination.id,
+    config: destination.config,
+    secrets: liveSecrets(destination),
+    retryPolicy: destination.retryPolicy,
+    deliveryId: delivery.id,
+    attemptNumber: delivery.attemptNumber,
+    event: delivery.event,
+  };
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
-import { destinationSettings, findKind, liveSecrets, Senders } from '@dispatch/destinations';
+import { destinationSettings, findKind, Senders, sendRequest } from '@dispatch/destinations';
 import { generateSigningSecret, newId } from '@dispatch/domain';
 import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
@@ -167,18 +167,10 @@ export class TestDestination {
   async execute(organizationId: string, id: string): Promise<TestResult> {
     const destination = destinationSettings(await this.finder.get(organizationId, id));
     const eventId = newId('test');
-    const result = await this.senders.of(destination.kind).test(
-      {
-        destinationId: destination.id,
-        config: destination.config,
-        secrets: liveSecrets(destination),
-        retryPolicy: destination.retryPolicy,
-        deliveryId: eventId,
-        attemptNumber: 1,
-        event: { id: eventId, type: 'dispatch.test', data: { message: 'Test event from Dispatch' }, receivedAt: new Date() },
-      },
-      AbortSignal.timeout(this.config.webhook.timeoutMs),
-    );
+    const event = { id: eventId, type: 'dispatch.test', data: { message: 'Test event from Dispatch' }, receivedAt: new Date() };
+    const result = await this.senders
+      .of(destination.kind)
+      .test(sendRequest(destination, { id: eventId, attemptNumber: 1, event }), AbortSignal.timeout(this.config.attempts.timeoutMs));
     const ok = result.verdict === 'delivered';
     const error = ok ? undefined : (result.error ?? result.reason);
     return { ok, ...(result.statusCode === undefined ? {} : { statusCode: result.statusCode }), durationMs: result.durationMs, ...(error ? { error } : {}) };

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
-import { DestinationSettings, liveSecrets, SendResult, Senders } from '@dispatch/destinations';
+import { DestinationSettings, Senders, sendRequest, SendResult } from '@dispatch/destinations';
 import { AttemptOutcome, classifyAttempt, newId, storableText } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
 import { AttemptObservers } from './attempt-observers';
@@ -74,18 +74,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   private async attempt(destination: DestinationSettings, claimed: ClaimedDelivery): Promise<SendResult> {
     const started = performance.now();
     try {
-      return await this.senders.of(destination.kind).send(
-        {
-          destinationId: destination.id,
-          config: destination.config,
-          secrets: liveSecrets(destination),
-          retryPolicy: destination.retryPolicy,
-          deliveryId: claimed.id,
-          attemptNumber: claimed.attemptNumber,
-          event: claimed.event,
-        },
-        this.shutdown.signal,
-      );
+      return await this.senders.of(destination.kind).send(sendRequest(destination, claimed), this.shutdown.signal);
     } catch (error) {
       return { verdict: 'transient', error: `error: ${(error as Error).message}`, durationMs: Math.round(performance.now() - started) };
     }
