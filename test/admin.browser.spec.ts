@@ -45,6 +45,8 @@ describe('admin app in headless Chromium', () => {
     await page.getByRole('button', { name: 'Deliveries' }).click();
     const delivery = page.getByRole('table', { name: 'Deliveries' }).getByRole('row').filter({ hasText: 'evt_browser_1' });
     await delivery.filter({ hasText: 'delivered' }).waitFor();
+    // A delivered delivery has no last error (its 200 is not one).
+    expect(await delivery.textContent()).not.toContain('HTTP 200');
     await delivery.click();
     await page.getByRole('heading', { name: `Delivery ${sent.deliveries[0].id}` }).waitFor();
     const attempt = page.getByRole('listitem').filter({ hasText: 'Attempt 1' });

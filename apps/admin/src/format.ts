@@ -10,7 +10,6 @@ export function formatDuration(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? '—' : `${ms} ms`;
 }
 
-export function lastErrorText(delivery: { lastError: string | null; lastStatusCode: number | null }): string {
-  if (delivery.lastError) return delivery.lastError;
-  return delivery.lastStatusCode === null ? '—' : `HTTP ${delivery.lastStatusCode}`;
+export function lastErrorText(delivery: { lastError: string | null }): string {
+  return delivery.lastError ?? '—';
 }
