@@ -1,4 +1,4 @@
-import { useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState, type FormEvent, type InputHTMLAttributes } from 'react';
 import { ApiError, errorMessage, type Api, type CreatedDestination, type Destination, type DestinationChanges, type DestinationKind, type ErrorDetail } from './api';
 import { ConfigFields } from './ConfigFields';
 import { configFromValues, fieldsFromSchema, humanize, initialValues, type ConfigValues, type FieldProblem } from './configSchema';
@@ -148,6 +148,25 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
 
   const id = (suffix: string) => `${idPrefix}-${suffix}`;
   const setRetryField = (key: keyof RetryForm) => (value: string) => setRetry((current) => ({ ...current, [key]: value }));
+  /** One labelled input of the retry policy, marked invalid when the API names its field, with an optional hint. */
+  const retryInput = (field: Exclude<keyof RetryForm, 'backoff'>, name: string, label: string, attributes: InputHTMLAttributes<HTMLInputElement>, hint?: string) => (
+    <>
+      <label htmlFor={id(name)}>{label}</label>
+      <input
+        id={id(name)}
+        {...attributes}
+        aria-describedby={hint ? id(`${name}-hint`) : undefined}
+        aria-invalid={invalidAt(`retryPolicy.${field}`)}
+        value={retry[field]}
+        onChange={(event) => setRetryField(field)(event.target.value)}
+      />
+      {hint && (
+        <p id={id(`${name}-hint`)} className="hint">
+          {hint}
+        </p>
+      )}
+    </>
+  );
 
   return (
     <form aria-labelledby={labelledBy} onSubmit={submit} noValidate>
@@ -245,17 +264,7 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
 
       <fieldset className="group">
         <legend>Retry policy</legend>
-        <label htmlFor={id('max-attempts')}>Max attempts</label>
-        <input
-          id={id('max-attempts')}
-          type="number"
-          min={1}
-          step={1}
-          placeholder="default"
-          aria-invalid={invalidAt('retryPolicy.maxAttempts')}
-          value={retry.maxAttempts}
-          onChange={(event) => setRetryField('maxAttempts')(event.target.value)}
-        />
+        {retryInput('maxAttempts', 'max-attempts', 'Max attempts', { type: 'number', min: 1, step: 1, placeholder: 'default' })}
         <label htmlFor={id('backoff')}>Backoff</label>
         <select id={id('backoff')} value={retry.backoff} onChange={(event) => setRetry((current) => ({ ...current, backoff: event.target.value as Backoff }))}>
           {BACKOFFS.map((backoff) => (
@@ -265,88 +274,35 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
           ))}
         </select>
         {retry.backoff === 'default' && <p className="hint">After 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then every 10 h.</p>}
-        {retry.backoff === 'schedule' && (
-          <>
-            <label htmlFor={id('schedule')}>Schedule (ms)</label>
-            <input
-              id={id('schedule')}
-              type="text"
-              inputMode="numeric"
-              placeholder="1000, 30000, 300000"
-              aria-describedby={id('schedule-hint')}
-              aria-invalid={invalidAt('retryPolicy.schedule')}
-              value={retry.schedule}
-              onChange={(event) => setRetryField('schedule')(event.target.value)}
-            />
-            <p id={id('schedule-hint')} className="hint">
-              Delays after attempt 1, 2, …, comma separated; the last one repeats.
-            </p>
-          </>
-        )}
+        {retry.backoff === 'schedule' &&
+          retryInput(
+            'schedule',
+            'schedule',
+            'Schedule (ms)',
+            { type: 'text', inputMode: 'numeric', placeholder: '1000, 30000, 300000' },
+            'Delays after attempt 1, 2, …, comma separated; the last one repeats.',
+          )}
         {retry.backoff === 'exponential' && (
           <div className="inline-fields">
-            <label htmlFor={id('initial-delay')}>Initial delay (ms)</label>
-            <input
-              id={id('initial-delay')}
-              type="number"
-              min={0}
-              step={1}
-              aria-invalid={invalidAt('retryPolicy.initialDelayMs')}
-              value={retry.initialDelayMs}
-              onChange={(event) => setRetryField('initialDelayMs')(event.target.value)}
-            />
-            <label htmlFor={id('multiplier')}>Multiplier</label>
-            <input
-              id={id('multiplier')}
-              type="number"
-              min={1}
-              step="any"
-              aria-invalid={invalidAt('retryPolicy.multiplier')}
-              value={retry.multiplier}
-              onChange={(event) => setRetryField('multiplier')(event.target.value)}
-            />
-            <label htmlFor={id('max-delay')}>Max delay (ms)</label>
-            <input
-              id={id('max-delay')}
-              type="number"
-              min={0}
-              step={1}
-              aria-invalid={invalidAt('retryPolicy.maxDelayMs')}
-              value={retry.maxDelayMs}
-              onChange={(event) => setRetryField('maxDelayMs')(event.target.value)}
-            />
+            {retryInput('initialDelayMs', 'initial-delay', 'Initial delay (ms)', { type: 'number', min: 0, step: 1 })}
+            {retryInput('multiplier', 'multiplier', 'Multiplier', { type: 'number', min: 1, step: 'any' })}
+            {retryInput('maxDelayMs', 'max-delay', 'Max delay (ms)', { type: 'number', min: 0, step: 1 })}
           </div>
         )}
-        <label htmlFor={id('jitter')}>Jitter</label>
-        <input
-          id={id('jitter')}
-          type="number"
-          min={0}
-          max={1}
-          step="any"
-          placeholder="default"
-          aria-describedby={id('jitter-hint')}
-          aria-invalid={invalidAt('retryPolicy.jitter')}
-          value={retry.jitter}
-          onChange={(event) => setRetryField('jitter')(event.target.value)}
-        />
-        <p id={id('jitter-hint')} className="hint">
-          Each delay is spread by ± this fraction (0 to 1).
-        </p>
-        <label htmlFor={id('non-retryable')}>Non-retryable statuses</label>
-        <input
-          id={id('non-retryable')}
-          type="text"
-          inputMode="numeric"
-          placeholder="400, 404, 422"
-          aria-describedby={id('non-retryable-hint')}
-          aria-invalid={invalidAt('retryPolicy.nonRetryableStatuses')}
-          value={retry.nonRetryableStatuses}
-          onChange={(event) => setRetryField('nonRetryableStatuses')(event.target.value)}
-        />
-        <p id={id('non-retryable-hint')} className="hint">
-          HTTP statuses (300–599) that fail a delivery at once, comma separated.
-        </p>
+        {retryInput(
+          'jitter',
+          'jitter',
+          'Jitter',
+          { type: 'number', min: 0, max: 1, step: 'any', placeholder: 'default' },
+          'Each delay is spread by ± this fraction (0 to 1).',
+        )}
+        {retryInput(
+          'nonRetryableStatuses',
+          'non-retryable',
+          'Non-retryable statuses',
+          { type: 'text', inputMode: 'numeric', placeholder: '400, 404, 422' },
+          'HTTP statuses (300–599) that fail a delivery at once, comma separated.',
+        )}
       </fieldset>
 
       {error && <ErrorAlert message={error.message} details={error.details} />}
