@@ -12,6 +12,8 @@ export type TestSystem = {
   /** Client with the organization's admin key. */
   client: ApiClient;
   api: NestFastifyApplication;
+  /** Every route the API serves, as `METHOD /path` (HEAD routes Fastify adds for GET left out). */
+  routes: readonly string[];
   worker: INestApplicationContext | undefined;
   startWorker: () => Promise<INestApplicationContext>;
   stopWorker: () => Promise<void>;
@@ -54,6 +56,13 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const database = await createTestDatabase('test');
   const config = loadConfig(testEnvironment({ DATABASE_URL: options.databaseUrl ? options.databaseUrl(database.url) : database.url, ...options.env }));
   const api = await createApi(config);
+  const routes: string[] = [];
+  api
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`);
+    });
   await api.listen(0, '127.0.0.1');
   const url = (await api.getUrl()).replace('[::1]', '127.0.0.1');
   const organization = await createTestOrganization(database.url);
@@ -63,6 +72,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     organization,
     client: new ApiClient(url, organization.adminKey),
     api,
+    routes,
     worker: undefined,
     startWorker: async () => {
       system.worker = await createWorker(config);
