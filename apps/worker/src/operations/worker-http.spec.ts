@@ -10,9 +10,9 @@ const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 /** A promise that never settles: a client waiting for a connection that does not come back. */
 const never = () => new Promise<never>(() => undefined);
 
-function setup() {
+function setup(host = '127.0.0.1') {
   const mocks = {
-    config: { host: '127.0.0.1', worker: { metricsPort: 0 } },
+    config: { host, worker: { metricsPort: 0 } },
     prisma: { $queryRaw: jest.fn((): Promise<unknown> => Promise.resolve([{ ok: 1 }])) },
     redis: { ping: jest.fn((): Promise<unknown> => Promise.resolve('PONG')) },
     metrics: { registry: { contentType: METRICS_TYPE, metrics: jest.fn((): Promise<string> => Promise.resolve('dispatch_attempts_total 0\n')) } },
@@ -45,7 +45,7 @@ afterEach(() => {
 describe('WorkerHttp /health/ready', () => {
   it('answers 200 with both checks up when PostgreSQL and Redis answer', async () => {
     const { sut, mocks } = setup();
-    const answer = await sut.handle('/health/ready');
+    const answer = await sut.handle('GET', '/health/ready');
     expect(answer).toEqual({ status: 200, type: 'application/json', body: expect.any(String) });
     expect(JSON.parse(answer.body)).toEqual({ status: 'ok', checks: { postgres: 'up', redis: 'up' } });
     expect(mocks.prisma.$queryRaw).toHaveBeenCalledTimes(1);
@@ -56,7 +56,7 @@ describe('WorkerHttp /health/ready', () => {
     jest.useFakeTimers();
     const { sut, mocks } = setup();
     mocks.redis.ping.mockImplementation(never);
-    const answer = track(sut.handle('/health/ready'));
+    const answer = track(sut.handle('GET', '/health/ready'));
     await jest.advanceTimersByTimeAsync(999);
     expect(answer.settled()).toBe(false);
     await jest.advanceTimersByTimeAsync(1);
@@ -71,7 +71,7 @@ describe('WorkerHttp /health/ready', () => {
     const { sut, mocks } = setup();
     mocks.redis.ping.mockImplementation(never);
     mocks.prisma.$queryRaw.mockImplementation(never);
-    const answer = track(sut.handle('/health/ready'));
+    const answer = track(sut.handle('GET', '/health/ready'));
     await jest.advanceTimersByTimeAsync(1000);
     expect(answer.settled()).toBe(true);
     const { status, body } = await answer.value;
@@ -83,7 +83,7 @@ describe('WorkerHttp /health/ready', () => {
     jest.useFakeTimers();
     const { sut, mocks } = setup();
     mocks.prisma.$queryRaw.mockImplementation(() => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')));
-    const answer = track(sut.handle('/health/ready'));
+    const answer = track(sut.handle('GET', '/health/ready'));
     await jest.advanceTimersByTimeAsync(0);
     expect(answer.settled()).toBe(true);
     const { status, body } = await answer.value;
@@ -96,7 +96,7 @@ describe('WorkerHttp /health/ready', () => {
     mocks.redis.ping.mockImplementation(() => {
       throw new Error('Connection is closed.');
     });
-    const { status, body } = await sut.handle('/health/ready');
+    const { status, body } = await sut.handle('GET', '/health/ready');
     expect(status).toBe(503);
     expect(JSON.parse(body)).toEqual({ status: 'unavailable', checks: { postgres: 'up', redis: 'down: Connection is closed.' } });
   });
@@ -105,25 +105,25 @@ describe('WorkerHttp /health/ready', () => {
 describe('WorkerHttp other routes', () => {
   it('answers /health/live 200 without asking PostgreSQL or Redis', async () => {
     const { sut, mocks } = setup();
-    expect(await sut.handle('/health/live')).toEqual({ status: 200, type: 'application/json', body: '{"status":"ok"}' });
+    expect(await sut.handle('GET', '/health/live')).toEqual({ status: 200, type: 'application/json', body: '{"status":"ok"}' });
     expect(mocks.prisma.$queryRaw).not.toHaveBeenCalled();
     expect(mocks.redis.ping).not.toHaveBeenCalled();
   });
 
   it('answers /metrics with the registry text and its content type', async () => {
     const { sut } = setup();
-    expect(await sut.handle('/metrics')).toEqual({ status: 200, type: METRICS_TYPE, body: 'dispatch_attempts_total 0\n' });
+    expect(await sut.handle('GET', '/metrics')).toEqual({ status: 200, type: METRICS_TYPE, body: 'dispatch_attempts_total 0\n' });
   });
 
   it('answers 404 elsewhere', async () => {
     const { sut } = setup();
-    expect((await sut.handle('/nope')).status).toBe(404);
+    expect((await sut.handle('GET', '/nope')).status).toBe(404);
   });
 
   it('answers 500 (and logs) when answering fails unexpectedly', async () => {
     const { sut, mocks } = setup();
     mocks.metrics.registry.metrics.mockImplementation(() => Promise.reject(new Error('collector broke')));
-    expect(await sut.handle('/metrics')).toEqual({ status: 500, type: 'application/json', body: '{"statusCode":500,"message":"Internal server error"}' });
+    expect(await sut.handle('GET', '/metrics')).toEqual({ status: 500, type: 'application/json', body: '{"statusCode":500,"message":"Internal server error"}' });
     expect(mocks.logger.error).toHaveBeenCalledWith('/metrics: collector broke');
   });
 
@@ -137,6 +137,44 @@ describe('WorkerHttp other routes', () => {
       expect(await response.json()).toEqual({ statusCode: 500, message: 'Internal server error' });
       const live = await fetch(`http://127.0.0.1:${sut.port}/health/live`, { signal: AbortSignal.timeout(2_000) });
       expect(live.status).toBe(200);
+    } finally {
+      await sut.onApplicationShutdown();
+    }
+  });
+});
+
+describe('WorkerHttp methods and address', () => {
+  it('answers every other method 405 with Allow: GET, HEAD, without collecting anything', async () => {
+    const { sut, mocks } = setup();
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']) {
+      const answer = await sut.handle(method, '/metrics');
+      expect([method, answer.status, answer.headers]).toEqual([method, 405, { allow: 'GET, HEAD' }]);
+      expect(JSON.parse(answer.body)).toEqual({ statusCode: 405, message: 'Only GET and HEAD are answered here' });
+    }
+    expect(mocks.metrics.registry.metrics).not.toHaveBeenCalled();
+  });
+
+  it('over HTTP, answers GET and HEAD and refuses a POST with 405 and Allow', async () => {
+    const { sut } = setup();
+    await sut.onApplicationBootstrap();
+    try {
+      const url = `http://127.0.0.1:${sut.port}/metrics`;
+      expect((await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(2_000) })).status).toBe(200);
+      const post = await fetch(url, { method: 'POST', body: 'x', signal: AbortSignal.timeout(2_000) });
+      expect(post.status).toBe(405);
+      expect(post.headers.get('allow')).toBe('GET, HEAD');
+      expect((await fetch(url, { signal: AbortSignal.timeout(2_000) })).status).toBe(200);
+    } finally {
+      await sut.onApplicationShutdown();
+    }
+  });
+
+  it('listens on HOST only: bound to 127.0.0.2, it is not reachable on 127.0.0.1', async () => {
+    const { sut } = setup('127.0.0.2');
+    await sut.onApplicationBootstrap();
+    try {
+      expect((await fetch(`http://127.0.0.2:${sut.port}/health/live`, { signal: AbortSignal.timeout(2_000) })).status).toBe(200);
+      await expect(fetch(`http://127.0.0.1:${sut.port}/health/live`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
     } finally {
       await sut.onApplicationShutdown();
     }

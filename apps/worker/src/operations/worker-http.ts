@@ -8,11 +8,14 @@ import { checkReadiness } from '@dispatch/domain';
 import { REDIS } from '@dispatch/queue';
 import { WorkerMetrics } from './worker-metrics';
 
-export type HttpAnswer = { status: number; type: string; body: string };
+export type HttpAnswer = { status: number; type: string; body: string; headers?: Record<string, string> };
 
 const JSON_TYPE = 'application/json';
 
-/** The worker's only HTTP: `/metrics`, `/health/live` and `/health/ready`. */
+/** The methods it answers: it only ever reads. */
+const READ_METHODS = ['GET', 'HEAD'];
+
+/** The worker's only HTTP: `/metrics`, `/health/live` and `/health/ready`, read with GET or HEAD, on `HOST`. */
 @Injectable()
 export class WorkerHttp implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('worker');
@@ -27,8 +30,8 @@ export class WorkerHttp implements OnApplicationBootstrap, OnApplicationShutdown
 
   async onApplicationBootstrap(): Promise<void> {
     const server = createServer((request, response) => {
-      void this.handle(request.url ?? '/').then(({ status, type, body }) => {
-        response.writeHead(status, { 'content-type': type });
+      void this.handle(request.method ?? 'GET', request.url ?? '/').then(({ status, type, body, headers }) => {
+        response.writeHead(status, { 'content-type': type, ...headers });
         response.end(body);
       });
     });
@@ -43,7 +46,15 @@ export class WorkerHttp implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   /** The answer to a request for `url`; never rejects: an unexpected error is a 500. */
-  async handle(url: string): Promise<HttpAnswer> {
+  async handle(method: string, url: string): Promise<HttpAnswer> {
+    if (!READ_METHODS.includes(method)) {
+      return {
+        status: 405,
+        type: JSON_TYPE,
+        body: `{"statusCode":405,"message":"Only ${READ_METHODS.join(' and ')} are answered here"}`,
+        headers: { allow: READ_METHODS.join(', ') },
+      };
+    }
     try {
       return await this.answer(url);
     } catch (error) {
