@@ -231,6 +231,8 @@ async function main() {
     DISPATCH_QUEUE_PREFIX: prefix,
     DISPATCH_METRICS_PORT: '0',
     DISPATCH_WORKER_CONCURRENCY: String(CONCURRENCY),
+    // The benchmark's receiver listens on loopback, which the egress guard refuses by default.
+    DISPATCH_EGRESS_ALLOW: '127.0.0.0/8,::1/128',
     LOG_LEVEL: 'warn',
   };
   const started = performance.now();

@@ -1,6 +1,6 @@
 import { createDatabase, Database } from '@dispatch/db';
 import { createWebhook, eventually, Json, REDIS_URL, waitForCount } from '@dispatch/testing';
-import { AppProcess, spawnApp } from './processes';
+import { AppProcess, LOOPBACK_ALLOWED, spawnApp } from './processes';
 import { useReceiver, useSystem } from './system';
 
 const CONCURRENCY = 10;
@@ -20,6 +20,7 @@ describe('worker shutdown and crashes (worker as a child process)', () => {
     DISPATCH_WORKER_SCAN_MS: '200',
     DISPATCH_LOCK_MS: '2000',
     DISPATCH_RECONCILE_MS: '2000',
+    DISPATCH_EGRESS_ALLOW: LOOPBACK_ALLOWED,
   });
 
   function startWorker(): AppProcess {

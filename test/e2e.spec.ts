@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { ApiClient, createTestDatabase, deleteQueueKeys, eventually, Receiver, REDIS_URL, uniqueQueuePrefix } from '@dispatch/testing';
-import { AppProcess, freePort, spawnApp, waitUntilReady } from './processes';
+import { AppProcess, freePort, LOOPBACK_ALLOWED, spawnApp, waitUntilReady } from './processes';
 
 describe('end to end: api and worker processes, a receiver on loopback', () => {
   const prefix = uniqueQueuePrefix();
@@ -25,6 +25,7 @@ describe('end to end: api and worker processes, a receiver on loopback', () => {
       DISPATCH_BOOTSTRAP_KEY: key,
       DISPATCH_QUEUE_PREFIX: prefix,
       DISPATCH_METRICS_PORT: '0',
+      DISPATCH_EGRESS_ALLOW: LOOPBACK_ALLOWED,
     };
     api = spawnApp('api', env);
     worker = spawnApp('worker', env);

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import IORedis from 'ioredis';
-import { destinationKinds } from '@dispatch/destinations';
+import { destinationKinds, EgressGuard, findKind } from '@dispatch/destinations';
+import { generateSigningSecret, retryPolicySchema } from '@dispatch/domain';
 import { Json, sendEvent, uniqueId, waitForDelivery } from '@dispatch/testing';
 import type { ContractPeer, KindContract } from '../libs/destinations/src/kind.contract';
-import { freePort as closedPort } from './processes';
+import { freePort as closedPort, LOOPBACK_ALLOWED } from './processes';
 import { useSystem } from './system';
 
 /** The contract of `kind`, from `<kind>/<kind>.contract.ts` in its folder. */
@@ -80,6 +81,52 @@ describe.each(destinationKinds.map((kind) => [kind.kind]))('the %s kind keeps th
     expect(refused.status).toBe(400);
     expect(refused.body.details.map((detail: Json) => detail.path).sort()).toEqual(contract.invalidConfig.paths.map((field) => `config.${field}`).sort());
     expect((await system.client.get('/v1/destinations?limit=200')).body.data.length).toBe(before + 1);
+  });
+
+  it('refuses a config whose host is a literal address the egress guard refuses, on create and update: a 400 naming each field and how to allow it, writing nothing', async () => {
+    const blocked = contract.blockedConfig;
+    if (blocked === null) return; // the kind opens no connection
+    const paths = blocked.paths.map((field) => `config.${field}`).sort();
+    const before = (await system.client.get('/v1/destinations?limit=200')).body.data.length;
+    const refused = await create(blocked.config);
+    expect(refused.status).toBe(400);
+    expect(refused.body.details.map((detail: Json) => detail.path).sort()).toEqual(paths);
+    for (const detail of refused.body.details) expect(detail.message).toMatch(/not an allowed address.*DISPATCH_EGRESS_ALLOW/);
+    expect((await system.client.get('/v1/destinations?limit=200')).body.data.length).toBe(before);
+
+    const existing = (await create(contract.validConfig(peer))).body;
+    const patched = await system.client.request('PATCH', `/v1/destinations/${existing.id}`, { config: blocked.config });
+    expect(patched.status).toBe(400);
+    expect(patched.body.details.map((detail: Json) => detail.path).sort()).toEqual(paths);
+    expect((await system.client.get(`/v1/destinations/${existing.id}`)).body.config).toEqual(existing.config);
+  });
+
+  it('connects only through the egress guard: its sender refuses a peer on loopback when loopback is not allowed, and reaches it when it is', async () => {
+    const kindOf = findKind(kind)!;
+    const attempt = (egress: EgressGuard) => {
+      const sender = kindOf.createSender({ timeoutMs: 5_000, replyMaxBytes: 4_096, egress });
+      const eventId = uniqueId('evt_guarded');
+      const request = {
+        destinationId: uniqueId('dst_guarded'),
+        config: kindOf.configSchema.parse(contract.validConfig(peer)),
+        secrets: kindOf.signsWithSecret ? [generateSigningSecret()] : [],
+        retryPolicy: retryPolicySchema.parse({}),
+        deliveryId: uniqueId('dlv_guarded'),
+        attemptNumber: 1,
+        event: { id: eventId, type: 'contract.guarded', data: {}, receivedAt: new Date() },
+      };
+      return sender
+        .send(request, AbortSignal.timeout(5_000))
+        .then((result) => ({ eventId, result }))
+        .finally(() => sender.close());
+    };
+    const refused = await attempt(new EgressGuard([]));
+    expect(refused.result).toMatchObject({ verdict: 'transient', error: expect.stringMatching(/not an allowed address.*DISPATCH_EGRESS_ALLOW/) });
+    const allowed = await attempt(new EgressGuard(LOOPBACK_ALLOWED.split(',')));
+    expect(allowed.result.verdict).toBe('delivered');
+    // The allowed attempt is a barrier: the refused one reached the peer before it or not at all.
+    await peer.waitForEvent(allowed.eventId, 10_000);
+    await expect(peer.waitForEvent(refused.eventId, 0)).rejects.toThrow();
   });
 
   it('delivers to a live peer', async () => {

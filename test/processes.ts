@@ -4,6 +4,9 @@ import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
 
+/** `DISPATCH_EGRESS_ALLOW` for every API and worker a test starts: loopback, where every test peer listens. */
+export const LOOPBACK_ALLOWED = '127.0.0.0/8,::1/128';
+
 export type AppProcess = { child: ChildProcess; output: () => string; stop: (signal?: NodeJS.Signals) => Promise<number | null> };
 
 /**

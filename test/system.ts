@@ -4,6 +4,7 @@ import { DispatchConfig, loadConfig } from '@dispatch/config';
 import { ApiClient, createTestDatabase, createTestOrganization, deleteQueueKeys, Receiver, REDIS_URL, TestOrganization, uniqueQueuePrefix } from '@dispatch/testing';
 import { createApi } from '../apps/api/src/app';
 import { createWorker } from '../apps/worker/src/worker';
+import { LOOPBACK_ALLOWED } from './processes';
 
 export type TestSystem = {
   config: DispatchConfig;
@@ -43,6 +44,8 @@ export function testEnvironment(settings: Record<string, string>): Record<string
     DISPATCH_WORKER_SCAN_MS: '200',
     DISPATCH_RECONCILE_MS: '1000',
     LOG_LEVEL: 'error',
+    // Test receivers listen on loopback, which the egress guard refuses by default.
+    DISPATCH_EGRESS_ALLOW: LOOPBACK_ALLOWED,
     ...settings,
   };
 }

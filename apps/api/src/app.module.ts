@@ -3,7 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { Senders } from '@dispatch/destinations';
+import { EgressGuard, Senders } from '@dispatch/destinations';
 import { DatabaseModule } from '@dispatch/db';
 import { QueueModule } from '@dispatch/queue';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
@@ -60,9 +60,14 @@ export class AppModule {
       providers: [
         { provide: APP_FILTER, useClass: ErrorShapeFilter },
         {
-          provide: Senders,
+          provide: EgressGuard,
           inject: [DISPATCH_CONFIG],
-          useFactory: (c: DispatchConfig) => new Senders(c.attempts),
+          useFactory: (c: DispatchConfig) => new EgressGuard(c.egressAllow),
+        },
+        {
+          provide: Senders,
+          inject: [DISPATCH_CONFIG, EgressGuard],
+          useFactory: (c: DispatchConfig, egress: EgressGuard) => new Senders({ ...c.attempts, egress }),
         },
         ApiKeyAuthenticator,
         ApiKeyGuard,

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DatabaseModule } from '@dispatch/db';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS } from '@dispatch/queue';
-import { Senders } from '@dispatch/destinations';
+import { EgressGuard, Senders } from '@dispatch/destinations';
 import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
 import { WorkerHttp } from './operations/worker-http';
@@ -32,7 +32,7 @@ export class WorkerModule {
         {
           provide: Senders,
           inject: [DISPATCH_CONFIG],
-          useFactory: (c: DispatchConfig) => new Senders(c.attempts),
+          useFactory: (c: DispatchConfig) => new Senders({ ...c.attempts, egress: new EgressGuard(c.egressAllow) }),
         },
         AttemptObservers,
         WorkerMetrics,

@@ -40,6 +40,9 @@ describe('configuration', () => {
     ['DISPATCH_RESPONSE_MAX_BYTES', '-1'],
     ['DATABASE_URL', 'not a url'],
     ['DISPATCH_QUEUE_PREFIX', 'a:b'],
+    ['DISPATCH_EGRESS_ALLOW', '127.0.0.1'],
+    ['DISPATCH_EGRESS_ALLOW', '127.0.0.0/8,localhost'],
+    ['DISPATCH_EGRESS_ALLOW', '10.0.0.0/33'],
   ])('refuses %s=%s with a message naming it (and only it)', (name, value) => {
     expect(namedIn({ [name]: value })).toEqual([name]);
   });
@@ -52,6 +55,11 @@ describe('configuration', () => {
   it('refuses a DISPATCH_BOOTSTRAP_KEY shorter than 16 characters', () => {
     expect(namedIn({ DISPATCH_BOOTSTRAP_KEY: 'k'.repeat(15) })).toEqual(['DISPATCH_BOOTSTRAP_KEY']);
     expect(loadConfig({ DISPATCH_BOOTSTRAP_KEY: 'k'.repeat(16) }).bootstrapKey).toBe('k'.repeat(16));
+  });
+
+  it('reads DISPATCH_EGRESS_ALLOW as a list of CIDRs, spaces and blanks ignored', () => {
+    expect(loadConfig({ DISPATCH_EGRESS_ALLOW: ' 127.0.0.0/8, ::1/128,,10.1.0.0/16 ' }).egressAllow).toEqual(['127.0.0.0/8', '::1/128', '10.1.0.0/16']);
+    expect(loadConfig({ DISPATCH_EGRESS_ALLOW: '' }).egressAllow).toEqual([]);
   });
 
   it('defaults to what the README table lists', () => {
@@ -82,6 +90,7 @@ describe('configuration', () => {
         lockMs: readme('DISPATCH_LOCK_MS') as number,
       },
       attempts: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, replyMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
+      egressAllow: readme('DISPATCH_EGRESS_ALLOW') === undefined ? [] : ['a README default the code does not know'],
       logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],
     };
     expect(loadConfig({})).toEqual(expected);

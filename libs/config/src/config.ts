@@ -1,4 +1,23 @@
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+
+/** Comma-separated CIDRs (IPv4 in four decimal parts, or IPv6), blanks ignored. */
+const cidrList = z
+  .string()
+  .default('')
+  .transform((text) =>
+    text
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ''),
+  )
+  .superRefine((entries, ctx) => {
+    for (const entry of entries) {
+      if (!ipaddr.IPv4.isValidCIDRFourPartDecimal(entry) && !ipaddr.IPv6.isValidCIDR(entry)) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not a CIDR (write ranges like 127.0.0.0/8,::1/128, separated by commas)` });
+      }
+    }
+  });
 
 const integer = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -23,6 +42,7 @@ const environmentSchema = z.object({
   DISPATCH_WEBHOOK_TIMEOUT_MS: integer(15_000),
   DISPATCH_RESPONSE_MAX_BYTES: integer(4096),
   DISPATCH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  DISPATCH_EGRESS_ALLOW: cidrList,
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
 });
 
@@ -38,6 +58,8 @@ export type DispatchConfig = Readonly<{
   worker: Readonly<{ concurrency: number; idleMs: number; scanMs: number; metricsPort: number; reconcileMs: number; drainTimeoutMs: number; lockMs: number }>;
   /** What every kind's attempts may take and keep: the longest an attempt may last, and how much of a peer's reply is kept. */
   attempts: Readonly<{ timeoutMs: number; replyMaxBytes: number }>;
+  /** CIDRs destinations may reach even though they are not public addresses (loopback, private…). */
+  egressAllow: readonly string[];
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }>;
 
@@ -68,6 +90,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
       lockMs: e.DISPATCH_LOCK_MS,
     },
     attempts: { timeoutMs: e.DISPATCH_WEBHOOK_TIMEOUT_MS, replyMaxBytes: e.DISPATCH_RESPONSE_MAX_BYTES },
+    egressAllow: e.DISPATCH_EGRESS_ALLOW,
     logLevel: e.LOG_LEVEL,
   };
 }

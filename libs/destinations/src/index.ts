@@ -1,4 +1,5 @@
 export * from './kind';
+export * from './egress';
 export * from './registry';
 export * from './webhook';
 export * from './senders';

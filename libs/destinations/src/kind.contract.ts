@@ -10,6 +10,12 @@ export type KindContract = {
   validConfig(peer: ContractPeer): Record<string, unknown>;
   /** A config the kind must refuse, and the config fields its 400 must name (relative to `config`). */
   invalidConfig: { config: Record<string, unknown>; paths: string[] };
+  /**
+   * A config whose host is a literal address the egress guard refuses even where loopback is
+   * allowed (a private or metadata address: it is only validated, never connected to), and the
+   * config fields its 400 must name; null for a kind that opens no connection.
+   */
+  blockedConfig: { config: Record<string, unknown>; paths: string[] } | null;
   /** A valid config whose peer cannot be reached (a closed loopback port). */
   unreachableConfig(closedPort: number): Record<string, unknown>;
   /** Credentials placed in a valid config, which must never show in answers after creation, logs or job data. */

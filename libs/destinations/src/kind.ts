@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { RetryPolicy, SendResult } from '@dispatch/domain';
+import type { EgressGuard } from './egress';
 
 export type { SendResult, SendVerdict } from '@dispatch/domain';
 
@@ -9,7 +10,12 @@ export type SenderDeps = {
   timeoutMs: number;
   /** How much of a peer's reply is read and kept with the attempt. */
   replyMaxBytes: number;
+  /** Every connection a sender opens goes through it: it refuses addresses destinations may not reach. */
+  egress: EgressGuard;
 };
+
+/** A host a destination's config makes Dispatch connect to, and the config field (dotted path) that names it. */
+export type Endpoint = { path: string; host: string };
 
 /** One attempt of one delivery, as a sender receives it. */
 export type SendRequest<Config> = {
@@ -51,5 +57,10 @@ export interface DestinationKind<Config = unknown> {
    * given as `config.secret` or made on creation, and rotated with `rotate-secret`.
    */
   signsWithSecret: boolean;
+  /**
+   * The hosts a valid config connects to (none for a kind that opens no connection): the API
+   * refuses a config whose host is a literal address the egress guard refuses.
+   */
+  endpoints(config: Config): readonly Endpoint[];
   createSender(deps: SenderDeps): Sender<Config>;
 }

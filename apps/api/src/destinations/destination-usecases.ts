@@ -1,7 +1,7 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
-import { destinationSettings, findKind, Senders, sendRequest } from '@dispatch/destinations';
+import { destinationSettings, EgressGuard, findKind, Senders, sendRequest } from '@dispatch/destinations';
 import { generateSigningSecret, newId } from '@dispatch/domain';
 import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
@@ -39,11 +39,14 @@ export class ReopenDestination {
 
 @Injectable()
 export class CreateDestination {
-  constructor(private readonly destinations: DestinationRepository) {}
+  constructor(
+    private readonly destinations: DestinationRepository,
+    private readonly egress: EgressGuard,
+  ) {}
 
   /** Creates the destination; the secret is in the answer this once. */
   async execute(organizationId: string, input: CreateDestinationInput): Promise<{ destination: DestinationRecord; secret: string | null }> {
-    const { config, secret } = checkedConfig(input.kind, input.config);
+    const { config, secret } = checkedConfig(input.kind, input.config, this.egress);
     const signingSecret = findKind(input.kind)?.signsWithSecret ? (secret ?? generateSigningSecret()) : null;
     const destination = await this.destinations.create({
       id: newId('dst'),
@@ -70,6 +73,7 @@ export class UpdateDestination {
     private readonly destinations: DestinationRepository,
     private readonly reopen: ReopenDestination,
     private readonly queues: DeliveryQueues,
+    private readonly egress: EgressGuard,
   ) {}
 
   async execute(organizationId: string, id: string, input: UpdateDestinationInput): Promise<DestinationRecord> {
@@ -85,7 +89,7 @@ export class UpdateDestination {
       retryPolicy: input.retryPolicy as Prisma.InputJsonObject | undefined,
     };
     if (input.config !== undefined) {
-      const { config, secret } = checkedConfig(current.kind, input.config);
+      const { config, secret } = checkedConfig(current.kind, input.config, this.egress);
       changes.config = config;
       if (secret !== undefined) changes.secret = secret;
     }

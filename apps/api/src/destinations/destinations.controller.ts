@@ -68,7 +68,11 @@ export class DestinationsController {
 
   @Post()
   @Access('admin')
-  @ApiOperation({ summary: 'Create a destination; a webhook gets a whsec_ secret, returned once' })
+  @ApiOperation({
+    summary: 'Create a destination; a webhook gets a whsec_ secret, returned once',
+    description:
+      'A config host written as an address that is not public unicast (loopback, private, link-local, …) is a 400 naming the field (config.url); DISPATCH_EGRESS_ALLOW allows ranges. Names are checked at each connection.',
+  })
   @ApiBody({ schema: withKindConfigs(jsonSchema(createDestinationSchema), destinationKinds.map(describeKind)) })
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown) {
     const input = parseBody(createDestinationSchema, body);
@@ -115,7 +119,10 @@ export class DestinationsController {
   @Post(':id/test')
   @Access('admin')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Send a signed dispatch.test event now and report the answer' })
+  @ApiOperation({
+    summary: 'Send a signed dispatch.test event now and report the answer',
+    description: 'Connects through the egress guard like every attempt: an address it refuses answers ok: false with the error.',
+  })
   test(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     return this.testDestination.execute(caller.organizationId, id);
   }

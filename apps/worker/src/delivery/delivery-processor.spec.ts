@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import type { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
-import { DestinationKind, DestinationSettings, SendRequest, SendResult, Sender, Senders } from '@dispatch/destinations';
+import { DestinationKind, DestinationSettings, EgressGuard, SendRequest, SendResult, Sender, Senders } from '@dispatch/destinations';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
 import { AttemptObservers, AttemptReport } from './attempt-observers';
 import { DeliveryProcessor } from './delivery-processor';
@@ -77,7 +77,7 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function setup(options: { answers?: Answer[]; destination?: Partial<DestinationSettings>; delivery?: Partial<ClaimedDelivery> } = {}) {
   const sender = new ScriptedSender(...(options.answers ?? []));
-  const kind: DestinationKind = { kind: 'carrier', configSchema: z.unknown(), secretFields: [], signsWithSecret: true, createSender: () => sender };
+  const kind: DestinationKind = { kind: 'carrier', configSchema: z.unknown(), secretFields: [], signsWithSecret: true, endpoints: () => [], createSender: () => sender };
   const destination = frozen({
     id: 'dst_A',
     kind,
@@ -131,7 +131,7 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
   const sut = new DeliveryProcessor(
     mocks.deliveries as unknown as AttemptRepository,
     mocks.queues as unknown as DeliveryQueues,
-    new Senders({ timeoutMs: 1_000, replyMaxBytes: 4_096 }),
+    new Senders({ timeoutMs: 1_000, replyMaxBytes: 4_096, egress: new EgressGuard([]) }),
     observers,
   );
   return { sut, mocks };

@@ -12,5 +12,6 @@ export const webhookKind: DestinationKind<WebhookConfig> = {
   configSchema: webhookConfigSchema,
   secretFields: ['secret'],
   signsWithSecret: true,
+  endpoints: (config) => [{ path: 'url', host: new URL(config.url).hostname }],
   createSender: (deps) => new WebhookSender(deps),
 };

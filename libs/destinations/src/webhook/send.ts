@@ -8,7 +8,8 @@ import { httpVerdict } from './verdict';
 export const USER_AGENT = 'Dispatch/0.1.0';
 
 /**
- * Sends webhooks over kept-alive connections. Redirects are never followed; every phase
+ * Sends webhooks over kept-alive connections, each opened through the egress guard (to an
+ * address it allows, the one it checked). Redirects are never followed; every phase
  * (connect, headers, body) has its own timeout; at most `replyMaxBytes` of the answer is read,
  * and kept as whole UTF-8 characters.
  */
@@ -17,7 +18,7 @@ export class WebhookSender implements Sender<WebhookConfig> {
 
   constructor(private readonly deps: SenderDeps) {
     this.agent = new Agent({
-      connect: { timeout: Math.min(deps.timeoutMs, 10_000) },
+      connect: deps.egress.connector({ timeout: Math.min(deps.timeoutMs, 10_000) }),
       headersTimeout: deps.timeoutMs,
       bodyTimeout: deps.timeoutMs,
       keepAliveTimeout: 4_000,
@@ -88,7 +89,18 @@ async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: numbe
   return size < maxBytes ? text + decoder.end() : text;
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const CONNECTION_CODES = new Set([
+  'EGRESS_NOT_ALLOWED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/;
 

@@ -36,6 +36,7 @@ export const contract: KindContract = {
   },
   validConfig: (peer) => ({ url: `http://${peer.address.host}:${peer.address.port}/hook` }),
   invalidConfig: { config: { url: 'ftp://example.com/hook', method: 'GET', headers: { 'webhook-id': 'x' } }, paths: ['url', 'method', 'headers.webhook-id'] },
+  blockedConfig: { config: { url: 'http://169.254.169.254/latest/meta-data/' }, paths: ['url'] },
   unreachableConfig: (closedPort) => ({ url: `http://127.0.0.1:${closedPort}/hook` }),
   credentials: (peer) => {
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
