@@ -1,10 +1,9 @@
-import { ApiClient, countDeliveries, createWebhook, eventually, Json, sendEvent, waitForCount, waitForDelivery } from '@dispatch/testing';
-import { destinationQueueName } from '@dispatch/queue';
+import { ApiClient, countDeliveries, createWebhook, eventually, Json, sendEvent, waitForCount } from '@dispatch/testing';
 import { useReceiver, useSystem } from './system';
 
 const OPERATOR_KEY = 'operator-key-for-operator-tests-0';
 
-describe('operator actions: replay, cancel, Bull Board retry, audit trail', () => {
+describe('operator actions: replay, cancel, audit trail', () => {
   const system = useSystem({ env: { DISPATCH_BOOTSTRAP_KEY: OPERATOR_KEY } });
   const receiver = useReceiver();
   let client: ApiClient;
@@ -75,16 +74,6 @@ describe('operator actions: replay, cancel, Bull Board retry, audit trail', () =
     // At most 2 a second: the 5th and 6th wait for the third window.
     const span = requests[5].receivedAt - requests[0].receivedAt;
     expect(span).toBeGreaterThanOrEqual(1900);
-  });
-
-  it('retries a dead letter from Bull Board and keeps the delivery in step', async () => {
-    const { destination, ids } = await deadLetters(1);
-    const basic = `Basic ${Buffer.from(`operator:${OPERATOR_KEY}`).toString('base64')}`;
-    const queue = encodeURIComponent(destinationQueueName(destination.id));
-    const answer = await fetch(`${system.url}/queues/api/queues/${queue}/${ids[0]}/retry`, { method: 'PUT', headers: { authorization: basic } });
-    expect(answer.status).toBe(204);
-    const delivery = await waitForDelivery(client, ids[0], 'delivered');
-    expect(delivery.attempts.map((attempt: Json) => attempt.trigger)).toEqual(['scheduled', 'manual']);
   });
 
   it('cancels held deliveries one by one or in bulk, so they are never sent', async () => {

@@ -34,6 +34,7 @@ import { AuditController, AuditTrail } from './audit/audit-trail';
 import { HealthController } from './operations/health.controller';
 import { Metrics, MetricsController } from './operations/metrics';
 import { QUEUES_ROUTE, QueuesBoard } from './operations/queues-board';
+import { BoardRetries } from './operations/board-retries';
 
 @Module({})
 export class AppModule {
@@ -73,6 +74,7 @@ export class AppModule {
         ApiKeyGuard,
         Metrics,
         QueuesBoard,
+        BoardRetries,
         DestinationFinder,
         CreateDestination,
         UpdateDestination,

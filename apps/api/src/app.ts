@@ -8,13 +8,16 @@ import { DispatchConfig, logLevels } from '@dispatch/config';
 import { OrganizationRepository } from '@dispatch/db';
 import { AppModule } from './app.module';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
-import { acceptJsonBodies, BODY_LIMIT_BYTES } from './http/json-body';
+import { acceptJsonBodies } from './http/json-body';
+import { serverOptions } from './http/server-options';
+import { addSecurityHeaders } from './http/security-headers';
 import { Metrics } from './operations/metrics';
-import { queuesGate } from './operations/queues-board';
+import { BoardRetries } from './operations/board-retries';
+import { boardPageWithoutThirdParties, queuesGate } from './operations/queues-board';
 
 /** The API application, ready to listen: routes, OpenAPI, Bull Board and the admin app. */
 export async function createApi(config: DispatchConfig): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }), {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new FastifyAdapter(serverOptions(config)), {
     logger: logLevels(config.logLevel),
     bufferLogs: true,
     bodyParser: false, // acceptJsonBodies below is the one body parser
@@ -22,7 +25,10 @@ export async function createApi(config: DispatchConfig): Promise<NestFastifyAppl
   app.enableShutdownHooks();
   const server = app.getHttpAdapter().getInstance();
   acceptJsonBodies(server);
-  server.addHook('onRequest', queuesGate(app.get(ApiKeyAuthenticator)));
+  // First, so that every answer carries them, also one a later hook gives (401, 429).
+  await addSecurityHeaders(server);
+  server.addHook('onRequest', queuesGate(app.get(ApiKeyAuthenticator), app.get(BoardRetries)));
+  server.addHook('onSend', boardPageWithoutThirdParties);
   const metrics = app.get(Metrics);
   server.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'other';

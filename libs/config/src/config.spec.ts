@@ -43,6 +43,8 @@ describe('configuration', () => {
     ['DISPATCH_EGRESS_ALLOW', '127.0.0.1'],
     ['DISPATCH_EGRESS_ALLOW', '127.0.0.0/8,localhost'],
     ['DISPATCH_EGRESS_ALLOW', '10.0.0.0/33'],
+    ['DISPATCH_REQUEST_TIMEOUT_MS', '0'],
+    ['DISPATCH_QUEUES_ALLOW_RETRIES', 'yes'],
   ])('refuses %s=%s with a message naming it (and only it)', (name, value) => {
     expect(namedIn({ [name]: value })).toEqual([name]);
   });
@@ -60,6 +62,11 @@ describe('configuration', () => {
   it('reads DISPATCH_EGRESS_ALLOW as a list of CIDRs, spaces and blanks ignored', () => {
     expect(loadConfig({ DISPATCH_EGRESS_ALLOW: ' 127.0.0.0/8, ::1/128,,10.1.0.0/16 ' }).egressAllow).toEqual(['127.0.0.0/8', '::1/128', '10.1.0.0/16']);
     expect(loadConfig({ DISPATCH_EGRESS_ALLOW: '' }).egressAllow).toEqual([]);
+  });
+
+  it('reads DISPATCH_QUEUES_ALLOW_RETRIES as true or false', () => {
+    expect(loadConfig({ DISPATCH_QUEUES_ALLOW_RETRIES: 'true' }).queues).toEqual({ allowRetries: true });
+    expect(loadConfig({ DISPATCH_QUEUES_ALLOW_RETRIES: 'false' }).queues).toEqual({ allowRetries: false });
   });
 
   it('defaults to what the README table lists', () => {
@@ -91,6 +98,8 @@ describe('configuration', () => {
       },
       attempts: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, replyMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
       egressAllow: readme('DISPATCH_EGRESS_ALLOW') === undefined ? [] : ['a README default the code does not know'],
+      requestTimeoutMs: readme('DISPATCH_REQUEST_TIMEOUT_MS') as number,
+      queues: { allowRetries: readme('DISPATCH_QUEUES_ALLOW_RETRIES') === 'true' },
       logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],
     };
     expect(loadConfig({})).toEqual(expected);

@@ -21,6 +21,13 @@ const cidrList = z
 
 const integer = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** `true` or `false`. */
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false'])
+    .default(fallback ? 'true' : 'false')
+    .transform((value) => value === 'true');
+
 const environmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
@@ -42,6 +49,8 @@ const environmentSchema = z.object({
   DISPATCH_WEBHOOK_TIMEOUT_MS: integer(15_000),
   DISPATCH_RESPONSE_MAX_BYTES: integer(4096),
   DISPATCH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  DISPATCH_REQUEST_TIMEOUT_MS: integer(30_000),
+  DISPATCH_QUEUES_ALLOW_RETRIES: flag(false),
   DISPATCH_EGRESS_ALLOW: cidrList,
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
 });
@@ -58,6 +67,10 @@ export type DispatchConfig = Readonly<{
   worker: Readonly<{ concurrency: number; idleMs: number; scanMs: number; metricsPort: number; reconcileMs: number; drainTimeoutMs: number; lockMs: number }>;
   /** What every kind's attempts may take and keep: the longest an attempt may last, and how much of a peer's reply is kept. */
   attempts: Readonly<{ timeoutMs: number; replyMaxBytes: number }>;
+  /** The longest a client may take to send the API a request, headers and body. */
+  requestTimeoutMs: number;
+  /** Bull Board is read-only; `allowRetries` lets it retry, through the API's own retry. */
+  queues: Readonly<{ allowRetries: boolean }>;
   /** CIDRs destinations may reach even though they are not public addresses (loopback, private…). */
   egressAllow: readonly string[];
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
@@ -90,6 +103,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
       lockMs: e.DISPATCH_LOCK_MS,
     },
     attempts: { timeoutMs: e.DISPATCH_WEBHOOK_TIMEOUT_MS, replyMaxBytes: e.DISPATCH_RESPONSE_MAX_BYTES },
+    requestTimeoutMs: e.DISPATCH_REQUEST_TIMEOUT_MS,
+    queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
     logLevel: e.LOG_LEVEL,
   };

@@ -1,43 +1,121 @@
-import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { ForbiddenException, HttpException, Inject, Injectable, OnModuleDestroy, OnModuleInit, UnauthorizedException } from '@nestjs/common';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { InjectBullBoard } from '@bull-board/nestjs';
 import type { BullBoardInstance } from '@bull-board/nestjs';
-import { OPERATOR_ORGANIZATION, PrismaClient } from '@dispatch/db';
+import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
+import { Caller, OPERATOR_ORGANIZATION, PrismaClient } from '@dispatch/db';
 import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { Queue } from 'bullmq';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
+import { BoardRetries } from './board-retries';
 
 const SYNC_MS = 5_000;
 
 /** Where Bull Board is served. */
 export const QUEUES_ROUTE = '/queues';
 
+/** Bull Board's routes that retry: one job, and every job of a queue in a status. */
+const RETRY_JOB = `PUT ${QUEUES_ROUTE}/api/queues/:queueName/:jobId/retry`;
+const RETRY_ALL = `PUT ${QUEUES_ROUTE}/api/queues/:queueName/retry/:queueStatus`;
+
 /**
  * Lets into Bull Board (every route under `/queues`) only admin keys of the operator's
  * organization: `Authorization: Bearer <key>`, or HTTP Basic with the key as password so a
- * browser can sign in. A hook on every request of the HTTP server.
+ * browser can sign in. The board only reads: a request that would change something (any
+ * method but GET and HEAD) is refused 403, but for its retries when
+ * `DISPATCH_QUEUES_ALLOW_RETRIES` allows them, which `BoardRetries` answers here, before Bull
+ * Board's own handler could. A change sent from a page of another site is refused 403 too.
+ * A hook on every request of the HTTP server.
  */
-export function queuesGate(authenticator: ApiKeyAuthenticator) {
+export function queuesGate(authenticator: ApiKeyAuthenticator, retries: BoardRetries) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     // The route the router matched, not the raw URL (which may be percent-encoded).
     const route = request.routeOptions.url;
     if (route === undefined || (route !== QUEUES_ROUTE && !route.startsWith(`${QUEUES_ROUTE}/`))) return;
     const key = ApiKeyAuthenticator.keyFrom(request.headers.authorization);
     const caller = key ? await authenticator.authenticate(key) : null;
-    if (caller && caller.role === 'admin' && caller.organizationName === OPERATOR_ORGANIZATION) return;
-    await reply
-      .status(401)
-      .header('WWW-Authenticate', 'Basic realm="Dispatch queues", charset="UTF-8"')
-      .send({
-        statusCode: 401,
-        error: 'Unauthorized',
-        message: `The queues need an admin API key of the "${OPERATOR_ORGANIZATION}" organization (as the password of HTTP Basic auth)`,
-      });
+    if (!caller || caller.role !== 'admin' || caller.organizationName !== OPERATOR_ORGANIZATION) {
+      reply.header('WWW-Authenticate', 'Basic realm="Dispatch queues", charset="UTF-8"');
+      return answer(
+        reply,
+        new UnauthorizedException(`The queues need an admin API key of the "${OPERATOR_ORGANIZATION}" organization (as the password of HTTP Basic auth)`),
+      );
+    }
+    if (request.method === 'GET' || request.method === 'HEAD') return;
+    const foreign = foreignOrigin(request);
+    if (foreign) return answer(reply, new ForbiddenException(`Changes to the queues are accepted only from this server's own pages (${foreign})`));
+    try {
+      const retry = retries.allowed ? await boardRetry(request, caller, retries) : undefined;
+      if (retry) return await reply.status(retry.status).send(retry.body);
+    } catch (error) {
+      if (error instanceof HttpException) return answer(reply, error);
+      throw error;
+    }
+    return answer(
+      reply,
+      new ForbiddenException(
+        retries.allowed
+          ? 'Bull Board only reads and retries here; change deliveries and destinations through the API or the admin app'
+          : 'Bull Board only reads here (DISPATCH_QUEUES_ALLOW_RETRIES lets it retry); change deliveries and destinations through the API or the admin app',
+      ),
+    );
   };
 }
 
-/** Keeps Bull Board listing one queue per destination, named after it, and the maintenance queue. */
+/** Answers one of Bull Board's retry routes through `BoardRetries`; undefined for any other route. */
+async function boardRetry(request: FastifyRequest, operator: Caller, retries: BoardRetries): Promise<{ status: number; body: object } | undefined> {
+  const route = `${request.method} ${request.routeOptions.url}`;
+  const params = request.params as Record<string, string>;
+  if (route === RETRY_JOB) {
+    await retries.retryJob(operator, params.queueName, params.jobId);
+    return { status: 204, body: {} };
+  }
+  if (route === RETRY_ALL) return { status: 200, body: await retries.retryAll(operator, params.queueName, params.queueStatus) };
+  return undefined;
+}
+
+/**
+ * Why a request comes from a page that is not this server's, or undefined when it does not:
+ * the browser says so (`Sec-Fetch-Site: cross-site` or `same-site`), or its `Origin` names
+ * another host than the one it was sent to (`Host`). A client that sends neither (curl, a
+ * script) is no browser carrying an operator's credentials for another site.
+ */
+function foreignOrigin(request: FastifyRequest): string | undefined {
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return `Sec-Fetch-Site: ${site}`;
+  const origin = request.headers.origin;
+  if (origin === undefined) return undefined;
+  let host: string | undefined;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    host = undefined;
+  }
+  return host !== undefined && host === request.headers.host ? undefined : `Origin ${origin} is not ${request.headers.host ?? 'this host'}`;
+}
+
+async function answer(reply: FastifyReply, exception: HttpException): Promise<void> {
+  await reply.status(exception.getStatus()).send(exception.getResponse());
+}
+
+/**
+ * An `onSend` hook: Bull Board's page without the stylesheet it loads from Google Fonts, so an
+ * operator's browser fetches nothing from another site (the Content-Security-Policy would
+ * refuse it anyway); the board falls back to the browser's own fonts.
+ */
+export async function boardPageWithoutThirdParties(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  const route = request.routeOptions.url;
+  if (typeof payload !== 'string' || route === undefined || !route.startsWith(QUEUES_ROUTE)) return payload;
+  if (!String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
+  return payload.replace(/<link [^>]*href="https:\/\/fonts\.googleapis\.com\/[^>]*>/g, '');
+}
+
+/**
+ * Keeps Bull Board listing one queue per destination, named after it, and the maintenance
+ * queue. Every queue is read-only; with `DISPATCH_QUEUES_ALLOW_RETRIES` a destination's queue
+ * shows retry buttons (Bull Board then shows its other buttons too, which `queuesGate` refuses).
+ */
 @Injectable()
 export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
   private timer: NodeJS.Timeout | undefined;
@@ -49,6 +127,7 @@ export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
     @InjectBullBoard() private readonly board: BullBoardInstance,
     private readonly prisma: PrismaClient,
     private readonly queues: DeliveryQueues,
+    @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
   ) {
     this.maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: queues.connection, prefix: queues.prefix });
     this.maintenanceQueue.on('error', () => undefined);
@@ -71,9 +150,15 @@ export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
     const listed = JSON.stringify(destinations);
     if (listed === this.listed) return;
     this.listed = listed;
+    const { allowRetries } = this.config.queues;
     this.board.replaceQueues([
       ...destinations.map(
-        (destination) => new BullMQAdapter(this.queues.queue(destination.id), { displayName: `${destination.name} (${destination.id})`, allowRetries: true }),
+        (destination) =>
+          new BullMQAdapter(this.queues.queue(destination.id), {
+            displayName: `${destination.name} (${destination.id})`,
+            readOnlyMode: !allowRetries,
+            allowRetries,
+          }),
       ),
       this.maintenance,
     ]);

@@ -1,0 +1,24 @@
+import type { DispatchConfig } from '@dispatch/config';
+import { BODY_LIMIT_BYTES } from './json-body';
+
+/**
+ * What a client may send the API and how long it may take. A request whose headers and body
+ * have not all arrived `DISPATCH_REQUEST_TIMEOUT_MS` after it began is answered 408 and its
+ * connection closed, whether the client trickles or stalls; a connection on which nothing
+ * moves either way is closed once that time and the longest wait of a route (a destination
+ * test) have passed.
+ */
+export function serverOptions(config: DispatchConfig) {
+  const timeoutMs = config.requestTimeoutMs;
+  return {
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout: timeoutMs,
+    connectionTimeout: timeoutMs + config.attempts.timeoutMs,
+    http: {
+      requestTimeout: timeoutMs,
+      headersTimeout: timeoutMs,
+      // Node looks for late requests this often (30 s unless told).
+      connectionsCheckingInterval: Math.min(1_000, timeoutMs),
+    },
+  };
+}
