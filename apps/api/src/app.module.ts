@@ -32,6 +32,9 @@ import { CancelDeliveries } from './deliveries/cancel-deliveries';
 import { ReplaysController } from './deliveries/replays.controller';
 import { AuditController, AuditTrail } from './audit/audit-trail';
 import { HealthController } from './operations/health.controller';
+import { ApiKeysController } from './organizations/api-keys.controller';
+import { OrganizationsController } from './organizations/organizations.controller';
+import { CreateApiKey, CreateOrganization, RevokeApiKey } from './organizations/api-key-usecases';
 import { Metrics, MetricsController } from './operations/metrics';
 import { QUEUES_ROUTE, QueuesBoard } from './operations/queues-board';
 import { BoardRetries } from './operations/board-retries';
@@ -55,6 +58,8 @@ export class AppModule {
         DeliveriesController,
         ReplaysController,
         AuditController,
+        ApiKeysController,
+        OrganizationsController,
         HealthController,
         MetricsController,
       ],
@@ -90,6 +95,9 @@ export class AppModule {
         ReplayDeliveries,
         CancelDeliveries,
         AuditTrail,
+        CreateApiKey,
+        RevokeApiKey,
+        CreateOrganization,
       ],
     };
   }

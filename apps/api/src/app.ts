@@ -6,8 +6,12 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DispatchConfig, logLevels } from '@dispatch/config';
 import { OrganizationRepository } from '@dispatch/db';
+import { REDIS } from '@dispatch/queue';
 import { AppModule } from './app.module';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
+import { authenticateApiRequests } from './auth/access';
+import { ensureBootstrapKey } from './auth/bootstrap-key';
+import { limitRequestRates } from './http/rate-limit';
 import { acceptJsonBodies } from './http/json-body';
 import { serverOptions } from './http/server-options';
 import { addSecurityHeaders } from './http/security-headers';
@@ -27,15 +31,19 @@ export async function createApi(config: DispatchConfig): Promise<NestFastifyAppl
   acceptJsonBodies(server);
   // First, so that every answer carries them, also one a later hook gives (401, 429).
   await addSecurityHeaders(server);
+  // onRequest hooks run in this order: the rate limit first (a flood without a valid key is refused
+  // by address), then authentication, before any body is read.
+  await limitRequestRates(app, config, app.get(REDIS), app.get(ApiKeyAuthenticator));
   server.addHook('onRequest', queuesGate(app.get(ApiKeyAuthenticator), app.get(BoardRetries)));
   server.addHook('onSend', boardPageWithoutThirdParties);
+  server.addHook('onRequest', authenticateApiRequests(app.get(ApiKeyAuthenticator)));
   const metrics = app.get(Metrics);
   server.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'other';
     metrics.httpRequests.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
-  if (config.bootstrapKey) await app.get(OrganizationRepository).ensureBootstrap(config.bootstrapKey);
+  if (config.bootstrapKey) await ensureBootstrapKey(app.get(OrganizationRepository), config.bootstrapKey);
 
   const document = SwaggerModule.createDocument(
     app,

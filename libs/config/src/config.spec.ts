@@ -40,6 +40,9 @@ describe('configuration', () => {
     ['DISPATCH_RESPONSE_MAX_BYTES', '-1'],
     ['DATABASE_URL', 'not a url'],
     ['DISPATCH_QUEUE_PREFIX', 'a:b'],
+    ['DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE', '-1'],
+    ['DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE', '1.5'],
+    ['DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE', 'many'],
     ['DISPATCH_EGRESS_ALLOW', '127.0.0.1'],
     ['DISPATCH_EGRESS_ALLOW', '127.0.0.0/8,localhost'],
     ['DISPATCH_EGRESS_ALLOW', '10.0.0.0/33'],
@@ -69,6 +72,13 @@ describe('configuration', () => {
     expect(loadConfig({ DISPATCH_QUEUES_ALLOW_RETRIES: 'false' }).queues).toEqual({ allowRetries: false });
   });
 
+  it('takes 0 as a rate limit that is off', () => {
+    expect(loadConfig({ DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE: '0', DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE: '0' }).rateLimit).toEqual({
+      perKeyPerMinute: 0,
+      perAddressPerMinute: 0,
+    });
+  });
+
   it('defaults to what the README table lists', () => {
     const listed = readmeDefaults();
     const used = new Set<string>();
@@ -84,6 +94,10 @@ describe('configuration', () => {
       databasePool: readme('DISPATCH_DATABASE_POOL') as number,
       redisUrl: readme('REDIS_URL') as string,
       bootstrapKey: readme('DISPATCH_BOOTSTRAP_KEY') as undefined,
+      rateLimit: {
+        perKeyPerMinute: readme('DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE') as number,
+        perAddressPerMinute: readme('DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE') as number,
+      },
       queuePrefix: readme('DISPATCH_QUEUE_PREFIX') as string,
       // Left unset: the API then serves the README's apps/admin/dist, found from its own location (apps/api/src/app.ts).
       adminDir: readme('DISPATCH_ADMIN_DIR') === 'apps/admin/dist' ? undefined : 'a README default the code does not know',

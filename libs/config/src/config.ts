@@ -35,6 +35,8 @@ const environmentSchema = z.object({
   DISPATCH_DATABASE_POOL: integer(10),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   DISPATCH_BOOTSTRAP_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE: z.coerce.number().int().min(0).default(60_000),
+  DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE: z.coerce.number().int().min(0).default(300),
   DISPATCH_QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, 'only letters, digits, "-" and "_"')
@@ -62,6 +64,8 @@ export type DispatchConfig = Readonly<{
   databasePool: number;
   redisUrl: string;
   bootstrapKey: string | undefined;
+  /** Requests a minute the API takes from one API key, and from one client address without a valid key; 0: no limit. */
+  rateLimit: Readonly<{ perKeyPerMinute: number; perAddressPerMinute: number }>;
   queuePrefix: string;
   adminDir: string | undefined;
   worker: Readonly<{ concurrency: number; idleMs: number; scanMs: number; metricsPort: number; reconcileMs: number; drainTimeoutMs: number; lockMs: number }>;
@@ -91,6 +95,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     databasePool: e.DISPATCH_DATABASE_POOL,
     redisUrl: e.REDIS_URL,
     bootstrapKey: e.DISPATCH_BOOTSTRAP_KEY,
+    rateLimit: { perKeyPerMinute: e.DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE, perAddressPerMinute: e.DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE },
     queuePrefix: e.DISPATCH_QUEUE_PREFIX,
     adminDir: e.DISPATCH_ADMIN_DIR,
     worker: {

@@ -33,7 +33,7 @@ export function queuesGate(authenticator: ApiKeyAuthenticator, retries: BoardRet
     // The route the router matched, not the raw URL (which may be percent-encoded).
     const route = request.routeOptions.url;
     if (route === undefined || (route !== QUEUES_ROUTE && !route.startsWith(`${QUEUES_ROUTE}/`))) return;
-    const key = ApiKeyAuthenticator.keyFrom(request.headers.authorization);
+    const key = ApiKeyAuthenticator.bearerKey(request.headers.authorization) ?? ApiKeyAuthenticator.basicPassword(request.headers.authorization);
     const caller = key ? await authenticator.authenticate(key) : null;
     if (!caller || caller.role !== 'admin' || caller.organizationName !== OPERATOR_ORGANIZATION) {
       reply.header('WWW-Authenticate', 'Basic realm="Dispatch queues", charset="UTF-8"');
