@@ -69,4 +69,14 @@ describe('acceptJsonBodies', () => {
     expect(malformed.json().message).toContain('the body is not valid JSON');
     expect((await post(sut, '')).json()).toEqual({});
   });
+
+  it('never quotes the body in its error: it may hold a credential', async () => {
+    const { sut } = await setup();
+    for (const payload of ['{"config":{"headers":{"authorization": Bearer hunter2-token}}}', 'Bearer hunter2-token', '{"a":"b"} hunter2-token']) {
+      const malformed = await post(sut, payload);
+      expect(malformed.statusCode).toBe(400);
+      expect(malformed.json().message).toMatch(/^the body is not valid JSON \(/);
+      expect(malformed.body).not.toContain('hunter2');
+    }
+  });
 });

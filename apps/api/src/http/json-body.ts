@@ -29,9 +29,14 @@ export function acceptJsonBodies(server: FastifyInstance): void {
     try {
       done(null, JSON.parse(text));
     } catch (error) {
-      done(badRequest([{ path: '', message: `the body is not valid JSON (${(error as Error).message})` }]), undefined);
+      done(badRequest([{ path: '', message: `the body is not valid JSON (${withoutExcerpt((error as Error).message)})` }]), undefined);
     }
   });
+}
+
+/** JSON.parse's message without the excerpt of the body it may quote (`…, "Bearer abc"… is not valid JSON`): a body may hold credentials. */
+function withoutExcerpt(message: string): string {
+  return message.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, '');
 }
 
 const QUOTE = 0x22;
