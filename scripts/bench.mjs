@@ -233,6 +233,8 @@ async function main() {
     DISPATCH_WORKER_CONCURRENCY: String(CONCURRENCY),
     // The benchmark's receiver listens on loopback, which the egress guard refuses by default.
     DISPATCH_EGRESS_ALLOW: '127.0.0.0/8,::1/128',
+    // The benchmark's database is its own and dropped afterwards: a key of its own too.
+    DISPATCH_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     LOG_LEVEL: 'warn',
   };
   const started = performance.now();

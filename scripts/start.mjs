@@ -24,13 +24,26 @@ function bootstrapKey() {
 }
 env.DISPATCH_BOOTSTRAP_KEY = bootstrapKey();
 
+/** DISPATCH_ENCRYPTION_KEY, else the one kept in .dispatch/, else a new one kept there: the key of the secrets in the database. */
+function encryptionKey() {
+  if (env.DISPATCH_ENCRYPTION_KEY) return env.DISPATCH_ENCRYPTION_KEY;
+  const file = path.join(root, '.dispatch', 'encryption-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(path.dirname(file), { recursive: true });
+  const key = randomBytes(32).toString('base64');
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  console.log(`Made an encryption key for the secrets in the database, kept in ${path.relative(root, file)}: back it up; without it they cannot be read.`);
+  return key;
+}
+env.DISPATCH_ENCRYPTION_KEY = encryptionKey();
+
 if (!process.argv.includes('--no-build')) {
   const build = spawnSync('npx', ['nx', 'run-many', '-t', 'build', '--output-style=static'], { cwd: root, stdio: 'inherit', env });
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
 
 try {
-  const applied = await migrate(env.DATABASE_URL);
+  const applied = await migrate(env.DATABASE_URL, env);
   console.log(applied.length ? `Migrations applied: ${applied.join(', ')}` : 'Database is up to date.');
 } catch (error) {
   console.error(`Cannot prepare the database at ${env.DATABASE_URL.replace(/\/\/[^@]*@/, '//…@')}: ${error.message}`);

@@ -53,7 +53,7 @@ describe('admin app: destination forms in headless Chromium', () => {
     expect(await kind.inputValue()).toBe('webhook');
     expect(await form.getByLabel('Method').inputValue()).toBe('POST');
     expect(await form.getByLabel('Method').locator('option').allTextContents()).toEqual(['POST', 'PUT', 'PATCH']);
-    expect(await form.getByLabel('Secret').getAttribute('type')).toBe('password');
+    expect(await form.getByLabel('Secret', { exact: true }).getAttribute('type')).toBe('password');
     const headers = form.getByRole('group', { name: 'Headers' });
     expect(await headers.getByRole('textbox').count()).toBe(0);
 
@@ -90,33 +90,36 @@ describe('admin app: destination forms in headless Chromium', () => {
     await page.close();
   }, 60_000);
 
-  it('edits URL, rate limit and retry policy from the app; the API shows each, the secret is kept, and the next webhook goes to the new URL', async () => {
+  it('edits URL, rate limit and retry policy from the app; the API shows each, the secrets are kept, and the next webhook goes to the new URL', async () => {
     const secret = webhookSecret();
+    const authorization = `Bearer ${webhookSecret()}`;
     const destination = await createWebhook(system.client, `${receiver.url}/old`, {
       name: 'edit-me',
       eventTypes: ['edit.*'],
-      config: { url: `${receiver.url}/old`, headers: { 'x-keep': 'yes' }, secret },
+      config: { url: `${receiver.url}/old`, headers: { 'x-keep': 'yes', authorization }, secret },
     });
     const page = await signIn(browser, system.url, system.organization.adminKey);
 
-    // The stored settings are prefilled; the secret is not shown.
+    // The stored settings are prefilled; the secrets are not shown.
     let form = await openEdit(page, 'edit-me');
     expect(await form.getByLabel('Name').inputValue()).toBe('edit-me');
     expect(await form.getByLabel('URL').inputValue()).toBe(`${receiver.url}/old`);
     expect(await form.getByLabel('Key 1').inputValue()).toBe('x-keep');
     expect(await form.getByLabel('Value 1').inputValue()).toBe('yes');
-    expect(await form.getByLabel('Secret').inputValue()).toBe('');
+    expect(await form.getByLabel('Key 2').inputValue()).toBe('authorization');
+    expect(await form.getByLabel('Value 2').inputValue()).toBe('********');
+    expect(await form.getByLabel('Secret', { exact: true }).inputValue()).toBe('');
     expect(await form.getByLabel('Event types').inputValue()).toBe('edit.*');
     expect(await form.getByLabel('Limit the rate').isChecked()).toBe(false);
     expect(await form.getByLabel('Max attempts').inputValue()).toBe(String(destination.retryPolicy.maxAttempts));
 
-    // 1. URL (and event types): config is replaced whole, so the header must survive the edit too.
+    // 1. URL (and event types): config is replaced whole, so the headers must survive the edit too ("********" keeps a credential).
     await form.getByLabel('URL').fill(`${receiver.url}/new`);
     await form.getByLabel('Event types').fill('edit.*, moved.*');
     await save(page, form, 'edit-me');
     expect(await row(page, 'edit-me').textContent()).toContain(`${receiver.url}/new`);
     let body = await stored(destination.id);
-    expect(body.config).toEqual({ url: `${receiver.url}/new`, method: 'POST', headers: { 'x-keep': 'yes' } });
+    expect(body.config).toEqual({ url: `${receiver.url}/new`, method: 'POST', headers: { 'x-keep': 'yes', authorization: '********' } });
     expect(body.eventTypes).toEqual(['edit.*', 'moved.*']);
     expect(body.rateLimit).toBeNull();
     expect(body.retryPolicy).toEqual(destination.retryPolicy);
@@ -156,14 +159,15 @@ describe('admin app: destination forms in headless Chromium', () => {
     body = await stored(destination.id);
     expect(body.retryPolicy).toEqual({ maxAttempts: 3, initialDelayMs: 250, multiplier: 3, maxDelayMs: 10000, jitter: 0, nonRetryableStatuses: [410, 422] });
     expect(body.rateLimit).toBeNull();
-    expect(body.config).toEqual({ url: `${receiver.url}/new`, method: 'POST', headers: { 'x-keep': 'yes' } });
+    expect(body.config).toEqual({ url: `${receiver.url}/new`, method: 'POST', headers: { 'x-keep': 'yes', authorization: '********' } });
 
-    // The next webhook goes to the new URL, with the header, signed with the secret given at creation.
+    // The next webhook goes to the new URL, with the headers, signed with the secret given at creation.
     const sent = await sendEvent(system.client, { id: 'evt_after_edit', type: 'edit.done' });
     await waitForDelivery(system.client, sent.deliveries[0].id, 'delivered');
     const requests = receiver.requestsOf('evt_after_edit');
     expect(requests.map((request) => request.path)).toEqual(['/new']);
     expect(requests[0].headers['x-keep']).toBe('yes');
+    expect(requests[0].headers.authorization).toBe(authorization);
     expect(verify(secret, requests[0])).toMatchObject({ type: 'edit.done' });
     expect(receiver.requests.filter((request) => request.path === '/old')).toEqual([]);
     await page.close();

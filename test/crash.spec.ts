@@ -1,5 +1,5 @@
 import { createDatabase, Database } from '@dispatch/db';
-import { createWebhook, eventually, Json, REDIS_URL, waitForCount } from '@dispatch/testing';
+import { createWebhook, eventually, Json, REDIS_URL, TEST_ENCRYPTION_KEY, waitForCount } from '@dispatch/testing';
 import { AppProcess, LOOPBACK_ALLOWED, spawnApp } from './processes';
 import { useReceiver, useSystem } from './system';
 
@@ -21,6 +21,7 @@ describe('worker shutdown and crashes (worker as a child process)', () => {
     DISPATCH_LOCK_MS: '2000',
     DISPATCH_RECONCILE_MS: '2000',
     DISPATCH_EGRESS_ALLOW: LOOPBACK_ALLOWED,
+    DISPATCH_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
   });
 
   function startWorker(): AppProcess {

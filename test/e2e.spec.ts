@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { ApiClient, createTestDatabase, deleteQueueKeys, eventually, Receiver, REDIS_URL, uniqueQueuePrefix } from '@dispatch/testing';
+import { ApiClient, createTestDatabase, deleteQueueKeys, eventually, Receiver, REDIS_URL, TEST_ENCRYPTION_KEY, uniqueQueuePrefix } from '@dispatch/testing';
 import { AppProcess, freePort, LOOPBACK_ALLOWED, spawnApp, waitUntilReady } from './processes';
 
 describe('end to end: api and worker processes, a receiver on loopback', () => {
@@ -26,6 +26,7 @@ describe('end to end: api and worker processes, a receiver on loopback', () => {
       DISPATCH_QUEUE_PREFIX: prefix,
       DISPATCH_METRICS_PORT: '0',
       DISPATCH_EGRESS_ALLOW: LOOPBACK_ALLOWED,
+      DISPATCH_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     };
     api = spawnApp('api', env);
     worker = spawnApp('worker', env);

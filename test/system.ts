@@ -1,7 +1,17 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { INestApplicationContext } from '@nestjs/common';
 import { DispatchConfig, loadConfig } from '@dispatch/config';
-import { ApiClient, createTestDatabase, createTestOrganization, deleteQueueKeys, Receiver, REDIS_URL, TestOrganization, uniqueQueuePrefix } from '@dispatch/testing';
+import {
+  ApiClient,
+  createTestDatabase,
+  createTestOrganization,
+  deleteQueueKeys,
+  Receiver,
+  REDIS_URL,
+  TEST_ENCRYPTION_KEY,
+  TestOrganization,
+  uniqueQueuePrefix,
+} from '@dispatch/testing';
 import { createApi } from '../apps/api/src/app';
 import { createWorker } from '../apps/worker/src/worker';
 import { LOOPBACK_ALLOWED } from './processes';
@@ -44,6 +54,7 @@ export function testEnvironment(settings: Record<string, string>): Record<string
     DISPATCH_WORKER_SCAN_MS: '200',
     DISPATCH_RECONCILE_MS: '1000',
     LOG_LEVEL: 'error',
+    DISPATCH_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     // Test receivers listen on loopback, which the egress guard refuses by default.
     DISPATCH_EGRESS_ALLOW: LOOPBACK_ALLOWED,
     ...settings,

@@ -16,7 +16,7 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-/** A destination's config as the API shows it: never with its signing secret. */
+/** A destination's config as the API shows it: never with its signing secret, every credential `"********"`. */
 export type DestinationConfig = Record<string, unknown>;
 
 export interface Destination {
@@ -49,7 +49,8 @@ export interface NewDestination {
 
 /**
  * Changes to a destination (PATCH): fields left out stay as they are. `config` is replaced
- * whole, but without `config.secret` the stored signing secret is kept.
+ * whole, but without `config.secret` the stored signing secret is kept, and a credential sent
+ * back as `"********"` keeps its stored value.
  */
 export interface DestinationChanges {
   name?: string;

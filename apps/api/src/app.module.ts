@@ -22,6 +22,7 @@ import {
   TestDestination,
   UpdateDestination,
 } from './destinations/destination-usecases';
+import { DestinationSecrets } from './destinations/destination-secrets';
 import { EventsController } from './events/events.controller';
 import { IngestEvent } from './events/ingest-event';
 import { RoutingTable } from './events/routing-table';
@@ -81,6 +82,7 @@ export class AppModule {
         QueuesBoard,
         BoardRetries,
         DestinationFinder,
+        DestinationSecrets,
         CreateDestination,
         UpdateDestination,
         DeleteDestination,

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DispatchConfig, loadConfig } from './config';
+import { DispatchConfig, loadConfig as loadEnvironment, loadEncryptionKeys } from './config';
+
+/** A DISPATCH_ENCRYPTION_KEY (32 bytes in base64). */
+const KEY = Buffer.alloc(32, 7);
+
+/** The configuration of `environment` plus DISPATCH_ENCRYPTION_KEY, the one variable without a default. */
+function loadConfig(environment: Record<string, string>): DispatchConfig {
+  return loadEnvironment({ DISPATCH_ENCRYPTION_KEY: KEY.toString('base64'), ...environment });
+}
 
 /** The variables an error message names: `Invalid configuration: A: why; B: why`. */
 function namedIn(environment: Record<string, string>): string[] {
@@ -22,9 +30,9 @@ function readmeDefaults(): Map<string, string> {
   return new Map(rows.map((row) => [row[1], row[2].trim()]));
 }
 
-/** A Default cell as a value: `3000` → 3000, `log` → 'log', "unset (…)" → undefined. */
+/** A Default cell as a value: `3000` → 3000, `log` → 'log', "unset (…)" or "required (…)" → undefined. */
 function defaultValue(cell: string): string | number | undefined {
-  if (cell.startsWith('unset')) return undefined;
+  if (cell.startsWith('unset') || cell.startsWith('required')) return undefined;
   const quoted = /^`([^`]*)`$/.exec(cell);
   if (!quoted) throw new Error(`README default cell not understood: ${cell}`);
   return /^\d+$/.test(quoted[1]) ? Number(quoted[1]) : quoted[1];
@@ -67,16 +75,39 @@ describe('configuration', () => {
     expect(loadConfig({ DISPATCH_EGRESS_ALLOW: '' }).egressAllow).toEqual([]);
   });
 
-  it('reads DISPATCH_QUEUES_ALLOW_RETRIES as true or false', () => {
-    expect(loadConfig({ DISPATCH_QUEUES_ALLOW_RETRIES: 'true' }).queues).toEqual({ allowRetries: true });
-    expect(loadConfig({ DISPATCH_QUEUES_ALLOW_RETRIES: 'false' }).queues).toEqual({ allowRetries: false });
-  });
-
   it('takes 0 as a rate limit that is off', () => {
     expect(loadConfig({ DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE: '0', DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE: '0' }).rateLimit).toEqual({
       perKeyPerMinute: 0,
       perAddressPerMinute: 0,
     });
+  });
+
+  it('reads DISPATCH_QUEUES_ALLOW_RETRIES as true or false', () => {
+    expect(loadConfig({ DISPATCH_QUEUES_ALLOW_RETRIES: 'true' }).queues).toEqual({ allowRetries: true });
+    expect(loadConfig({ DISPATCH_QUEUES_ALLOW_RETRIES: 'false' }).queues).toEqual({ allowRetries: false });
+  });
+
+  it('requires DISPATCH_ENCRYPTION_KEY, 32 bytes in base64, and never repeats a bad one', () => {
+    expect(() => loadEnvironment({})).toThrow(/^Invalid configuration: DISPATCH_ENCRYPTION_KEY: is required: 32 random bytes in base64/);
+    for (const [name, bad] of [
+      ['DISPATCH_ENCRYPTION_KEY', Buffer.alloc(16, 1).toString('base64')],
+      ['DISPATCH_ENCRYPTION_KEY', 'not base64 at all, but long enough to be 32 bytes!'],
+      ['DISPATCH_ENCRYPTION_KEY_PREVIOUS', Buffer.alloc(31, 1).toString('base64')],
+    ]) {
+      expect(namedIn({ [name]: bad })).toEqual([name]);
+      expect(() => loadConfig({ [name]: bad })).toThrow(/must be 32 random bytes in base64/);
+      expect(() => loadConfig({ [name]: bad })).not.toThrow(bad);
+    }
+  });
+
+  it('reads the encryption keys, standard or URL-safe base64, an empty previous key being none', () => {
+    const previous = Buffer.alloc(32, 0xfb);
+    expect(loadConfig({ DISPATCH_ENCRYPTION_KEY_PREVIOUS: previous.toString('base64url') }).encryption).toEqual({ current: KEY, previous });
+    expect(loadConfig({ DISPATCH_ENCRYPTION_KEY_PREVIOUS: '' }).encryption).toEqual({ current: KEY, previous: undefined });
+    // The scripts read only the keys: none when unset, a bad one named.
+    expect(loadEncryptionKeys({})).toBeUndefined();
+    expect(loadEncryptionKeys({ DISPATCH_ENCRYPTION_KEY: KEY.toString('base64'), PORT: 'abc' })).toEqual({ current: KEY, previous: undefined });
+    expect(() => loadEncryptionKeys({ DISPATCH_ENCRYPTION_KEY: 'short' })).toThrow(/^Invalid configuration: DISPATCH_ENCRYPTION_KEY: must be/);
   });
 
   it('defaults to what the README table lists', () => {
@@ -94,6 +125,10 @@ describe('configuration', () => {
       databasePool: readme('DISPATCH_DATABASE_POOL') as number,
       redisUrl: readme('REDIS_URL') as string,
       bootstrapKey: readme('DISPATCH_BOOTSTRAP_KEY') as undefined,
+      encryption: {
+        current: readme('DISPATCH_ENCRYPTION_KEY') === undefined ? KEY : Buffer.from('a README default the code does not know'),
+        previous: readme('DISPATCH_ENCRYPTION_KEY_PREVIOUS') as undefined,
+      },
       rateLimit: {
         perKeyPerMinute: readme('DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE') as number,
         perAddressPerMinute: readme('DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE') as number,

@@ -28,6 +28,21 @@ const flag = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((value) => value === 'true');
 
+const ENCRYPTION_KEY_HELP = '32 random bytes in base64 (make one with: openssl rand -base64 32)';
+
+/** An AES-256 key: 32 bytes in base64. */
+const encryptionKey = z
+  .string({ error: (issue) => (issue.input === undefined ? `is required: ${ENCRYPTION_KEY_HELP}` : undefined) })
+  .trim()
+  .refine((text) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(text) && Buffer.from(text, 'base64').length === 32, `must be ${ENCRYPTION_KEY_HELP}`)
+  .transform((text) => Buffer.from(text, 'base64'));
+
+/** The variables of the keys secrets are encrypted with at rest; an empty previous key is none. */
+const encryptionVariables = {
+  DISPATCH_ENCRYPTION_KEY: encryptionKey,
+  DISPATCH_ENCRYPTION_KEY_PREVIOUS: z.preprocess((text) => (text === '' ? undefined : text), encryptionKey.optional()),
+};
+
 const environmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
@@ -35,6 +50,7 @@ const environmentSchema = z.object({
   DISPATCH_DATABASE_POOL: integer(10),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   DISPATCH_BOOTSTRAP_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  ...encryptionVariables,
   DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE: z.coerce.number().int().min(0).default(60_000),
   DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE: z.coerce.number().int().min(0).default(300),
   DISPATCH_QUEUE_PREFIX: z
@@ -64,6 +80,8 @@ export type DispatchConfig = Readonly<{
   databasePool: number;
   redisUrl: string;
   bootstrapKey: string | undefined;
+  /** The key secrets are encrypted with at rest, and the one before it (still read, during a rotation). */
+  encryption: EncryptionKeys;
   /** Requests a minute the API takes from one API key, and from one client address without a valid key; 0: no limit. */
   rateLimit: Readonly<{ perKeyPerMinute: number; perAddressPerMinute: number }>;
   queuePrefix: string;
@@ -95,6 +113,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     databasePool: e.DISPATCH_DATABASE_POOL,
     redisUrl: e.REDIS_URL,
     bootstrapKey: e.DISPATCH_BOOTSTRAP_KEY,
+    encryption: { current: e.DISPATCH_ENCRYPTION_KEY, previous: e.DISPATCH_ENCRYPTION_KEY_PREVIOUS },
     rateLimit: { perKeyPerMinute: e.DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE, perAddressPerMinute: e.DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE },
     queuePrefix: e.DISPATCH_QUEUE_PREFIX,
     adminDir: e.DISPATCH_ADMIN_DIR,
@@ -113,6 +132,21 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
     logLevel: e.LOG_LEVEL,
   };
+}
+
+export type EncryptionKeys = Readonly<{ current: Buffer; previous: Buffer | undefined }>;
+
+/**
+ * Only the encryption keys, for the scripts that need nothing else (migrations, key rotation):
+ * undefined when DISPATCH_ENCRYPTION_KEY is unset; throws naming a malformed variable.
+ */
+export function loadEncryptionKeys(environment: NodeJS.ProcessEnv = process.env): EncryptionKeys | undefined {
+  if (environment.DISPATCH_ENCRYPTION_KEY === undefined) return undefined;
+  const parsed = z.object(encryptionVariables).safeParse(environment);
+  if (!parsed.success) {
+    throw new Error(`Invalid configuration: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  }
+  return { current: parsed.data.DISPATCH_ENCRYPTION_KEY, previous: parsed.data.DISPATCH_ENCRYPTION_KEY_PREVIOUS };
 }
 
 /** Nest injection token for the loaded configuration. */

@@ -1,5 +1,6 @@
 import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
+import { SecretBox } from '@dispatch/domain';
 import { createDatabase, Database, PrismaClient } from './prisma';
 import { OrganizationRepository } from './organizations';
 import { DestinationRepository } from './destinations';
@@ -22,7 +23,8 @@ class DatabaseLifecycle implements OnApplicationShutdown {
 
 /**
  * The Prisma client and the repositories (one per aggregate; deliveries' split by who uses
- * them), for any Nest app of Dispatch.
+ * them), for any Nest app of Dispatch; and the SecretBox that seals and opens the destination
+ * secrets stored (DISPATCH_ENCRYPTION_KEY).
  */
 @Global()
 @Module({
@@ -30,6 +32,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     { provide: Database, inject: [DISPATCH_CONFIG], useFactory: (config: DispatchConfig) => createDatabase(config.databaseUrl, { max: config.databasePool }) },
     { provide: PrismaClient, inject: [Database], useFactory: (database: Database) => database.prisma },
     DatabaseLifecycle,
+    { provide: SecretBox, inject: [DISPATCH_CONFIG], useFactory: (config: DispatchConfig) => new SecretBox(config.encryption) },
     { provide: OrganizationRepository, inject: [Database], useFactory: (database: Database) => new OrganizationRepository(database) },
     { provide: DestinationRepository, inject: [Database], useFactory: (database: Database) => new DestinationRepository(database) },
     { provide: EventRepository, inject: [Database], useFactory: (database: Database) => new EventRepository(database) },
@@ -42,6 +45,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
   ],
   exports: [
     Database,
+    SecretBox,
     PrismaClient,
     OrganizationRepository,
     DestinationRepository,

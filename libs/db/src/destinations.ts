@@ -89,6 +89,18 @@ export class DestinationRepository {
     return this.prisma.destination.update({ where: { id }, data: changes });
   }
 
+  /**
+   * Removes previous signing secrets that no longer sign (expired, or retired at once) from the
+   * database. Returns the ids of the destinations changed.
+   */
+  async clearExpiredPreviousSecrets(now: Date): Promise<string[]> {
+    const rows = await this.prisma.$queryRaw<{ id: string }[]>`
+      UPDATE destinations SET previous_secret = NULL, previous_secret_expires_at = NULL
+      WHERE previous_secret IS NOT NULL AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= ${now})
+      RETURNING id`;
+    return rows.map((row) => row.id);
+  }
+
   async delete(id: string): Promise<void> {
     await this.prisma.destination.delete({ where: { id } });
   }

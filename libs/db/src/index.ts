@@ -20,6 +20,7 @@
  */
 export * from './prisma';
 export * from './migrations';
+export * from './secrets-at-rest';
 export * from './organizations';
 export * from './destinations';
 export * from './events';

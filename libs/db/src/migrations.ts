@@ -2,6 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
+import type { SecretBox } from '@dispatch/domain';
+import { sealSecretsAtRest, SecretsPass } from './secrets-at-rest';
+
+/** The advisory lock held while migrations or a pass over the stored secrets run. */
+const MIGRATION_LOCK = 72707369;
 
 /** Where the committed migrations live, found from this file in source or build. */
 export function defaultMigrationsDir(): string {
@@ -17,10 +22,12 @@ export function defaultMigrationsDir(): string {
 /**
  * Applies the committed migrations in `prisma/migrations` that the database has not seen,
  * each in its own transaction, recording them in `_prisma_migrations` exactly as
- * `prisma migrate deploy` does (so `prisma migrate status` agrees). An advisory lock makes
- * concurrent starts safe. Returns the names applied.
+ * `prisma migrate deploy` does (so `prisma migrate status` agrees). Then it encrypts with
+ * `secrets` (DISPATCH_ENCRYPTION_KEY) every destination secret still in clear text, written
+ * before secrets were encrypted; without `secrets`, clear text found is an error. An advisory
+ * lock makes concurrent starts safe. Returns the names applied.
  */
-export async function applyMigrations(databaseUrl: string, migrationsDir = defaultMigrationsDir()): Promise<string[]> {
+export async function applyMigrations(databaseUrl: string, migrationsDir = defaultMigrationsDir(), secrets?: SecretBox): Promise<string[]> {
   const names = readdirSync(migrationsDir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && existsSync(path.join(migrationsDir, entry.name, 'migration.sql')))
     .map((entry) => entry.name)
@@ -29,7 +36,7 @@ export async function applyMigrations(databaseUrl: string, migrationsDir = defau
   await client.connect();
   const applied: string[] = [];
   try {
-    await client.query('SELECT pg_advisory_lock(72707369)');
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
       "id" VARCHAR(36) PRIMARY KEY NOT NULL,
       "checksum" VARCHAR(64) NOT NULL,
@@ -66,10 +73,32 @@ export async function applyMigrations(databaseUrl: string, migrationsDir = defau
       }
       applied.push(name);
     }
+    if (await hasDestinations(client)) await sealSecretsAtRest(client, secrets, { rotate: false });
   } finally {
     await client.end();
   }
   return applied;
+}
+
+/**
+ * Encrypts again with the current key of `secrets` every destination secret encrypted with
+ * another (read with its previous key), and any still in clear text: `npm run secrets:rotate`.
+ */
+export async function rotateSecretsAtRest(databaseUrl: string, secrets: SecretBox): Promise<SecretsPass> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    return await sealSecretsAtRest(client, secrets, { rotate: true });
+  } finally {
+    await client.end();
+  }
+}
+
+/** Whether the schema has a destinations table yet (a migrations directory of tests may not make one). */
+async function hasDestinations(client: Client): Promise<boolean> {
+  const found = await client.query<{ table: string | null }>(`SELECT to_regclass('destinations')::text AS table`);
+  return found.rows[0].table !== null;
 }
 
 /** Creates the database named in `databaseUrl` when it does not exist yet. */

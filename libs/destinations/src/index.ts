@@ -4,3 +4,4 @@ export * from './registry';
 export * from './webhook';
 export * from './senders';
 export * from './settings';
+export * from './stored-secrets';

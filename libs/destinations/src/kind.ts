@@ -50,8 +50,13 @@ export interface DestinationKind<Config = unknown> {
   kind: string;
   /** Validates a destination's config; the API's validation, OpenAPI and the admin forms come from it. */
   configSchema: z.ZodType<Config>;
-  /** Config fields (dotted paths) that hold credentials: never shown after creation. */
+  /** Config fields (dotted paths) that hold credentials: stored encrypted, shown as "********" after creation. */
   secretFields: readonly string[];
+  /**
+   * The paths of one config (as sent, or as stored) that hold credentials, for a kind whose
+   * secret fields depend on the config itself (a webhook's headers); without it, `secretFields`.
+   */
+  secretPaths?(config: Readonly<Record<string, unknown>>): string[][];
   /**
    * Destinations of this kind sign what they send with a secret of their own (`whsec_…`),
    * given as `config.secret` or made on creation, and rotated with `rotate-secret`.

@@ -1,6 +1,7 @@
-import { liveSigningSecrets, RetryPolicy, retryPolicySchema } from '@dispatch/domain';
+import { liveSigningSecrets, RetryPolicy, retryPolicySchema, SecretBox } from '@dispatch/domain';
 import type { DestinationKind, SendRequest } from './kind';
 import { findKind } from './registry';
+import { openConfig, openSecret, PREVIOUS_SECRET_FIELD, SIGNING_SECRET_FIELD } from './stored-secrets';
 
 /** A destination as stored (the columns delivery needs). */
 export type StoredDestination = {
@@ -22,9 +23,10 @@ export type StoredDestination = {
 export type DestinationSettings = Readonly<{
   id: string;
   kind: DestinationKind;
+  /** Its credentials opened. */
   config: unknown;
   retryPolicy: RetryPolicy;
-  /** Signing secrets as stored, current and previous; `liveSecrets` says which sign now. */
+  /** Signing secrets opened, current and previous; `liveSecrets` says which sign now. */
   signing: { secret: string | null; previousSecret: string | null; previousSecretExpiresAt: Date | null };
   enabled: boolean;
   paused: boolean;
@@ -32,16 +34,25 @@ export type DestinationSettings = Readonly<{
   rateLimit: { max: number; durationMs: number } | null;
 }>;
 
-/** Parses a stored destination; throws naming the destination when its kind is unknown here. */
-export function destinationSettings(stored: StoredDestination): DestinationSettings {
+/**
+ * Parses a stored destination, opening its secrets with `secrets`; throws naming the destination
+ * when its kind is unknown here, or (with the field and the key) when a secret cannot be opened.
+ */
+export function destinationSettings(stored: StoredDestination, secrets: SecretBox): DestinationSettings {
   const kind = findKind(stored.kind);
   if (!kind) throw new Error(`destination ${stored.id} is of kind "${stored.kind}", which this deployment cannot deliver to`);
+  const open = (sealed: string | null, field: readonly string[]) => (sealed === null ? null : openSecret(secrets, sealed, { row: stored.id, field }));
   return {
     id: stored.id,
     kind,
-    config: kind.configSchema.parse(stored.config),
+    config: kind.configSchema.parse(openConfig(kind, stored.config, secrets, stored.id)),
     retryPolicy: retryPolicySchema.parse(stored.retryPolicy ?? {}),
-    signing: { secret: stored.secret, previousSecret: stored.previousSecret, previousSecretExpiresAt: stored.previousSecretExpiresAt },
+    signing: {
+      secret: open(stored.secret, SIGNING_SECRET_FIELD),
+      // An expired previous secret never signs again: it is not opened.
+      previousSecret: stored.previousSecretExpiresAt && stored.previousSecretExpiresAt > new Date() ? open(stored.previousSecret, PREVIOUS_SECRET_FIELD) : null,
+      previousSecretExpiresAt: stored.previousSecretExpiresAt,
+    },
     enabled: stored.enabled,
     paused: stored.paused,
     ordered: stored.ordering === 'key',

@@ -8,3 +8,4 @@ export * from './attempt-outcome';
 export * from './webhook-payload';
 export * from './readiness';
 export * from './send-result';
+export * from './secret-box';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { applyMigrations } from '@dispatch/db';
+import { applyMigrations, defaultMigrationsDir } from '@dispatch/db';
+import { testSecretBox } from './encryption';
 
 export const POSTGRES_URL = process.env.DISPATCH_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
@@ -25,7 +26,7 @@ export async function createTestDatabase(label = 'test'): Promise<{ url: string;
   const name = `dispatch_${label}_${randomBytes(4).toString('hex')}`;
   await admin((client) => client.query(`CREATE DATABASE "${name}"`));
   const url = withDatabase(name);
-  await applyMigrations(url);
+  await applyMigrations(url, defaultMigrationsDir(), testSecretBox());
   return { url, name, drop: () => dropTestDatabase(name) };
 }
 

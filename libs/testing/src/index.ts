@@ -1,4 +1,5 @@
 export * from './database';
+export * from './encryption';
 export * from './redis';
 export * from './receiver';
 export * from './factories';

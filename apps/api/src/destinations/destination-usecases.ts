@@ -1,11 +1,12 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
-import { destinationSettings, EgressGuard, findKind, Senders, sendRequest } from '@dispatch/destinations';
+import { DestinationKind, EgressGuard, findKind, MASKED, Senders, sendRequest } from '@dispatch/destinations';
 import { generateSigningSecret, newId } from '@dispatch/domain';
 import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
 import { checkedConfig } from './destination-config';
+import { DestinationSecrets } from './destination-secrets';
 import { CreateDestinationInput, UpdateDestinationInput } from './destination.schemas';
 
 @Injectable()
@@ -42,19 +43,23 @@ export class CreateDestination {
   constructor(
     private readonly destinations: DestinationRepository,
     private readonly egress: EgressGuard,
+    private readonly secrets: DestinationSecrets,
   ) {}
 
-  /** Creates the destination; the secret is in the answer this once. */
+  /** Creates the destination, its secrets sealed; the signing secret is in the answer this once. */
   async execute(organizationId: string, input: CreateDestinationInput): Promise<{ destination: DestinationRecord; secret: string | null }> {
     const { config, secret } = checkedConfig(input.kind, input.config, this.egress);
-    const signingSecret = findKind(input.kind)?.signsWithSecret ? (secret ?? generateSigningSecret()) : null;
+    if (secret === MASKED) throw badRequest([{ path: 'config.secret', message: 'is "********", which keeps a stored secret, but a new destination has none' }]);
+    const kind = findKind(input.kind) as DestinationKind;
+    const signingSecret = kind.signsWithSecret ? (secret ?? generateSigningSecret()) : null;
+    const id = newId('dst');
     const destination = await this.destinations.create({
-      id: newId('dst'),
+      id,
       organizationId,
       name: input.name,
       kind: input.kind,
-      config,
-      secret: signingSecret,
+      config: this.secrets.newConfig(kind, id, config),
+      secret: signingSecret === null ? null : this.secrets.sealSigningSecret(id, signingSecret),
       eventTypes: input.eventTypes,
       enabled: input.enabled,
       rateLimitMax: input.rateLimit?.max ?? null,
@@ -74,6 +79,7 @@ export class UpdateDestination {
     private readonly reopen: ReopenDestination,
     private readonly queues: DeliveryQueues,
     private readonly egress: EgressGuard,
+    private readonly secrets: DestinationSecrets,
   ) {}
 
   async execute(organizationId: string, id: string, input: UpdateDestinationInput): Promise<DestinationRecord> {
@@ -90,8 +96,9 @@ export class UpdateDestination {
     };
     if (input.config !== undefined) {
       const { config, secret } = checkedConfig(current.kind, input.config, this.egress);
-      changes.config = config;
-      if (secret !== undefined) changes.secret = secret;
+      changes.config = this.secrets.changedConfig(findKind(current.kind) as DestinationKind, current, config);
+      // Left out, or sent back as "********": the stored signing secret stays.
+      if (secret !== undefined && secret !== MASKED) changes.secret = this.secrets.sealSigningSecret(id, secret);
     }
     if (input.rateLimit !== undefined) {
       changes.rateLimitMax = input.rateLimit?.max ?? null;
@@ -164,12 +171,13 @@ export class TestDestination {
   constructor(
     private readonly finder: DestinationFinder,
     private readonly senders: Senders,
+    private readonly secrets: DestinationSecrets,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
   ) {}
 
   /** Runs the kind's connection test now (a webhook: a signed `dispatch.test` event), outside the queue, and reports it. */
   async execute(organizationId: string, id: string): Promise<TestResult> {
-    const destination = destinationSettings(await this.finder.get(organizationId, id));
+    const destination = this.secrets.settings(await this.finder.get(organizationId, id));
     const eventId = newId('test');
     const event = { id: eventId, type: 'dispatch.test', data: { message: 'Test event from Dispatch' }, receivedAt: new Date() };
     const result = await this.senders
@@ -189,6 +197,7 @@ export class RotateSecret {
     private readonly finder: DestinationFinder,
     private readonly destinations: DestinationRepository,
     private readonly queues: DeliveryQueues,
+    private readonly secrets: DestinationSecrets,
   ) {}
 
   /**
@@ -200,8 +209,9 @@ export class RotateSecret {
     if (!destination.secret) throw badRequest([{ path: 'kind', message: `${destination.kind} destinations have no signing secret` }]);
     const previousValidUntil = previousValidForSeconds > 0 ? new Date(Date.now() + previousValidForSeconds * 1000) : null;
     await this.destinations.update(id, {
-      secret,
-      previousSecret: previousValidUntil ? destination.secret : null,
+      secret: this.secrets.sealSigningSecret(id, secret),
+      // Sealed again: a sealed value opens only in the field it was sealed for.
+      previousSecret: previousValidUntil ? this.secrets.sealSigningSecret(id, this.secrets.signingSecret(id, destination.secret), true) : null,
       previousSecretExpiresAt: previousValidUntil,
     });
     await this.queues.announceChange(id);

@@ -1,14 +1,15 @@
 import type { DestinationRecord } from '@dispatch/db';
+import { findKind, maskedConfig } from '@dispatch/destinations';
 
 export type DestinationView = ReturnType<typeof destinationView>;
 
-/** A destination as the API shows it: never with its secret. */
+/** A destination as the API shows it, to every role: never with its signing secrets, every credential of its config `"********"`. */
 export function destinationView(destination: DestinationRecord) {
   return {
     id: destination.id,
     name: destination.name,
     kind: destination.kind,
-    config: destination.config,
+    config: maskedConfig(findKind(destination.kind), destination.config),
     eventTypes: destination.eventTypes,
     enabled: destination.enabled,
     disabledReason: destination.disabledReason,

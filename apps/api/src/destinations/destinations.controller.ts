@@ -71,7 +71,8 @@ export class DestinationsController {
   @ApiOperation({
     summary: 'Create a destination; a webhook gets a whsec_ secret, returned once',
     description:
-      'A config host written as an address that is not public unicast (loopback, private, link-local, …) is a 400 naming the field (config.url); DISPATCH_EGRESS_ALLOW allows ranges. Names are checked at each connection.',
+      'A config host written as an address that is not public unicast (loopback, private, link-local, …) is a 400 naming the field (config.url); DISPATCH_EGRESS_ALLOW allows ranges. Names are checked at each connection. ' +
+      'Credentials (the kind\'s secretFields; a webhook\'s authorization, proxy-authorization, cookie and x-api-key headers and those named in config.secretHeaders) are stored encrypted and shown as "********" in every answer, this one too.',
   })
   @ApiBody({ schema: withKindConfigs(jsonSchema(createDestinationSchema), destinationKinds.map(describeKind)) })
   async create(@CurrentCaller() caller: Caller, @Body() body: unknown) {
@@ -84,7 +85,7 @@ export class DestinationsController {
 
   @Get()
   @Access('read')
-  @ApiOperation({ summary: 'List destinations' })
+  @ApiOperation({ summary: 'List destinations (credentials in config shown as "********")' })
   async list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const { limit, cursor } = parse(listQuery, query, 'query');
     const found = await this.destinations.list(caller.organizationId, limit, cursor);
@@ -93,12 +94,18 @@ export class DestinationsController {
 
   @Get(':id')
   @Access('read')
+  @ApiOperation({ summary: 'A destination (credentials in config shown as "********")' })
   async get(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     return destinationView(await this.finder.get(caller.organizationId, id));
   }
 
   @Patch(':id')
   @Access('admin')
+  @ApiOperation({
+    summary: 'Change a destination; config is replaced whole',
+    description:
+      'A credential sent back as "********" keeps its stored value (400 when none is stored); one left out is removed. The signing secret stays unless config.secret gives a new one ("********" keeps it too).',
+  })
   @ApiBody({ schema: withKindConfigs(jsonSchema(updateDestinationSchema), destinationKinds.map(describeKind)) })
   async update(@CurrentCaller() caller: Caller, @Param('id') id: string, @Body() body: unknown) {
     const input = parseBody(updateDestinationSchema, body);

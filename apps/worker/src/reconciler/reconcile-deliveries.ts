@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DeliveryScans } from '@dispatch/db';
+import { DeliveryScans, DestinationRepository } from '@dispatch/db';
 import { DeliveryQueues, enqueueRequest, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
@@ -10,8 +10,9 @@ const BATCH = 500;
 /**
  * The outbox guarantee: finds open deliveries that have not moved for a while and have no
  * live job (the process died between commit and enqueue, or Redis lost its data) and enqueues
- * them again. Enqueueing is idempotent (job id = delivery id). Runs as a BullMQ job scheduler
- * on the maintenance queue, so one worker process runs it at a time.
+ * them again. Enqueueing is idempotent (job id = delivery id). Each pass also removes from the
+ * database the previous signing secrets that have expired. Runs as a BullMQ job scheduler on
+ * the maintenance queue, so one worker process runs it at a time.
  */
 @Processor(MAINTENANCE_QUEUE)
 @Injectable()
@@ -22,6 +23,7 @@ export class ReconcileDeliveries extends WorkerHost {
 
   constructor(
     private readonly deliveries: DeliveryScans,
+    private readonly destinations: DestinationRepository,
     private readonly queues: DeliveryQueues,
     private readonly metrics: WorkerMetrics,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
@@ -33,8 +35,17 @@ export class ReconcileDeliveries extends WorkerHost {
   @OnWorkerEvent('error')
   onError(): void {}
 
-  process(): Promise<number> {
-    return this.reconcile(new Date());
+  async process(): Promise<number> {
+    const now = new Date();
+    const enqueued = await this.reconcile(now);
+    await this.clearExpiredSecrets(now);
+    return enqueued;
+  }
+
+  /** Previous signing secrets past their time no longer sign: they leave the database too. */
+  async clearExpiredSecrets(now: Date): Promise<void> {
+    const cleared = await this.destinations.clearExpiredPreviousSecrets(now);
+    if (cleared.length > 0) this.logger.log(`Removed the expired previous signing secret of ${cleared.join(', ')}`);
   }
 
   /** Returns how many deliveries were enqueued again. */

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { DispatchConfig } from '@dispatch/config';
 import type { ClaimedDelivery, DeliveryScans, DestinationRecord, DestinationRepository } from '@dispatch/db';
 import { DestinationSettings, destinationSettings, Senders, webhookKind } from '@dispatch/destinations';
-import type { AttemptOutcome } from '@dispatch/domain';
+import { AttemptOutcome, encryptionKeyId, SecretBox } from '@dispatch/domain';
 import { deliveryBackoff, DeliveryJobData, DeliveryQueues } from '@dispatch/queue';
 import { AttemptObservers } from '../delivery/attempt-observers';
 import type { DeliveryProcessor } from '../delivery/delivery-processor';
@@ -56,6 +56,8 @@ const workers = (jest.requireMock('bullmq') as { workers: FakeWorker[] }).worker
 const NOW = Date.parse('2026-03-01T12:00:00.000Z');
 const IDLE_MS = 60_000;
 const PREFIX = 'dsp';
+/** The key the worker holds; the stored destinations are sealed with it. */
+const secrets = new SecretBox({ current: Buffer.alloc(32, 1) });
 
 function destinationRecord(id: string, overrides: Partial<DestinationRecord> = {}): DestinationRecord {
   return {
@@ -64,7 +66,7 @@ function destinationRecord(id: string, overrides: Partial<DestinationRecord> = {
     name: id,
     kind: 'webhook',
     config: { url: `https://receiver.test/${id}` },
-    secret: 'whsec_current',
+    secret: secrets.seal('whsec_current', { row: id, field: ['secret'] }),
     previousSecret: null,
     previousSecretExpiresAt: null,
     eventTypes: ['*'],
@@ -141,6 +143,7 @@ function setup(records: DestinationRecord[] = [destinationRecord('dst_A')]) {
     mocks.processor as unknown as DeliveryProcessor,
     mocks.metrics as unknown as WorkerMetrics,
     mocks.senders as unknown as Senders,
+    secrets,
     mocks.observers,
   );
   return { sut, mocks };
@@ -169,6 +172,19 @@ describe('DestinationSupervisor starting workers', () => {
     await sut.scan();
     expect(workers.map((worker) => worker.name)).toEqual(['{dst_A}']);
     expect(mocks.warn).toHaveBeenCalledWith('destination dst_P is of kind "carrier-pigeon", which this deployment cannot deliver to');
+  });
+
+  it('starts no worker for a destination whose secrets it cannot open, and names the destination and the key', async () => {
+    const otherKey = Buffer.alloc(32, 2);
+    const sealedElsewhere = new SecretBox({ current: otherKey }).seal('whsec_current', { row: 'dst_K', field: ['secret'] });
+    const { sut, mocks } = setup([destinationRecord('dst_K', { secret: sealedElsewhere }), destinationRecord('dst_A')]);
+    mocks.due.add('dst_K').add('dst_A');
+    await sut.scan();
+    expect(workers.map((worker) => worker.name)).toEqual(['{dst_A}']);
+    expect(mocks.warn).toHaveBeenCalledWith(
+      expect.stringMatching(new RegExp(`^destination dst_K: cannot read its secret: it is encrypted with key ${encryptionKeyId(otherKey)}, `)),
+    );
+    expect(JSON.stringify(mocks.warn.mock.calls)).not.toContain('whsec_current');
   });
 
   it("starts a worker on the destination's queue with its rate limit as BullMQ's limiter", async () => {
@@ -208,7 +224,7 @@ describe('DestinationSupervisor starting workers', () => {
     const { sut, mocks } = setup();
     await sut.wake('dst_A');
     await workers[0].processor(job('dlv_1'), 'token-1');
-    expect(mocks.processor.process).toHaveBeenCalledWith(job('dlv_1'), 'token-1', destinationSettings(destinationRecord('dst_A')));
+    expect(mocks.processor.process).toHaveBeenCalledWith(job('dlv_1'), 'token-1', destinationSettings(destinationRecord('dst_A'), secrets));
     expect(mocks.processor.process.mock.calls[0][2].kind).toBe(webhookKind);
   });
 
@@ -265,7 +281,7 @@ describe('DestinationSupervisor reloading a destination', () => {
   it('reloads a destination whose receiver answered gone and stops its worker now that it is disabled', async () => {
     const { sut, mocks } = setup();
     await sut.wake('dst_A');
-    const settings = destinationSettings(destinationRecord('dst_A'));
+    const settings = destinationSettings(destinationRecord('dst_A'), secrets);
     mocks.stored.set('dst_A', destinationRecord('dst_A', { enabled: false, disabledReason: 'receiver answered 410 Gone' }));
     mocks.observers.notify(report(settings, { kind: 'gone', reason: 'receiver answered 410 Gone' }));
     await turn();
@@ -282,7 +298,7 @@ describe('DestinationSupervisor reloading a destination', () => {
   ] as const)('does not reload the destination after an attempt that ended %s', async (_name, outcome) => {
     const { sut, mocks } = setup();
     await sut.wake('dst_A');
-    mocks.observers.notify(report(destinationSettings(destinationRecord('dst_A')), outcome));
+    mocks.observers.notify(report(destinationSettings(destinationRecord('dst_A'), secrets), outcome));
     await turn();
     expect(mocks.destinations.findById).toHaveBeenCalledTimes(1);
     expect(workers[0].close).not.toHaveBeenCalled();

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationRecord, DestinationRepository } from '@dispatch/db';
 import { DestinationSettings, destinationSettings, Senders } from '@dispatch/destinations';
+import { SecretBox } from '@dispatch/domain';
 import { changedChannel, deliveryBackoff, DeliveryJobData, DeliveryQueues, destinationQueueName, REDIS, wakeChannel } from '@dispatch/queue';
 import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
 import { DeliveryProcessor } from '../delivery/delivery-processor';
@@ -44,6 +45,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     private readonly processor: DeliveryProcessor,
     private readonly metrics: WorkerMetrics,
     private readonly senders: Senders,
+    private readonly secrets: SecretBox,
     observers: AttemptObservers,
   ) {
     observers.subscribe(this);
@@ -54,7 +56,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     if (outcome.kind === 'gone') void this.reload(destination.id);
   }
 
-  /** A destination's settings for delivery, or null when it is gone or of a kind this deployment lacks. */
+  /** A destination's settings for delivery, or null when it is gone, of a kind this deployment lacks, or its secrets cannot be opened (logged). */
   private async load(destinationId: string): Promise<DestinationSettings | null> {
     const record = await this.destinations.findById(destinationId);
     return record ? this.settingsOf(record) : null;
@@ -62,7 +64,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
 
   private settingsOf(record: DestinationRecord): DestinationSettings | null {
     try {
-      return destinationSettings(record);
+      return destinationSettings(record, this.secrets);
     } catch (error) {
       this.warnOnce((error as Error).message);
       return null;

@@ -1,5 +1,5 @@
 import type { DestinationKind } from '../kind';
-import { WebhookConfig, webhookConfigSchema } from './config';
+import { CREDENTIAL_HEADERS, secretHeaderNames, WebhookConfig, webhookConfigSchema } from './config';
 import { WebhookSender } from './send';
 
 export * from './config';
@@ -10,7 +10,9 @@ export * from './verdict';
 export const webhookKind: DestinationKind<WebhookConfig> = {
   kind: 'webhook',
   configSchema: webhookConfigSchema,
-  secretFields: ['secret'],
+  // And the headers named in `secretHeaders`, which depend on the config.
+  secretFields: ['secret', ...CREDENTIAL_HEADERS.map((name) => `headers.${name}`)],
+  secretPaths: (config) => secretHeaderNames(config).map((name) => ['headers', name]),
   signsWithSecret: true,
   endpoints: (config) => [{ path: 'url', host: new URL(config.url).hostname }],
   createSender: (deps) => new WebhookSender(deps),

@@ -40,6 +40,11 @@ export const contract: KindContract = {
   unreachableConfig: (closedPort) => ({ url: `http://127.0.0.1:${closedPort}/hook` }),
   credentials: (peer) => {
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
-    return { config: { url: `http://${peer.address.host}:${peer.address.port}/hook`, secret }, secrets: [secret, secret.slice('whsec_'.length)] };
+    const authorization = `Bearer ${randomBytes(24).toString('hex')}`;
+    const token = randomBytes(24).toString('hex');
+    return {
+      config: { url: `http://${peer.address.host}:${peer.address.port}/hook`, secret, headers: { authorization, 'x-token': token }, secretHeaders: ['x-token'] },
+      secrets: [secret, secret.slice('whsec_'.length), authorization, token],
+    };
   },
 };
