@@ -20,6 +20,11 @@ export async function migrate(databaseUrl, environment = process.env) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const url = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/dispatch';
-  const applied = await migrate(url);
-  console.log(applied.length ? `Applied ${applied.join(', ')}` : 'The database is up to date.');
+  try {
+    const applied = await migrate(url);
+    console.log(applied.length ? `Applied ${applied.join(', ')}` : 'The database is up to date.');
+  } catch (error) {
+    console.error(`Cannot migrate the database: ${error.message}`);
+    process.exit(1);
+  }
 }
