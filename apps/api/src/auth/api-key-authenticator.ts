@@ -17,7 +17,7 @@ export function revokedKeysChannel(prefix: string): string {
  * Looks API keys up by their hash. Answers are remembered for a few seconds, but only while
  * this process listens for revocations on Redis: a key revoked by any API process is forgotten
  * at once, and while the channel is not heard every request reads the database.
- * Records each key's use (`lastUsedAt`) at most once a minute per key.
+ * Records each key's use (`lastUsedAt`) at most once a minute per key and process.
  */
 @Injectable()
 export class ApiKeyAuthenticator implements OnModuleInit, OnModuleDestroy {
@@ -71,7 +71,7 @@ export class ApiKeyAuthenticator implements OnModuleInit, OnModuleDestroy {
       if (this.cache.size >= CACHE_MAX) this.cache.clear();
       if (this.listening) this.cache.set(hash, { caller, until: now + CACHE_MS });
     }
-    if (caller) this.recordUse(caller.apiKeyId, now);
+    if (caller) await this.recordUse(caller.apiKeyId, now);
     return caller;
   }
 
@@ -104,14 +104,20 @@ export class ApiKeyAuthenticator implements OnModuleInit, OnModuleDestroy {
     for (const [hash, entry] of this.cache) if (entry.caller?.apiKeyId === apiKeyId) this.cache.delete(hash);
   }
 
-  /** Writes `lastUsedAt` when this process has not for a minute; a failed write is tried again at the next use. */
-  private recordUse(apiKeyId: string, now: number): void {
+  /**
+   * Writes `lastUsedAt` when this process has not for a minute, before the request goes on (so
+   * a key's first use is listed as soon as it is answered). A failed write does not fail the
+   * request: it is tried again at the key's next use.
+   */
+  private async recordUse(apiKeyId: string, now: number): Promise<void> {
     if (now - (this.useRecordedAt.get(apiKeyId) ?? 0) < LAST_USED_PRECISION_MS) return;
     if (this.useRecordedAt.size >= CACHE_MAX) this.useRecordedAt.clear();
     this.useRecordedAt.set(apiKeyId, now);
-    this.organizations.recordUse(apiKeyId, new Date(now)).catch((error: unknown) => {
+    try {
+      await this.organizations.recordUse(apiKeyId, new Date(now));
+    } catch (error) {
       this.useRecordedAt.delete(apiKeyId);
       this.logger.debug(`Could not record the use of key ${apiKeyId}: ${(error as Error).message}`);
-    });
+    }
   }
 }
