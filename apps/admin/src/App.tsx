@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { API_KEY_STORAGE, createApi } from './api';
+import { ApiKeys } from './ApiKeys';
 import { AuditLog } from './AuditLog';
 import { Deliveries } from './Deliveries';
 import { Destinations } from './Destinations';
 import { SignIn } from './SignIn';
 
-type View = 'destinations' | 'deliveries' | 'audit';
+type View = 'destinations' | 'deliveries' | 'audit' | 'api-keys';
 
 function viewFromHash(): View {
   switch (window.location.hash) {
@@ -13,6 +14,8 @@ function viewFromHash(): View {
       return 'deliveries';
     case '#/audit':
       return 'audit';
+    case '#/api-keys':
+      return 'api-keys';
     default:
       return 'destinations';
   }
@@ -68,6 +71,9 @@ export function App() {
               <button type="button" aria-current={view === 'audit' ? 'page' : undefined} onClick={() => go('audit')}>
                 Audit log
               </button>
+              <button type="button" aria-current={view === 'api-keys' ? 'page' : undefined} onClick={() => go('api-keys')}>
+                API keys
+              </button>
             </nav>
             <nav aria-label="Operations" className="links">
               <a href="/docs" target="_blank" rel="noreferrer">
@@ -89,6 +95,8 @@ export function App() {
         <Destinations api={api} />
       ) : view === 'deliveries' ? (
         <Deliveries api={api} />
+      ) : view === 'api-keys' ? (
+        <ApiKeys api={api} />
       ) : (
         <AuditLog api={api} />
       )}

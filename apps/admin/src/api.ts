@@ -160,6 +160,35 @@ export interface AuditEntry {
   details: Record<string, unknown> | null;
 }
 
+export type ApiKeyRole = 'admin' | 'producer' | 'viewer';
+
+export const API_KEY_ROLES: readonly ApiKeyRole[] = ['admin', 'producer', 'viewer'];
+
+/** An API key of the organization as the API lists it: never the key itself. */
+export interface ApiKey {
+  id: string;
+  name: string;
+  role: ApiKeyRole;
+  createdAt: string;
+  /** Precise to a minute. */
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface NewApiKey {
+  name: string;
+  role: ApiKeyRole;
+}
+
+/** A key just created: `key` is in this answer only. */
+export interface CreatedApiKey {
+  id: string;
+  name: string;
+  role: ApiKeyRole;
+  key: string;
+  createdAt: string;
+}
+
 export interface ErrorDetail {
   path: string;
   message: string;
@@ -273,6 +302,11 @@ export interface Api {
   cancelDelivery(deliveryId: string): Promise<Delivery>;
   /** The latest operator actions, newest first. */
   listAuditLog(limit?: number): Promise<Page<AuditEntry>>;
+  /** The organization's API keys, revoked ones included, oldest first (admin keys only). */
+  listApiKeys(): Promise<ApiKey[]>;
+  createApiKey(input: NewApiKey): Promise<CreatedApiKey>;
+  /** Revokes a key at once (409 for the organization's last admin key). */
+  revokeApiKey(apiKeyId: string): Promise<void>;
 }
 
 /** Entries of the audit log read at once. */
@@ -346,6 +380,11 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
     getReplay: (replayId) => call<Replay>('GET', `/v1/replays/${id(replayId)}`),
     cancelDelivery: (deliveryId) => call<Delivery>('POST', `/v1/deliveries/${id(deliveryId)}/cancel`),
     listAuditLog: (limit = AUDIT_LOG_LIMIT) => call<Page<AuditEntry>>('GET', `/v1/audit-log${query({ limit })}`),
+    listApiKeys: async () => (await call<{ data: ApiKey[] }>('GET', '/v1/api-keys')).data,
+    createApiKey: (input) => call<CreatedApiKey>('POST', '/v1/api-keys', input),
+    revokeApiKey: async (apiKeyId) => {
+      await call<unknown>('DELETE', `/v1/api-keys/${id(apiKeyId)}`);
+    },
   };
 }
 
