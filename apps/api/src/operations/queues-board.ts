@@ -8,6 +8,7 @@ import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { Queue } from 'bullmq';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
+import { answerBeforeBody } from '../http/early-answer';
 import { BoardRetries } from './board-retries';
 
 const SYNC_MS = 5_000;
@@ -38,21 +39,23 @@ export function queuesGate(authenticator: ApiKeyAuthenticator, retries: BoardRet
     if (!caller || caller.role !== 'admin' || caller.organizationName !== OPERATOR_ORGANIZATION) {
       reply.header('WWW-Authenticate', 'Basic realm="Dispatch queues", charset="UTF-8"');
       return answer(
+        request,
         reply,
         new UnauthorizedException(`The queues need an admin API key of the "${OPERATOR_ORGANIZATION}" organization (as the password of HTTP Basic auth)`),
       );
     }
     if (request.method === 'GET' || request.method === 'HEAD') return;
     const foreign = foreignOrigin(request);
-    if (foreign) return answer(reply, new ForbiddenException(`Changes to the queues are accepted only from this server's own pages (${foreign})`));
+    if (foreign) return answer(request, reply, new ForbiddenException(`Changes to the queues are accepted only from this server's own pages (${foreign})`));
     try {
       const retry = retries.allowed ? await boardRetry(request, caller, retries) : undefined;
       if (retry) return await reply.status(retry.status).send(retry.body);
     } catch (error) {
-      if (error instanceof HttpException) return answer(reply, error);
+      if (error instanceof HttpException) return answer(request, reply, error);
       throw error;
     }
     return answer(
+      request,
       reply,
       new ForbiddenException(
         retries.allowed
@@ -95,8 +98,10 @@ function foreignOrigin(request: FastifyRequest): string | undefined {
   return host !== undefined && host === request.headers.host ? undefined : `Origin ${origin} is not ${request.headers.host ?? 'this host'}`;
 }
 
-async function answer(reply: FastifyReply, exception: HttpException): Promise<void> {
-  await reply.status(exception.getStatus()).send(exception.getResponse());
+/** Answers with `exception` in the API's error shape, before Bull Board reads any body. */
+async function answer(request: FastifyRequest, reply: FastifyReply, exception: HttpException): Promise<void> {
+  const { error, message } = exception.getResponse() as { error: string; message: string };
+  await answerBeforeBody(request, reply, exception.getStatus(), error, message);
 }
 
 /**
