@@ -62,6 +62,8 @@ describe('API rate limit: 3 a minute per key, 2 a minute per address without a v
     expectLimited(await anonymous[0].get('/v1/destinations'), 'third request without a key');
     expectLimited(await anonymous[1].get('/v1/destinations'), 'with an unknown key, on the second process');
     expectLimited(await anonymous[0].get('/docs-json'), 'a route outside /v1');
+    // Without DISPATCH_TRUST_PROXY a client cannot claim another address.
+    expectLimited(await anonymous[0].request('GET', '/v1/destinations', undefined, { 'x-forwarded-for': '203.0.113.9' }), 'with a forwarded-for header');
 
     expect((await new ApiClient(second.url, system.organization.adminKey).get('/v1/destinations')).status).toBe(200);
     expect((await anonymous[0].get('/health/ready')).status).toBe(200);
@@ -97,5 +99,17 @@ describe('API rate limit: 0 turns the per-address limit off, the per-key one sta
     for (let i = 0; i < 10; i += 1) expect((await anonymous.get('/v1/events')).status).toBe(401);
     expect([(await system.client.get('/v1/events')).status, (await system.client.get('/v1/events')).status]).toEqual([200, 200]);
     expectLimited(await system.client.get('/v1/events'), 'third with the key');
+  });
+});
+
+describe('API rate limit behind a proxy of DISPATCH_TRUST_PROXY: the address it forwards is counted', () => {
+  const system = useSystem({ worker: false, env: { DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE: '2', DISPATCH_TRUST_PROXY: '127.0.0.0/8' } });
+
+  it('gives each client the proxy names its own budget, so one cannot use up the budget of another', async () => {
+    const through = (client: string) => () => system.client.as(undefined).request('GET', '/v1/events', undefined, { 'x-forwarded-for': client });
+    const [first, second] = [through('203.0.113.5'), through('203.0.113.6')];
+    expect([(await first()).status, (await first()).status]).toEqual([401, 401]);
+    expectLimited(await first(), 'third from the first client');
+    expect((await second()).status).toBe(401);
   });
 });

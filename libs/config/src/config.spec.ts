@@ -54,6 +54,7 @@ describe('configuration', () => {
     ['DISPATCH_EGRESS_ALLOW', '127.0.0.1'],
     ['DISPATCH_EGRESS_ALLOW', '127.0.0.0/8,localhost'],
     ['DISPATCH_EGRESS_ALLOW', '10.0.0.0/33'],
+    ['DISPATCH_TRUST_PROXY', '127.0.0.1'],
     ['DISPATCH_REQUEST_TIMEOUT_MS', '0'],
     ['DISPATCH_QUEUES_ALLOW_RETRIES', 'yes'],
   ])('refuses %s=%s with a message naming it (and only it)', (name, value) => {
@@ -73,6 +74,11 @@ describe('configuration', () => {
   it('reads DISPATCH_EGRESS_ALLOW as a list of CIDRs, spaces and blanks ignored', () => {
     expect(loadConfig({ DISPATCH_EGRESS_ALLOW: ' 127.0.0.0/8, ::1/128,,10.1.0.0/16 ' }).egressAllow).toEqual(['127.0.0.0/8', '::1/128', '10.1.0.0/16']);
     expect(loadConfig({ DISPATCH_EGRESS_ALLOW: '' }).egressAllow).toEqual([]);
+  });
+
+  it('reads DISPATCH_TRUST_PROXY as a list of CIDRs, none by default', () => {
+    expect(loadConfig({ DISPATCH_TRUST_PROXY: '127.0.0.1/32, ::1/128' }).trustedProxies).toEqual(['127.0.0.1/32', '::1/128']);
+    expect(loadConfig({}).trustedProxies).toEqual([]);
   });
 
   it('takes 0 as a rate limit that is off', () => {
@@ -147,6 +153,7 @@ describe('configuration', () => {
       },
       attempts: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, replyMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
       egressAllow: readme('DISPATCH_EGRESS_ALLOW') === undefined ? [] : ['a README default the code does not know'],
+      trustedProxies: readme('DISPATCH_TRUST_PROXY') === undefined ? [] : ['a README default the code does not know'],
       requestTimeoutMs: readme('DISPATCH_REQUEST_TIMEOUT_MS') as number,
       queues: { allowRetries: readme('DISPATCH_QUEUES_ALLOW_RETRIES') === 'true' },
       logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],

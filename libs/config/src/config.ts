@@ -70,6 +70,7 @@ const environmentSchema = z.object({
   DISPATCH_REQUEST_TIMEOUT_MS: integer(30_000),
   DISPATCH_QUEUES_ALLOW_RETRIES: flag(false),
   DISPATCH_EGRESS_ALLOW: cidrList,
+  DISPATCH_TRUST_PROXY: cidrList,
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
 });
 
@@ -95,6 +96,8 @@ export type DispatchConfig = Readonly<{
   queues: Readonly<{ allowRetries: boolean }>;
   /** CIDRs destinations may reach even though they are not public addresses (loopback, private…). */
   egressAllow: readonly string[];
+  /** CIDRs of the proxies in front of the API whose `X-Forwarded-For` names the client (for the per-address rate limit); empty: none. */
+  trustedProxies: readonly string[];
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }>;
 
@@ -130,6 +133,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     requestTimeoutMs: e.DISPATCH_REQUEST_TIMEOUT_MS,
     queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
+    trustedProxies: e.DISPATCH_TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
   };
 }

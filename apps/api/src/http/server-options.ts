@@ -6,12 +6,15 @@ import { BODY_LIMIT_BYTES } from './json-body';
  * have not all arrived `DISPATCH_REQUEST_TIMEOUT_MS` after it began is answered 408 and its
  * connection closed, whether the client trickles or stalls; a connection on which nothing
  * moves either way is closed once that time and the longest wait of a route (a destination
- * test) have passed.
+ * test) have passed. A request's client address (`request.ip`, what the per-address rate limit
+ * counts) is the peer's, unless the peer is a proxy of `DISPATCH_TRUST_PROXY`: then it is the
+ * address that proxy names in `X-Forwarded-For`.
  */
 export function serverOptions(config: DispatchConfig) {
   const timeoutMs = config.requestTimeoutMs;
   return {
     bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
     requestTimeout: timeoutMs,
     connectionTimeout: timeoutMs + config.attempts.timeoutMs,
     http: {
