@@ -14,9 +14,13 @@ interface Props {
 }
 
 function secretHint(field: ConfigField, editing: boolean): string {
-  if (editing) return 'Leave blank to keep the current secret.';
+  if (editing) return 'Leave it as it is to keep the current value.';
   if (field.name === 'secret') return 'Leave blank and Dispatch makes one, shown once.';
   return field.required ? 'Required.' : 'Optional.';
+}
+
+function listHint(field: ConfigField): string {
+  return field.description ? `${field.description}. Comma separated.` : 'Comma separated.';
 }
 
 function placeholderOf(field: ConfigField): string | undefined {
@@ -40,7 +44,7 @@ export function ConfigFields({ idPrefix, fields, values, onChange, editing, inva
         const hintId = `${id}-hint`;
         const value = values[field.name];
         const text = typeof value === 'string' ? value : '';
-        const hint = field.type === 'secret' ? secretHint(field, editing) : field.type === 'json' ? 'JSON.' : field.description;
+        const hint = field.type === 'secret' ? secretHint(field, editing) : field.type === 'json' ? 'JSON.' : field.type === 'list' ? listHint(field) : field.description;
         const ariaInvalid = invalid.has(field.name) ? true : undefined;
         const describedBy = hint ? hintId : undefined;
         const hintNode = hint ? (

@@ -82,7 +82,7 @@ describe('fieldsFromSchema', () => {
     ]);
   });
 
-  it('follows local $refs, and edits what it cannot map (lists, objects of other values) as JSON', () => {
+  it('follows local $refs, edits lists of text as one comma-separated text, and what it cannot map (objects of other values) as JSON', () => {
     const schema: JsonSchema = {
       type: 'object',
       properties: {
@@ -94,7 +94,7 @@ describe('fieldsFromSchema', () => {
     };
     expect(fieldsFromSchema(schema)).toEqual([
       { name: 'region', label: 'Region', required: false, type: 'enum', options: ['eu', 'us'], default: 'eu' },
-      { name: 'topics', label: 'Topics', required: false, type: 'json', default: ['a'] },
+      { name: 'topics', label: 'Topics', required: false, type: 'list', default: ['a'] },
       { name: 'limits', label: 'Limits', required: false, type: 'json' },
     ]);
   });
@@ -223,6 +223,23 @@ describe('configFromValues', () => {
       { path: 'config.headers', message: 'a value ("orphan") has no key' },
       { path: 'config.headers.x-a', message: 'is given twice' },
     ]);
+  });
+
+  it('sends a list of text typed comma separated as a list, and leaves a blank one out', () => {
+    const listFields = fieldsFromSchema({ type: 'object', properties: { secretHeaders: { type: 'array', items: { type: 'string' } } } });
+    expect(initialValues(listFields, { secretHeaders: ['x-token', 'x-signature'] })).toEqual({ secretHeaders: 'x-token, x-signature' });
+    expect(configFromValues(listFields, { secretHeaders: ' x-token,, x-other ,' })).toEqual({ config: { secretHeaders: ['x-token', 'x-other'] }, problems: [] });
+    expect(configFromValues(listFields, { secretHeaders: ' ' })).toEqual({ config: {}, problems: [] });
+  });
+
+  it('sends a stored credential back as the API shows it ("********"), which keeps it, unless a new one is typed', () => {
+    const withPassword = fieldsFromSchema({ type: 'object', properties: { host: { type: 'string' }, password: { type: 'string' } }, required: ['host', 'password'] }, [
+      'password',
+    ]);
+    const editing = initialValues(withPassword, { host: 'mail.example.com', password: '********' });
+    expect(editing).toEqual({ host: 'mail.example.com', password: '********' });
+    expect(configFromValues(withPassword, editing).config).toEqual({ host: 'mail.example.com', password: '********' });
+    expect(configFromValues(withPassword, { ...editing, password: 'new-one' }).config).toEqual({ host: 'mail.example.com', password: 'new-one' });
   });
 
   it('round-trips a stored config through the form unchanged', () => {

@@ -47,6 +47,7 @@ export type ConfigField =
   | (BaseField & { type: 'boolean'; default: boolean })
   | (BaseField & { type: 'number'; integer: boolean; min?: number; max?: number; default?: number })
   | (BaseField & { type: 'map'; default: Record<string, string> })
+  | (BaseField & { type: 'list'; default: string[] })
   | (BaseField & { type: 'json'; default?: unknown });
 
 export interface MapRow {
@@ -54,7 +55,7 @@ export interface MapRow {
   value: string;
 }
 
-/** What a form holds for one field: text for text, secret, enum, number and JSON fields. */
+/** What a form holds for one field: text for text, secret, enum, number, list (comma separated) and JSON fields. */
 export type FieldValue = string | boolean | MapRow[];
 
 export type ConfigValues = Record<string, FieldValue>;
@@ -130,6 +131,13 @@ function isStringMap(schema: JsonSchema, root: JsonSchema): boolean {
   return typesOf(valueSchema).includes('string') && !valueSchema.enum;
 }
 
+/** An array of plain strings (not of choices): edited as one comma-separated text. */
+function isStringList(schema: JsonSchema, root: JsonSchema): boolean {
+  if (!typesOf(schema).includes('array') || !isRecord(schema.items)) return false;
+  const items = simplify(schema.items, root);
+  return typesOf(items).includes('string') && !items.enum;
+}
+
 function fieldFor(name: string, raw: JsonSchema, required: boolean, secret: boolean, root: JsonSchema): ConfigField {
   const schema = simplify(raw, root);
   const hasDefault = 'default' in schema;
@@ -175,6 +183,10 @@ function fieldFor(name: string, raw: JsonSchema, required: boolean, secret: bool
       ...(typeof schema.default === 'string' ? { default: schema.default } : {}),
       ...(typeof schema.maxLength === 'number' ? { maxLength: schema.maxLength } : {}),
     };
+  }
+  if (isStringList(schema, root)) {
+    const defaults = Array.isArray(schema.default) ? schema.default.filter((item): item is string => typeof item === 'string') : [];
+    return { ...base, type: 'list', default: defaults };
   }
   if (isStringMap(schema, root)) {
     const fallback = isRecord(schema.default) ? schema.default : {};
@@ -236,9 +248,13 @@ function mapRows(map: unknown): MapRow[] {
   return Object.entries(map).map(([key, value]) => ({ key, value: typeof value === 'string' ? value : JSON.stringify(value) }));
 }
 
+/** What the API shows in place of a stored credential, and takes back as "keep it". */
+export const MASKED = '********';
+
 /**
- * The form's first values: a destination's stored config when editing (secrets are never shown,
- * so they start blank), else the schema's defaults.
+ * The form's first values: a destination's stored config when editing (a stored credential as
+ * the API shows it, `"********"`; the signing secret, never shown, blank), else the schema's
+ * defaults.
  */
 export function initialValues(fields: readonly ConfigField[], config?: Record<string, unknown>): ConfigValues {
   const values: ConfigValues = {};
@@ -247,13 +263,17 @@ export function initialValues(fields: readonly ConfigField[], config?: Record<st
     const value = stored === undefined || stored === null ? ('default' in field ? field.default : undefined) : stored;
     switch (field.type) {
       case 'secret':
-        values[field.name] = '';
+        // The API shows a stored credential as "********"; sent back unchanged, it keeps the value.
+        values[field.name] = stored === MASKED ? MASKED : '';
         break;
       case 'boolean':
         values[field.name] = value === true;
         break;
       case 'map':
         values[field.name] = mapRows(value);
+        break;
+      case 'list':
+        values[field.name] = Array.isArray(value) ? value.join(', ') : '';
         break;
       case 'json':
         values[field.name] = value === undefined ? '' : JSON.stringify(value);
@@ -328,6 +348,13 @@ function valueToSend(field: ConfigField, value: FieldValue | undefined, problems
       if (Number.isFinite(number)) return number;
       problems.push({ path, message: 'must be a number' });
       return LEAVE_OUT;
+    }
+    case 'list': {
+      const items = text
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
+      return items.length > 0 || field.required ? items : LEAVE_OUT;
     }
     case 'json': {
       if (text.trim() === '') return LEAVE_OUT;
