@@ -120,6 +120,18 @@ function changingRoutes(system: TestSystem, queueName: string, jobId: string): {
     });
 }
 
+/** Sends each of `routes` to the board: every one is answered 403, and Redis and the database are left as they were. */
+async function expectEveryOneRefused(system: TestSystem, database: Database, routes: { method: string; path: string; body: unknown }[]): Promise<void> {
+  const redisBefore = await queueKeys(system);
+  const rowsBefore = await rows(database);
+  for (const route of routes) {
+    const answer = await board(system, route.method, route.path, { body: route.body });
+    expect([route.method, route.path, answer.status, answer.body]).toEqual([route.method, route.path, 403, errorShape(403, 'Forbidden')]);
+  }
+  expect(await queueKeys(system)).toEqual(redisBefore);
+  expect(await rows(database)).toEqual(rowsBefore);
+}
+
 describe('Bull Board, read-only (the default)', () => {
   const system = useSystem({ env: { DISPATCH_BOOTSTRAP_KEY: OPERATOR_KEY } });
   const receiver = useReceiver();
@@ -170,14 +182,7 @@ describe('Bull Board, read-only (the default)', () => {
         const wanted = expected.replace('{q}', encodeURIComponent(queueName)).replace('{job}', ids[0]);
         expect(routes.map((route) => `${route.method} ${route.path}`)).toContain(wanted);
       }
-      const redisBefore = await queueKeys(system);
-      const rowsBefore = await rows(database);
-      for (const route of routes) {
-        const answer = await board(system, route.method, route.path, { body: route.body });
-        expect([route.method, route.path, answer.status, answer.body]).toEqual([route.method, route.path, 403, errorShape(403, 'Forbidden')]);
-      }
-      expect(await queueKeys(system)).toEqual(redisBefore);
-      expect(await rows(database)).toEqual(rowsBefore);
+      await expectEveryOneRefused(system, database, routes);
       expect((await system.client.get(`/v1/deliveries/${ids[0]}`)).body).toMatchObject({ status: 'failed', attemptCount: 1 });
     } finally {
       await system.startWorker();
@@ -269,14 +274,7 @@ describe('Bull Board with DISPATCH_QUEUES_ALLOW_RETRIES=true', () => {
     try {
       const routes = changingRoutes(system, destinationQueueName(destination.id), ids[0]).filter((route) => !route.path.includes('/retry'));
       expect(routes.length).toBeGreaterThan(10);
-      const redisBefore = await queueKeys(system);
-      const rowsBefore = await rows(database);
-      for (const route of routes) {
-        const answer = await board(system, route.method, route.path, { body: route.body });
-        expect([route.method, route.path, answer.status, answer.body]).toEqual([route.method, route.path, 403, errorShape(403, 'Forbidden')]);
-      }
-      expect(await queueKeys(system)).toEqual(redisBefore);
-      expect(await rows(database)).toEqual(rowsBefore);
+      await expectEveryOneRefused(system, database, routes);
     } finally {
       await database.close();
       await system.startWorker();
