@@ -156,6 +156,21 @@ describe('Bull Board, read-only (the default)', () => {
     expect(listing.body.queues.every((listed: Json) => listed.readOnlyMode === true && listed.allowRetries === false)).toBe(true);
   });
 
+  it("lists a destination's queue as soon as it is created, under its new name once renamed, and no more once it is deleted", async () => {
+    const listed = async () => ((await board(system, 'GET', '/api/queues')).body.queues as Json[]).map((queue) => queue.displayName);
+    const destination = await createWebhook(system.client, `${receiver.url}/hook`, { name: 'board-listed' });
+    expect(await listed()).toContain(`board-listed (${destination.id})`);
+
+    expect((await system.client.request('PATCH', `/v1/destinations/${destination.id}`, { name: 'board-renamed' })).status).toBe(200);
+    const renamed = await listed();
+    expect(renamed).toContain(`board-renamed (${destination.id})`);
+    expect(renamed).not.toContain(`board-listed (${destination.id})`);
+
+    expect((await system.client.request('DELETE', `/v1/destinations/${destination.id}`)).status).toBe(204);
+    expect((await listed()).filter((name) => name.endsWith(`(${destination.id})`))).toEqual([]);
+    expect(await listed()).toContain('maintenance (reconciler)');
+  });
+
   it('refuses every route that would change a queue or a job (403), and Redis and the database stay as they were', async () => {
     const { destination, ids } = await deadLetter(system, receiver);
     // Without the worker, nothing else changes the queues while the board is asked to.

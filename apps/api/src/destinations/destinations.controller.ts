@@ -79,7 +79,7 @@ export class DestinationsController {
     const input = parseBody(createDestinationSchema, body);
     const { destination, secret } = await this.createDestination.execute(caller.organizationId, input);
     await this.recordChange(caller, 'create', destination.id, { name: destination.name });
-    await this.board.sync();
+    this.board.show(destination);
     return { ...destinationView(destination), ...(secret ? { secret } : {}) };
   }
 
@@ -111,6 +111,7 @@ export class DestinationsController {
     const input = parseBody(updateDestinationSchema, body);
     const destination = await this.updateDestination.execute(caller.organizationId, id, input);
     await this.recordChange(caller, 'update', id, { fields: Object.keys(input) });
+    this.board.show(destination);
     return destinationView(destination);
   }
 
@@ -120,7 +121,7 @@ export class DestinationsController {
   async remove(@CurrentCaller() caller: Caller, @Param('id') id: string): Promise<void> {
     await this.deleteDestination.execute(caller.organizationId, id);
     await this.recordChange(caller, 'delete', id);
-    await this.board.sync();
+    this.board.hide(id);
   }
 
   @Post(':id/test')
@@ -167,7 +168,7 @@ export class DestinationsController {
 
   /** After a destination changed: routing sees it at once, and the change is in the audit trail. */
   private async recordChange(caller: Caller, action: string, id: string, details?: Prisma.InputJsonObject): Promise<void> {
-    this.routing.changed(caller.organizationId);
+    this.routing.changed(caller.organizationId, id);
     await this.audit.record(caller, `destination.${action}`, id, details);
   }
 }

@@ -26,8 +26,22 @@ export class RoutingTable {
     return destinations;
   }
 
-  /** Forgets an organization's destinations after one of them changed. */
-  changed(organizationId: string): void {
-    this.cached.delete(organizationId);
+  /**
+   * After one destination changed through this process: routing sees it at once. The cached
+   * list, if any, gets that one destination read again; the rest is kept, so a change costs the
+   * same however many destinations the organization has.
+   */
+  changed(organizationId: string, destinationId: string): void {
+    const entry = this.cached.get(organizationId);
+    if (!entry) return;
+    const destinations = Promise.all([entry.destinations, this.destinations.findRoutable(organizationId, [destinationId])]).then(([listed, found]) => [
+      ...listed.filter((destination) => destination.id !== destinationId),
+      ...found.filter((destination) => destination.enabled),
+    ]);
+    const patched = { at: entry.at, destinations };
+    this.cached.set(organizationId, patched);
+    destinations.catch(() => {
+      if (this.cached.get(organizationId) === patched) this.cached.delete(organizationId);
+    });
   }
 }

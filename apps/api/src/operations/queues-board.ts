@@ -3,15 +3,13 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { InjectBullBoard } from '@bull-board/nestjs';
 import type { BullBoardInstance } from '@bull-board/nestjs';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { Caller, OPERATOR_ORGANIZATION, PrismaClient } from '@dispatch/db';
-import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
+import { Caller, Destination, OPERATOR_ORGANIZATION, PrismaClient } from '@dispatch/db';
+import { DeliveryQueues, destinationQueueName, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { Queue } from 'bullmq';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
 import { answerBeforeBody } from '../http/early-answer';
 import { BoardRetries } from './board-retries';
-
-const SYNC_MS = 5_000;
 
 /** Where Bull Board is served. */
 export const QUEUES_ROUTE = '/queues';
@@ -116,17 +114,28 @@ export async function boardPageWithoutThirdParties(request: FastifyRequest, repl
   return payload.replace(/<link [^>]*href="https:\/\/fonts\.googleapis\.com\/[^>]*>/g, '');
 }
 
+/** How often the board is brought in step with the database (changes made through another API process). */
+const SYNC_MS = 30_000;
+
+type Listed = Pick<Destination, 'id' | 'name'>;
+
 /**
  * Keeps Bull Board listing one queue per destination, named after it, and the maintenance
  * queue. Every queue is read-only; with `DISPATCH_QUEUES_ALLOW_RETRIES` a destination's queue
  * shows retry buttons (Bull Board then shows its other buttons too, which `queuesGate` refuses).
+ * A destination created, renamed or deleted through this process is listed or unlisted at once,
+ * at a cost that does not grow with the number of destinations; the whole listing is compared
+ * with the database every 30 s, for changes made through another API process.
  */
 @Injectable()
 export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
   private timer: NodeJS.Timeout | undefined;
-  private listed = '';
+  /** The name each listed destination is shown under, by id. */
+  private readonly listed = new Map<string, string>();
+  /** Destinations changed through this process while a sync reads the database: its listing of them may be older. */
+  private readonly changedDuringSync = new Set<string>();
+  private syncing = false;
   private readonly maintenanceQueue: Queue;
-  private readonly maintenance: BullMQAdapter;
 
   constructor(
     @InjectBullBoard() private readonly board: BullBoardInstance,
@@ -136,10 +145,10 @@ export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
   ) {
     this.maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: queues.connection, prefix: queues.prefix });
     this.maintenanceQueue.on('error', () => undefined);
-    this.maintenance = new BullMQAdapter(this.maintenanceQueue, { displayName: 'maintenance (reconciler)', readOnlyMode: true });
   }
 
   async onModuleInit(): Promise<void> {
+    this.board.replaceQueues([new BullMQAdapter(this.maintenanceQueue, { displayName: 'maintenance (reconciler)', readOnlyMode: true })]);
     await this.sync();
     this.timer = setInterval(() => void this.sync().catch(() => undefined), SYNC_MS);
     this.timer.unref();
@@ -150,22 +159,43 @@ export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
     await this.maintenanceQueue.close();
   }
 
+  /** A destination was created or changed through this process: its queue is listed under its current name. */
+  show(destination: Listed): void {
+    if (this.syncing) this.changedDuringSync.add(destination.id);
+    this.list(destination);
+  }
+
+  /** A destination was deleted through this process: its queue leaves the board. */
+  hide(destinationId: string): void {
+    if (this.syncing) this.changedDuringSync.add(destinationId);
+    this.unlist(destinationId);
+  }
+
+  /** Lists every destination in the database and no other, each under its current name. */
   async sync(): Promise<void> {
-    const destinations = await this.prisma.destination.findMany({ select: { id: true, name: true }, orderBy: { createdAt: 'asc' } });
-    const listed = JSON.stringify(destinations);
-    if (listed === this.listed) return;
-    this.listed = listed;
+    if (this.syncing) return;
+    this.syncing = true;
+    try {
+      const destinations = await this.prisma.destination.findMany({ select: { id: true, name: true }, orderBy: { createdAt: 'asc' } });
+      const stored = new Set(destinations.map((destination) => destination.id));
+      for (const id of [...this.listed.keys()]) if (!stored.has(id) && !this.changedDuringSync.has(id)) this.unlist(id);
+      for (const destination of destinations) if (!this.changedDuringSync.has(destination.id)) this.list(destination);
+    } finally {
+      this.changedDuringSync.clear();
+      this.syncing = false;
+    }
+  }
+
+  private list(destination: Listed): void {
+    const displayName = `${destination.name} (${destination.id})`;
+    if (this.listed.get(destination.id) === displayName) return;
+    this.listed.set(destination.id, displayName);
     const { allowRetries } = this.config.queues;
-    this.board.replaceQueues([
-      ...destinations.map(
-        (destination) =>
-          new BullMQAdapter(this.queues.queue(destination.id), {
-            displayName: `${destination.name} (${destination.id})`,
-            readOnlyMode: !allowRetries,
-            allowRetries,
-          }),
-      ),
-      this.maintenance,
-    ]);
+    this.board.addQueue(new BullMQAdapter(this.queues.queue(destination.id), { displayName, readOnlyMode: !allowRetries, allowRetries }));
+  }
+
+  private unlist(destinationId: string): void {
+    if (!this.listed.delete(destinationId)) return;
+    this.board.removeQueue(destinationQueueName(destinationId));
   }
 }
