@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '@dispatch/config';
+import { logUnhandledRejections } from '@dispatch/domain';
 import { createApi } from './app';
 
 async function main(): Promise<void> {
+  logUnhandledRejections((message) => Logger.error(message, 'api'));
   const config = loadConfig();
   const app = await createApi(config);
   await app.listen(config.port, config.host);

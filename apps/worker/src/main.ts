@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '@dispatch/config';
+import { logUnhandledRejections } from '@dispatch/domain';
 import { createWorker } from './worker';
 
 async function main(): Promise<void> {
+  logUnhandledRejections((message) => Logger.error(message, 'worker'));
   const config = loadConfig();
   const app = await createWorker(config);
   let closing = false;

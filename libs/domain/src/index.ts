@@ -9,3 +9,4 @@ export * from './webhook-payload';
 export * from './readiness';
 export * from './send-result';
 export * from './secret-box';
+export * from './unhandled-rejections';

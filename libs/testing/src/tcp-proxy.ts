@@ -3,11 +3,14 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A TCP proxy on loopback in front of a real service (PostgreSQL, Redis). `cut()` drops every
- * connection and refuses new ones, as if the service went away; `restore()` lets them through.
+ * connection and refuses new ones, as if the service went away; `stall()` drops every
+ * connection and takes new ones but passes nothing, as a service too busy to answer (clients
+ * time out); `restore()` lets them through.
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private open = true;
+  private stalling = false;
 
   private constructor(private readonly server: Server) {}
 
@@ -17,6 +20,12 @@ export class TcpProxy {
     server.on('connection', (client) => {
       if (!proxy.open) {
         client.destroy();
+        return;
+      }
+      if (proxy.stalling) {
+        proxy.sockets.add(client);
+        client.on('close', () => proxy.sockets.delete(client));
+        client.on('error', () => client.destroy());
         return;
       }
       const upstream = connect(targetPort, targetHost);
@@ -52,7 +61,14 @@ export class TcpProxy {
     for (const socket of this.sockets) socket.destroy();
   }
 
+  stall(): void {
+    this.stalling = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
   restore(): void {
+    if (this.stalling) for (const socket of this.sockets) socket.destroy();
+    this.stalling = false;
     this.open = true;
   }
 
