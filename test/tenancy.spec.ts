@@ -55,6 +55,12 @@ const matrix: Record<string, Row> = {
     ok: 202,
     request: () => ({ path: '/v1/events', body: { id: uniqueId('evt_matrix'), type: 'nobody.wants', data: {} } }),
   },
+  'POST /v1/events/batch': {
+    needs: 'produce',
+    object: false,
+    ok: 202,
+    request: () => ({ path: '/v1/events/batch', body: { events: [{ id: uniqueId('evt_matrix'), type: 'nobody.wants', data: {} }] } }),
+  },
   'GET /v1/events': { needs: 'read', object: false, ok: 200, request: () => ({ path: '/v1/events' }) },
   'GET /v1/events/:id': { needs: 'read', object: true, ok: 200, request: (o) => ({ path: `/v1/events/${o.eventId}` }) },
   'GET /v1/deliveries': { needs: 'read', object: false, ok: 200, request: () => ({ path: '/v1/deliveries' }) },

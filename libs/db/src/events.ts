@@ -58,7 +58,15 @@ export class EventRepository {
    * fails alone.
    */
   ingestMany(ingests: readonly Ingest[]): Promise<(IngestResult | Error)[]> {
-    return writeTogetherOrAlone(ingests, (some) => this.writeEvents(some));
+    return writeTogetherOrAlone(ingests, (some) => this.ingestAll(some));
+  }
+
+  /**
+   * Writes events as `ingestMany` does, in one statement, but all or nothing: when the
+   * statement fails, none of them is written and the error is thrown.
+   */
+  ingestAll(ingests: readonly Ingest[]): Promise<IngestResult[]> {
+    return this.writeEvents(ingests);
   }
 
   /**
@@ -155,27 +163,41 @@ export class EventRepository {
       if (row.id !== null) deliveries.push({ id: row.id, destinationId: row.destination_id as string, status: 'pending' });
       created.set(key, deliveries);
     }
-    const results: IngestResult[] = [];
-    for (const [index, { event }] of ingests.entries()) {
+    const isNew = (event: NewEvent, index: number) => {
       const key = eventKey(event.organizationId, event.id);
-      const deliveries = created.get(key);
-      if (deliveries && first.get(key) === index) {
-        results.push({
+      return created.has(key) && first.get(key) === index;
+    };
+    const existing = await this.findAccepted(ingests.filter(({ event }, index) => !isNew(event, index)).map(({ event }) => event));
+    return ingests.map(({ event }, index) => {
+      const key = eventKey(event.organizationId, event.id);
+      if (isNew(event, index)) {
+        return {
           created: true,
           event: { id: event.id, type: event.type, priority: event.priority },
-          deliveries: deliveries.sort((a, b) => (a.id < b.id ? -1 : 1)),
-        });
-        continue;
+          deliveries: (created.get(key) ?? []).sort((a, b) => (a.id < b.id ? -1 : 1)),
+        };
       }
-      const existing = await this.find(event.organizationId, event.id);
-      if (!existing) throw new Error(`Event ${event.id} was neither written nor found`);
-      results.push({
-        created: false,
-        event: { id: existing.id, type: existing.type, priority: existing.priority },
-        deliveries: existing.deliveries.map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: delivery.status })),
+      const found = existing.get(key);
+      if (!found) throw new Error(`Event ${event.id} was neither written nor found`);
+      return { ...found, created: false };
+    });
+  }
+
+  /** The events already accepted among `events`, with their deliveries in id order: one query per organization. */
+  private async findAccepted(events: readonly NewEvent[]): Promise<Map<string, IngestResult>> {
+    const found = new Map<string, IngestResult>();
+    const byOrganization = new Map<string, Set<string>>();
+    for (const event of events) byOrganization.set(event.organizationId, (byOrganization.get(event.organizationId) ?? new Set()).add(event.id));
+    for (const [organizationId, ids] of byOrganization) {
+      const rows = await this.prisma.event.findMany({
+        where: { organizationId, id: { in: [...ids] } },
+        select: { id: true, type: true, priority: true, deliveries: { orderBy: { id: 'asc' }, select: { id: true, destinationId: true, status: true } } },
       });
+      for (const row of rows) {
+        found.set(eventKey(organizationId, row.id), { created: false, event: { id: row.id, type: row.type, priority: row.priority }, deliveries: row.deliveries });
+      }
     }
-    return results;
+    return found;
   }
 
   find(organizationId: string, id: string): Promise<(Event & { deliveries: Delivery[] }) | null> {

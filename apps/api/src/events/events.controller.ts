@@ -5,12 +5,12 @@ import { z } from 'zod';
 import { EventRepository } from '@dispatch/db';
 import type { Caller } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
-import { parse, parseBody } from '../http/errors';
+import { badRequest, fieldsWithNul, parse, parseBody } from '../http/errors';
 import { jsonSchema } from '../http/openapi';
 import { limitSchema, page, seqCursorSchema, timeSchema } from '../http/pagination';
 import { deliveryView } from '../deliveries/delivery.view';
 import { acceptedView, eventView } from './event.view';
-import { IngestEvent, ingestEventSchema } from './ingest-event';
+import { IngestEvent, ingestBatchSchema, ingestEventSchema } from './ingest-event';
 
 const listQuery = z.object({
   type: z.string().max(255).optional(),
@@ -48,6 +48,33 @@ export class EventsController {
     const result = await this.ingestEvent.execute(caller.organizationId, input, key);
     response.status(result.created ? 202 : 200);
     return acceptedView(result);
+  }
+
+  @Post('batch')
+  @Access('produce')
+  @ApiOperation({
+    summary:
+      'Send 1 to 500 events in one transaction: 202 with one answer per event in the order sent (created false for an id accepted before), 200 when none is new; any invalid event refuses the whole batch',
+  })
+  @ApiBody({ schema: jsonSchema(ingestBatchSchema) })
+  async ingestBatch(
+    @CurrentCaller() caller: Caller,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) response: FastifyReply,
+  ) {
+    if (idempotencyKey !== undefined) {
+      throw badRequest([{ path: 'Idempotency-Key', message: 'is not accepted on a batch: give each event an id, which makes it idempotent on its own' }]);
+    }
+    const events = (body as { events?: unknown } | null)?.events;
+    const withNul = Array.isArray(events)
+      ? events.flatMap((event: unknown, index) => (typeof event === 'object' && event !== null ? fieldsWithNul(event, `events.${index}`) : []))
+      : [];
+    if (withNul.length > 0) throw badRequest(withNul);
+    const input = parseBody(ingestBatchSchema, body);
+    const results = await this.ingestEvent.executeBatch(caller.organizationId, input.events);
+    response.status(results.some((result) => result.created) ? 202 : 200);
+    return { events: results.map((result) => ({ id: result.event.id, type: result.event.type, created: result.created, deliveries: result.deliveries })) };
   }
 
   @Get()

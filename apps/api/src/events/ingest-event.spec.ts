@@ -78,6 +78,19 @@ function setup(options: { destinations?: StoredDestination[] } = {}) {
   const accepted = new Map<string, IngestResult>();
   /** Event ids the fake database refuses (each fails alone, as `writeTogetherOrAlone` makes it). */
   const refuse = new Set<string>();
+  const write = (ingests: readonly Ingest[]): (IngestResult | Error)[] =>
+    ingests.map(({ event, planned }) => {
+      if (refuse.has(event.id)) return new Error(`invalid input for event ${event.id}`);
+      const key = `${event.organizationId}/${event.id}`;
+      const first = accepted.get(key);
+      if (first) return { ...first, created: false };
+      const deliveries = planned
+        .map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: 'pending' as const }))
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+      const result = { created: true, event: { id: event.id, type: event.type, priority: event.priority }, deliveries };
+      accepted.set(key, result);
+      return result;
+    });
   const mocks = {
     refuse,
     destinations: {
@@ -89,20 +102,13 @@ function setup(options: { destinations?: StoredDestination[] } = {}) {
       enabled: jest.fn(async (organizationId: string) => stored.filter((row) => row.organizationId === organizationId && row.enabled).map(routable)),
     },
     events: {
-      ingestMany: jest.fn(async (ingests: readonly Ingest[]): Promise<(IngestResult | Error)[]> =>
-        ingests.map(({ event, planned }) => {
-          if (refuse.has(event.id)) return new Error(`invalid input for event ${event.id}`);
-          const key = `${event.organizationId}/${event.id}`;
-          const first = accepted.get(key);
-          if (first) return { ...first, created: false };
-          const deliveries = planned
-            .map((delivery) => ({ id: delivery.id, destinationId: delivery.destinationId, status: 'pending' as const }))
-            .sort((a, b) => (a.id < b.id ? -1 : 1));
-          const result = { created: true, event: { id: event.id, type: event.type, priority: event.priority }, deliveries };
-          accepted.set(key, result);
-          return result;
-        }),
-      ),
+      ingestMany: jest.fn(async (ingests: readonly Ingest[]): Promise<(IngestResult | Error)[]> => write(ingests)),
+      /** All or nothing, as one statement: a refused event fails the whole write and nothing is kept. */
+      ingestAll: jest.fn(async (ingests: readonly Ingest[]): Promise<IngestResult[]> => {
+        const refused = ingests.find(({ event }) => refuse.has(event.id));
+        if (refused) throw new Error(`invalid input for event ${refused.event.id}`);
+        return write(ingests) as IngestResult[];
+      }),
     },
     queues: {
       connected: true,
@@ -126,6 +132,14 @@ async function post(sut: IngestEvent, body: unknown, idempotencyKey?: string, or
   const controller = new EventsController(sut, {} as EventRepository);
   const response = { status: jest.fn() };
   const answer = await controller.ingest({ organizationId } as Caller, body, idempotencyKey, response as unknown as FastifyReply);
+  return { status: response.status.mock.calls.at(-1)?.[0] as number, body: answer };
+}
+
+/** `POST /v1/events/batch` as the controller answers it: the status it sets and the body. */
+async function postBatch(sut: IngestEvent, body: unknown, idempotencyKey?: string) {
+  const controller = new EventsController(sut, {} as EventRepository);
+  const response = { status: jest.fn() };
+  const answer = await controller.ingestBatch({ organizationId: ORG } as Caller, body, idempotencyKey, response as unknown as FastifyReply);
   return { status: response.status.mock.calls.at(-1)?.[0] as number, body: answer };
 }
 
@@ -419,5 +433,137 @@ describe('IngestEvent with Redis down', () => {
     expect(mocks.warn.mock.calls).toEqual([
       ['Events evt_1, evt_2, evt_3, evt_4, evt_5 and 2 more accepted; their deliveries wait for the reconciler: Connection is closed.'],
     ]);
+  });
+});
+
+describe('IngestEvent batches', () => {
+  it('writes the whole batch in one all-or-nothing write, routing by type or `destinations` with one lookup each, and queues its jobs in one call after it', async () => {
+    const { sut, mocks } = setup({
+      destinations: [
+        destination('dst_orders', { eventTypes: ['order.*'], maxAttempts: 3 }),
+        destination('dst_users', { eventTypes: ['user.*'] }),
+        destination('dst_named', { eventTypes: ['audit.*'] }),
+      ],
+    });
+    const write = deferred<void>();
+    const fakeWrite = mocks.events.ingestAll.getMockImplementation()!;
+    mocks.events.ingestAll.mockImplementationOnce(async (ingests) => {
+      await write.promise;
+      return fakeWrite(ingests);
+    });
+    const answer = postBatch(sut, {
+      events: [
+        { id: 'evt_1', type: 'order.created', data: {} },
+        { id: 'evt_2', type: 'user.created', data: {}, priority: 3 },
+        { id: 'evt_3', type: 'order.created', data: {}, destinations: ['dst_named', 'dst_users'] },
+        { id: 'evt_4', type: 'nobody.wants', data: {}, destinations: ['dst_named'] },
+      ],
+    });
+    await settle();
+    expect(mocks.events.ingestAll).toHaveBeenCalledTimes(1);
+    expect(mocks.queues.enqueue).not.toHaveBeenCalled();
+    write.resolve();
+    const { status, body } = await answer;
+
+    expect(status).toBe(202);
+    expect(body.events.map((event) => [event.id, event.type, event.created, event.deliveries.map((delivery) => delivery.destinationId).sort()])).toEqual([
+      ['evt_1', 'order.created', true, ['dst_orders']],
+      ['evt_2', 'user.created', true, ['dst_users']],
+      ['evt_3', 'order.created', true, ['dst_named', 'dst_users']],
+      ['evt_4', 'nobody.wants', true, ['dst_named']],
+    ]);
+    expect(mocks.events.ingestMany).not.toHaveBeenCalled();
+    expect(mocks.routing.enabled).toHaveBeenCalledTimes(1);
+    expect(mocks.destinations.findRoutable.mock.calls).toEqual([[ORG, ['dst_named', 'dst_users']]]);
+    expect(mocks.queues.enqueue).toHaveBeenCalledTimes(1);
+    const deliveryOf = (index: number, destinationId: string) => body.events[index].deliveries.find((delivery) => delivery.destinationId === destinationId)?.id;
+    expect(jobs(mocks)).toEqual(
+      expect.arrayContaining([
+        { deliveryId: deliveryOf(0, 'dst_orders'), destinationId: 'dst_orders', attempts: 3, priority: 0 },
+        { deliveryId: deliveryOf(1, 'dst_users'), destinationId: 'dst_users', attempts: 8, priority: 3 },
+      ]),
+    );
+    expect(jobs(mocks)).toHaveLength(5);
+    expect(mocks.metrics.eventsAccepted.inc.mock.calls).toEqual([[4]]);
+  });
+
+  it('answers 200 when no event of the batch is new, 202 with `created` per event when some are, and queues only the new ones', async () => {
+    const { sut, mocks } = setup();
+    const first = await postBatch(sut, { events: [{ id: 'evt_1', type: 'order.created', data: {} }] });
+    const again = await postBatch(sut, { events: [{ id: 'evt_1', type: 'order.created', data: {} }] });
+    expect(again).toEqual({ status: 200, body: { events: [{ ...first.body.events[0], created: false }] } });
+
+    mocks.queues.enqueue.mockClear();
+    const mixed = await postBatch(sut, {
+      events: [
+        { id: 'evt_2', type: 'order.created', data: {} },
+        { id: 'evt_1', type: 'order.created', data: {} },
+      ],
+    });
+    expect(mixed.status).toBe(202);
+    expect(mixed.body.events.map((event) => [event.id, event.created])).toEqual([
+      ['evt_2', true],
+      ['evt_1', false],
+    ]);
+    expect(jobs(mocks).map((job) => job.deliveryId)).toEqual(mixed.body.events[0].deliveries.map((delivery) => delivery.id));
+  });
+
+  it('makes a distinct evt_ id for each event that has none', async () => {
+    const { sut } = setup();
+    const { body } = await postBatch(sut, { events: [0, 1, 2].map((i) => ({ type: 'order.created', data: { i } })) });
+    const ids = body.events.map((event) => event.id);
+    expect(ids.every((id) => id.startsWith('evt_'))).toBe(true);
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  it.each([
+    ['an invalid type', ['events.3.type'], { events: [0, 1, 2, 3].map((i) => ({ type: i === 3 ? 'Not A Type' : 'order.created', data: {} })) }],
+    ['a missing data', ['events.0.data'], { events: [{ type: 'order.created' }, { type: 'order.created', data: {} }] }],
+    ['no events', ['events'], { events: [] }],
+    ['501 events', ['events'], { events: Array.from({ length: 501 }, () => ({ type: 'order.created', data: {} })) }],
+    ['an unknown field beside `events`', [''], { events: [{ type: 'order.created', data: {} }], extra: 1 }],
+    [
+      'NUL in an event',
+      ['events.1.data'],
+      {
+        events: [
+          { type: 'order.created', data: {} },
+          { type: 'order.created', data: { note: 'a\u0000b' } },
+        ],
+      },
+    ],
+    [
+      'an unknown destination',
+      ['events.1.destinations.1'],
+      {
+        events: [
+          { type: 'order.created', data: {} },
+          { type: 'order.created', data: {}, destinations: ['dst_a', 'dst_nope'] },
+        ],
+      },
+    ],
+  ])('refuses a batch with %s with 400 naming %j, and writes nothing', async (_what, paths, body) => {
+    const { sut, mocks } = setup();
+    const answer = answerOf(await failure(postBatch(sut, body)));
+    expect(answer.status).toBe(400);
+    expect(answer.body.details.map((detail) => detail.path)).toEqual(paths);
+    expect(mocks.events.ingestAll).not.toHaveBeenCalled();
+    expect(mocks.queues.enqueue).not.toHaveBeenCalled();
+  });
+
+  it('refuses the Idempotency-Key header with 400 naming it, and writes nothing', async () => {
+    const { sut, mocks } = setup();
+    const answer = answerOf(await failure(postBatch(sut, { events: [{ type: 'order.created', data: {} }] }, 'key-1')));
+    expect(answer.body.details).toEqual([{ path: 'Idempotency-Key', message: expect.stringContaining('give each event an id') }]);
+    expect(mocks.events.ingestAll).not.toHaveBeenCalled();
+  });
+
+  it('fails the whole batch, queueing nothing, when its write fails', async () => {
+    const { sut, mocks } = setup();
+    mocks.refuse.add('evt_bad');
+    await expect(sut.executeBatch(ORG, [input({ id: 'evt_1' }), input({ id: 'evt_bad' })])).rejects.toThrow('invalid input for event evt_bad');
+    expect(mocks.queues.enqueue).not.toHaveBeenCalled();
+    expect(mocks.metrics.eventsAccepted.inc).not.toHaveBeenCalled();
+    await expect(sut.executeBatch(ORG, [input({ id: 'evt_1' })])).resolves.toMatchObject([{ created: true }]);
   });
 });

@@ -33,6 +33,11 @@ export const ingestEventSchema = z
 
 export type IngestEventInput = z.output<typeof ingestEventSchema>;
 
+/** The most events one `POST /v1/events/batch` may carry. */
+export const MAX_BATCH_EVENTS = 500;
+
+export const ingestBatchSchema = z.object({ events: z.array(ingestEventSchema).min(1).max(MAX_BATCH_EVENTS) }).strict();
+
 /** One accepted request on its way to the database and the queues. */
 type PendingIngest = Ingest & { targets: RoutableDestination[] };
 
@@ -44,7 +49,7 @@ type PendingIngest = Ingest & { targets: RoutableDestination[] };
  *
  * Events that arrive while earlier ones are being written are written together, in one
  * statement, and their jobs added in one Redis round trip: under load many requests share a
- * commit; a lone request goes at once.
+ * commit; a lone request goes at once. A batch is written in one statement of its own.
  */
 @Injectable()
 export class IngestEvent {
@@ -62,9 +67,27 @@ export class IngestEvent {
   ) {}
 
   async execute(organizationId: string, input: IngestEventInput, idempotencyKey: string | undefined): Promise<IngestResult> {
-    const id = input.id ?? idempotencyKey ?? newId('evt');
-    const targets = await this.route(organizationId, input);
-    return this.pending.submit({
+    const [targets] = await this.route(organizationId, [input], () => '');
+    return this.pending.submit(this.prepare(organizationId, input.id ?? idempotencyKey ?? newId('evt'), input, targets));
+  }
+
+  /**
+   * Accepts the events of a batch, in one transaction: all of them or none. Routing is checked
+   * for all before anything is written (an unknown destination is a 400 naming
+   * `events.N.destinations.M`). An event without an id gets one made; an id that comes again
+   * in the batch, or was accepted before, answers the event as first accepted. One result per
+   * event, in order.
+   */
+  async executeBatch(organizationId: string, inputs: readonly IngestEventInput[]): Promise<IngestResult[]> {
+    const routes = await this.route(organizationId, inputs, (index) => `events.${index}.`);
+    const batch = inputs.map((input, index) => this.prepare(organizationId, input.id ?? newId('evt'), input, routes[index]));
+    const results = await this.events.ingestAll(batch);
+    await this.enqueueCreated(batch, results);
+    return results;
+  }
+
+  private prepare(organizationId: string, id: string, input: IngestEventInput, targets: RoutableDestination[]): PendingIngest {
+    return {
       event: {
         organizationId,
         id,
@@ -78,11 +101,17 @@ export class IngestEvent {
       },
       planned: targets.map((destination) => ({ id: newId('dlv'), destinationId: destination.id, ordered: destination.ordering === 'key' })),
       targets,
-    });
+    };
   }
 
   private async write(batch: PendingIngest[]): Promise<(IngestResult | Error)[]> {
     const results = await this.events.ingestMany(batch);
+    await this.enqueueCreated(batch, results);
+    return results;
+  }
+
+  /** Counts the events of a write that were new and queues their deliveries. */
+  private async enqueueCreated(batch: readonly PendingIngest[], results: readonly (IngestResult | Error)[]): Promise<void> {
     const created = batch.flatMap(({ targets }, index) => {
       const result = results[index];
       return result instanceof Error || !result.created ? [] : [{ result, targets }];
@@ -91,20 +120,29 @@ export class IngestEvent {
       this.metrics.eventsAccepted.inc(created.length);
       await this.enqueue(created);
     }
-    return results;
   }
 
-  private async route(organizationId: string, input: IngestEventInput): Promise<RoutableDestination[]> {
-    if (!input.destinations) {
-      const enabled = await this.routing.enabled(organizationId);
-      return enabled.filter((destination) => matchesAnyEventType(destination.eventTypes, input.type));
-    }
-    const wanted = [...new Set(input.destinations)];
-    const found = await this.destinations.findRoutable(organizationId, wanted);
-    const known = new Set(found.map((destination) => destination.id));
-    const missing = input.destinations.flatMap((id, index) => (known.has(id) ? [] : [{ path: `destinations.${index}`, message: `unknown destination "${id}"` }]));
+  /**
+   * The destinations of each event: those it names in `destinations` (read in one query for all
+   * the events), else the enabled destinations whose event types match. An unknown destination
+   * is a 400 naming `<at(index)>destinations.N`; nothing is written.
+   */
+  private async route(organizationId: string, inputs: readonly IngestEventInput[], at: (index: number) => string): Promise<RoutableDestination[][]> {
+    const enabled = inputs.some((input) => !input.destinations) ? await this.routing.enabled(organizationId) : [];
+    const named = [...new Set(inputs.flatMap((input) => input.destinations ?? []))];
+    const found = named.length > 0 ? await this.destinations.findRoutable(organizationId, named) : [];
+    const byId = new Map(found.map((destination) => [destination.id, destination]));
+    const missing = inputs.flatMap((input, index) =>
+      (input.destinations ?? []).flatMap((id, position) =>
+        byId.has(id) ? [] : [{ path: `${at(index)}destinations.${position}`, message: `unknown destination "${id}"` }],
+      ),
+    );
     if (missing.length > 0) throw badRequest(missing);
-    return found;
+    return inputs.map((input) =>
+      input.destinations
+        ? [...new Set(input.destinations)].map((id) => byId.get(id) as RoutableDestination)
+        : enabled.filter((destination) => matchesAnyEventType(destination.eventTypes, input.type)),
+    );
   }
 
   private async enqueue(created: { result: IngestResult; targets: RoutableDestination[] }[]): Promise<void> {

@@ -32,9 +32,16 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest([{ path: '', message: 'the body must be a JSON object, sent with content-type: application/json' }]);
   }
-  const withNul = Object.entries(body).filter(([key, value]) => key.includes('\u0000') || containsNul(value));
-  if (withNul.length > 0) throw badRequest(withNul.map(([key]) => ({ path: key, message: 'must not contain the NUL character (\\u0000)' })));
+  const withNul = fieldsWithNul(body);
+  if (withNul.length > 0) throw badRequest(withNul);
   return parse(schema, body);
+}
+
+/** One detail per field of `object` that holds the NUL character, its path under `where`. */
+export function fieldsWithNul(object: object, where?: string): ErrorDetail[] {
+  return Object.entries(object)
+    .filter(([key, value]) => key.includes('\u0000') || containsNul(value))
+    .map(([key]) => ({ path: where ? `${where}.${key}` : key, message: 'must not contain the NUL character (\\u0000)' }));
 }
 
 /** True when a string, or any key or string inside an array or object, holds U+0000. */
