@@ -50,37 +50,56 @@ try {
   process.exit(1);
 }
 
-const children = [];
+/** A process that exits unexpectedly is started again after 1 s, then 2, 4… up to 30 s; back to 1 s once one stayed up a minute. */
+const RESTART_FIRST_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
+const STEADY_MS = 60_000;
+
+const children = new Map();
+const restarts = new Set();
 let stopping = false;
 
 function run(name, script) {
-  const child = spawn(process.execPath, [path.join(root, script)], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const stream of [child.stdout, child.stderr]) {
-    let rest = '';
-    stream.on('data', (chunk) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop();
-      for (const line of lines) process.stdout.write(`[${name}] ${line}\n`);
-    });
-  }
-  child.on('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`[${name}] exited (${signal ?? code}); stopping everything`);
-      stop(code ?? 1);
+  let delay = RESTART_FIRST_MS;
+  const launch = () => {
+    const startedAt = Date.now();
+    const child = spawn(process.execPath, [path.join(root, script)], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    console.log(`[${name}] started (pid ${child.pid})`);
+    for (const stream of [child.stdout, child.stderr]) {
+      let rest = '';
+      stream.on('data', (chunk) => {
+        const lines = (rest + chunk).split('\n');
+        rest = lines.pop();
+        for (const line of lines) process.stdout.write(`[${name}] ${line}\n`);
+      });
     }
-  });
-  children.push(child);
+    child.on('exit', (code, signal) => {
+      if (stopping) return;
+      if (Date.now() - startedAt >= STEADY_MS) delay = RESTART_FIRST_MS;
+      console.error(`[${name}] exited unexpectedly (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`);
+      const timer = setTimeout(() => {
+        restarts.delete(timer);
+        if (!stopping) launch();
+      }, delay);
+      restarts.add(timer);
+      delay = Math.min(delay * 2, RESTART_MAX_MS);
+    });
+    children.set(name, child);
+  };
+  launch();
 }
 
-function stop(code = 0) {
+function stop() {
   if (stopping) return;
   stopping = true;
-  for (const child of children) child.kill('SIGTERM');
-  Promise.all(children.map((child) => (child.exitCode !== null ? null : new Promise((resolve) => child.on('exit', resolve))))).then(() => process.exit(code));
+  for (const timer of restarts) clearTimeout(timer);
+  const running = [...children.values()].filter((child) => child.exitCode === null && child.signalCode === null);
+  for (const child of running) child.kill('SIGTERM');
+  Promise.all(running.map((child) => new Promise((resolve) => child.on('exit', resolve)))).then(() => process.exit(0));
 }
 
-process.on('SIGINT', () => stop(0));
-process.on('SIGTERM', () => stop(0));
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
 
 run('api', 'apps/api/dist/main.js');
 run('worker', 'apps/worker/dist/main.js');
