@@ -11,6 +11,7 @@ import { WorkerHttp } from './operations/worker-http';
 import { WorkerMetrics } from './operations/worker-metrics';
 import { MaintenanceSchedule } from './reconciler/maintenance-schedule';
 import { ReconcileDeliveries } from './reconciler/reconcile-deliveries';
+import { RetentionSweep } from './reconciler/retention-sweep';
 import { DestinationSupervisor } from './supervisor/destination-supervisor';
 
 @Module({})
@@ -40,6 +41,7 @@ export class WorkerModule {
         DeliveryProcessor,
         DestinationSupervisor,
         ReconcileDeliveries,
+        RetentionSweep,
         MaintenanceSchedule,
       ],
     };

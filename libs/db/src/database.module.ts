@@ -11,6 +11,7 @@ import { OperatorActions } from './operator-actions';
 import { DeliveryScans } from './delivery-scans';
 import { AuditRepository } from './audit';
 import { ReplayRepository } from './replays';
+import { RetentionRepository } from './retention';
 
 @Injectable()
 class DatabaseLifecycle implements OnApplicationShutdown {
@@ -42,6 +43,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     { provide: DeliveryScans, inject: [Database], useFactory: (database: Database) => new DeliveryScans(database) },
     { provide: AuditRepository, inject: [Database], useFactory: (database: Database) => new AuditRepository(database) },
     { provide: ReplayRepository, inject: [Database], useFactory: (database: Database) => new ReplayRepository(database) },
+    { provide: RetentionRepository, inject: [Database], useFactory: (database: Database) => new RetentionRepository(database) },
   ],
   exports: [
     Database,
@@ -56,6 +58,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     DeliveryScans,
     AuditRepository,
     ReplayRepository,
+    RetentionRepository,
   ],
 })
 export class DatabaseModule {}

@@ -33,4 +33,5 @@ export * from './unavailable';
 export * from './delivery-selection';
 export * from './audit';
 export * from './replays';
+export * from './retention';
 export * from './batcher';

@@ -3,11 +3,13 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Queue } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { MAINTENANCE_QUEUE } from '@dispatch/queue';
+import { RETENTION_JOB } from './retention-sweep';
 
 /**
- * Keeps the reconciler's job scheduler in Redis. It is written again every period, so a
- * Redis that lost its data gets it back without a restart. (Connection errors are reported
- * once by the shared connection; this queue's copies of them are dropped.)
+ * Keeps the reconciler's and retention's job schedulers in Redis (retention's is removed while
+ * DISPATCH_RETENTION_DAYS is 0). They are written again every period, so a Redis that lost its
+ * data gets them back without a restart; an unchanged `every` keeps its next run. (Connection
+ * errors are reported once by the shared connection; this queue's copies of them are dropped.)
  */
 @Injectable()
 export class MaintenanceSchedule implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -31,6 +33,15 @@ export class MaintenanceSchedule implements OnApplicationBootstrap, OnApplicatio
       { every: this.config.worker.reconcileMs },
       { name: 'reconcile', opts: { removeOnComplete: 100, removeOnFail: 100 } },
     );
+    if (this.config.retention.days === 0) {
+      await this.queue.removeJobScheduler(RETENTION_JOB);
+    } else {
+      await this.queue.upsertJobScheduler(
+        RETENTION_JOB,
+        { every: this.config.retention.sweepMs },
+        { name: RETENTION_JOB, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+      );
+    }
   }
 
   onApplicationShutdown(): void {

@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import type { Job } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationRepository } from '@dispatch/db';
 import { DeliveryQueues, enqueueRequest, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { WorkerMetrics } from '../operations/worker-metrics';
+import { RETENTION_JOB, RetentionReport, RetentionSweep } from './retention-sweep';
 
 const BATCH = 500;
 
@@ -12,7 +14,8 @@ const BATCH = 500;
  * live job (the process died between commit and enqueue, or Redis lost its data) and enqueues
  * them again. Enqueueing is idempotent (job id = delivery id). Each pass also removes from the
  * database the previous signing secrets that have expired. Runs as a BullMQ job scheduler on
- * the maintenance queue, so one worker process runs it at a time.
+ * the maintenance queue, so one worker process runs it at a time. The queue's retention jobs
+ * are handed to RetentionSweep.
  */
 @Processor(MAINTENANCE_QUEUE)
 @Injectable()
@@ -26,6 +29,7 @@ export class ReconcileDeliveries extends WorkerHost {
     private readonly destinations: DestinationRepository,
     private readonly queues: DeliveryQueues,
     private readonly metrics: WorkerMetrics,
+    private readonly retention: RetentionSweep,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
   ) {
     super();
@@ -35,7 +39,8 @@ export class ReconcileDeliveries extends WorkerHost {
   @OnWorkerEvent('error')
   onError(): void {}
 
-  async process(): Promise<number> {
+  async process(job: Job): Promise<number | RetentionReport> {
+    if (job.name === RETENTION_JOB) return this.retention.run();
     const now = new Date();
     const enqueued = await this.reconcile(now);
     await this.clearExpiredSecrets(now);

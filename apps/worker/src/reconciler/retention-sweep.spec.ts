@@ -1,0 +1,92 @@
+import { Logger } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import type { DispatchConfig } from '@dispatch/config';
+import type { RetentionBatch, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import { RETENTION_JOB, RETENTION_RUN_MS, RetentionSweep } from './retention-sweep';
+
+// The sweep takes only the start cursor from the database library: its Prisma client is never loaded.
+jest.mock('@dispatch/db', () => ({ RETENTION_START: { receivedAt: new Date(0), eventId: '' } }));
+
+const NOW = Date.parse('2026-03-01T12:00:00.000Z');
+const DAY_MS = 86_400_000;
+const START: RetentionCursor = { receivedAt: new Date(0), eventId: '' };
+
+const cursor = (eventId: string): RetentionCursor => ({ receivedAt: new Date(NOW - 40 * DAY_MS), eventId });
+const batch = (scanned: number, events: number, next: RetentionCursor | null): RetentionBatch => ({
+  scanned,
+  removed: { events, deliveries: events * 2, attempts: events * 3 },
+  next,
+});
+
+function setup(options: { days?: number; batches?: RetentionBatch[]; replays?: number[]; msPerBatch?: number } = {}) {
+  let clock = NOW;
+  jest.spyOn(Date, 'now').mockImplementation(() => clock);
+  const batches = [...(options.batches ?? [])];
+  const replays = [...(options.replays ?? [])];
+  const mocks = {
+    repository: {
+      organizationIds: jest.fn(async (): Promise<string[]> => ['org_a', 'org_b']),
+      removeEvents: jest.fn(async (_organizationId: string, _cutoff: Date, _after: RetentionCursor, _limit: number): Promise<RetentionBatch> => {
+        clock += options.msPerBatch ?? 10;
+        return batches.shift() ?? batch(0, 0, null);
+      }),
+      removeReplays: jest.fn(async (_organizationId: string, _cutoff: Date, _limit: number): Promise<number> => replays.shift() ?? 0),
+    },
+    queue: { add: jest.fn(async () => ({ id: 'job' })) },
+    config: { retention: { days: options.days ?? 30, batch: 3, sweepMs: 3_600_000 } } as unknown as DispatchConfig,
+    log: jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined),
+  };
+  const sut = new RetentionSweep(mocks.repository as unknown as RetentionRepository, mocks.queue as unknown as Queue, mocks.config);
+  return { sut, mocks };
+}
+
+afterEach(() => jest.restoreAllMocks());
+
+describe('RetentionSweep', () => {
+  it('keeps everything when DISPATCH_RETENTION_DAYS is 0', async () => {
+    const { sut, mocks } = setup({ days: 0 });
+    expect(await sut.run()).toEqual({ events: 0, deliveries: 0, attempts: 0, replays: 0, finished: true });
+    expect(mocks.repository.organizationIds).not.toHaveBeenCalled();
+    expect(mocks.repository.removeEvents).not.toHaveBeenCalled();
+    expect(mocks.repository.removeReplays).not.toHaveBeenCalled();
+  });
+
+  it('goes through every organization a batch at a time, each batch after the last, older than the period, then its replays', async () => {
+    const { sut, mocks } = setup({
+      batches: [batch(3, 3, cursor('evt_3')), batch(3, 1, cursor('evt_6')), batch(1, 1, cursor('evt_7')), batch(2, 2, cursor('evt_x'))],
+      replays: [3, 1, 0],
+    });
+    expect(await sut.run()).toEqual({ events: 7, deliveries: 14, attempts: 21, replays: 4, finished: true });
+    const cutoff = new Date(NOW - 30 * DAY_MS);
+    expect(mocks.repository.removeEvents.mock.calls).toEqual([
+      ['org_a', cutoff, START, 3],
+      ['org_a', cutoff, cursor('evt_3'), 3],
+      ['org_a', cutoff, cursor('evt_6'), 3],
+      ['org_b', cutoff, START, 3],
+    ]);
+    // Replays are removed a batch at a time too, until a batch is not full.
+    expect(mocks.repository.removeReplays.mock.calls).toEqual([
+      ['org_a', cutoff, 3],
+      ['org_a', cutoff, 3],
+      ['org_b', cutoff, 3],
+    ]);
+    expect(mocks.queue.add).not.toHaveBeenCalled();
+    expect(mocks.log).toHaveBeenCalledWith('Removed 7 events, 14 deliveries, 21 attempts and 4 replays older than 30 days');
+  });
+
+  it('makes way after a while: queues a job that goes on where it stopped', async () => {
+    const msPerBatch = RETENTION_RUN_MS / 2;
+    const { sut, mocks } = setup({ msPerBatch, batches: [batch(3, 3, cursor('evt_3')), batch(3, 3, cursor('evt_6')), batch(0, 0, null), batch(0, 0, null)] });
+    expect(await sut.run()).toMatchObject({ events: 6, finished: false });
+    expect(mocks.queue.add).toHaveBeenCalledWith(RETENTION_JOB, {}, expect.anything());
+    expect(mocks.repository.removeEvents).toHaveBeenCalledTimes(2);
+
+    expect(await sut.run()).toMatchObject({ events: 0, finished: true });
+    expect(mocks.repository.organizationIds).toHaveBeenCalledTimes(1);
+    expect(mocks.repository.removeEvents.mock.calls.slice(2).map(([organizationId, , after]) => [organizationId, after])).toEqual([
+      ['org_a', cursor('evt_6')],
+      ['org_b', START],
+    ]);
+    expect(mocks.queue.add).toHaveBeenCalledTimes(1);
+  });
+});

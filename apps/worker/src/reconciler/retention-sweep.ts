@@ -1,0 +1,86 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Queue } from 'bullmq';
+import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
+import { RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import { MAINTENANCE_QUEUE } from '@dispatch/queue';
+
+/** The name of the maintenance queue's retention jobs (its scheduler's and a continuation's). */
+export const RETENTION_JOB = 'retention';
+
+const DAY_MS = 86_400_000;
+
+/** How long one retention job works before it makes way for the reconciler on the same queue. */
+export const RETENTION_RUN_MS = 5_000;
+
+export type RetentionReport = { events: number; deliveries: number; attempts: number; replays: number; finished: boolean };
+
+/** Where an unfinished sweep goes on: the organizations left, the first at `cursor`. */
+type Progress = { organizationIds: string[]; cursor: RetentionCursor };
+
+/**
+ * Removes history older than DISPATCH_RETENTION_DAYS (0: keeps it forever), as a job of the
+ * maintenance queue: organization by organization, a batch of DISPATCH_RETENTION_BATCH events
+ * to a short transaction (see RetentionRepository for what is removed and what is kept),
+ * yielding between batches. A job works for at most RETENTION_RUN_MS, then queues another
+ * that goes on where it stopped, behind the reconciler's jobs waiting by then.
+ */
+@Injectable()
+export class RetentionSweep {
+  private readonly logger = new Logger(RetentionSweep.name);
+  private progress: Progress | undefined;
+
+  constructor(
+    private readonly repository: RetentionRepository,
+    @InjectQueue(MAINTENANCE_QUEUE) private readonly queue: Queue,
+    @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
+  ) {}
+
+  async run(): Promise<RetentionReport> {
+    const report: RetentionReport = { events: 0, deliveries: 0, attempts: 0, replays: 0, finished: true };
+    const { days, batch } = this.config.retention;
+    if (days === 0) return report;
+    const started = Date.now();
+    const cutoff = new Date(started - days * DAY_MS);
+    const progress = this.progress ?? { organizationIds: await this.repository.organizationIds(), cursor: RETENTION_START };
+    this.progress = undefined;
+    while (progress.organizationIds.length > 0) {
+      const organizationId = progress.organizationIds[0];
+      const removed = await this.repository.removeEvents(organizationId, cutoff, progress.cursor, batch);
+      report.events += removed.removed.events;
+      report.deliveries += removed.removed.deliveries;
+      report.attempts += removed.removed.attempts;
+      if (removed.scanned < batch || removed.next === null) {
+        report.replays += await this.removeReplays(organizationId, cutoff, batch);
+        progress.organizationIds.shift();
+        progress.cursor = RETENTION_START;
+      } else {
+        progress.cursor = removed.next;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      if (progress.organizationIds.length > 0 && Date.now() - started >= RETENTION_RUN_MS) {
+        this.progress = progress;
+        await this.queue.add(RETENTION_JOB, {}, { removeOnComplete: 100, removeOnFail: 100 });
+        report.finished = false;
+        break;
+      }
+    }
+    if (report.events > 0 || report.replays > 0) {
+      this.logger.log(
+        `Removed ${report.events} events, ${report.deliveries} deliveries, ${report.attempts} attempts and ${report.replays} replays older than ${days} days` +
+          (report.finished ? '' : ' (going on in the next job)'),
+      );
+    }
+    return report;
+  }
+
+  private async removeReplays(organizationId: string, cutoff: Date, batch: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const removed = await this.repository.removeReplays(organizationId, cutoff, batch);
+      total += removed;
+      if (removed < batch) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+}
