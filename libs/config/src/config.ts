@@ -61,12 +61,11 @@ const environmentSchema = z.object({
   DISPATCH_WORKER_CONCURRENCY: integer(10),
   DISPATCH_WORKER_IDLE_MS: integer(60_000),
   DISPATCH_WORKER_SCAN_MS: integer(5_000),
+  DISPATCH_WORKER_MAX_QUEUES: integer(100),
+  DISPATCH_WORKER_SLICE_MS: integer(1_000),
   DISPATCH_RECONCILE_MS: integer(10_000),
   DISPATCH_DRAIN_TIMEOUT_MS: integer(30_000),
   DISPATCH_LOCK_MS: integer(30_000),
-  DISPATCH_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
-  DISPATCH_RETENTION_BATCH: integer(500),
-  DISPATCH_RETENTION_SWEEP_MS: integer(3_600_000),
   DISPATCH_WEBHOOK_TIMEOUT_MS: integer(15_000),
   DISPATCH_RESPONSE_MAX_BYTES: integer(4096),
   DISPATCH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
@@ -90,7 +89,21 @@ export type DispatchConfig = Readonly<{
   rateLimit: Readonly<{ perKeyPerMinute: number; perAddressPerMinute: number }>;
   queuePrefix: string;
   adminDir: string | undefined;
-  worker: Readonly<{ concurrency: number; idleMs: number; scanMs: number; metricsPort: number; reconcileMs: number; drainTimeoutMs: number; lockMs: number }>;
+  /**
+   * `maxQueues`: destination queues consumed at once (one blocking Redis connection each);
+   * `sliceMs`: how long one of them keeps its turn while others wait for one.
+   */
+  worker: Readonly<{
+    concurrency: number;
+    idleMs: number;
+    scanMs: number;
+    maxQueues: number;
+    sliceMs: number;
+    metricsPort: number;
+    reconcileMs: number;
+    drainTimeoutMs: number;
+    lockMs: number;
+  }>;
   /** What every kind's attempts may take and keep: the longest an attempt may last, and how much of a peer's reply is kept. */
   attempts: Readonly<{ timeoutMs: number; replyMaxBytes: number }>;
   /** The longest a client may take to send the API a request, headers and body. */
@@ -101,12 +114,6 @@ export type DispatchConfig = Readonly<{
   egressAllow: readonly string[];
   /** CIDRs of the proxies in front of the API whose `X-Forwarded-For` names the client (for the per-address rate limit); empty: none. */
   trustedProxies: readonly string[];
-  /**
-   * History kept: events, deliveries and attempts are removed `days` after the event was received
-   * once nothing about them is open or recent (0: kept forever), `batch` events to a transaction,
-   * looked for every `sweepMs`.
-   */
-  retention: Readonly<{ days: number; batch: number; sweepMs: number }>;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }>;
 
@@ -133,6 +140,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
       concurrency: e.DISPATCH_WORKER_CONCURRENCY,
       idleMs: e.DISPATCH_WORKER_IDLE_MS,
       scanMs: e.DISPATCH_WORKER_SCAN_MS,
+      maxQueues: e.DISPATCH_WORKER_MAX_QUEUES,
+      sliceMs: e.DISPATCH_WORKER_SLICE_MS,
       metricsPort: e.DISPATCH_METRICS_PORT,
       reconcileMs: e.DISPATCH_RECONCILE_MS,
       drainTimeoutMs: e.DISPATCH_DRAIN_TIMEOUT_MS,
@@ -143,7 +152,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
     trustedProxies: e.DISPATCH_TRUST_PROXY,
-    retention: { days: e.DISPATCH_RETENTION_DAYS, batch: e.DISPATCH_RETENTION_BATCH, sweepMs: e.DISPATCH_RETENTION_SWEEP_MS },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -21,8 +21,8 @@ export type EnqueueRequest = {
 /** Jobs added to Redis in one round trip at most. */
 const ADD_BATCH = 500;
 
-/** A destination woken this recently has a running worker, which stays up far longer. */
-const WAKE_AGAIN_AFTER_MS = 1_000;
+/** Enqueuers announce a destination's new jobs at most once in this time: its worker, woken by the last notice, keeps taking them or looks at its queue again after it. */
+export const WAKE_AGAIN_AFTER_MS = 1_000;
 
 export class DeliveryQueues {
   private readonly queues = new Map<string, Queue<DeliveryJobData>>();

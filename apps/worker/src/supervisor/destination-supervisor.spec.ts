@@ -55,6 +55,7 @@ const workers = (jest.requireMock('bullmq') as { workers: FakeWorker[] }).worker
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z');
 const IDLE_MS = 60_000;
+const SLICE_MS = 1_000;
 const PREFIX = 'dsp';
 /** The key the worker holds; the stored destinations are sealed with it. */
 const secrets = new SecretBox({ current: Buffer.alloc(32, 1) });
@@ -94,7 +95,7 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const job = (deliveryId: string) => ({ id: deliveryId, data: { deliveryId } }) as unknown as Job<DeliveryJobData>;
 
-function setup(records: DestinationRecord[] = [destinationRecord('dst_A')]) {
+function setup(records: DestinationRecord[] = [destinationRecord('dst_A')], turns = { maxQueues: 100, sliceMs: SLICE_MS }) {
   const stored = new Map(records.map((record) => [record.id, record]));
   const handlers = new Map<string, (...args: unknown[]) => void>();
   const subscriber = {
@@ -110,7 +111,7 @@ function setup(records: DestinationRecord[] = [destinationRecord('dst_A')]) {
     stored,
     due,
     queued,
-    config: { queuePrefix: PREFIX, worker: { concurrency: 4, lockMs: 30_000, idleMs: IDLE_MS, scanMs: 5_000 } },
+    config: { queuePrefix: PREFIX, worker: { concurrency: 4, lockMs: 30_000, idleMs: IDLE_MS, scanMs: 5_000, ...turns } },
     redis: { duplicate: jest.fn(() => subscriber) },
     subscriber,
     destinations: {
@@ -390,6 +391,101 @@ describe('DestinationSupervisor reloading a destination', () => {
     closing.resolve();
     await turn();
     expect(mocks.senders.release).not.toHaveBeenCalled();
+    await sut.beforeApplicationShutdown();
+  });
+});
+
+describe('DestinationSupervisor taking turns', () => {
+  const records = ['dst_A', 'dst_B', 'dst_C'].map((id) => destinationRecord(id));
+  const names = () => workers.map((worker) => worker.name);
+  const open = () => workers.filter((worker) => worker.close.mock.calls.length === 0).map((worker) => worker.name);
+
+  it('runs at most DISPATCH_WORKER_MAX_QUEUES workers; a destination woken beyond that starts when one closes', async () => {
+    const { sut, mocks } = setup(records, { maxQueues: 2, sliceMs: SLICE_MS });
+    await sut.wake('dst_A');
+    await sut.wake('dst_B');
+    await sut.wake('dst_C');
+    expect(names()).toEqual(['{dst_A}', '{dst_B}']);
+    mocks.stored.set('dst_A', destinationRecord('dst_A', { paused: true }));
+    await sut.onApplicationBootstrap();
+    mocks.publish(`${PREFIX}:destination-changed`, 'dst_A');
+    await turn();
+    await turn();
+    expect(open()).toEqual(['{dst_B}', '{dst_C}']);
+    await sut.beforeApplicationShutdown();
+  });
+
+  it('has a worker whose queue ran dry give its turn at once to a destination in line', async () => {
+    const { sut } = setup(records, { maxQueues: 2, sliceMs: SLICE_MS });
+    await sut.onApplicationBootstrap();
+    await sut.wake('dst_A');
+    await sut.wake('dst_B');
+    await sut.wake('dst_C');
+    workers[1].emit('drained');
+    await turn();
+    await turn();
+    expect(workers[1].close).toHaveBeenCalledTimes(1);
+    expect(open()).toEqual(['{dst_A}', '{dst_C}']);
+    await sut.beforeApplicationShutdown();
+  });
+
+  it('keeps a worker whose queue ran dry while nobody waits', async () => {
+    const { sut } = setup(records, { maxQueues: 2, sliceMs: SLICE_MS });
+    await sut.onApplicationBootstrap();
+    await sut.wake('dst_A');
+    workers[0].emit('drained');
+    await jest.advanceTimersByTimeAsync(2 * SLICE_MS);
+    expect(workers[0].close).not.toHaveBeenCalled();
+    await sut.beforeApplicationShutdown();
+  });
+
+  it('has a busy worker give up its turn once its slice is over, and puts its destination back in line with its jobs left', async () => {
+    const { sut, mocks } = setup(records, { maxQueues: 1, sliceMs: SLICE_MS });
+    await sut.onApplicationBootstrap();
+    mocks.queued.set('dst_A', 500);
+    await sut.wake('dst_A');
+    await sut.wake('dst_B');
+    await jest.advanceTimersByTimeAsync(SLICE_MS / 2);
+    expect(open()).toEqual(['{dst_A}']);
+    await jest.advanceTimersByTimeAsync(SLICE_MS / 2);
+    expect(open()).toEqual(['{dst_B}']);
+    // dst_B has nothing queued once its turn is over; dst_A, still flooded, has its turn again.
+    await jest.advanceTimersByTimeAsync(SLICE_MS);
+    expect(open()).toEqual(['{dst_A}']);
+    expect(names()).toEqual(['{dst_A}', '{dst_B}', '{dst_A}']);
+    await sut.beforeApplicationShutdown();
+  });
+
+  it('keeps the turn of a rate-limited destination whose queue looks dry until its slice is over', async () => {
+    const { sut } = setup([destinationRecord('dst_A', { rateLimitMax: 1, rateLimitDurationMs: 60_000 }), destinationRecord('dst_B')], {
+      maxQueues: 1,
+      sliceMs: SLICE_MS,
+    });
+    await sut.onApplicationBootstrap();
+    await sut.wake('dst_A');
+    await sut.wake('dst_B');
+    workers[0].emit('drained');
+    await jest.advanceTimersByTimeAsync(SLICE_MS / 2);
+    expect(open()).toEqual(['{dst_A}']);
+    await jest.advanceTimersByTimeAsync(SLICE_MS / 2);
+    expect(open()).toEqual(['{dst_B}']);
+    await sut.beforeApplicationShutdown();
+  });
+
+  it('looks again at a queue whose turn ended while enqueuers still announce nothing new for it, and starts it when jobs came', async () => {
+    const { sut, mocks } = setup(records, { maxQueues: 1, sliceMs: SLICE_MS });
+    await sut.onApplicationBootstrap();
+    await sut.wake('dst_A');
+    await sut.wake('dst_B');
+    workers[0].emit('drained');
+    await turn();
+    await turn();
+    expect(open()).toEqual(['{dst_B}']);
+    // A job for dst_A added within a second of its wake notice comes without a notice of its own.
+    mocks.queued.set('dst_A', 1);
+    workers[1].emit('drained');
+    await jest.advanceTimersByTimeAsync(1_500);
+    expect(open()).toEqual(['{dst_A}']);
     await sut.beforeApplicationShutdown();
   });
 });

@@ -5,15 +5,19 @@ import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationRecord, DestinationRepository } from '@dispatch/db';
 import { DestinationSettings, destinationSettings, Senders } from '@dispatch/destinations';
 import { SecretBox } from '@dispatch/domain';
-import { changedChannel, deliveryBackoff, DeliveryJobData, DeliveryQueues, destinationQueueName, REDIS, wakeChannel } from '@dispatch/queue';
+import { changedChannel, deliveryBackoff, DeliveryJobData, DeliveryQueues, destinationQueueName, REDIS, WAKE_AGAIN_AFTER_MS, wakeChannel } from '@dispatch/queue';
 import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
 import { DeliveryProcessor } from '../delivery/delivery-processor';
 import { WorkerMetrics } from '../operations/worker-metrics';
+import { QueueTurns, Turn } from './queue-turns';
 
 type Running = {
   worker: Worker<DeliveryJobData>;
   destination: DestinationSettings;
   lastActiveAt: number;
+  /** When a wake notice or the scan last named the destination. */
+  wokenAt: number;
+  turn: Turn;
   /** Set while new settings announced by the API are being read: jobs wait for them. */
   refreshing: Promise<void> | undefined;
 };
@@ -22,7 +26,9 @@ type Running = {
  * Runs one BullMQ Worker per destination that has work, and only those: a worker starts when
  * an enqueuer publishes a wake notice or the periodic scan finds work due, and closes after
  * it has been idle. Workers share one Redis connection for commands; each holds one blocking
- * connection, so idle destinations cost nothing.
+ * connection, so idle destinations cost nothing. At most `maxQueues` run at once: the other
+ * destinations with work wait their turn (`QueueTurns`), and while some wait a worker gives
+ * up its turn when its queue runs dry or its slice is over.
  */
 @Injectable()
 export class DestinationSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown, AttemptObserver {
@@ -35,6 +41,10 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   private databaseDown = false;
   private scanning = false;
   private lastWarning = { message: '', at: 0 };
+  private readonly turns: QueueTurns;
+  private rotation: NodeJS.Timeout | undefined;
+  /** Second looks at queues whose turn ended while an enqueuer may still add jobs without a wake notice. */
+  private readonly lookAgain = new Set<NodeJS.Timeout>();
 
   constructor(
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
@@ -49,6 +59,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     observers: AttemptObservers,
   ) {
     observers.subscribe(this);
+    this.turns = new QueueTurns(config.worker.maxQueues, config.worker.sliceMs);
   }
 
   /** A receiver said its destination is gone (the attempt's record disabled it): stop sending to it. */
@@ -82,22 +93,75 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     await this.subscriber.subscribe(wake, changedChannel(this.config.queuePrefix));
     await this.scan();
     this.timer = setInterval(() => void this.scan(), this.config.worker.scanMs);
+    this.rotation = setInterval(() => this.rotate(), Math.max(50, Math.floor(this.config.worker.sliceMs / 4)));
   }
 
-  /** Starts the worker of a destination if it is not running; marks it active if it is. */
+  /**
+   * Starts the worker of a destination if it is not running and a turn is free (otherwise
+   * the destination waits in line); marks it active if it is running.
+   */
   async wake(destinationId: string): Promise<void> {
     const running = this.running.get(destinationId);
     if (running) {
-      running.lastActiveAt = Date.now();
+      running.lastActiveAt = running.wokenAt = Date.now();
       return;
     }
     if (this.stopping) return;
     let starting = this.starting.get(destinationId);
     if (!starting) {
-      starting = this.start(destinationId).finally(() => this.starting.delete(destinationId));
+      const turn = this.turns.take(destinationId);
+      if (!turn) return;
+      starting = this.start(destinationId, turn).finally(() => this.starting.delete(destinationId));
       this.starting.set(destinationId, starting);
     }
     await starting;
+  }
+
+  /** A turn its destination did not use (gone, stopped, or unreadable). */
+  private giveBack(turn: Turn): void {
+    this.turns.end(turn);
+    this.admit();
+  }
+
+  /** Gives free turns to the destinations first in line. */
+  private admit(): void {
+    if (this.stopping || this.databaseDown) return;
+    for (const destinationId of this.turns.admit()) void this.wake(destinationId);
+  }
+
+  /** While destinations wait for a turn, ends the turns that are due: queues run dry first, then slices that are over. */
+  private rotate(): void {
+    if (this.stopping || this.databaseDown) return;
+    for (const turn of this.turns.due()) void this.endTurn(turn.destinationId);
+  }
+
+  /**
+   * Closes a worker whose turn is over. A queue with jobs left joins the back of the line; an
+   * empty one is looked at again once enqueuers announce new jobs again (they announce a
+   * destination at most once in WAKE_AGAIN_AFTER_MS).
+   */
+  private async endTurn(destinationId: string): Promise<void> {
+    const entry = this.running.get(destinationId);
+    if (!entry) return;
+    await this.stop(destinationId);
+    await this.wakeIfQueued(destinationId);
+    const quietFor = entry.wokenAt + WAKE_AGAIN_AFTER_MS - Date.now();
+    if (quietFor >= 0 && !this.stopping) {
+      const timer = setTimeout(() => {
+        this.lookAgain.delete(timer);
+        void this.wakeIfQueued(destinationId);
+      }, quietFor + 100);
+      this.lookAgain.add(timer);
+    }
+  }
+
+  private async wakeIfQueued(destinationId: string): Promise<void> {
+    if (this.stopping || this.running.has(destinationId) || this.starting.has(destinationId)) return;
+    try {
+      if (!(await this.queueIsIdle(destinationId, ['wait', 'prioritized']))) await this.wake(destinationId);
+    } catch (error) {
+      this.warnOnce(`Queue of ${destinationId}: ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -138,9 +202,18 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     entry.destination = current;
   }
 
-  private async start(destinationId: string): Promise<void> {
-    const destination = await this.load(destinationId);
-    if (!destination || !destination.enabled || destination.paused || this.stopping || this.databaseDown) return;
+  private async start(destinationId: string, turn: Turn): Promise<void> {
+    let destination: DestinationSettings | null;
+    try {
+      destination = await this.load(destinationId);
+    } catch (error) {
+      this.giveBack(turn);
+      throw error;
+    }
+    if (!destination || !destination.enabled || destination.paused || this.stopping || this.databaseDown) {
+      this.giveBack(turn);
+      return;
+    }
     const worker = new Worker<DeliveryJobData>(
       destinationQueueName(destinationId),
       async (job, token) => {
@@ -157,13 +230,22 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
         settings: { backoffStrategy: deliveryBackoff },
       },
     );
-    const entry: Running = { worker, destination, lastActiveAt: Date.now(), refreshing: undefined };
+    const entry: Running = { worker, destination, lastActiveAt: Date.now(), wokenAt: Date.now(), turn, refreshing: undefined };
     const touch = () => {
       entry.lastActiveAt = Date.now();
     };
-    worker.on('active', touch);
+    worker.on('active', () => {
+      touch();
+      turn.drained = false;
+    });
     worker.on('completed', touch);
     worker.on('failed', touch);
+    // A rate-limited queue also looks dry while its limit holds: it keeps its turn for the slice.
+    worker.on('drained', () => {
+      if (entry.destination.rateLimit) return;
+      turn.drained = true;
+      if (this.turns.waiting > 0) this.rotate();
+    });
     worker.on('error', (error) => this.warnOnce(`Queue of ${destinationId}: ${error.message}`));
     this.running.set(destinationId, entry);
     this.metrics.runningWorkers.set(this.running.size);
@@ -198,9 +280,13 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     try {
       await Promise.all([...due].map((id) => this.wake(id)));
       const now = Date.now();
-      const records = await this.destinations.findByIds([...this.running.keys()]);
+      // Workers that start meanwhile (a turn handed on) are read by the next scan.
+      const read = [...this.running.keys()];
+      const records = await this.destinations.findByIds(read);
       const fresh = new Map(records.map((record) => [record.id, this.settingsOf(record)]));
-      for (const [id, entry] of this.running) {
+      for (const id of read) {
+        const entry = this.running.get(id);
+        if (!entry) continue;
         const idle = !due.has(id) && now - entry.lastActiveAt > this.config.worker.idleMs && (await this.queueIsIdle(id));
         if (idle) await this.stop(id);
         else await this.apply(id, fresh.get(id) ?? null);
@@ -211,8 +297,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   }
 
   /** Nothing waiting or in flight; delayed retries wake the worker again through the scan. */
-  private async queueIsIdle(destinationId: string): Promise<boolean> {
-    const counts = await this.queues.queue(destinationId).getJobCounts('wait', 'active', 'prioritized');
+  private async queueIsIdle(destinationId: string, states: ('wait' | 'active' | 'prioritized')[] = ['wait', 'active', 'prioritized']): Promise<boolean> {
+    const counts = await this.queues.queue(destinationId).getJobCounts(...states);
     return Object.values(counts).every((count) => count === 0);
   }
 
@@ -235,6 +321,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     this.databaseDown = false;
     this.logger.log(`PostgreSQL answers again; resuming ${this.running.size} queue workers`);
     for (const entry of this.running.values()) entry.worker.resume();
+    this.admit();
   }
 
   private async stop(destinationId: string): Promise<void> {
@@ -242,7 +329,12 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     if (!entry) return;
     this.running.delete(destinationId);
     this.metrics.runningWorkers.set(this.running.size);
-    await entry.worker.close();
+    try {
+      await entry.worker.close();
+    } finally {
+      this.turns.end(entry.turn);
+      this.admit();
+    }
     // A wake while it closed may have started a new worker, which still needs the sender's connections.
     if (!this.running.has(destinationId)) await this.senders.release(entry.destination.kind.kind, destinationId);
     this.logger.debug(`Closed the worker of ${destinationId}`);
@@ -252,6 +344,9 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
+    clearInterval(this.rotation);
+    for (const timer of this.lookAgain) clearTimeout(timer);
+    this.turns.clear();
     await Promise.allSettled(this.starting.values());
     await Promise.all([...this.running.keys()].map((id) => this.stop(id)));
     // The jobs have finished; what their attempts recorded is written before the database closes.
