@@ -57,6 +57,11 @@ describe('configuration', () => {
     ['DISPATCH_TRUST_PROXY', '127.0.0.1'],
     ['DISPATCH_REQUEST_TIMEOUT_MS', '0'],
     ['DISPATCH_QUEUES_ALLOW_RETRIES', 'yes'],
+    ['DISPATCH_RETENTION_DAYS', '-1'],
+    ['DISPATCH_RETENTION_DAYS', '1.5'],
+    ['DISPATCH_RETENTION_DAYS', '36501'],
+    ['DISPATCH_RETENTION_BATCH', '0'],
+    ['DISPATCH_RETENTION_SWEEP_MS', '0'],
   ])('refuses %s=%s with a message naming it (and only it)', (name, value) => {
     expect(namedIn({ [name]: value })).toEqual([name]);
   });
@@ -74,6 +79,11 @@ describe('configuration', () => {
   it('reads DISPATCH_EGRESS_ALLOW as a list of CIDRs, spaces and blanks ignored', () => {
     expect(loadConfig({ DISPATCH_EGRESS_ALLOW: ' 127.0.0.0/8, ::1/128,,10.1.0.0/16 ' }).egressAllow).toEqual(['127.0.0.0/8', '::1/128', '10.1.0.0/16']);
     expect(loadConfig({ DISPATCH_EGRESS_ALLOW: '' }).egressAllow).toEqual([]);
+  });
+
+  it('reads DISPATCH_RETENTION_DAYS, 0 meaning history is kept forever', () => {
+    expect(loadConfig({ DISPATCH_RETENTION_DAYS: '0' }).retention.days).toBe(0);
+    expect(loadConfig({ DISPATCH_RETENTION_DAYS: '7', DISPATCH_RETENTION_BATCH: '50' }).retention).toMatchObject({ days: 7, batch: 50 });
   });
 
   it('reads DISPATCH_TRUST_PROXY as a list of CIDRs, none by default', () => {
@@ -156,6 +166,11 @@ describe('configuration', () => {
       attempts: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, replyMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
       egressAllow: readme('DISPATCH_EGRESS_ALLOW') === undefined ? [] : ['a README default the code does not know'],
       trustedProxies: readme('DISPATCH_TRUST_PROXY') === undefined ? [] : ['a README default the code does not know'],
+      retention: {
+        days: readme('DISPATCH_RETENTION_DAYS') as number,
+        batch: readme('DISPATCH_RETENTION_BATCH') as number,
+        sweepMs: readme('DISPATCH_RETENTION_SWEEP_MS') as number,
+      },
       requestTimeoutMs: readme('DISPATCH_REQUEST_TIMEOUT_MS') as number,
       queues: { allowRetries: readme('DISPATCH_QUEUES_ALLOW_RETRIES') === 'true' },
       logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],

@@ -66,6 +66,9 @@ const environmentSchema = z.object({
   DISPATCH_RECONCILE_MS: integer(10_000),
   DISPATCH_DRAIN_TIMEOUT_MS: integer(30_000),
   DISPATCH_LOCK_MS: integer(30_000),
+  DISPATCH_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  DISPATCH_RETENTION_BATCH: integer(500),
+  DISPATCH_RETENTION_SWEEP_MS: integer(3_600_000),
   DISPATCH_WEBHOOK_TIMEOUT_MS: integer(15_000),
   DISPATCH_RESPONSE_MAX_BYTES: integer(4096),
   DISPATCH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
@@ -114,6 +117,12 @@ export type DispatchConfig = Readonly<{
   egressAllow: readonly string[];
   /** CIDRs of the proxies in front of the API whose `X-Forwarded-For` names the client (for the per-address rate limit); empty: none. */
   trustedProxies: readonly string[];
+  /**
+   * History kept: events, deliveries and attempts are removed `days` after the event was received
+   * once nothing about them is open or recent (0: kept forever), `batch` events to a transaction,
+   * looked for every `sweepMs`.
+   */
+  retention: Readonly<{ days: number; batch: number; sweepMs: number }>;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }>;
 
@@ -152,6 +161,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
     trustedProxies: e.DISPATCH_TRUST_PROXY,
+    retention: { days: e.DISPATCH_RETENTION_DAYS, batch: e.DISPATCH_RETENTION_BATCH, sweepMs: e.DISPATCH_RETENTION_SWEEP_MS },
     logLevel: e.LOG_LEVEL,
   };
 }
