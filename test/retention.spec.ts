@@ -1,3 +1,6 @@
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { destinationQueueName } from '@dispatch/queue';
 import { createDatabase, Database, RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
 import { newId } from '@dispatch/domain';
 import { createWebhook, eventually, sendEvent, waitForDelivery } from '@dispatch/testing';
@@ -75,16 +78,15 @@ describe('retention in the database', () => {
     const [first, second] = [await fixture.createDestination(), await fixture.createDestination()];
     const old = daysAgo(40);
     const settled: string[] = [];
+    const deadLetters: { id: string; destinationId: string }[] = [];
     for (let i = 0; i < 9; i += 1) {
       const status = ['delivered', 'failed', 'cancelled'][i % 3];
-      settled.push(
-        (
-          await insertEvent(database, organizationId, new Date(old.getTime() + i), [
-            { destinationId: first, status, attempts: 2 },
-            { destinationId: second, status: 'delivered', attempts: 1 },
-          ])
-        ).eventId,
-      );
+      const inserted = await insertEvent(database, organizationId, new Date(old.getTime() + i), [
+        { destinationId: first, status, attempts: 2 },
+        { destinationId: second, status: 'delivered', attempts: 1 },
+      ]);
+      settled.push(inserted.eventId);
+      if (status === 'failed') deadLetters.push({ id: inserted.deliveryIds[0], destinationId: first });
     }
     // Old, but one delivery still has work to do: never removed, nor its settled sibling.
     const open = [];
@@ -125,6 +127,9 @@ describe('retention in the database', () => {
     }
     const removed = batches.reduce((sum, batch) => sum + batch.removed.events, 0);
     expect(removed).toBe(10);
+    // The removed dead letters are named, for their failed jobs to leave the queues.
+    expect(batches.flatMap((batch) => batch.deadLetters)).toEqual(expect.arrayContaining(deadLetters));
+    expect(batches.flatMap((batch) => batch.deadLetters)).toHaveLength(3);
     expect(await counts(database, organizationId)).toEqual({ events: 5, deliveries: 8, attempts: 10 });
     for (const id of [...settled, undelivered]) expect(await eventExists(database, organizationId, id)).toBe(false);
     for (const id of [...open, touched, recent]) expect(await eventExists(database, organizationId, id)).toBe(true);
@@ -167,13 +172,16 @@ describe('retention by the worker', () => {
   const system = useSystem({ env: { DISPATCH_RETENTION_DAYS: '30', DISPATCH_RETENTION_BATCH: '2', DISPATCH_RETENTION_SWEEP_MS: '500' } });
   const receiver = useReceiver();
   let database: Database;
+  let redis: IORedis;
 
   beforeAll(() => {
     database = createDatabase(system.config.databaseUrl, { max: 2 });
+    redis = new IORedis(system.config.redisUrl);
   });
 
   afterAll(async () => {
     await database.close();
+    redis.disconnect();
   });
 
   /** Makes an event and everything about it look `days` old. */
@@ -203,10 +211,21 @@ describe('retention by the worker', () => {
     const recent = await sendEvent(system.client, { id: 'evt_recent', type: 'old.event', destinations: [destination.id] });
     await waitForDelivery(system.client, recent.deliveries[0].id, 'delivered');
     const open = await sendEvent(system.client, { id: 'evt_old_held', type: 'old.event', destinations: [held.id] });
+    // A dead letter: its failed job stays in the destination's queue until the delivery is removed.
+    receiver.answer((request) => ({ status: request.path === '/dead' ? 500 : 200 }));
+    const dead = await createWebhook(system.client, `${receiver.url}/dead`, { retryPolicy: { maxAttempts: 1 } });
+    const deadLetter = (await sendEvent(system.client, { id: 'evt_old_dead', type: 'old.event', destinations: [dead.id] })).deliveries[0].id;
+    await waitForDelivery(system.client, deadLetter, 'failed');
+    const deadQueue = new Queue(destinationQueueName(dead.id), { connection: redis, prefix: system.config.queuePrefix });
+    await eventually(async () => ((await deadQueue.getJobState(deadLetter)) === 'failed' ? true : undefined), 5_000, 'the failed job');
     for (const { eventId } of old) await age(eventId, 31);
     await age('evt_old_held', 31);
+    await age('evt_old_dead', 31);
 
     await eventually(async () => ((await system.client.get('/v1/events/evt_old_4')).status === 404 ? true : undefined), 15_000, 'the old events to be removed');
+    await eventually(async () => ((await system.client.get('/v1/events/evt_old_dead')).status === 404 ? true : undefined), 5_000, 'the dead letter to be removed');
+    expect(await deadQueue.getJob(deadLetter)).toBeUndefined();
+    await deadQueue.close();
     for (const { eventId, deliveryId } of old) {
       expect((await system.client.get(`/v1/events/${eventId}`)).status).toBe(404);
       expect((await system.client.get(`/v1/deliveries/${deliveryId}`)).status).toBe(404);

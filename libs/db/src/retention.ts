@@ -6,10 +6,14 @@ export type RetentionCursor = Readonly<{ receivedAt: Date; eventId: string }>;
 /** The start of an organization's events, for the first batch of a pass. */
 export const RETENTION_START: RetentionCursor = { receivedAt: new Date(0), eventId: '' };
 
+export type DeadLetter = Readonly<{ id: string; destinationId: string }>;
+
 export type RetentionBatch = Readonly<{
   /** Events older than the cutoff looked at (at most the batch size); fewer than asked: the pass reached the end. */
   scanned: number;
   removed: Readonly<{ events: number; deliveries: number; attempts: number }>;
+  /** The removed deliveries that were dead letters (`failed`): their failed jobs are still in their destinations' queues. */
+  deadLetters: readonly DeadLetter[];
   /** The last event looked at, where the next batch goes on; null when none was. */
   next: RetentionCursor | null;
 }>;
@@ -44,7 +48,15 @@ export class RetentionRepository {
    */
   async removeEvents(organizationId: string, cutoff: Date, after: RetentionCursor, limit: number): Promise<RetentionBatch> {
     const rows = await this.prisma.$queryRaw<
-      { scanned: bigint; events: bigint; deliveries: bigint; attempts: bigint; last_received_at: Date | null; last_id: string | null }[]
+      {
+        scanned: bigint;
+        events: bigint;
+        deliveries: bigint;
+        attempts: bigint;
+        dead_letters: DeadLetter[];
+        last_received_at: Date | null;
+        last_id: string | null;
+      }[]
     >`
       WITH candidates AS (
         SELECT e.id, e.received_at FROM events e
@@ -69,7 +81,7 @@ export class RetentionRepository {
       ), removed_deliveries AS (
         DELETE FROM deliveries x USING their_deliveries d
         WHERE x.id = d.id AND d.event_id IN (SELECT id FROM removable)
-        RETURNING x.id
+        RETURNING x.id, x.destination_id, x.status
       ), removed_events AS (
         DELETE FROM events e
         WHERE e.organization_id = ${organizationId} AND e.id IN (SELECT id FROM removable)
@@ -81,12 +93,15 @@ export class RetentionRepository {
              (SELECT count(*) FROM removed_events) AS events,
              (SELECT count(*) FROM removed_deliveries) AS deliveries,
              (SELECT count(*) FROM removed_attempts) AS attempts,
+             (SELECT coalesce(json_agg(json_build_object('id', id, 'destinationId', destination_id)), '[]'::json)
+              FROM removed_deliveries WHERE status = 'failed') AS dead_letters,
              (SELECT received_at FROM last) AS last_received_at,
              (SELECT id FROM last) AS last_id`;
     const row = rows[0];
     return {
       scanned: Number(row.scanned),
       removed: { events: Number(row.events), deliveries: Number(row.deliveries), attempts: Number(row.attempts) },
+      deadLetters: row.dead_letters,
       next: row.last_received_at && row.last_id !== null ? { receivedAt: row.last_received_at, eventId: row.last_id } : null,
     };
   }

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type { DispatchConfig } from '@dispatch/config';
-import type { RetentionBatch, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import type { DeadLetter, RetentionBatch, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import type { DeliveryQueues } from '@dispatch/queue';
 import { RETENTION_JOB, RETENTION_RUN_MS, RetentionSweep } from './retention-sweep';
 
 // The sweep takes only the start cursor from the database library: its Prisma client is never loaded.
@@ -12,9 +13,10 @@ const DAY_MS = 86_400_000;
 const START: RetentionCursor = { receivedAt: new Date(0), eventId: '' };
 
 const cursor = (eventId: string): RetentionCursor => ({ receivedAt: new Date(NOW - 40 * DAY_MS), eventId });
-const batch = (scanned: number, events: number, next: RetentionCursor | null): RetentionBatch => ({
+const batch = (scanned: number, events: number, next: RetentionCursor | null, deadLetters: DeadLetter[] = []): RetentionBatch => ({
   scanned,
   removed: { events, deliveries: events * 2, attempts: events * 3 },
+  deadLetters,
   next,
 });
 
@@ -33,10 +35,17 @@ function setup(options: { days?: number; batches?: RetentionBatch[]; replays?: n
       removeReplays: jest.fn(async (_organizationId: string, _cutoff: Date, _limit: number): Promise<number> => replays.shift() ?? 0),
     },
     queue: { add: jest.fn(async () => ({ id: 'job' })) },
+    queues: { discard: jest.fn(async (_destinationId: string, _deliveryId: string): Promise<void> => undefined) },
     config: { retention: { days: options.days ?? 30, batch: 3, sweepMs: 3_600_000 } } as unknown as DispatchConfig,
     log: jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined),
+    warn: jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined),
   };
-  const sut = new RetentionSweep(mocks.repository as unknown as RetentionRepository, mocks.queue as unknown as Queue, mocks.config);
+  const sut = new RetentionSweep(
+    mocks.repository as unknown as RetentionRepository,
+    mocks.queues as unknown as DeliveryQueues,
+    mocks.queue as unknown as Queue,
+    mocks.config,
+  );
   return { sut, mocks };
 }
 
@@ -72,6 +81,29 @@ describe('RetentionSweep', () => {
     ]);
     expect(mocks.queue.add).not.toHaveBeenCalled();
     expect(mocks.log).toHaveBeenCalledWith('Removed 7 events, 14 deliveries, 21 attempts and 4 replays older than 30 days');
+  });
+
+  it('removes the failed jobs of the dead letters it removed, and goes on when Redis cannot be reached', async () => {
+    const { sut, mocks } = setup({
+      batches: [
+        batch(3, 3, cursor('evt_3'), [
+          { id: 'dlv_1', destinationId: 'dst_a' },
+          { id: 'dlv_2', destinationId: 'dst_b' },
+        ]),
+        batch(1, 1, cursor('evt_4'), [{ id: 'dlv_3', destinationId: 'dst_a' }]),
+      ],
+    });
+    mocks.queues.discard.mockImplementation(async (_destinationId, deliveryId) => {
+      if (deliveryId === 'dlv_3') throw new Error('Connection is closed.');
+    });
+    expect(await sut.run()).toMatchObject({ events: 4, finished: true });
+    expect(mocks.queues.discard.mock.calls).toEqual([
+      ['dst_a', 'dlv_1'],
+      ['dst_b', 'dlv_2'],
+      ['dst_a', 'dlv_3'],
+    ]);
+    expect(mocks.warn).toHaveBeenCalledWith('Could not remove the failed jobs of removed dead letters: Connection is closed.');
+    expect(mocks.repository.removeEvents).toHaveBeenCalledTimes(3);
   });
 
   it('makes way after a while: queues a job that goes on where it stopped', async () => {

@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Queue } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
-import { MAINTENANCE_QUEUE } from '@dispatch/queue';
+import { DeadLetter, RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 
 /** The name of the maintenance queue's retention jobs (its scheduler's and a continuation's). */
 export const RETENTION_JOB = 'retention';
@@ -22,7 +22,7 @@ type Progress = { organizationIds: string[]; cursor: RetentionCursor };
  * Removes history older than DISPATCH_RETENTION_DAYS (0: keeps it forever), as a job of the
  * maintenance queue: organization by organization, a batch of DISPATCH_RETENTION_BATCH events
  * to a short transaction (see RetentionRepository for what is removed and what is kept),
- * yielding between batches. A job works for at most RETENTION_RUN_MS, then queues another
+ * yielding between batches. The failed jobs of removed dead letters leave their queues too. A job works for at most RETENTION_RUN_MS, then queues another
  * that goes on where it stopped, behind the reconciler's jobs waiting by then.
  */
 @Injectable()
@@ -32,6 +32,7 @@ export class RetentionSweep {
 
   constructor(
     private readonly repository: RetentionRepository,
+    private readonly queues: DeliveryQueues,
     @InjectQueue(MAINTENANCE_QUEUE) private readonly queue: Queue,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
   ) {}
@@ -50,6 +51,7 @@ export class RetentionSweep {
       report.events += removed.removed.events;
       report.deliveries += removed.removed.deliveries;
       report.attempts += removed.removed.attempts;
+      await this.discardJobs(removed.deadLetters);
       if (removed.scanned < batch || removed.next === null) {
         report.replays += await this.removeReplays(organizationId, cutoff, batch);
         progress.organizationIds.shift();
@@ -72,6 +74,15 @@ export class RetentionSweep {
       );
     }
     return report;
+  }
+
+  /** Best effort: a job left behind (Redis answered an error) only shows in Bull Board, for a delivery that is gone. */
+  private async discardJobs(deadLetters: readonly DeadLetter[]): Promise<void> {
+    try {
+      for (const letter of deadLetters) await this.queues.discard(letter.destinationId, letter.id);
+    } catch (error) {
+      this.logger.warn(`Could not remove the failed jobs of removed dead letters: ${(error as Error).message}`);
+    }
   }
 
   private async removeReplays(organizationId: string, cutoff: Date, batch: number): Promise<number> {
