@@ -1,5 +1,8 @@
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
 import { Client } from 'pg';
-import { ApiClient, createWebhook, Json, uniqueId } from '@dispatch/testing';
+import { destinationQueueName } from '@dispatch/queue';
+import { ApiClient, createWebhook, Json, REDIS_URL, uniqueId } from '@dispatch/testing';
 import { errorShape } from './answers';
 import { useReceiver, useSystem } from './system';
 
@@ -43,8 +46,22 @@ describe('batch ingest', () => {
     return Array.from({ length: count }, (_, i) => ({ id: `${prefix}_${i}`, type: i % 2 === 0 ? 'batch.even' : 'batch.odd', data: { i } }));
   }
 
-  it('routes each event of a batch by its type or its `destinations`, answers each in the order sent, and delivers them all', async () => {
+  /** The ids of the jobs waiting in a destination's queue (every job has a priority). */
+  async function waitingJobs(destinationId: string): Promise<string[]> {
+    const redis = new IORedis(REDIS_URL);
+    const queue = new Queue(destinationQueueName(destinationId), { connection: redis, prefix: system.config.queuePrefix });
+    try {
+      return (await queue.getJobs(['waiting', 'prioritized'])).map((job) => job.id as string);
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
+  }
+
+  it('routes each event of a batch by its type or its `destinations`, answers each in the order sent, queues every delivery at once and delivers them all', async () => {
     const sent = [...events(uniqueId('evt_route'), 20), { id: uniqueId('evt_named'), type: 'nobody.wants', data: { named: true }, destinations: [odd] }];
+    // Without a worker nothing is consumed and no reconciler runs: the jobs waiting are those the API queued.
+    await system.stopWorker();
     const answer = await postBatch(sent);
     expect(answer.status).toBe(202);
     expect(answer.body.events.map((event: Json) => [event.id, event.type, event.created])).toEqual(sent.map((event) => [event.id, event.type, true]));
@@ -52,6 +69,14 @@ describe('batch ingest', () => {
       const expected = index === 20 || index % 2 === 1 ? odd : even;
       expect(event.deliveries).toEqual([{ id: expect.stringMatching(/^dlv_/), destinationId: expected, status: 'pending' }]);
     });
+    const deliveriesTo = (destinationId: string) =>
+      answer.body.events.flatMap((event: Json) =>
+        event.deliveries.filter((delivery: Json) => delivery.destinationId === destinationId).map((delivery: Json) => delivery.id),
+      );
+    expect((await waitingJobs(even)).sort()).toEqual(deliveriesTo(even).sort());
+    expect((await waitingJobs(odd)).sort()).toEqual(deliveriesTo(odd).sort());
+
+    await system.startWorker();
 
     const arrived = await Promise.all(sent.map((event) => receiver.waitForEvent(event.id)));
     arrived.forEach((request, index) => {
