@@ -71,6 +71,11 @@ import { Agent, request } from 'undici';
 import { CpuSampler } from './bench/cpu.mjs';
 import { freePort, startRedisServer } from './bench/redis-server.mjs';
 
+// `--destinations N` runs the many-destinations scenario instead (see scripts/bench/many-destinations.mjs).
+if (process.argv.slice(2).some((arg) => arg === '--destinations' || arg.startsWith('--destinations='))) {
+  await import('./bench/many-destinations.mjs');
+}
+
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const here = path.join(root, 'scripts', 'bench');
 const require = createRequire(import.meta.url);
