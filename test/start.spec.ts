@@ -62,17 +62,22 @@ describe('npm start (scripts/start.mjs)', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    /** Waits for `check`; on a timeout the error carries what npm start printed. */
+    const waitFor = <T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string) =>
+      eventually(check, timeoutMs, what).catch((error: Error) => {
+        throw new Error(`${error.message}\n${output}`);
+      });
     const exited = new Promise<number | null>((resolve) => start?.on('exit', (code) => resolve(code)));
     start.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     start.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await eventually(async () => (output.includes('Dispatch is running.') ? true : undefined), 20_000, `Dispatch running:\n${output}`);
-    await eventually(() => ready(`http://127.0.0.1:${metricsPort}/health/ready`), 10_000, 'the worker ready');
+    await waitFor(async () => (output.includes('Dispatch is running.') ? true : undefined), 40_000, 'Dispatch running');
+    await waitFor(() => ready(`http://127.0.0.1:${metricsPort}/health/ready`), 20_000, 'the worker ready');
 
     const [worker] = startedPids(output, 'worker');
     process.kill(worker, 'SIGKILL');
-    await eventually(async () => (startedPids(output, 'worker').length === 2 ? true : undefined), 10_000, `the worker started again:\n${output}`);
+    await waitFor(async () => (startedPids(output, 'worker').length === 2 ? true : undefined), 10_000, 'the worker started again');
     expect(output).toContain('[worker] exited unexpectedly (SIGKILL); restarting in 1 s');
-    await eventually(() => ready(`http://127.0.0.1:${metricsPort}/health/ready`), 15_000, `the new worker ready:\n${output}`);
+    await waitFor(() => ready(`http://127.0.0.1:${metricsPort}/health/ready`), 30_000, 'the new worker ready');
     expect(await ready(`http://127.0.0.1:${port}/health/ready`)).toBe(true);
     const pids = [...startedPids(output, 'api'), startedPids(output, 'worker')[1]];
     expect(pids.map(running)).toEqual([true, true]);
@@ -81,5 +86,5 @@ describe('npm start (scripts/start.mjs)', () => {
     expect(await exited).toBe(0);
     expect(pids.map(running)).toEqual([false, false]);
     expect(output).not.toContain('exited unexpectedly (SIGTERM)');
-  }, 60_000);
+  }, 120_000);
 });

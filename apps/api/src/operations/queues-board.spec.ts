@@ -27,7 +27,13 @@ function setup(stored: Row[]) {
   const prefix = uniqueQueuePrefix();
   const queues = new Map<string, Queue>();
   const listed = new Map<string, Adapter>();
-  const mocks = {
+  const mocks: {
+    stored: Row[];
+    hold: Promise<void> | undefined;
+    board: Record<string, jest.Mock>;
+    prisma: { destination: { findMany: jest.Mock<Promise<Row[]>, []> } };
+    queues: Pick<DeliveryQueues, 'prefix' | 'queue'> & { connection: IORedis };
+  } = {
     stored,
     /** When set, the next read of the destinations waits for it, then answers what was stored when it began. */
     hold: undefined as Promise<void> | undefined,
@@ -41,8 +47,8 @@ function setup(stored: Row[]) {
     },
     prisma: {
       destination: {
-        findMany: jest.fn(async () => {
-          const rows = mocks.stored.map((row) => ({ ...row }));
+        findMany: jest.fn(async (): Promise<Row[]> => {
+          const rows = mocks.stored.map((row: Row) => ({ ...row }));
           const hold = mocks.hold;
           mocks.hold = undefined;
           if (hold) await hold;
