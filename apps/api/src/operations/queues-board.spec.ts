@@ -43,7 +43,7 @@ function setup(stored: Row[]) {
         for (const adapter of adapters) listed.set(adapter.getName(), adapter);
       }),
       addQueue: jest.fn((adapter: Adapter) => listed.set(adapter.getName(), adapter)),
-      removeQueue: jest.fn((name: string) => listed.delete(name)),
+      removeQueue: jest.fn((queue: string | Adapter) => listed.delete(typeof queue === 'string' ? queue : queue.getName())),
     },
     prisma: {
       destination: {

@@ -4,7 +4,7 @@ import { InjectBullBoard } from '@bull-board/nestjs';
 import type { BullBoardInstance } from '@bull-board/nestjs';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { Caller, Destination, OPERATOR_ORGANIZATION, PrismaClient } from '@dispatch/db';
-import { DeliveryQueues, destinationQueueName, MAINTENANCE_QUEUE } from '@dispatch/queue';
+import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { Queue } from 'bullmq';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
@@ -130,8 +130,8 @@ type Listed = Pick<Destination, 'id' | 'name'>;
 @Injectable()
 export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
   private timer: NodeJS.Timeout | undefined;
-  /** The name each listed destination is shown under, by id. */
-  private readonly listed = new Map<string, string>();
+  /** The queue of each listed destination on the board, by id. */
+  private readonly listed = new Map<string, BullMQAdapter>();
   /** Destinations changed through this process while a sync reads the database: its listing of them may be older. */
   private readonly changedDuringSync = new Set<string>();
   private syncing = false;
@@ -188,14 +188,17 @@ export class QueuesBoard implements OnModuleInit, OnModuleDestroy {
 
   private list(destination: Listed): void {
     const displayName = `${destination.name} (${destination.id})`;
-    if (this.listed.get(destination.id) === displayName) return;
-    this.listed.set(destination.id, displayName);
+    if (this.listed.get(destination.id)?.getDisplayName() === displayName) return;
     const { allowRetries } = this.config.queues;
-    this.board.addQueue(new BullMQAdapter(this.queues.queue(destination.id), { displayName, readOnlyMode: !allowRetries, allowRetries }));
+    const adapter = new BullMQAdapter(this.queues.queue(destination.id), { displayName, readOnlyMode: !allowRetries, allowRetries });
+    this.listed.set(destination.id, adapter);
+    this.board.addQueue(adapter);
   }
 
   private unlist(destinationId: string): void {
-    if (!this.listed.delete(destinationId)) return;
-    this.board.removeQueue(destinationQueueName(destinationId));
+    const adapter = this.listed.get(destinationId);
+    if (!adapter) return;
+    this.listed.delete(destinationId);
+    this.board.removeQueue(adapter);
   }
 }
