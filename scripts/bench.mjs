@@ -3,6 +3,7 @@
 // Processes. Every part runs in a process of its own, so no side shares an event loop with
 // another part:
 // - this process, the orchestrator: it runs the load (POST /v1/events, --in-flight requests at a
+//   time; POST /v1/events/batch, --batch-size events a request, --batch-in-flight requests at a
 //   time) and adds the bare side's jobs (BullMQ addBulk), samples CPU and prints the figures;
 // - Dispatch's API and worker, built, as real processes on a fresh database and queue prefix;
 // - the bare baseline's worker (scripts/bench/bare-worker.mjs): a BullMQ Worker, concurrency
@@ -21,7 +22,9 @@
 //
 // Phases. After a warm-up (500 events through Dispatch and 500 bare jobs, once), --rounds rounds (3
 // by default) each measure both sides with --events events or jobs, in alternating order: round 1
-// Dispatch then bare, round 2 bare then Dispatch, round 3 Dispatch then bare, and so on. Each round
+// Dispatch then bare, round 2 bare then Dispatch, round 3 Dispatch then bare, and so on. Between
+// the two, each round has a batch phase: Dispatch again, with the same number of events sent in
+// batches (POST /v1/events/batch), so it too is next to the bare phase of its round. Each round
 // ends with a paced phase (--paced-events at --paced-rate per second, below saturation) for
 // Dispatch's latency, so that figure too has a median and a spread. Before each phase the benchmark
 // waits until the processes of both sides are idle and the rest of the machine is quiet (at most
@@ -34,7 +37,10 @@
 // arrival, and, on Linux, the CPU time one delivery costs in each process of the side and how
 // many cores the side kept busy. Each figure is printed as its median and its spread (min–max)
 // over the rounds. Each round's ratio is Dispatch's deliveries per second over the bare side's in
-// that round; the last line is "ratio: <median of the rounds' ratios> (min …, max … over N rounds)".
+// that round, and its batch ratio the batch phase's over the bare side's; the line before the last
+// is "ratio (batch): <median> (min …, max … over N rounds)" with the batch phase's CPU per delivery
+// next to the bare side's, and the last line is "ratio: <median of the rounds' ratios> (min …, max
+// … over N rounds)".
 //
 // CPU (Linux, from /proc/<pid>/stat: user + system time of all threads; see scripts/bench/cpu.mjs).
 // Dispatch's side: the API, the worker, its Redis, the PostgreSQL backends of the benchmark's
@@ -54,7 +60,8 @@
 //
 // Everything the benchmark sends goes to loopback: DATABASE_URL must name a loopback host.
 //
-// Usage: node scripts/bench.mjs [--events N] [--in-flight N] [--paced-events N] [--paced-rate N] [--rounds N] [--no-build]
+// Usage: node scripts/bench.mjs [--events N] [--in-flight N] [--batch-size N] [--batch-in-flight N] [--paced-events N] [--paced-rate N]
+//        [--rounds N] [--no-build]
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -86,6 +93,8 @@ try {
     options: {
       events: { type: 'string', default: '3000' },
       'in-flight': { type: 'string', default: '32' },
+      'batch-size': { type: 'string', default: '100' },
+      'batch-in-flight': { type: 'string', default: '4' },
       'paced-events': { type: 'string', default: '300' },
       'paced-rate': { type: 'string', default: '100' },
       rounds: { type: 'string', default: '3' },
@@ -97,6 +106,8 @@ try {
 }
 const EVENTS = positiveInteger(options.events, '--events');
 const IN_FLIGHT = positiveInteger(options['in-flight'], '--in-flight');
+const BATCH_SIZE = positiveInteger(options['batch-size'], '--batch-size');
+const BATCH_IN_FLIGHT = positiveInteger(options['batch-in-flight'], '--batch-in-flight');
 const PACED_EVENTS = positiveInteger(options['paced-events'], '--paced-events');
 const PACED_RATE = positiveInteger(options['paced-rate'], '--paced-rate');
 const ROUNDS = positiveInteger(options.rounds, '--rounds');
@@ -196,7 +207,7 @@ process.exit(0);
 
 async function main() {
   console.log(
-    `Dispatch throughput benchmark: ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} of ${EVENTS} events, ${IN_FLIGHT} requests in flight, worker concurrency ${CONCURRENCY}`,
+    `Dispatch throughput benchmark: ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} of ${EVENTS} events, ${IN_FLIGHT} requests in flight, batches of ${BATCH_SIZE} (${BATCH_IN_FLIGHT} in flight), worker concurrency ${CONCURRENCY}`,
   );
 
   if (!options['no-build']) {
@@ -251,7 +262,7 @@ async function main() {
   await waitUntilReady(`${base}/health/ready`, 60_000);
   console.log(`  API and worker ready in ${ms(performance.now() - started)} ms at ${base} (pids ${api.child.pid}, ${worker.child.pid})`);
 
-  const agent = new Agent({ connections: IN_FLIGHT, keepAliveTimeout: 10_000 });
+  const agent = new Agent({ connections: Math.max(IN_FLIGHT, BATCH_IN_FLIGHT), keepAliveTimeout: 10_000 });
   onCleanup('close the HTTP client', () => agent.close());
   const created = await callApi(agent, base, 'POST', '/v1/destinations', {
     name: 'bench receiver',
@@ -300,13 +311,16 @@ async function main() {
 
   const rounds = [];
   for (let round = 1; round <= ROUNDS; round += 1) {
-    const order = round % 2 === 1 ? ['dispatch', 'bare'] : ['bare', 'dispatch'];
+    const order = round % 2 === 1 ? ['dispatch', 'batch', 'bare'] : ['bare', 'batch', 'dispatch'];
     const figures = { round };
     for (const side of order) {
       await settle(sampler);
       if (side === 'dispatch') {
         step(`Round ${round}/${ROUNDS}, Dispatch: ${EVENTS} events end to end`);
         figures.e2e = await dispatchPhase(context, round);
+      } else if (side === 'batch') {
+        step(`Round ${round}/${ROUNDS}, Dispatch: ${EVENTS} events end to end in batches of ${BATCH_SIZE}`);
+        figures.batch = await dispatchPhase(context, round, 'batch');
       } else {
         step(`Round ${round}/${ROUNDS}, bare BullMQ: ${EVENTS} jobs (concurrency ${CONCURRENCY})`);
         figures.bare = await barePhase(context, round);
@@ -316,7 +330,8 @@ async function main() {
     step(`Round ${round}/${ROUNDS}, Dispatch at a steady ${PACED_RATE} events/s: ${PACED_EVENTS} events`);
     figures.paced = await pacedPhase(context, round);
     figures.ratio = figures.e2e.deliveredPerSecond / figures.bare.deliveredPerSecond;
-    console.log(`  round ${round}: ratio ${figures.ratio.toFixed(2)}`);
+    figures.batchRatio = figures.batch.deliveredPerSecond / figures.bare.deliveredPerSecond;
+    console.log(`  round ${round}: ratio ${figures.ratio.toFixed(2)}, ratio (batch) ${figures.batchRatio.toFixed(2)}`);
     rounds.push(figures);
   }
 
@@ -360,21 +375,22 @@ async function warmUpBare({ receiver, bare }) {
   console.log(`  bare: ${report.received} received`);
 }
 
-async function dispatchPhase({ receiver, agent, base, dispatchSecret, sampler }, round) {
-  const key = phaseKey(`r${round}_dispatch`);
+/** Events through Dispatch end to end: one a request (`single`) or in batches (`batch`). */
+async function dispatchPhase({ receiver, agent, base, dispatchSecret, sampler }, round, load = 'single') {
+  const key = phaseKey(load === 'batch' ? `r${round}_batch` : `r${round}_dispatch`);
   const ids = phaseIds(key, EVENTS);
   await receiver.phase(key, EVENTS);
   const counts = { accepted: 0 };
   const done = receiver.complete(key, WAIT_TIMEOUT_MS, (received) => console.log(`  … ${counts.accepted} accepted, ${received} received`));
   const window = await sampler.begin({ others: true });
-  const sent = await postEvents(agent, base, ids, counts);
+  const sent = load === 'batch' ? await postBatches(agent, base, ids, counts) : await postEvents(agent, base, ids, counts);
   console.log(`  all ${EVENTS} accepted in ${ms(sent.lastAck - sent.firstSend)} ms`);
   const lastAt = await done;
   const atLast = sampler.read(window);
   await untilIdle(sampler, window);
   const usage = await sampler.end(window);
   const report = await receiver.report(key);
-  verifySamples(`round ${round} Dispatch`, report, dispatchSecret);
+  verifySamples(`round ${round} Dispatch${load === 'batch' ? ' (batches)' : ''}`, report, dispatchSecret);
   const figures = {
     ...endToEndFigures(sent, report.times, lastAt),
     cpu: cpuFigures(usage, atLast, DISPATCH_PARTS, EVENTS),
@@ -765,6 +781,40 @@ async function postEvents(agent, base, ids, counts = { accepted: 0 }) {
   return { sentAt, ackAt, firstSend: Math.min(...sentAt), lastAck: Math.max(...ackAt) };
 }
 
+/**
+ * Sends the events in batches of BATCH_SIZE, BATCH_IN_FLIGHT requests at a time, as fast as they
+ * are answered; each event is recorded as sent and answered when its batch was.
+ */
+async function postBatches(agent, base, ids, counts = { accepted: 0 }) {
+  const sentAt = new Float64Array(ids.length);
+  const ackAt = new Float64Array(ids.length);
+  const starts = range(Math.ceil(ids.length / BATCH_SIZE)).map((batch) => batch * BATCH_SIZE);
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (next < starts.length && !failed) {
+      const start = starts[next++];
+      const end = Math.min(ids.length, start + BATCH_SIZE);
+      sentAt.fill(now(), start, end);
+      const response = await request(`${base}/v1/events/batch`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${bootstrapKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ events: range(end - start).map((offset) => ({ id: ids[start + offset], type: 'bench.created', data: { i: start + offset, pad: PAD } })) }),
+      });
+      const text = await response.body.text();
+      if (response.statusCode !== 202) {
+        failed = true;
+        throw new Error(`POST /v1/events/batch answered ${response.statusCode}: ${text.slice(0, 300)}`);
+      }
+      ackAt.fill(now(), start, end);
+      counts.accepted += end - start;
+    }
+  };
+  await Promise.all(range(Math.min(BATCH_IN_FLIGHT, starts.length)).map(lane));
+  return { sentAt, ackAt, firstSend: Math.min(...sentAt), lastAck: Math.max(...ackAt) };
+}
+
 /** Sends one event every 1/perSecond s, whether or not the previous one was answered. */
 async function postPaced(agent, base, ids, perSecond) {
   const sentAt = new Float64Array(ids.length);
@@ -843,7 +893,8 @@ function printSummary({ rounds, tally }) {
     const b = summary(series(pickB));
     return `${format(a.median)} / ${format(b.median)} (${format(a.min)}–${format(a.max)} / ${format(b.min)}–${format(b.max)})`;
   };
-  const withCpu = rounds.every((r) => r.e2e.cpu && r.bare.cpu);
+  const withCpu = rounds.every((r) => r.e2e.cpu && r.batch.cpu && r.bare.cpu);
+  const batches = `in batches of ${BATCH_SIZE}`;
   const rows = [
     ['Dispatch: events accepted per second', one((r) => r.e2e.acceptedPerSecond)],
     ['Dispatch: deliveries per second, end to end', one((r) => r.e2e.deliveredPerSecond)],
@@ -868,12 +919,23 @@ function printSummary({ rounds, tally }) {
         (r) => r.paced.sendToReceive.p99,
       ),
     ],
+    [`Dispatch ${batches}: events accepted per second`, one((r) => r.batch.acceptedPerSecond)],
+    [`Dispatch ${batches}: deliveries per second, end to end`, one((r) => r.batch.deliveredPerSecond)],
+    [
+      `Dispatch ${batches}: send-to-receive p50 / p99 (ms)`,
+      pair(
+        (r) => r.batch.sendToReceive.p50,
+        (r) => r.batch.sendToReceive.p99,
+      ),
+    ],
     ['Bare BullMQ: deliveries per second', one((r) => r.bare.deliveredPerSecond)],
     ...(withCpu
       ? [
           ['Dispatch: CPU per delivery, all processes (ms)', one((r) => r.e2e.cpu.total, cpuMs)],
+          [`Dispatch ${batches}: CPU per delivery, all processes (ms)`, one((r) => r.batch.cpu.total, cpuMs)],
           ['Bare BullMQ: CPU per delivery, all processes (ms)', one((r) => r.bare.cpu.total, cpuMs)],
           [`Dispatch: cores busy (of ${CORES})`, one((r) => r.e2e.cpu.coresBusy, cores)],
+          [`Dispatch ${batches}: cores busy (of ${CORES})`, one((r) => r.batch.cpu.coresBusy, cores)],
           [`Bare BullMQ: cores busy (of ${CORES})`, one((r) => r.bare.cpu.coresBusy, cores)],
           [
             'Cores busy in other processes, Dispatch / bare phases',
@@ -883,6 +945,7 @@ function printSummary({ rounds, tally }) {
               cores,
             ),
           ],
+          [`Cores busy in other processes, Dispatch ${batches}`, one((r) => r.batch.cpu.otherCores, cores)],
         ]
       : []),
   ];
@@ -894,6 +957,7 @@ function printSummary({ rounds, tally }) {
     console.log('CPU per delivery by process (ms), median (min–max):');
     for (const [name, side, parts] of [
       ['Dispatch', 'e2e', DISPATCH_PARTS],
+      [`Dispatch ${batches}`, 'batch', DISPATCH_PARTS],
       ['Bare BullMQ', 'bare', BARE_PARTS],
     ]) {
       const shown = parts.map(
@@ -908,7 +972,7 @@ function printSummary({ rounds, tally }) {
   }
   const ratios = series((r) => r.ratio);
   console.log(
-    `Ratio by round (in order): ${rounds.map((r) => `${r.round}: ${r.ratio.toFixed(2)}${r.round % 2 === 1 ? ' (Dispatch first)' : ' (bare first)'}`).join(', ')}`,
+    `Ratio by round (in order): ${rounds.map((r) => `${r.round}: ${r.ratio.toFixed(2)}, batch ${r.batchRatio.toFixed(2)}${r.round % 2 === 1 ? ' (Dispatch first)' : ' (bare first)'}`).join('; ')}`,
   );
   const repeated = tally.phases.filter((p) => p.duplicates > 0 || p.unexpected > 0);
   console.log(
@@ -919,7 +983,15 @@ function printSummary({ rounds, tally }) {
     }${tally.strays ? `; ${tally.strays} webhooks matched no phase` : ''}`,
   );
   const ratio = summary(ratios);
-  console.log(`Dispatch delivers at ${(ratio.median * 100).toFixed(0)}% of the bare BullMQ rate.`);
+  const batchRatio = summary(series((r) => r.batchRatio));
+  console.log(`Dispatch delivers at ${(ratio.median * 100).toFixed(0)}% of the bare BullMQ rate, ${(batchRatio.median * 100).toFixed(0)}% ${batches}.`);
+  const batchCpu = withCpu ? summary(series((r) => r.batch.cpu.total)) : null;
+  const bareCpu = withCpu ? summary(series((r) => r.bare.cpu.total)) : null;
+  console.log(
+    `ratio (batch): ${batchRatio.median.toFixed(2)} (min ${batchRatio.min.toFixed(2)}, max ${batchRatio.max.toFixed(2)} over ${roundsText})${
+      withCpu ? `; CPU per delivery ${cpuMs(batchCpu.median)} ms, bare ${cpuMs(bareCpu.median)} ms (${(batchCpu.median / bareCpu.median).toFixed(2)}× bare)` : ''
+    }`,
+  );
   console.log(`ratio: ${ratio.median.toFixed(2)} (min ${ratio.min.toFixed(2)}, max ${ratio.max.toFixed(2)} over ${roundsText})`);
 }
 
@@ -973,7 +1045,9 @@ function sleep(msToWait) {
 }
 
 function usageError(message) {
-  console.error(`${message}\nusage: npm run bench -- [--events N] [--in-flight N] [--paced-events N] [--paced-rate N] [--rounds N] [--no-build]`);
+  console.error(
+    `${message}\nusage: npm run bench -- [--events N] [--in-flight N] [--batch-size N] [--batch-in-flight N] [--paced-events N] [--paced-rate N] [--rounds N] [--no-build]`,
+  );
   process.exit(2);
 }
 
