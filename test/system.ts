@@ -101,7 +101,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
         await system.stopWorker();
         await api.close();
       } finally {
-        await deleteQueueKeys(config.queuePrefix, config.redisUrl).catch(() => undefined);
+        await deleteQueueKeys(config.queuePrefix, config.redisClusterNodes.length > 0 ? config.redisClusterNodes : config.redisUrl).catch(() => undefined);
         await database.drop();
       }
     },

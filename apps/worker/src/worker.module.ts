@@ -1,9 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
-import type { Redis } from 'ioredis';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DatabaseModule } from '@dispatch/db';
-import { MAINTENANCE_QUEUE, QueueModule, REDIS } from '@dispatch/queue';
+import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
 import { EgressGuard, Senders } from '@dispatch/destinations';
 import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
@@ -25,7 +24,7 @@ export class WorkerModule {
         QueueModule,
         BullModule.forRootAsync({
           inject: [REDIS, DISPATCH_CONFIG],
-          useFactory: (redis: Redis, dispatchConfig: DispatchConfig) => ({ connection: redis, prefix: dispatchConfig.queuePrefix }),
+          useFactory: (redis: RedisConnection, dispatchConfig: DispatchConfig) => ({ connection: redis, prefix: dispatchConfig.queuePrefix }),
         }),
         BullModule.registerQueue({ name: MAINTENANCE_QUEUE }),
       ],

@@ -62,6 +62,9 @@ describe('configuration', () => {
     ['DISPATCH_RETENTION_DAYS', '36501'],
     ['DISPATCH_RETENTION_BATCH', '0'],
     ['DISPATCH_RETENTION_SWEEP_MS', '0'],
+    ['DISPATCH_REDIS_CLUSTER_NODES', '127.0.0.1'],
+    ['DISPATCH_REDIS_CLUSTER_NODES', '127.0.0.1:7000,127.0.0.1:70000'],
+    ['DISPATCH_REDIS_CLUSTER_NODES', 'redis://127.0.0.1:7000'],
   ])('refuses %s=%s with a message naming it (and only it)', (name, value) => {
     expect(namedIn({ [name]: value })).toEqual([name]);
   });
@@ -89,6 +92,15 @@ describe('configuration', () => {
   it('reads DISPATCH_TRUST_PROXY as a list of CIDRs, none by default', () => {
     expect(loadConfig({ DISPATCH_TRUST_PROXY: '127.0.0.1/32, ::1/128' }).trustedProxies).toEqual(['127.0.0.1/32', '::1/128']);
     expect(loadConfig({}).trustedProxies).toEqual([]);
+  });
+
+  it('reads DISPATCH_REDIS_CLUSTER_NODES as host:port nodes, none by default', () => {
+    expect(loadConfig({ DISPATCH_REDIS_CLUSTER_NODES: ' redis-1:6379, 127.0.0.1:7001,,[::1]:7002 ' }).redisClusterNodes).toEqual([
+      { host: 'redis-1', port: 6379 },
+      { host: '127.0.0.1', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(loadConfig({}).redisClusterNodes).toEqual([]);
   });
 
   it('takes 0 as a rate limit that is off', () => {
@@ -140,6 +152,7 @@ describe('configuration', () => {
       databaseUrl: readme('DATABASE_URL') as string,
       databasePool: readme('DISPATCH_DATABASE_POOL') as number,
       redisUrl: readme('REDIS_URL') as string,
+      redisClusterNodes: readme('DISPATCH_REDIS_CLUSTER_NODES') === undefined ? [] : [{ host: 'a README default the code does not know', port: 0 }],
       bootstrapKey: readme('DISPATCH_BOOTSTRAP_KEY') as undefined,
       encryption: {
         current: readme('DISPATCH_ENCRYPTION_KEY') === undefined ? KEY : Buffer.from('a README default the code does not know'),

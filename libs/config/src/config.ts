@@ -19,6 +19,25 @@ const cidrList = z
     }
   });
 
+/** Comma-separated `host:port` of Redis Cluster nodes (`[v6 address]:port` too), blanks ignored; empty: one Redis server, REDIS_URL. */
+const redisNodeList = z
+  .string()
+  .default('')
+  .transform((text, ctx) => {
+    const nodes: RedisNode[] = [];
+    for (const entry of text.split(',').map((part) => part.trim())) {
+      if (entry === '') continue;
+      const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(entry);
+      const port = match ? Number(match[3]) : 0;
+      if (!match || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not host:port (write nodes like redis-1:6379,redis-2:6379, separated by commas)` });
+        continue;
+      }
+      nodes.push({ host: match[1] ?? match[2], port });
+    }
+    return nodes;
+  });
+
 const integer = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /** `true` or `false`. */
@@ -49,6 +68,7 @@ const environmentSchema = z.object({
   DATABASE_URL: z.string().url().default('postgresql://postgres@127.0.0.1:5432/dispatch'),
   DISPATCH_DATABASE_POOL: integer(10),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  DISPATCH_REDIS_CLUSTER_NODES: redisNodeList,
   DISPATCH_BOOTSTRAP_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   ...encryptionVariables,
   DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE: z.coerce.number().int().min(0).default(60_000),
@@ -85,6 +105,8 @@ export type DispatchConfig = Readonly<{
   databaseUrl: string;
   databasePool: number;
   redisUrl: string;
+  /** Nodes of the Redis Cluster Dispatch uses instead of the one server at `redisUrl`; empty: none. */
+  redisClusterNodes: readonly RedisNode[];
   bootstrapKey: string | undefined;
   /** The key secrets are encrypted with at rest, and the one before it (still read, during a rotation). */
   encryption: EncryptionKeys;
@@ -140,6 +162,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     databaseUrl: e.DATABASE_URL,
     databasePool: e.DISPATCH_DATABASE_POOL,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.DISPATCH_REDIS_CLUSTER_NODES,
     bootstrapKey: e.DISPATCH_BOOTSTRAP_KEY,
     encryption: { current: e.DISPATCH_ENCRYPTION_KEY, previous: e.DISPATCH_ENCRYPTION_KEY_PREVIOUS },
     rateLimit: { perKeyPerMinute: e.DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE, perAddressPerMinute: e.DISPATCH_RATE_LIMIT_PER_IP_PER_MINUTE },
@@ -165,6 +188,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     logLevel: e.LOG_LEVEL,
   };
 }
+
+/** One node of a Redis Cluster, as given; the cluster tells the client about the others. */
+export type RedisNode = Readonly<{ host: string; port: number }>;
 
 export type EncryptionKeys = Readonly<{ current: Buffer; previous: Buffer | undefined }>;
 

@@ -1,5 +1,5 @@
 import { Job, JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './connection';
 import { DELIVERY_JOB_NAME, DeliveryJobData } from './jobs';
 import { changedChannel, destinationQueueName, wakeChannel } from './names';
 
@@ -29,7 +29,7 @@ export class DeliveryQueues {
   private readonly wokenAt = new Map<string, number>();
 
   constructor(
-    readonly connection: Redis,
+    readonly connection: RedisConnection,
     readonly prefix: string,
   ) {}
 

@@ -1,17 +1,16 @@
 import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { Redis } from 'ioredis';
-import { createRedisConnection } from './connection';
+import { createRedisConnection, RedisConnection } from './connection';
 import { DeliveryQueues } from './delivery-queues';
 
-/** Injection token of the shared, non-blocking Redis connection. */
+/** Injection token of the shared, non-blocking Redis connection (`RedisConnection`: one server's or a Redis Cluster's). */
 export const REDIS = Symbol('REDIS');
 
 @Injectable()
 class QueueLifecycle implements OnApplicationShutdown {
   constructor(
     private readonly queues: DeliveryQueues,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisConnection,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
@@ -24,11 +23,11 @@ class QueueLifecycle implements OnApplicationShutdown {
 @Global()
 @Module({
   providers: [
-    { provide: REDIS, inject: [DISPATCH_CONFIG], useFactory: (config: DispatchConfig) => createRedisConnection(config.redisUrl, 'dispatch') },
+    { provide: REDIS, inject: [DISPATCH_CONFIG], useFactory: (config: DispatchConfig) => createRedisConnection(config, 'dispatch') },
     {
       provide: DeliveryQueues,
       inject: [REDIS, DISPATCH_CONFIG],
-      useFactory: (redis: Redis, config: DispatchConfig) => new DeliveryQueues(redis, config.queuePrefix),
+      useFactory: (redis: RedisConnection, config: DispatchConfig) => new DeliveryQueues(redis, config.queuePrefix),
     },
     QueueLifecycle,
   ],

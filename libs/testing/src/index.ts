@@ -7,3 +7,4 @@ export * from './api-client';
 export * from './api-fixtures';
 export * from './tcp-proxy';
 export * from './redis-server';
+export * from './redis-cluster';

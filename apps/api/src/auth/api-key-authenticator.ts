@@ -2,8 +2,7 @@ import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nest
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { hashApiKey } from '@dispatch/domain';
 import { Caller, LAST_USED_PRECISION_MS, OrganizationRepository } from '@dispatch/db';
-import { REDIS } from '@dispatch/queue';
-import type { Redis } from 'ioredis';
+import { duplicateConnection, REDIS, RedisConnection } from '@dispatch/queue';
 
 const CACHE_MS = 10_000;
 const CACHE_MAX = 10_000;
@@ -26,19 +25,19 @@ export class ApiKeyAuthenticator implements OnModuleInit, OnModuleDestroy {
   /** When this process last recorded each key's use. */
   private readonly useRecordedAt = new Map<string, number>();
   private readonly channel: string;
-  private subscriber: Redis | undefined;
+  private subscriber: RedisConnection | undefined;
   private listening = false;
 
   constructor(
     private readonly organizations: OrganizationRepository,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisConnection,
     @Inject(DISPATCH_CONFIG) config: DispatchConfig,
   ) {
     this.channel = revokedKeysChannel(config.queuePrefix);
   }
 
   onModuleInit(): void {
-    const subscriber = this.redis.duplicate({ connectionName: 'dispatch-api-keys', autoResubscribe: false });
+    const subscriber = duplicateConnection(this.redis, { connectionName: 'dispatch-api-keys', autoResubscribe: false });
     this.subscriber = subscriber;
     subscriber.on('error', () => undefined);
     subscriber.on('close', () => {

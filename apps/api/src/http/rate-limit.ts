@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import fastifyRateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@dispatch/queue';
 import type { DispatchConfig } from '@dispatch/config';
 import { callerOf } from '../auth/access';
 import { answerBeforeBody } from './early-answer';
@@ -26,7 +26,7 @@ const PER_KEY = 'key:';
  * Adds an `onRequest` hook: add it before authentication, so a flood without a valid key is
  * refused by address.
  */
-export async function limitRequestRates(app: NestFastifyApplication, config: DispatchConfig, redis: Redis, authenticator: ApiKeyAuthenticator): Promise<void> {
+export async function limitRequestRates(app: NestFastifyApplication, config: DispatchConfig, redis: RedisConnection, authenticator: ApiKeyAuthenticator): Promise<void> {
   const { perKeyPerMinute, perAddressPerMinute } = config.rateLimit;
   const maxOf = (key: string) => (key.startsWith(PER_KEY) ? perKeyPerMinute : perAddressPerMinute);
   await app.register(fastifyRateLimit, {

@@ -2,15 +2,14 @@ import { Controller, Get, HttpException, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { PrismaClient } from '@dispatch/db';
 import { checkReadiness } from '@dispatch/domain';
-import { REDIS } from '@dispatch/queue';
-import type { Redis } from 'ioredis';
+import { REDIS, RedisConnection } from '@dispatch/queue';
 
 @ApiTags('operations')
 @Controller('health')
 export class HealthController {
   constructor(
     private readonly prisma: PrismaClient,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisConnection,
   ) {}
 
   @Get('live')

@@ -1,11 +1,10 @@
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { PrismaClient } from '@dispatch/db';
 import { checkReadiness } from '@dispatch/domain';
-import { REDIS } from '@dispatch/queue';
+import { REDIS, RedisConnection } from '@dispatch/queue';
 import { WorkerMetrics } from './worker-metrics';
 
 export type HttpAnswer = { status: number; type: string; body: string; headers?: Record<string, string> };
@@ -25,7 +24,7 @@ export class WorkerHttp implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
     private readonly metrics: WorkerMetrics,
     private readonly prisma: PrismaClient,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisConnection,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {

@@ -5,7 +5,18 @@ import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationRecord, DestinationRepository } from '@dispatch/db';
 import { DestinationSettings, destinationSettings, Senders } from '@dispatch/destinations';
 import { SecretBox } from '@dispatch/domain';
-import { changedChannel, deliveryBackoff, DeliveryJobData, DeliveryQueues, destinationQueueName, REDIS, WAKE_AGAIN_AFTER_MS, wakeChannel } from '@dispatch/queue';
+import {
+  changedChannel,
+  deliveryBackoff,
+  DeliveryJobData,
+  DeliveryQueues,
+  destinationQueueName,
+  duplicateConnection,
+  REDIS,
+  RedisConnection,
+  WAKE_AGAIN_AFTER_MS,
+  wakeChannel,
+} from '@dispatch/queue';
 import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
 import { DeliveryProcessor } from '../delivery/delivery-processor';
 import { WorkerMetrics } from '../operations/worker-metrics';
@@ -35,7 +46,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   private readonly logger = new Logger(DestinationSupervisor.name);
   private readonly running = new Map<string, Running>();
   private readonly starting = new Map<string, Promise<void>>();
-  private subscriber: Redis | undefined;
+  private subscriber: RedisConnection | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
   private databaseDown = false;
@@ -83,7 +94,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.subscriber = this.redis.duplicate({ connectionName: 'dispatch-wake' });
+    this.subscriber = duplicateConnection(this.redis, { connectionName: 'dispatch-wake' });
     const wake = wakeChannel(this.config.queuePrefix);
     this.subscriber.on('message', (channel: string, destinationId: string) => {
       if (channel === wake) void this.wake(destinationId);
