@@ -137,6 +137,17 @@ export class DeliveryQueues {
     this.wokenAt.set(destinationId, Date.now());
   }
 
+  /**
+   * Drops the queue object of a destination (its jobs stay in Redis): a process that looks at
+   * many destinations' queues in turn keeps objects only for those it uses now.
+   */
+  async forget(destinationId: string): Promise<void> {
+    const queue = this.queues.get(destinationId);
+    if (!queue) return;
+    this.queues.delete(destinationId);
+    await queue.close();
+  }
+
   /** Removes a destination's queue and every key under it. */
   async remove(destinationId: string): Promise<void> {
     this.wokenAt.delete(destinationId);

@@ -121,6 +121,7 @@ function setup(records: DestinationRecord[] = [destinationRecord('dst_A')], turn
     deliveries: { destinationsWithWorkDue: jest.fn(async (_horizon: Date): Promise<string[]> => [...due]) },
     queues: {
       queue: jest.fn((id: string) => ({ getJobCounts: jest.fn(async () => ({ wait: queued.get(id) ?? 0, active: 0, prioritized: 0 })) })),
+      forget: jest.fn(async (_id: string) => undefined),
     },
     processor: {
       process: jest.fn(async (_job: Job<DeliveryJobData>, _token: string | undefined, _destination: DestinationSettings): Promise<void> => undefined),
@@ -250,6 +251,16 @@ describe('DestinationSupervisor idle workers', () => {
     expect(mocks.metrics.runningWorkers.set).toHaveBeenLastCalledWith(0);
     await sut.wake('dst_A');
     expect(workers).toHaveLength(2);
+  });
+
+  it('keeps no queue object of a destination whose counts it read (a worker process looks at many in turn)', async () => {
+    const { sut, mocks } = setup();
+    await sut.wake('dst_A');
+    jest.setSystemTime(NOW + IDLE_MS + 1);
+    await sut.scan();
+    expect(mocks.queues.queue).toHaveBeenCalledWith('dst_A');
+    expect(mocks.queues.forget).toHaveBeenCalledWith('dst_A');
+    expect(mocks.queues.forget.mock.invocationCallOrder[0]).toBeGreaterThan(mocks.queues.queue.mock.invocationCallOrder[0]);
   });
 
   it.each([

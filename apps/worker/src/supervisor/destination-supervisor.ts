@@ -307,10 +307,17 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     }
   }
 
-  /** Nothing waiting or in flight; delayed retries wake the worker again through the scan. */
+  /**
+   * Nothing waiting or in flight; delayed retries wake the worker again through the scan. The
+   * queue object read is dropped after: over time the supervisor looks at every destination's.
+   */
   private async queueIsIdle(destinationId: string, states: ('wait' | 'active' | 'prioritized')[] = ['wait', 'active', 'prioritized']): Promise<boolean> {
-    const counts = await this.queues.queue(destinationId).getJobCounts(...states);
-    return Object.values(counts).every((count) => count === 0);
+    try {
+      const counts = await this.queues.queue(destinationId).getJobCounts(...states);
+      return Object.values(counts).every((count) => count === 0);
+    } finally {
+      await this.queues.forget(destinationId);
+    }
   }
 
   /** Logs a warning, but the same one at most every 30 s (Redis outages repeat them). */
