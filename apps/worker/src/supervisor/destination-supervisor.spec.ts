@@ -316,6 +316,20 @@ describe('DestinationSupervisor reloading a destination', () => {
     expect(workers[0].close).not.toHaveBeenCalled();
   });
 
+  it('logs a wake notice it cannot act on while PostgreSQL times out, starts nothing, and starts the worker at the next notice', async () => {
+    const { sut, mocks } = setup();
+    await sut.onApplicationBootstrap();
+    mocks.destinations.findById.mockRejectedValueOnce(new Error('Connection terminated due to connection timeout'));
+    mocks.publish(`${PREFIX}:wake`, 'dst_A');
+    await turn();
+    await turn();
+    expect(workers).toHaveLength(0);
+    expect(mocks.warn).toHaveBeenCalledWith('Waking dst_A failed (the next scan tries again): Connection terminated due to connection timeout');
+    mocks.publish(`${PREFIX}:wake`, 'dst_A');
+    await turn();
+    expect(workers.map((worker) => worker.name)).toEqual(['{dst_A}']);
+  });
+
   it('makes jobs that start while announced settings are read wait for them; a job already running keeps its own', async () => {
     const { sut, mocks } = setup();
     await sut.onApplicationBootstrap();

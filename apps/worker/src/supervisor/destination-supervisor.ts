@@ -75,7 +75,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
 
   /** A receiver said its destination is gone (the attempt's record disabled it): stop sending to it. */
   attempted({ destination, outcome }: AttemptReport): void {
-    if (outcome.kind === 'gone') void this.reload(destination.id);
+    if (outcome.kind === 'gone') this.background(this.reload(destination.id), `Reloading ${destination.id}`);
   }
 
   /** A destination's settings for delivery, or null when it is gone, of a kind this deployment lacks, or its secrets cannot be opened (logged). */
@@ -97,13 +97,13 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     this.subscriber = duplicateConnection(this.redis, { connectionName: 'dispatch-wake' });
     const wake = wakeChannel(this.config.queuePrefix);
     this.subscriber.on('message', (channel: string, destinationId: string) => {
-      if (channel === wake) void this.wake(destinationId);
-      else void this.reload(destinationId);
+      if (channel === wake) this.background(this.wake(destinationId), `Waking ${destinationId}`);
+      else this.background(this.reload(destinationId), `Reloading ${destinationId}`);
     });
     this.subscriber.on('error', () => undefined);
     await this.subscriber.subscribe(wake, changedChannel(this.config.queuePrefix));
     await this.scan();
-    this.timer = setInterval(() => void this.scan(), this.config.worker.scanMs);
+    this.timer = setInterval(() => this.background(this.scan(), 'Scan'), this.config.worker.scanMs);
     this.rotation = setInterval(() => this.rotate(), Math.max(50, Math.floor(this.config.worker.sliceMs / 4)));
   }
 
@@ -137,13 +137,13 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   /** Gives free turns to the destinations first in line. */
   private admit(): void {
     if (this.stopping || this.databaseDown) return;
-    for (const destinationId of this.turns.admit()) void this.wake(destinationId);
+    for (const destinationId of this.turns.admit()) this.background(this.wake(destinationId), `Waking ${destinationId}`);
   }
 
   /** While destinations wait for a turn, ends the turns that are due: queues run dry first, then slices that are over. */
   private rotate(): void {
     if (this.stopping || this.databaseDown) return;
-    for (const turn of this.turns.due()) void this.endTurn(turn.destinationId);
+    for (const turn of this.turns.due()) this.background(this.endTurn(turn.destinationId), `Ending the turn of ${turn.destinationId}`);
   }
 
   /**
@@ -160,7 +160,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     if (quietFor >= 0 && !this.stopping) {
       const timer = setTimeout(() => {
         this.lookAgain.delete(timer);
-        void this.wakeIfQueued(destinationId);
+        this.background(this.wakeIfQueued(destinationId), `Waking ${destinationId}`);
       }, quietFor + 100);
       this.lookAgain.add(timer);
     }
@@ -320,6 +320,15 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     }
   }
 
+  /**
+   * Runs work nobody waits for (a wake notice, a turn handed on, the periodic scan): when
+   * PostgreSQL or Redis fails it, it is logged and left to the next scan, which redoes it from
+   * the database and the queues.
+   */
+  private background(work: Promise<void>, what: string): void {
+    work.catch((error: unknown) => this.warnOnce(`${what} failed (the next scan tries again): ${error instanceof Error ? error.message : String(error)}`));
+  }
+
   /** Logs a warning, but the same one at most every 30 s (Redis outages repeat them). */
   private warnOnce(message: string): void {
     const now = Date.now();
@@ -332,7 +341,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     if (this.databaseDown) return;
     this.databaseDown = true;
     this.logger.error(`PostgreSQL unreachable (${error.message}); pausing ${this.running.size} queue workers until it answers`);
-    await Promise.all([...this.running.values()].map((entry) => entry.worker.pause(true)));
+    // A worker that cannot be paused (Redis is down too) takes no job meanwhile anyway.
+    await Promise.allSettled([...this.running.values()].map((entry) => entry.worker.pause(true)));
   }
 
   private databaseBack(): void {
