@@ -76,7 +76,22 @@ import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
 import { CpuSampler } from './bench/cpu.mjs';
-import { freePort, startRedisServer } from './bench/redis-server.mjs';
+import {
+  callApi,
+  checkProcesses,
+  dropDatabase,
+  loopbackDatabaseUrl,
+  onCleanup,
+  positiveInteger,
+  runBenchmark,
+  sleep,
+  startOwnRedis,
+  startProcess,
+  step,
+  waitUntilReady,
+  withDatabase,
+} from './bench/harness.mjs';
+import { freePort } from './bench/redis-server.mjs';
 
 // `--destinations N` runs the many-destinations scenario instead (see scripts/bench/many-destinations.mjs).
 if (process.argv.slice(2).some((arg) => arg === '--destinations' || arg.startsWith('--destinations='))) {
@@ -104,17 +119,17 @@ try {
 } catch (error) {
   usageError(error.message);
 }
-const EVENTS = positiveInteger(options.events, '--events');
-const IN_FLIGHT = positiveInteger(options['in-flight'], '--in-flight');
-const BATCH_SIZE = positiveInteger(options['batch-size'], '--batch-size');
-const BATCH_IN_FLIGHT = positiveInteger(options['batch-in-flight'], '--batch-in-flight');
-const PACED_EVENTS = positiveInteger(options['paced-events'], '--paced-events');
-const PACED_RATE = positiveInteger(options['paced-rate'], '--paced-rate');
-const ROUNDS = positiveInteger(options.rounds, '--rounds');
+const EVENTS = positiveInteger(options.events, '--events', usageError);
+const IN_FLIGHT = positiveInteger(options['in-flight'], '--in-flight', usageError);
+const BATCH_SIZE = positiveInteger(options['batch-size'], '--batch-size', usageError);
+const BATCH_IN_FLIGHT = positiveInteger(options['batch-in-flight'], '--batch-in-flight', usageError);
+const PACED_EVENTS = positiveInteger(options['paced-events'], '--paced-events', usageError);
+const PACED_RATE = positiveInteger(options['paced-rate'], '--paced-rate', usageError);
+const ROUNDS = positiveInteger(options.rounds, '--rounds', usageError);
 const WARMUP = 500; // events (and bare jobs) sent once first, so every process runs warmed-up code when measured
 const WAIT_TIMEOUT_MS = 120_000;
 // The bare worker runs as many jobs at once as one Dispatch worker does for one destination.
-const CONCURRENCY = positiveInteger(process.env.DISPATCH_WORKER_CONCURRENCY ?? '10', 'DISPATCH_WORKER_CONCURRENCY');
+const CONCURRENCY = positiveInteger(process.env.DISPATCH_WORKER_CONCURRENCY ?? '10', 'DISPATCH_WORKER_CONCURRENCY', usageError);
 const PAD = 'x'.repeat(200);
 // Idle: in the last 500 ms the processes of both sides used at most 25 ms of CPU and, before a
 // phase, the rest of the machine at most 100 ms (0.2 cores); waiting stops after 15 s (20 s
@@ -139,7 +154,7 @@ const BARE_PARTS = [
 
 const runId = randomBytes(4).toString('hex');
 const prefix = `bench${runId}`;
-const databaseUrl = withDatabase(loopbackDatabaseUrl(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/dispatch'), `dispatch_bench_${runId}`);
+const databaseUrl = withDatabase(loopbackDatabaseUrl(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/dispatch', usageError), `dispatch_bench_${runId}`);
 const databaseName = `dispatch_bench_${runId}`;
 const bootstrapKey = randomBytes(16).toString('hex'); // 32 characters
 
@@ -147,63 +162,7 @@ const bootstrapKey = randomBytes(16).toString('hex'); // 32 characters
 const now = () => performance.timeOrigin + performance.now();
 
 // ---------------------------------------------------------------------------------------------
-// Clean-up: every resource registers how to release it; it runs in reverse order, on success,
-// on failure and on Ctrl+C.
-
-const cleanups = [];
-let cleanupFailed = false;
-const children = []; // every process started: { name, child, stopping, exit }
-
-function onCleanup(label, release) {
-  cleanups.push({ label, release });
-}
-
-let cleaning = null;
-function cleanUp() {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { label, release } = cleanups.pop();
-      try {
-        await release();
-      } catch (error) {
-        cleanupFailed = true;
-        console.error(`clean-up: ${label} failed: ${error.message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}; cleaning up`);
-    cleanUp().finally(() => process.exit(130));
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-
-let results;
-let failure;
-try {
-  results = await main();
-} catch (error) {
-  failure = error;
-}
-await cleanUp();
-if (interrupted) process.exit(130);
-if (failure) {
-  console.error(`\nbench failed: ${failure.message}`);
-  process.exit(1);
-}
-if (cleanupFailed) {
-  console.error('\nbench failed: could not clean up (see above)');
-  process.exit(1);
-}
-printSummary(results);
-process.exit(0);
+await runBenchmark(main, printSummary);
 
 async function main() {
   console.log(
@@ -227,7 +186,7 @@ async function main() {
 
   step(`Database ${databaseName}, queue prefix ${prefix}`);
   const { ensureDatabase, applyMigrations } = require(path.join(root, 'libs', 'db', 'dist', 'index.js'));
-  onCleanup('drop the database', () => dropDatabase(databaseUrl));
+  onCleanup('drop the database', () => dropDatabase(databaseUrl, databaseName));
   await ensureDatabase(databaseUrl);
   const applied = await applyMigrations(databaseUrl, path.join(root, 'prisma', 'migrations'));
   console.log(`  ${applied.length} migrations applied`);
@@ -264,7 +223,7 @@ async function main() {
 
   const agent = new Agent({ connections: Math.max(IN_FLIGHT, BATCH_IN_FLIGHT), keepAliveTimeout: 10_000 });
   onCleanup('close the HTTP client', () => agent.close());
-  const created = await callApi(agent, base, 'POST', '/v1/destinations', {
+  const created = await callApi(agent, base, bootstrapKey, 'POST', '/v1/destinations', {
     name: 'bench receiver',
     kind: 'webhook',
     config: { url: `${receiver.url}/hook` },
@@ -653,45 +612,6 @@ async function startBare(redis, receiver) {
 // ---------------------------------------------------------------------------------------------
 // Processes: Dispatch's API and worker, the receiver, the bare worker, the Redis servers.
 
-/** Keeps track of a child process: its output is shown prefixed with its name; it is stopped at clean-up. */
-function startProcess(name, child, askToStop = () => child.kill('SIGTERM')) {
-  const exit = once(child, 'exit');
-  exit.catch(() => {});
-  const entry = { name, child, stopping: false, exit, askToStop };
-  for (const stream of [child.stdout, child.stderr]) {
-    if (!stream) continue;
-    let rest = '';
-    stream.on('data', (chunk) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop();
-      for (const line of lines) console.error(`  [${name}] ${line}`);
-    });
-  }
-  children.push(entry);
-  onCleanup(`stop the ${name}`, () => stopProcess(entry));
-  return entry;
-}
-
-async function startOwnRedis(name) {
-  const server = await startRedisServer(name);
-  const entry = { name: `${name} Redis server`, child: server.child, stopping: false, exit: server.exit };
-  children.push(entry);
-  onCleanup(`stop the ${name} Redis server`, () => {
-    entry.stopping = true;
-    return server.stop();
-  });
-  return server;
-}
-
-/** Throws if a process the benchmark started exited on its own. */
-function checkProcesses() {
-  for (const { name, child, stopping } of children) {
-    if (!stopping && (child.exitCode !== null || child.signalCode !== null)) {
-      throw new Error(`the ${name} process exited (${child.signalCode ?? `code ${child.exitCode}`})`);
-    }
-  }
-}
-
 /** Resolves as the promise does, or rejects as soon as a process the benchmark started exits on its own. */
 async function withChildren(promise) {
   let settled = false;
@@ -708,43 +628,8 @@ async function withChildren(promise) {
   }
 }
 
-async function stopProcess(entry) {
-  entry.stopping = true;
-  const { child } = entry;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  entry.askToStop();
-  const kill = setTimeout(() => child.kill('SIGKILL'), 35_000);
-  await entry.exit;
-  clearTimeout(kill);
-}
-
-async function waitUntilReady(url, timeoutMs) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    checkProcesses();
-    const ok = await fetch(url).then(
-      (response) => response.status === 200,
-      () => false,
-    );
-    if (ok) return;
-    if (performance.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s`);
-    await sleep(200);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Dispatch's API: the load.
-
-async function callApi(agent, base, method, route, body) {
-  const response = await request(`${base}${route}`, {
-    method,
-    dispatcher: agent,
-    headers: { authorization: `Bearer ${bootstrapKey}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.body.text();
-  return { status: response.statusCode, body: text ? JSON.parse(text) : null };
-}
 
 async function postEvent(agent, base, id, i) {
   const response = await request(`${base}/v1/events`, {
@@ -871,16 +756,6 @@ function printCpu(cpu, parts, idleOther, otherName, others = []) {
 
 // ---------------------------------------------------------------------------------------------
 // Database clean-up.
-
-async function dropDatabase(url) {
-  const client = new pg.Client({ connectionString: withDatabase(url, 'postgres') });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${databaseName.replace(/"/g, '""')}" WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Output.
@@ -1013,10 +888,6 @@ function percentiles(values) {
   return { p50: at(50), p99: at(99) };
 }
 
-function step(title) {
-  console.log(`\n== ${title}`);
-}
-
 function rate(value) {
   return value.toFixed(1);
 }
@@ -1040,39 +911,9 @@ function range(n) {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-function sleep(msToWait) {
-  return new Promise((resolve) => setTimeout(resolve, msToWait));
-}
-
 function usageError(message) {
   console.error(
     `${message}\nusage: npm run bench -- [--events N] [--in-flight N] [--batch-size N] [--batch-in-flight N] [--paced-events N] [--paced-rate N] [--rounds N] [--no-build]`,
   );
   process.exit(2);
-}
-
-function positiveInteger(text, name) {
-  const value = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < 1) usageError(`${name} must be a positive integer, not "${text}"`);
-  return value;
-}
-
-/** The URL, if its host is loopback; the benchmark sends nothing anywhere else. */
-function loopbackDatabaseUrl(url) {
-  let host;
-  try {
-    host = new URL(url).hostname;
-  } catch {
-    usageError(`DATABASE_URL is not a URL: "${url}"`);
-  }
-  if (!(host === 'localhost' || host === '[::1]' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host))) {
-    usageError(`DATABASE_URL must name PostgreSQL on loopback (127.0.0.1, ::1 or localhost), not "${host}": the benchmark sends traffic only to loopback`);
-  }
-  return url;
-}
-
-function withDatabase(url, name) {
-  const target = new URL(url);
-  target.pathname = `/${name}`;
-  return target.toString();
 }

@@ -34,9 +34,23 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import pg from 'pg';
-import { Agent, request } from 'undici';
-import { freePort, startRedisServer } from './redis-server.mjs';
+import { Agent } from 'undici';
+import {
+  callApi,
+  checkProcesses,
+  dropDatabase,
+  loopbackDatabaseUrl,
+  onCleanup,
+  positiveInteger,
+  runBenchmark,
+  sleep,
+  startOwnRedis,
+  startProcess,
+  step,
+  waitUntilReady,
+  withDatabase,
+} from './harness.mjs';
+import { freePort } from './redis-server.mjs';
 
 const root = path.dirname(path.dirname(path.dirname(fileURLToPath(import.meta.url))));
 const require = createRequire(import.meta.url);
@@ -59,60 +73,21 @@ try {
 } catch (error) {
   usageError(error.message);
 }
-const DESTINATIONS = positiveInteger(options.destinations, '--destinations');
-const IN_FLIGHT = positiveInteger(options['in-flight'], '--in-flight');
+const DESTINATIONS = positiveInteger(options.destinations, '--destinations', usageError);
+const IN_FLIGHT = positiveInteger(options['in-flight'], '--in-flight', usageError);
 const TOTAL = DESTINATIONS * EVENTS_PER_DESTINATION;
 
 const runId = randomBytes(4).toString('hex');
 const prefix = `benchmd${runId}`;
 const databaseName = `dispatch_bench_md_${runId}`;
-const databaseUrl = withDatabase(loopbackDatabaseUrl(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/dispatch'), databaseName);
+const databaseUrl = withDatabase(loopbackDatabaseUrl(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/dispatch', usageError), databaseName);
 const bootstrapKey = randomBytes(16).toString('hex');
 /** The receiver files an arrival under the phase its webhook-id names: event ids are "<key>_<index>", index = destination × 3 + event. */
 const PHASE = `md${runId}`;
 
 const now = () => performance.timeOrigin + performance.now();
 
-const cleanups = [];
-const children = [];
-let cleaning = null;
-function onCleanup(label, release) {
-  cleanups.push({ label, release });
-}
-function cleanUp() {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { label, release } = cleanups.pop();
-      try {
-        await release();
-      } catch (error) {
-        console.error(`clean-up: ${label} failed: ${error.message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    console.error(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}; cleaning up`);
-    cleanUp().finally(() => process.exit(130));
-  });
-}
-
-let failure;
-let report;
-try {
-  report = await main();
-} catch (error) {
-  failure = error;
-}
-await cleanUp();
-if (failure) {
-  console.error(`\nbench failed: ${failure.message}`);
-  process.exit(1);
-}
-printReport(report);
-process.exit(0);
+await runBenchmark(main, printReport);
 
 async function main() {
   console.log(`Dispatch many-destinations scenario: ${DESTINATIONS} webhook destinations, ${EVENTS_PER_DESTINATION} events each, ${IN_FLIGHT} requests in flight`);
@@ -129,17 +104,12 @@ async function main() {
   }
 
   step('Redis server of the scenario');
-  const redisServer = await startRedisServer('scenario');
-  children.push({ name: 'Redis server', child: redisServer.child, stopping: false });
-  onCleanup('stop the Redis server', () => {
-    children.find((entry) => entry.child === redisServer.child).stopping = true;
-    return redisServer.stop();
-  });
+  const redisServer = await startOwnRedis('scenario');
   console.log(`  at ${redisServer.url} (pid ${redisServer.child.pid})`);
 
   step(`Database ${databaseName}, queue prefix ${prefix}`);
   const { ensureDatabase, applyMigrations } = require(path.join(root, 'libs', 'db', 'dist', 'index.js'));
-  onCleanup('drop the database', () => dropDatabase());
+  onCleanup('drop the database', () => dropDatabase(databaseUrl, databaseName));
   await ensureDatabase(databaseUrl);
   await applyMigrations(databaseUrl, path.join(root, 'prisma', 'migrations'));
 
@@ -210,7 +180,7 @@ async function main() {
   let blockStarted = createStarted;
   let created = 0;
   await inParallel(DESTINATIONS, IN_FLIGHT, async (i) => {
-    const answer = await callApi(agent, base, 'POST', '/v1/destinations', {
+    const answer = await callApi(agent, base, bootstrapKey, 'POST', '/v1/destinations', {
       name: `many ${i}`,
       kind: 'webhook',
       config: { url: `${receiver.url}/d/${i}` },
@@ -386,115 +356,16 @@ async function startReceiver() {
   return { url: listening.url, pid: child.pid, ask, phase: (key, size) => ask({ type: 'phase', key, size }) };
 }
 
-function startProcess(name, child) {
-  const exit = once(child, 'exit');
-  exit.catch(() => {});
-  const entry = { name, child, stopping: false, exit };
-  for (const stream of [child.stdout, child.stderr]) {
-    if (!stream) continue;
-    let rest = '';
-    stream.on('data', (chunk) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop();
-      for (const line of lines) console.error(`  [${name}] ${line}`);
-    });
-  }
-  children.push(entry);
-  onCleanup(`stop the ${name}`, async () => {
-    entry.stopping = true;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const kill = setTimeout(() => child.kill('SIGKILL'), 35_000);
-    await exit;
-    clearTimeout(kill);
-  });
-  return entry;
-}
-
-function checkProcesses() {
-  for (const { name, child, stopping } of children) {
-    if (!stopping && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`the ${name} exited (${child.exitCode ?? child.signalCode})`);
-  }
-}
-
-async function waitUntilReady(url, timeoutMs) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    checkProcesses();
-    const ok = await fetch(url).then(
-      (response) => response.status === 200,
-      () => false,
-    );
-    if (ok) return;
-    if (performance.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s`);
-    await sleep(200);
-  }
-}
-
-async function callApi(agent, base, method, route, body) {
-  const response = await request(`${base}${route}`, {
-    method,
-    dispatcher: agent,
-    headers: { authorization: `Bearer ${bootstrapKey}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.body.text();
-  return { status: response.statusCode, body: text ? JSON.parse(text) : null };
-}
-
 async function postEvent(agent, base, event) {
-  const answer = await callApi(agent, base, 'POST', '/v1/events', event);
+  const answer = await callApi(agent, base, bootstrapKey, 'POST', '/v1/events', event);
   if (answer.status !== 202) throw new Error(`POST /v1/events answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
-}
-
-async function dropDatabase() {
-  const client = new pg.Client({ connectionString: withDatabase(databaseUrl, 'postgres') });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${databaseName}" WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
-
-function step(title) {
-  console.log(`\n== ${title}`);
 }
 
 function rate(value) {
   return value >= 100 ? String(Math.round(value)) : value.toFixed(1);
 }
 
-function sleep(msToWait) {
-  return new Promise((resolve) => setTimeout(resolve, msToWait));
-}
-
 function usageError(message) {
   console.error(`${message}\nUsage: node scripts/bench.mjs --destinations N [--in-flight N] [--no-build]`);
   process.exit(2);
-}
-
-function positiveInteger(text, name) {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value <= 0) usageError(`${name} must be a positive integer, not "${text}"`);
-  return value;
-}
-
-function loopbackDatabaseUrl(url) {
-  let host;
-  try {
-    host = new URL(url).hostname;
-  } catch {
-    usageError(`DATABASE_URL is not a URL: "${url}"`);
-  }
-  if (!(host === 'localhost' || host === '[::1]' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host))) {
-    usageError(`DATABASE_URL must name PostgreSQL on loopback (127.0.0.1, ::1 or localhost), not "${host}": the benchmark sends traffic only to loopback`);
-  }
-  return url;
-}
-
-function withDatabase(url, name) {
-  const target = new URL(url);
-  target.pathname = `/${name}`;
-  return target.toString();
 }

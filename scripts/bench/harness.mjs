@@ -1,0 +1,193 @@
+// What the benchmark scripts share: clean-up of everything they start (in reverse order, on
+// success, on failure and on Ctrl+C), the processes they start, calls to Dispatch's API, and
+// small helpers. One benchmark runs per process, so this module's state is that run's.
+import { once } from 'node:events';
+import pg from 'pg';
+import { request } from 'undici';
+import { startRedisServer } from './redis-server.mjs';
+
+const cleanups = [];
+let cleaning = null;
+let cleanupFailed = false;
+let interrupted = false;
+
+/** Every process started: `{ name, child, stopping, exit }`; one that exits on its own fails the run. */
+export const children = [];
+
+export function onCleanup(label, release) {
+  cleanups.push({ label, release });
+}
+
+/** Releases everything registered, newest first; resolves when done (once, however often asked). */
+export function cleanUp() {
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) {
+      const { label, release } = cleanups.pop();
+      try {
+        await release();
+      } catch (error) {
+        cleanupFailed = true;
+        console.error(`clean-up: ${label} failed: ${error.message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}; cleaning up`);
+    cleanUp().finally(() => process.exit(130));
+  });
+}
+
+/**
+ * Runs `main`, then cleans up, and exits: 130 when interrupted, 1 when it or the clean-up
+ * failed, else 0 after `report` printed what `main` returned.
+ */
+export async function runBenchmark(main, report) {
+  let result;
+  let failure;
+  try {
+    result = await main();
+  } catch (error) {
+    failure = error;
+  }
+  await cleanUp();
+  if (interrupted) process.exit(130);
+  if (failure) {
+    console.error(`\nbench failed: ${failure.message}`);
+    process.exit(1);
+  }
+  if (cleanupFailed) {
+    console.error('\nbench failed: could not clean up (see above)');
+    process.exit(1);
+  }
+  report(result);
+  process.exit(0);
+}
+
+/** Keeps track of a child process: its output is shown prefixed with its name; it is stopped at clean-up. */
+export function startProcess(name, child, askToStop = () => child.kill('SIGTERM')) {
+  const exit = once(child, 'exit');
+  exit.catch(() => {});
+  const entry = { name, child, stopping: false, exit, askToStop };
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    let rest = '';
+    stream.on('data', (chunk) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop();
+      for (const line of lines) console.error(`  [${name}] ${line}`);
+    });
+  }
+  children.push(entry);
+  onCleanup(`stop the ${name}`, () => stopProcess(entry));
+  return entry;
+}
+
+/** A Redis server of the benchmark's own, tracked like the processes and stopped at clean-up. */
+export async function startOwnRedis(name) {
+  const server = await startRedisServer(name);
+  const entry = { name: `${name} Redis server`, child: server.child, stopping: false, exit: server.exit };
+  children.push(entry);
+  onCleanup(`stop the ${name} Redis server`, () => {
+    entry.stopping = true;
+    return server.stop();
+  });
+  return server;
+}
+
+/** Asks a process to stop, and kills it if it has not within 35 s. */
+export async function stopProcess(entry) {
+  entry.stopping = true;
+  const { child } = entry;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  entry.askToStop();
+  const kill = setTimeout(() => child.kill('SIGKILL'), 35_000);
+  await entry.exit;
+  clearTimeout(kill);
+}
+
+/** Throws if a process the benchmark started exited on its own. */
+export function checkProcesses() {
+  for (const { name, child, stopping } of children) {
+    if (!stopping && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`the ${name} process exited (${child.signalCode ?? `code ${child.exitCode}`})`);
+    }
+  }
+}
+
+/** Waits until `url` answers 200, failing as soon as a process the benchmark started exits. */
+export async function waitUntilReady(url, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    checkProcesses();
+    const ok = await fetch(url).then(
+      (response) => response.status === 200,
+      () => false,
+    );
+    if (ok) return;
+    if (performance.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
+
+/** One call to Dispatch's API with `key`: its status and its body, parsed. */
+export async function callApi(agent, base, key, method, route, body) {
+  const response = await request(`${base}${route}`, {
+    method,
+    dispatcher: agent,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, body: text ? JSON.parse(text) : null };
+}
+
+/** Drops the database `name` of the server at `url`. */
+export async function dropDatabase(url, name) {
+  const client = new pg.Client({ connectionString: withDatabase(url, 'postgres') });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export function step(title) {
+  console.log(`\n== ${title}`);
+}
+
+export function sleep(msToWait) {
+  return new Promise((resolve) => setTimeout(resolve, msToWait));
+}
+
+/** `text` as a positive integer; anything else is a usage error naming the option. */
+export function positiveInteger(text, name, usageError) {
+  const value = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < 1) usageError(`${name} must be a positive integer, not "${text}"`);
+  return value;
+}
+
+/** The URL, if its host is loopback (else a usage error): the benchmark sends nothing anywhere else. */
+export function loopbackDatabaseUrl(url, usageError) {
+  let host;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    usageError(`DATABASE_URL is not a URL: "${url}"`);
+  }
+  if (!(host === 'localhost' || host === '[::1]' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host))) {
+    usageError(`DATABASE_URL must name PostgreSQL on loopback (127.0.0.1, ::1 or localhost), not "${host}": the benchmark sends traffic only to loopback`);
+  }
+  return url;
+}
+
+export function withDatabase(url, name) {
+  const target = new URL(url);
+  target.pathname = `/${name}`;
+  return target.toString();
+}
