@@ -1,15 +1,5 @@
+import { deferred } from '@dispatch/testing';
 import { Batcher, writeTogetherOrAlone } from './batcher';
-
-/** A promise settled from outside: a group write the test finishes when it chooses. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** Lets every promise callback queued so far run (no timers involved). */
 async function settle(): Promise<void> {

@@ -8,3 +8,4 @@ export * from './api-fixtures';
 export * from './tcp-proxy';
 export * from './redis-server';
 export * from './redis-cluster';
+export * from './deferred';

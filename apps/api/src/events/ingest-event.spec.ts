@@ -2,6 +2,7 @@ import { BadRequestException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { Caller, DestinationRepository, EventRepository, Ingest, IngestResult, RoutableDestination } from '@dispatch/db';
 import type { DeliveryQueues, EnqueueRequest } from '@dispatch/queue';
+import { deferred } from '@dispatch/testing';
 import type { Metrics } from '../operations/metrics';
 import { EventsController } from './events.controller';
 import { IngestEvent, type IngestEventInput } from './ingest-event';
@@ -28,17 +29,6 @@ function destination(id: string, overrides: Partial<StoredDestination> = {}): St
 
 function routable({ organizationId: _organizationId, ...rest }: StoredDestination): RoutableDestination {
   return rest;
-}
-
-/** A promise settled from outside. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
 }
 
 /** Lets every promise callback queued so far run (no timers involved). */

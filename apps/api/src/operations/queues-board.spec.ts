@@ -5,18 +5,11 @@ import type { DispatchConfig } from '@dispatch/config';
 import type { PrismaClient } from '@dispatch/db';
 import { destinationQueueName } from '@dispatch/queue';
 import type { DeliveryQueues } from '@dispatch/queue';
-import { REDIS_URL, uniqueQueuePrefix } from '@dispatch/testing';
+import { deferred, REDIS_URL, uniqueQueuePrefix } from '@dispatch/testing';
 import { QueuesBoard } from './queues-board';
 
 type Row = { id: string; name: string };
 type Adapter = { getName(): string; getDisplayName(): string };
-
-/** A promise settled from outside. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => (resolve = res));
-  return { promise, resolve };
-}
 
 /**
  * QueuesBoard over real BullMQ queues (on loopback Redis, nothing written), a board that keeps

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
 import { DestinationKind, DestinationSettings, EgressGuard, SendRequest, SendResult, Sender, Senders } from '@dispatch/destinations';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
+import { deferred } from '@dispatch/testing';
 import { AttemptObservers, AttemptReport } from './attempt-observers';
 import { DeliveryProcessor } from './delivery-processor';
 
@@ -52,16 +53,6 @@ function frozen(settings: DestinationSettings): DestinationSettings {
   };
   for (const [key, nested] of Object.entries(settings)) if (key !== 'kind') freeze(nested);
   return Object.freeze(settings);
-}
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<T>((yes, no) => {
-    resolve = yes;
-    reject = no;
-  });
-  return { promise, resolve, reject };
 }
 
 /** Tracks whether a promise has settled yet (and keeps its rejection handled). */

@@ -6,6 +6,7 @@ import type { ClaimedDelivery, DeliveryScans, DestinationRecord, DestinationRepo
 import { DestinationSettings, destinationSettings, Senders, webhookKind } from '@dispatch/destinations';
 import { AttemptOutcome, encryptionKeyId, SecretBox } from '@dispatch/domain';
 import { deliveryBackoff, DeliveryJobData, DeliveryQueues } from '@dispatch/queue';
+import { deferred } from '@dispatch/testing';
 import { AttemptObservers } from '../delivery/attempt-observers';
 import type { DeliveryProcessor } from '../delivery/delivery-processor';
 import type { WorkerMetrics } from '../operations/worker-metrics';
@@ -82,12 +83,6 @@ function destinationRecord(id: string, overrides: Partial<DestinationRecord> = {
     updatedAt: new Date(NOW),
     ...overrides,
   };
-}
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((yes) => (resolve = yes));
-  return { promise, resolve };
 }
 
 /** Lets every pending promise callback run. */
