@@ -62,13 +62,11 @@
 //
 // Usage: node scripts/bench.mjs [--events N] [--in-flight N] [--batch-size N] [--batch-in-flight N] [--paced-events N] [--paced-rate N]
 //        [--rounds N] [--no-build]
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -77,12 +75,14 @@ import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
 import { CpuSampler } from './bench/cpu.mjs';
 import {
+  buildAll,
   callApi,
   checkProcesses,
-  dropDatabase,
   loopbackDatabaseUrl,
   onCleanup,
   positiveInteger,
+  prepareDatabase,
+  root,
   runBenchmark,
   sleep,
   startOwnRedis,
@@ -98,9 +98,7 @@ if (process.argv.slice(2).some((arg) => arg === '--destinations' || arg.startsWi
   await import('./bench/many-destinations.mjs');
 }
 
-const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const here = path.join(root, 'scripts', 'bench');
-const require = createRequire(import.meta.url);
 
 let options;
 try {
@@ -169,15 +167,7 @@ async function main() {
     `Dispatch throughput benchmark: ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} of ${EVENTS} events, ${IN_FLIGHT} requests in flight, batches of ${BATCH_SIZE} (${BATCH_IN_FLIGHT} in flight), worker concurrency ${CONCURRENCY}`,
   );
 
-  if (!options['no-build']) {
-    step('Building (nx run-many -t build)');
-    const nx = require.resolve('nx/package.json');
-    const bin = path.join(path.dirname(nx), require(nx).bin.nx);
-    // Nothing off loopback: no Nx Cloud, and no update check by the npm that runs each project's build.
-    const buildEnv = { ...process.env, NX_NO_CLOUD: 'true', npm_config_update_notifier: 'false' };
-    const build = spawnSync(process.execPath, [bin, 'run-many', '-t', 'build', '--output-style=static'], { cwd: root, stdio: 'inherit', env: buildEnv });
-    if (build.status !== 0) throw new Error(`the build failed (exit ${build.status ?? build.signal})`);
-  }
+  if (!options['no-build']) buildAll();
 
   step('Redis servers of the benchmark (one per side)');
   const dispatchRedis = await startOwnRedis('Dispatch');
@@ -185,10 +175,7 @@ async function main() {
   console.log(`  Dispatch's at ${dispatchRedis.url} (pid ${dispatchRedis.child.pid}), the bare side's at ${bareRedis.url} (pid ${bareRedis.child.pid})`);
 
   step(`Database ${databaseName}, queue prefix ${prefix}`);
-  const { ensureDatabase, applyMigrations } = require(path.join(root, 'libs', 'db', 'dist', 'index.js'));
-  onCleanup('drop the database', () => dropDatabase(databaseUrl, databaseName));
-  await ensureDatabase(databaseUrl);
-  const applied = await applyMigrations(databaseUrl, path.join(root, 'prisma', 'migrations'));
+  const applied = await prepareDatabase(databaseUrl, databaseName);
   console.log(`  ${applied.length} migrations applied`);
 
   const receiver = await startReceiver();

@@ -1,10 +1,18 @@
 // What the benchmark scripts share: clean-up of everything they start (in reverse order, on
 // success, on failure and on Ctrl+C), the processes they start, calls to Dispatch's API, and
 // small helpers. One benchmark runs per process, so this module's state is that run's.
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { request } from 'undici';
 import { startRedisServer } from './redis-server.mjs';
+
+/** The repository's root folder. */
+export const root = path.dirname(path.dirname(path.dirname(fileURLToPath(import.meta.url))));
+const require = createRequire(import.meta.url);
 
 const cleanups = [];
 let cleaning = null;
@@ -144,6 +152,25 @@ export async function callApi(agent, base, key, method, route, body) {
   });
   const text = await response.body.text();
   return { status: response.statusCode, body: text ? JSON.parse(text) : null };
+}
+
+/** Builds every project (`nx run-many -t build`) as `npm start` would run them. */
+export function buildAll() {
+  step('Building (nx run-many -t build)');
+  const nx = require.resolve('nx/package.json');
+  const bin = path.join(path.dirname(nx), require(nx).bin.nx);
+  // Nothing off loopback: no Nx Cloud, and no update check by the npm that runs each project's build.
+  const env = { ...process.env, NX_NO_CLOUD: 'true', npm_config_update_notifier: 'false' };
+  const build = spawnSync(process.execPath, [bin, 'run-many', '-t', 'build', '--output-style=static'], { cwd: root, stdio: 'inherit', env });
+  if (build.status !== 0) throw new Error(`the build failed (exit ${build.status ?? build.signal})`);
+}
+
+/** Creates the database `name` at `url` (`url` names it), applies the migrations, and drops it at clean-up; answers the migrations applied. */
+export async function prepareDatabase(url, name) {
+  const { ensureDatabase, applyMigrations } = require(path.join(root, 'libs', 'db', 'dist', 'index.js'));
+  onCleanup('drop the database', () => dropDatabase(url, name));
+  await ensureDatabase(url);
+  return applyMigrations(url, path.join(root, 'prisma', 'migrations'));
 }
 
 /** Drops the database `name` of the server at `url`. */

@@ -25,23 +25,23 @@
 // Usage: node scripts/bench.mjs --destinations N [--in-flight N] [--no-build]
 //   (environment: DISPATCH_WORKER_MAX_QUEUES, DISPATCH_WORKER_SLICE_MS, DISPATCH_WORKER_CONCURRENCY
 //   are passed on to the worker when set)
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Agent } from 'undici';
 import {
+  buildAll,
   callApi,
   checkProcesses,
-  dropDatabase,
   loopbackDatabaseUrl,
   onCleanup,
   positiveInteger,
+  prepareDatabase,
+  root,
   runBenchmark,
   sleep,
   startOwnRedis,
@@ -51,9 +51,6 @@ import {
   withDatabase,
 } from './harness.mjs';
 import { freePort } from './redis-server.mjs';
-
-const root = path.dirname(path.dirname(path.dirname(fileURLToPath(import.meta.url))));
-const require = createRequire(import.meta.url);
 
 const EVENTS_PER_DESTINATION = 3;
 const TARGET_CONNECTIONS_ABOVE_IDLE = 300;
@@ -91,27 +88,14 @@ await runBenchmark(main, printReport);
 
 async function main() {
   console.log(`Dispatch many-destinations scenario: ${DESTINATIONS} webhook destinations, ${EVENTS_PER_DESTINATION} events each, ${IN_FLIGHT} requests in flight`);
-  if (!options['no-build']) {
-    step('Building (nx run-many -t build)');
-    const nx = require.resolve('nx/package.json');
-    const bin = path.join(path.dirname(nx), require(nx).bin.nx);
-    const build = spawnSync(process.execPath, [bin, 'run-many', '-t', 'build', '--output-style=static'], {
-      cwd: root,
-      stdio: 'inherit',
-      env: { ...process.env, NX_NO_CLOUD: 'true', npm_config_update_notifier: 'false' },
-    });
-    if (build.status !== 0) throw new Error(`the build failed (exit ${build.status ?? build.signal})`);
-  }
+  if (!options['no-build']) buildAll();
 
   step('Redis server of the scenario');
   const redisServer = await startOwnRedis('scenario');
   console.log(`  at ${redisServer.url} (pid ${redisServer.child.pid})`);
 
   step(`Database ${databaseName}, queue prefix ${prefix}`);
-  const { ensureDatabase, applyMigrations } = require(path.join(root, 'libs', 'db', 'dist', 'index.js'));
-  onCleanup('drop the database', () => dropDatabase(databaseUrl, databaseName));
-  await ensureDatabase(databaseUrl);
-  await applyMigrations(databaseUrl, path.join(root, 'prisma', 'migrations'));
+  await prepareDatabase(databaseUrl, databaseName);
 
   const receiver = await startReceiver();
   console.log(`  receiver at ${receiver.url} (pid ${receiver.pid})`);
