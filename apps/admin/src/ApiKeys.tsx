@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { API_KEY_ROLES, ApiError, errorMessage, type Api, type ApiKey, type ApiKeyRole, type CreatedApiKey, type ErrorDetail } from './api';
 import { ErrorAlert } from './ErrorAlert';
 import { formatTime } from './format';
+import { useLatestRequest } from './useLatestRequest';
 
 interface Props {
   api: Api;
@@ -37,27 +38,23 @@ export function ApiKeys({ api }: Props) {
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
   const [copied, setCopied] = useState<string | null>(null);
-  const request = useRef(0);
+  const startRequest = useLatestRequest();
 
   const load = useCallback(async () => {
-    const current = ++request.current;
+    const isLatest = startRequest();
     try {
       const listed = await api.listApiKeys();
-      if (current === request.current) {
+      if (isLatest()) {
         setKeys(listed);
         setListError(null);
       }
     } catch (caught) {
-      if (current === request.current) setListError(toShownError(caught));
+      if (isLatest()) setListError(toShownError(caught));
     }
-  }, [api]);
+  }, [api, startRequest]);
 
   useEffect(() => {
     void load();
-    return () => {
-      // eslint-disable-next-line react-hooks/exhaustive-deps -- a request counter, not a node: the cleanup drops whichever request is latest
-      request.current++;
-    };
   }, [load]);
 
   async function create(event: FormEvent<HTMLFormElement>) {

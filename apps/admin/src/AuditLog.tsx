@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { errorMessage, type Api, type AuditEntry } from './api';
 import { ErrorAlert } from './ErrorAlert';
 import { formatTime } from './format';
+import { useLatestRequest } from './useLatestRequest';
 
 interface Props {
   api: Api;
@@ -27,28 +28,24 @@ export function AuditLog({ api }: Props) {
   const [entries, setEntries] = useState<AuditEntry[] | null>(null);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const request = useRef(0);
+  const startRequest = useLatestRequest();
 
   const load = useCallback(async () => {
-    const current = ++request.current;
+    const isLatest = startRequest();
     setLoading(true);
     setError(null);
     try {
       const page = await api.listAuditLog();
-      if (current === request.current) setEntries(newestFirst(page.data));
+      if (isLatest()) setEntries(newestFirst(page.data));
     } catch (caught) {
-      if (current === request.current) setError(errorMessage(caught));
+      if (isLatest()) setError(errorMessage(caught));
     } finally {
-      if (current === request.current) setLoading(false);
+      if (isLatest()) setLoading(false);
     }
-  }, [api]);
+  }, [api, startRequest]);
 
   useEffect(() => {
     void load();
-    return () => {
-      // eslint-disable-next-line react-hooks/exhaustive-deps -- a request counter, not a node: the cleanup drops whichever request is latest
-      request.current++;
-    };
   }, [load]);
 
   return (

@@ -4,6 +4,7 @@ import { DeliveryPanel } from './DeliveryPanel';
 import { ErrorAlert } from './ErrorAlert';
 import { formatTime, lastErrorText } from './format';
 import { replayFinishedText, replayProgressText, useDeadLetterReplay, type ReplayPhase } from './useDeadLetterReplay';
+import { useLatestRequest } from './useLatestRequest';
 
 interface Props {
   api: Api;
@@ -48,7 +49,7 @@ export function Deliveries({ api }: Props) {
   const [retryNotice, setRetryNotice] = useState<string | null>(null);
   const [cancelling, setCancelling] = useState(false);
 
-  const listRequest = useRef(0);
+  const startListRequest = useLatestRequest();
   const selectedRef = useRef<string | null>(null);
   const replayButton = useRef<HTMLButtonElement>(null);
   const refocusReplayButton = useRef(false);
@@ -69,7 +70,7 @@ export function Deliveries({ api }: Props) {
   }, [api]);
 
   const loadList = useCallback(async () => {
-    const request = ++listRequest.current;
+    const isLatest = startListRequest();
     setLoading(true);
     try {
       const page = await api.listDeliveries({
@@ -77,20 +78,16 @@ export function Deliveries({ api }: Props) {
         destinationId: destinationFilter === '' ? undefined : destinationFilter,
         limit: LIST_LIMIT,
       });
-      if (request === listRequest.current) setDeliveries(page.data);
+      if (isLatest()) setDeliveries(page.data);
     } catch (caught) {
-      if (request === listRequest.current) setError({ scope: 'list', message: errorMessage(caught) });
+      if (isLatest()) setError({ scope: 'list', message: errorMessage(caught) });
     } finally {
-      if (request === listRequest.current) setLoading(false);
+      if (isLatest()) setLoading(false);
     }
-  }, [api, statusFilter, destinationFilter]);
+  }, [api, statusFilter, destinationFilter, startListRequest]);
 
   useEffect(() => {
     void loadList();
-    return () => {
-      // eslint-disable-next-line react-hooks/exhaustive-deps -- a request counter, not a node: the cleanup drops whichever request is latest
-      listRequest.current++;
-    };
   }, [loadList]);
 
   /** The list of the filters chosen now, for work that ends after they may have changed. */
