@@ -37,7 +37,8 @@ import { ApiKeysController } from './organizations/api-keys.controller';
 import { OrganizationsController } from './organizations/organizations.controller';
 import { CreateApiKey, CreateOrganization, RevokeApiKey } from './organizations/api-key-usecases';
 import { Metrics, MetricsController } from './operations/metrics';
-import { QUEUES_ROUTE, QueuesBoard } from './operations/queues-board';
+import { QueuesBoard } from './operations/queues-board';
+import { QUEUES_ROUTE } from './operations/queues-route';
 import { BoardRetries } from './operations/board-retries';
 
 @Module({})

@@ -5,7 +5,7 @@ import { isDatabaseUnavailable } from '@dispatch/db';
 import type { Caller } from '@dispatch/db';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { answerBeforeBody } from '../http/early-answer';
-import { QUEUES_ROUTE } from '../operations/queues-board';
+import { isQueuesRoute, QUEUES_ROUTE } from '../operations/queues-route';
 import { ApiKeyAuthenticator } from './api-key-authenticator';
 
 type Needed = 'read' | 'produce' | 'admin';
@@ -63,9 +63,7 @@ export function callerOf(request: FastifyRequest, authenticator: ApiKeyAuthentic
 
 function lookUpCaller(request: FastifyRequest, authenticator: ApiKeyAuthenticator): Promise<Caller | null> {
   const authorization = request.headers.authorization;
-  const route = request.routeOptions.url;
-  const underQueues = route !== undefined && (route === QUEUES_ROUTE || route.startsWith(`${QUEUES_ROUTE}/`));
-  const key = ApiKeyAuthenticator.bearerKey(authorization) ?? (underQueues ? ApiKeyAuthenticator.basicPassword(authorization) : null);
+  const key = ApiKeyAuthenticator.bearerKey(authorization) ?? (isQueuesRoute(request.routeOptions.url) ? ApiKeyAuthenticator.basicPassword(authorization) : null);
   return key ? authenticator.authenticate(key) : Promise.resolve(null);
 }
 

@@ -7,12 +7,11 @@ import { Caller, Destination, OPERATOR_ORGANIZATION, PrismaClient } from '@dispa
 import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 import { Queue } from 'bullmq';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
+import { callerOf } from '../auth/access';
+import type { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
 import { answerBeforeBody } from '../http/early-answer';
 import { BoardRetries } from './board-retries';
-
-/** Where Bull Board is served. */
-export const QUEUES_ROUTE = '/queues';
+import { isQueuesRoute, QUEUES_ROUTE } from './queues-route';
 
 /** Bull Board's routes that retry: one job, and every job of a queue in a status. */
 const RETRY_JOB = `PUT ${QUEUES_ROUTE}/api/queues/:queueName/:jobId/retry`;
@@ -29,11 +28,9 @@ const RETRY_ALL = `PUT ${QUEUES_ROUTE}/api/queues/:queueName/retry/:queueStatus`
  */
 export function queuesGate(authenticator: ApiKeyAuthenticator, retries: BoardRetries) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    // The route the router matched, not the raw URL (which may be percent-encoded).
-    const route = request.routeOptions.url;
-    if (route === undefined || (route !== QUEUES_ROUTE && !route.startsWith(`${QUEUES_ROUTE}/`))) return;
-    const key = ApiKeyAuthenticator.bearerKey(request.headers.authorization) ?? ApiKeyAuthenticator.basicPassword(request.headers.authorization);
-    const caller = key ? await authenticator.authenticate(key) : null;
+    if (!isQueuesRoute(request.routeOptions.url)) return;
+    // Bearer, or HTTP Basic with the key as password; looked up once per request (the rate limit asked first).
+    const caller = await callerOf(request, authenticator);
     if (!caller || caller.role !== 'admin' || caller.organizationName !== OPERATOR_ORGANIZATION) {
       reply.header('WWW-Authenticate', 'Basic realm="Dispatch queues", charset="UTF-8"');
       return answer(
@@ -109,7 +106,7 @@ async function answer(request: FastifyRequest, reply: FastifyReply, exception: H
  */
 export async function boardPageWithoutThirdParties(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
   const route = request.routeOptions.url;
-  if (typeof payload !== 'string' || route === undefined || !route.startsWith(QUEUES_ROUTE)) return payload;
+  if (typeof payload !== 'string' || !isQueuesRoute(route)) return payload;
   if (!String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
   return payload.replace(/<link [^>]*href="https:\/\/fonts\.googleapis\.com\/[^>]*>/g, '');
 }
