@@ -70,6 +70,25 @@ describe('claims and attempt records written together', () => {
     expect(await deliveries.claim(a, destinationId)).toBeNull();
   });
 
+  it('gives back a claim left unused: status, attempt count and schedule as before, so the next claim makes the same attempt; never once it was settled', async () => {
+    const id = await pendingDelivery('evt_w_release');
+    const firstClaim = await deliveries.claim(id, destinationId);
+    await database.prisma.delivery.update({ where: { id }, data: { status: 'retrying', nextAttemptAt: new Date('2030-01-01T00:00:00Z') } });
+    const before = await database.prisma.delivery.findUniqueOrThrow({ where: { id } });
+    expect(firstClaim?.attemptNumber).toBe(1);
+
+    const claimed = await deliveries.claim(id, destinationId);
+    expect(claimed).toMatchObject({ attemptNumber: 2, claimedFrom: { status: 'retrying', nextAttemptAt: new Date('2030-01-01T00:00:00Z') } });
+    await deliveries.release(claimed!);
+    const after = await database.prisma.delivery.findUniqueOrThrow({ where: { id } });
+    expect(after).toMatchObject({ status: 'retrying', attemptCount: 1, nextAttemptAt: before.nextAttemptAt, manualRetryAt: null });
+    expect((await deliveries.claim(id, destinationId))?.attemptNumber).toBe(2);
+
+    await attempt(id, 2);
+    await deliveries.release(claimed!);
+    expect(await database.prisma.delivery.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'delivered', attemptCount: 2 });
+  });
+
   it('records an attempt but keeps the status when an operator asked for a new attempt meanwhile', async () => {
     const id = await pendingDelivery('evt_w_retry');
     const claimed = await deliveries.claim(id, destinationId);

@@ -236,6 +236,22 @@ describe('delivery (api and worker)', () => {
     expect(failed.lastError).toContain('redirect 302 (not followed)');
   });
 
+  it('has at most DISPATCH_WORKER_CONCURRENCY (10) attempts of a destination in flight at once, and keeps that many going', async () => {
+    const dst = await destination();
+    let inFlight = 0;
+    let most = 0;
+    receiver.answer(() => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      setTimeout(() => (inFlight -= 1), 150);
+      return { status: 200, delayMs: 150 };
+    });
+    const sent = await Promise.all(Array.from({ length: 40 }, (_, index) => send(dst, { id: `evt_slots_${Date.now()}_${index}` })));
+    await receiver.waitFor(40, 15_000);
+    await Promise.all(sent.map((accepted) => settled(accepted.deliveries[0].id, 'delivered')));
+    expect(most).toBe(10);
+  });
+
   it('holds deliveries of a paused destination and sends them on resume', async () => {
     const dst = await destination();
     await client.post(`/v1/destinations/${dst.id}/pause`);

@@ -12,6 +12,8 @@ export type ClaimedDelivery = {
   attemptNumber: number;
   trigger: 'scheduled' | 'manual';
   event: { id: string; type: string; data: unknown; receivedAt: Date };
+  /** What the claim changed, so a claim released unused (see `release`) puts it back. */
+  claimedFrom: { status: DeliveryStatus; manualRetryAt: Date | null; nextAttemptAt: Date | null };
 };
 
 export type AttemptRecord = {
@@ -53,6 +55,7 @@ type ClaimRow = {
   attempt_count: number;
   previous_status: DeliveryStatus;
   manual_retry_at: Date | null;
+  previous_next_attempt_at: Date | null;
   event_type: string;
   event_data: unknown;
   event_received_at: Date;
@@ -91,6 +94,21 @@ export class AttemptRepository {
    */
   async claim(id: string, destinationId: string): Promise<ClaimedDelivery | null> {
     return this.attemptWrites.submit({ claim: { deliveryId: id, destinationId } });
+  }
+
+  /**
+   * Undoes a claim whose attempt was never made (its worker closed while the job waited for an
+   * attempt slot): the delivery gets back its status, attempt count and schedule, so its next
+   * claim makes the same attempt number. Only while nothing else claimed or settled it since.
+   */
+  async release(claimed: ClaimedDelivery): Promise<void> {
+    const { status, manualRetryAt, nextAttemptAt } = claimed.claimedFrom;
+    await this.database.sql(
+      `UPDATE deliveries SET status = $2::"DeliveryStatus", attempt_count = attempt_count - 1, manual_retry_at = $3::timestamp,
+              next_attempt_at = $4::timestamp, updated_at = now()
+       WHERE id = $1 AND status = 'delivering' AND attempt_count = $5`,
+      [claimed.id, status, manualRetryAt?.toISOString() ?? null, nextAttemptAt?.toISOString() ?? null, claimed.attemptNumber],
+    );
   }
 
   /** The destination a delivery belongs to, if it exists. */
@@ -149,6 +167,7 @@ export class AttemptRepository {
         attemptNumber: row.attempt_count,
         trigger: row.manual_retry_at !== null || row.previous_status === 'failed' ? ('manual' as const) : ('scheduled' as const),
         event: { id: row.event_id, type: row.event_type, data: row.event_data, receivedAt: row.event_received_at },
+        claimedFrom: { status: row.previous_status, manualRetryAt: row.manual_retry_at, nextAttemptAt: row.previous_next_attempt_at },
       };
     });
   }
@@ -170,8 +189,9 @@ export class AttemptRepository {
    *   attempt) and this attempt is recorded all the same.
    * - `disabled`: a receiver that answered gone disables its destination in the same commit as
    *   the attempt that learned it.
-   * - `old` reads the status and `manual_retry_at` the claim is about to change (`RETURNING`
-   *   gives only the new values; the old ones make the attempt `manual`). `FOR UPDATE` takes
+   * - `old` reads the status, `manual_retry_at` and `next_attempt_at` the claim is about to
+   *   change (`RETURNING` gives only the new values; the old ones make the attempt `manual`, and
+   *   let a claim left unused be released). `FOR UPDATE` takes
    *   each row's latest version and holds it to the commit; `ORDER BY d.id` takes those locks
    *   in one order, so statements claiming the same deliveries (a job run twice, two worker
    *   processes) wait for each other instead of deadlocking.
@@ -198,7 +218,7 @@ export class AttemptRepository {
          UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, updated_at = now()
          FROM input i WHERE dst.id = i.destination_id AND i.disable_reason IS NOT NULL
        ), old AS (
-         SELECT d.id, d.status, d.manual_retry_at
+         SELECT d.id, d.status, d.manual_retry_at, d.next_attempt_at
          FROM deliveries d JOIN unnest($15::text[], $17::text[]) AS c(id, destination_id) ON d.id = c.id AND d.destination_id = c.destination_id
          ORDER BY d.id FOR UPDATE OF d
        ), claimed AS (
@@ -208,7 +228,7 @@ export class AttemptRepository {
          FROM old
          WHERE d.id = old.id AND old.status::text = ANY($16::text[])
          RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
-                   old.status AS previous_status, old.manual_retry_at
+                   old.status AS previous_status, old.manual_retry_at, old.next_attempt_at AS previous_next_attempt_at
        )
        SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
        FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`,

@@ -6,6 +6,7 @@ import { DestinationKind, DestinationSettings, EgressGuard, SendRequest, SendRes
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
 import { deferred } from '@dispatch/testing';
 import { AttemptObservers, AttemptReport } from './attempt-observers';
+import { AttemptSlots } from './attempt-slots';
 import { DeliveryProcessor } from './delivery-processor';
 
 // The processor takes only types from the database library: its Prisma client is never loaded.
@@ -89,6 +90,7 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
     attemptNumber: 1,
     trigger: 'scheduled',
     event: { id: 'evt_1', type: 'order.created', data: { orderId: 42 }, receivedAt: new Date(NOW - 1_000) },
+    claimedFrom: { status: 'pending', manualRetryAt: null, nextAttemptAt: null },
     ...options.delivery,
   };
   const reports: AttemptReport[] = [];
@@ -106,9 +108,11 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
       destinationOf: jest.fn(async (_id: string): Promise<string | null> => 'dst_A'),
       settleAttempt: jest.fn(async (_attempt: AttemptRecord, _settlement: AttemptSettlement, _destinationId: string): Promise<void> => undefined),
       nextInOrder: jest.fn(async (_id: string): Promise<{ id: string; destinationId: string } | null> => null),
+      release: jest.fn(async (_claimed: ClaimedDelivery): Promise<void> => undefined),
       flush: jest.fn(async () => undefined),
     },
     queues: { promote: jest.fn(async (_destinationId: string, _deliveryId: string) => undefined) },
+    slots: new AttemptSlots(1),
     job: {
       id: 'dlv_1',
       data: { deliveryId: 'dlv_1' },
@@ -131,7 +135,7 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
 type Setup = ReturnType<typeof setup>;
 
 /** One job run of the delivery, as the destination's worker would start it. */
-const run = ({ sut, mocks }: Setup) => sut.process(mocks.job as unknown as Job<DeliveryJobData>, TOKEN, mocks.destination);
+const run = ({ sut, mocks }: Setup) => sut.process(mocks.job as unknown as Job<DeliveryJobData>, TOKEN, mocks.destination, mocks.slots);
 
 /** The job ran and sent nothing: no attempt, no record, nothing told. */
 function expectNothingSent({ mocks }: Setup) {
@@ -231,6 +235,51 @@ describe('DeliveryProcessor gate', () => {
 });
 
 describe('DeliveryProcessor attempt', () => {
+  it("claims while the destination's attempt slots are busy, and sends once one is free, its start counted from then", async () => {
+    const s = setup();
+    const busy = deferred<void>();
+    const other = s.mocks.slots.run(() => busy.promise);
+    const job = track(run(s));
+    await turn();
+    expect(s.mocks.deliveries.claim).toHaveBeenCalledWith('dlv_1', 'dst_A');
+    expect(s.mocks.sender.requests).toEqual([]);
+    jest.setSystemTime(NOW + 5_000);
+    busy.resolve();
+    await other;
+    await job.value;
+    expect(s.mocks.sender.requests).toHaveLength(1);
+    expect(s.mocks.deliveries.settleAttempt.mock.calls[0][0].startedAt).toEqual(new Date(NOW + 5_000));
+  });
+
+  it('gives back its claim and puts the job back on its queue, sending nothing, when the worker closes while it waits for a slot', async () => {
+    const s = setup();
+    const busy = deferred<void>();
+    const other = s.mocks.slots.run(() => busy.promise);
+    const job = track(run(s));
+    await turn();
+    s.mocks.slots.close();
+    await expect(job.value).rejects.toBeInstanceOf(DelayedError);
+    expect(s.mocks.deliveries.release).toHaveBeenCalledWith(expect.objectContaining({ id: 'dlv_1', attemptNumber: 1 }));
+    expect(s.mocks.job.moveToDelayed).toHaveBeenCalledWith(NOW, TOKEN);
+    expectNothingSent(s);
+    busy.resolve();
+    await other;
+  });
+
+  it('still puts the job back when giving back its claim fails, with a warning', async () => {
+    const s = setup();
+    s.mocks.deliveries.release.mockRejectedValue(new Error('Connection terminated unexpectedly'));
+    const busy = deferred<void>();
+    const other = s.mocks.slots.run(() => busy.promise);
+    s.mocks.slots.close();
+    await expect(run(s)).rejects.toBeInstanceOf(DelayedError);
+    busy.resolve();
+    await other;
+    expect(s.mocks.job.moveToDelayed).toHaveBeenCalledWith(NOW, TOKEN);
+    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringContaining('giving back its unused claim failed: Connection terminated unexpectedly'));
+    expectNothingSent(s);
+  });
+
   it("gives the kind's sender the parsed config, the live signing secrets, the retry policy and the event", async () => {
     const s = setup({ delivery: { attemptNumber: 2, trigger: 'manual' } });
     await run(s);

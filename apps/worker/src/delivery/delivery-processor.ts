@@ -5,6 +5,7 @@ import { DestinationSettings, Senders, sendRequest, SendResult } from '@dispatch
 import { AttemptOutcome, classifyAttempt, newId, storableText } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
 import { AttemptObservers } from './attempt-observers';
+import { AttemptSlots, SlotsClosedError } from './attempt-slots';
 
 /** How long a job waits when the database cannot be reached before it tries again. */
 const DATABASE_WAIT_MS = 5_000;
@@ -18,7 +19,8 @@ const ORDER_WAIT_MAX_MS = 5 * 60_000;
  * - gate: skip (destination stopped, delivery not claimable, or a job placed on a queue its
  *   delivery does not belong to), park (behind an earlier delivery of its ordering key, or
  *   while the database cannot be reached), or claim (next attempt number, status `delivering`);
- * - attempt: the destination's kind sends it;
+ * - attempt: once one of the destination's attempt slots is free (a job is claimed while they
+ *   are all busy, so the next attempt is ready when one ends), the destination's kind sends it;
  * - settle: record the attempt and the delivery's new status, tell the attempt observers, wake
  *   the next delivery of its ordering key, and answer BullMQ (`RetryLaterError` to retry after
  *   the policy's delay, `UnrecoverableError` for a dead letter).
@@ -36,12 +38,32 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     private readonly observers: AttemptObservers,
   ) {}
 
-  async process(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings): Promise<void> {
+  /** `slots`: the destination's attempts in flight; a claimed job waits for one. */
+  async process(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings, slots: AttemptSlots): Promise<void> {
     const claimed = await this.gate(job, token, destination);
     if (!claimed) return;
-    const startedAt = new Date();
-    const result = await this.attempt(destination, claimed);
-    await this.settle(job, token, destination, claimed, startedAt, result);
+    let attempted: { startedAt: Date; result: SendResult };
+    try {
+      attempted = await slots.run(async () => ({ startedAt: new Date(), result: await this.attempt(destination, claimed) }));
+    } catch (error) {
+      if (!(error instanceof SlotsClosedError)) throw error;
+      return this.giveBack(job, token, claimed);
+    }
+    await this.settle(job, token, destination, claimed, attempted.startedAt, attempted.result);
+  }
+
+  /**
+   * The worker closed while the job waited for an attempt slot: the claim is undone and the job
+   * goes back to its queue, for the next worker of the destination. If the claim cannot be
+   * undone, the delivery stays `delivering` and its next run makes it the next attempt number.
+   */
+  private async giveBack(job: Job<DeliveryJobData>, token: string | undefined, claimed: ClaimedDelivery): Promise<never> {
+    try {
+      await this.deliveries.release(claimed);
+    } catch (error) {
+      this.logger.warn(`Delivery ${claimed.id}: giving back its unused claim failed: ${(error as Error).message}`);
+    }
+    return park(job, token, 0);
   }
 
   /** Resolves with the claimed delivery, or null when the job has nothing to do; parks the job when it must wait. */

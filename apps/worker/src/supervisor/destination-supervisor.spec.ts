@@ -8,6 +8,7 @@ import { AttemptOutcome, encryptionKeyId, SecretBox } from '@dispatch/domain';
 import { deliveryBackoff, DeliveryJobData, DeliveryQueues } from '@dispatch/queue';
 import { deferred } from '@dispatch/testing';
 import { AttemptObservers } from '../delivery/attempt-observers';
+import { AttemptSlots, SlotsClosedError } from '../delivery/attempt-slots';
 import type { DeliveryProcessor } from '../delivery/delivery-processor';
 import type { WorkerMetrics } from '../operations/worker-metrics';
 import { DestinationSupervisor } from './destination-supervisor';
@@ -119,7 +120,9 @@ function setup(records: DestinationRecord[] = [destinationRecord('dst_A')], turn
       forget: jest.fn(async (_id: string) => undefined),
     },
     processor: {
-      process: jest.fn(async (_job: Job<DeliveryJobData>, _token: string | undefined, _destination: DestinationSettings): Promise<void> => undefined),
+      process: jest.fn(
+        async (_job: Job<DeliveryJobData>, _token: string | undefined, _destination: DestinationSettings, _slots: AttemptSlots): Promise<void> => undefined,
+      ),
       flush: jest.fn(async () => undefined),
     },
     metrics: { runningWorkers: { set: jest.fn() } },
@@ -184,7 +187,7 @@ describe('DestinationSupervisor starting workers', () => {
     expect(JSON.stringify(mocks.warn.mock.calls)).not.toContain('whsec_current');
   });
 
-  it("starts a worker on the destination's queue with its rate limit as BullMQ's limiter", async () => {
+  it("starts a worker on the destination's queue with its rate limit as BullMQ's limiter, taking one job ahead per attempt slot", async () => {
     const { sut, mocks } = setup([destinationRecord('dst_A', { rateLimitMax: 10, rateLimitDurationMs: 1_000 })]);
     await sut.wake('dst_A');
     expect(workers).toHaveLength(1);
@@ -192,7 +195,7 @@ describe('DestinationSupervisor starting workers', () => {
     expect(workers[0].opts).toEqual({
       connection: mocks.redis,
       prefix: PREFIX,
-      concurrency: 4,
+      concurrency: 8,
       lockDuration: 30_000,
       stalledInterval: 30_000,
       limiter: { max: 10, duration: 1_000 },
@@ -221,7 +224,12 @@ describe('DestinationSupervisor starting workers', () => {
     const { sut, mocks } = setup();
     await sut.wake('dst_A');
     await workers[0].processor(job('dlv_1'), 'token-1');
-    expect(mocks.processor.process).toHaveBeenCalledWith(job('dlv_1'), 'token-1', destinationSettings(destinationRecord('dst_A'), secrets));
+    expect(mocks.processor.process).toHaveBeenCalledWith(
+      job('dlv_1'),
+      'token-1',
+      destinationSettings(destinationRecord('dst_A'), secrets),
+      expect.objectContaining({ size: 4 }),
+    );
     expect(mocks.processor.process.mock.calls[0][2].kind).toBe(webhookKind);
   });
 
@@ -235,6 +243,21 @@ describe('DestinationSupervisor starting workers', () => {
 });
 
 describe('DestinationSupervisor idle workers', () => {
+  it('closes the attempt slots of a worker it closes, so jobs claimed ahead that find no free slot give their claims back instead of sending', async () => {
+    const { sut, mocks } = setup();
+    await sut.wake('dst_A');
+    await workers[0].processor(job('dlv_1'), 'token-1');
+    const slots = mocks.processor.process.mock.calls[0][3];
+    jest.setSystemTime(NOW + IDLE_MS + 1);
+    await sut.scan();
+    expect(workers[0].close).toHaveBeenCalledTimes(1);
+    const underWay = deferred<void>();
+    const attempts = Array.from({ length: slots.size }, () => slots.run(() => underWay.promise));
+    await expect(slots.run(async () => 'sent')).rejects.toBeInstanceOf(SlotsClosedError);
+    underWay.resolve();
+    await Promise.all(attempts);
+  });
+
   it("closes a worker idle for longer than the idle time and releases its kind's sender for the destination", async () => {
     const { sut, mocks } = setup();
     await sut.wake('dst_A');

@@ -19,11 +19,13 @@ import {
 } from '@dispatch/queue';
 import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
 import { DeliveryProcessor } from '../delivery/delivery-processor';
+import { AttemptSlots } from '../delivery/attempt-slots';
 import { WorkerMetrics } from '../operations/worker-metrics';
 import { QueueTurns, Turn } from './queue-turns';
 
 type Running = {
   worker: Worker<DeliveryJobData>;
+  slots: AttemptSlots;
   destination: DestinationSettings;
   lastActiveAt: number;
   /** When a wake notice or the scan last named the destination. */
@@ -225,23 +227,24 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       this.giveBack(turn);
       return;
     }
+    const slots = new AttemptSlots(this.config.worker.concurrency);
     const worker = new Worker<DeliveryJobData>(
       destinationQueueName(destinationId),
       async (job, token) => {
         if (entry.refreshing) await entry.refreshing;
-        return this.processor.process(job, token, entry.destination);
+        return this.processor.process(job, token, entry.destination, slots);
       },
       {
         connection: this.redis,
         prefix: this.config.queuePrefix,
-        concurrency: this.config.worker.concurrency,
+        concurrency: AttemptSlots.claimAhead(slots.size),
         lockDuration: this.config.worker.lockMs,
         stalledInterval: this.config.worker.lockMs,
         ...(destination.rateLimit ? { limiter: { max: destination.rateLimit.max, duration: destination.rateLimit.durationMs } } : {}),
         settings: { backoffStrategy: deliveryBackoff },
       },
     );
-    const entry: Running = { worker, destination, lastActiveAt: Date.now(), wokenAt: Date.now(), turn, refreshing: undefined };
+    const entry: Running = { worker, slots, destination, lastActiveAt: Date.now(), wokenAt: Date.now(), turn, refreshing: undefined };
     const touch = () => {
       entry.lastActiveAt = Date.now();
     };
@@ -357,6 +360,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     if (!entry) return;
     this.running.delete(destinationId);
     this.metrics.runningWorkers.set(this.running.size);
+    // Jobs claimed ahead that have no attempt slot yet give their claims back instead of sending.
+    entry.slots.close();
     try {
       await entry.worker.close();
     } finally {
