@@ -7,7 +7,8 @@
 //   time) and adds the bare side's jobs (BullMQ addBulk), samples CPU and prints the figures;
 // - Dispatch's API and worker, built, as real processes on a fresh database and queue prefix;
 // - the bare baseline's worker (scripts/bench/bare-worker.mjs): a BullMQ Worker, concurrency
-//   DISPATCH_WORKER_CONCURRENCY (10 by default, as Dispatch's worker), whose processor signs
+//   DISPATCH_WORKER_CONCURRENCY (10 by default: as many requests to the receiver at once as
+//   Dispatch's worker makes to one destination, which holds as many more jobs claimed ahead), whose processor signs
 //   each job with a Standard Webhooks signature (HMAC-SHA256) and POSTs it with undici;
 // - the webhook receiver (scripts/bench/receiver.mjs), used by both sides;
 // - two Redis servers of the benchmark's own (the machine's redis-server binary on free loopback
@@ -20,7 +21,8 @@
 // (fork + process.send); every time that crosses processes is epoch milliseconds with
 // sub-millisecond resolution (performance.timeOrigin + performance.now()).
 //
-// Phases. After a warm-up (500 events through Dispatch and 500 bare jobs, once), --rounds rounds (3
+// Phases. After a warm-up (--events events through Dispatch one a request and as many in batches,
+// and --events bare jobs, once), --rounds rounds (3
 // by default) each measure both sides with --events events or jobs, in alternating order: round 1
 // Dispatch then bare, round 2 bare then Dispatch, round 3 Dispatch then bare, and so on. Between
 // the two, each round has a batch phase: Dispatch again, with the same number of events sent in
@@ -124,9 +126,12 @@ const BATCH_IN_FLIGHT = positiveInteger(options['batch-in-flight'], '--batch-in-
 const PACED_EVENTS = positiveInteger(options['paced-events'], '--paced-events', usageError);
 const PACED_RATE = positiveInteger(options['paced-rate'], '--paced-rate', usageError);
 const ROUNDS = positiveInteger(options.rounds, '--rounds', usageError);
-const WARMUP = 500; // events (and bare jobs) sent once first, so every process runs warmed-up code when measured
+// Events (and bare jobs) sent once first, so every process runs warmed-up code when measured: as
+// many as a phase, on each path (Dispatch one a request, Dispatch in batches, bare). Fewer left
+// the bare worker's code cold in round 1, where it ran at about half its later rate.
+const WARMUP = EVENTS;
 const WAIT_TIMEOUT_MS = 120_000;
-// The bare worker runs as many jobs at once as one Dispatch worker does for one destination.
+// The bare worker makes as many requests to the receiver at once as one Dispatch worker does to one destination.
 const CONCURRENCY = positiveInteger(process.env.DISPATCH_WORKER_CONCURRENCY ?? '10', 'DISPATCH_WORKER_CONCURRENCY', usageError);
 const PAD = 'x'.repeat(200);
 // Idle: in the last 500 ms the processes of both sides used at most 25 ms of CPU and, before a
@@ -251,7 +256,7 @@ async function main() {
 
   const context = { receiver, agent, base, dispatchSecret, bare, sampler };
 
-  step(`Warm-up: ${WARMUP} events through Dispatch, ${WARMUP} bare jobs`);
+  step(`Warm-up: ${WARMUP} events through Dispatch one a request, ${WARMUP} in batches, ${WARMUP} bare jobs`);
   await warmUpDispatch(context);
   await warmUpBare(context);
 
@@ -306,7 +311,14 @@ async function warmUpDispatch({ receiver, agent, base, dispatchSecret }) {
   await done;
   const report = await receiver.report(key);
   verifySamples('Dispatch warm-up', report, dispatchSecret);
-  console.log(`  Dispatch: ${report.received} received`);
+  const batchKey = phaseKey('warm_batch');
+  await receiver.phase(batchKey, WARMUP);
+  const batchDone = receiver.complete(batchKey, 60_000);
+  await postBatches(agent, base, phaseIds(batchKey, WARMUP), { accepted: 0 });
+  await batchDone;
+  const batchReport = await receiver.report(batchKey);
+  verifySamples('Dispatch warm-up in batches', batchReport, dispatchSecret);
+  console.log(`  Dispatch: ${report.received} received, ${batchReport.received} in batches`);
 }
 
 async function warmUpBare({ receiver, bare }) {

@@ -1,7 +1,8 @@
 // The bare baseline's worker, run as a child process of scripts/bench.mjs (fork, IPC): a BullMQ
 // Worker, with no API and no database, whose processor signs each job's body with a Standard
 // Webhooks signature (HMAC-SHA256) and POSTs it to the receiver with undici. It runs as many
-// jobs at once as one Dispatch worker does for one destination (DISPATCH_WORKER_CONCURRENCY).
+// jobs (so requests to the receiver) at once as one Dispatch worker makes attempts to one destination
+// (DISPATCH_WORKER_CONCURRENCY).
 // Its queue's jobs are added by the parent, so this process's event loop runs the worker alone.
 //
 // Configuration (JSON in the environment variable BENCH_BARE): { redisUrl, queueName, prefix,
