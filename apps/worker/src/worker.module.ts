@@ -4,6 +4,7 @@ import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config'
 import { DatabaseModule } from '@dispatch/db';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
 import { EgressGuard, Senders } from '@dispatch/destinations';
+import { OperationalEvents } from './alerts/operational-events';
 import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
 import { WorkerHttp } from './operations/worker-http';
@@ -35,6 +36,7 @@ export class WorkerModule {
           useFactory: (c: DispatchConfig) => new Senders({ ...c.attempts, egress: new EgressGuard(c.egressAllow) }),
         },
         AttemptObservers,
+        OperationalEvents,
         WorkerMetrics,
         WorkerHttp,
         DeliveryProcessor,
