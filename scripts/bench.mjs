@@ -220,6 +220,8 @@ async function main() {
     kind: 'webhook',
     config: { url: `${receiver.url}/hook` },
     eventTypes: ['bench.*'],
+    // No limit: the benchmark measures how fast Dispatch delivers, not the default 100 a second.
+    rateLimit: null,
   });
   if (created.status !== 201) throw new Error(`POST /v1/destinations answered ${created.status}: ${JSON.stringify(created.body)}`);
   const dispatchSecret = created.body.secret;

@@ -131,7 +131,7 @@ describe('admin app: destination forms in headless Chromium', () => {
     await form.getByLabel('Per (ms)').fill('2000');
     await save(page, form, 'edit-me');
     body = await stored(destination.id);
-    expect(body.rateLimit).toEqual({ max: 5, durationMs: 2000 });
+    expect(body.rateLimit).toEqual({ max: 5, durationMs: 2000, adaptive: false });
     expect(body.config.url).toBe(`${receiver.url}/new`);
 
     // 3. A retry policy with a fixed schedule.
@@ -145,7 +145,7 @@ describe('admin app: destination forms in headless Chromium', () => {
     await save(page, form, 'edit-me');
     body = await stored(destination.id);
     expect(body.retryPolicy).toEqual({ maxAttempts: 3, schedule: [100, 200], jitter: 0, nonRetryableStatuses: [410, 422] });
-    expect(body.rateLimit).toEqual({ max: 5, durationMs: 2000 });
+    expect(body.rateLimit).toEqual({ max: 5, durationMs: 2000, adaptive: false });
 
     // 4. Exponential backoff instead, and no rate limit any more.
     form = await openEdit(page, 'edit-me');

@@ -303,7 +303,7 @@ describe('API contract (api and worker)', () => {
       expect(created.status).toBe(201);
       expect(created.body.rateLimit).toBeNull();
       const limited = await client.request('PATCH', `/v1/destinations/${created.body.id}`, { rateLimit: { max: 5, durationMs: 1000 } });
-      expect(limited.body.rateLimit).toEqual({ max: 5, durationMs: 1000 });
+      expect(limited.body.rateLimit).toEqual({ max: 5, durationMs: 1000, adaptive: false });
       const cleared = await client.request('PATCH', `/v1/destinations/${created.body.id}`, { rateLimit: null });
       expect(cleared.status).toBe(200);
       expect(cleared.body.rateLimit).toBeNull();

@@ -169,6 +169,7 @@ async function main() {
       kind: 'webhook',
       config: { url: `${receiver.url}/d/${i}` },
       eventTypes: ['md.*'],
+      rateLimit: null,
     });
     if (answer.status !== 201) throw new Error(`POST /v1/destinations answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
     destinationIds[i] = answer.body.id;

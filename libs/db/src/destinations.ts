@@ -14,6 +14,9 @@ export type NewDestination = {
   enabled: boolean;
   rateLimitMax: number | null;
   rateLimitDurationMs: number | null;
+  rateLimitAdaptive: boolean;
+  /** Complete circuit breaker settings. */
+  circuitBreaker: Prisma.InputJsonObject;
   retryPolicy: Prisma.InputJsonObject;
   ordering: Destination['ordering'];
 };

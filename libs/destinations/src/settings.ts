@@ -1,4 +1,13 @@
-import { liveSigningSecrets, RetryPolicy, retryPolicySchema, SecretBox } from '@dispatch/domain';
+import {
+  CircuitBreakerSettings,
+  liveSigningSecrets,
+  RateLimitSettings,
+  RetryPolicy,
+  retryPolicySchema,
+  SecretBox,
+  storedCircuitBreaker,
+  storedRateLimit,
+} from '@dispatch/domain';
 import type { DestinationKind, SendRequest } from './kind';
 import { findKind } from './registry';
 import { openConfig, openSecret, PREVIOUS_SECRET_FIELD, SIGNING_SECRET_FIELD } from './stored-secrets';
@@ -16,6 +25,8 @@ export type StoredDestination = {
   ordering: 'none' | 'key';
   rateLimitMax: number | null;
   rateLimitDurationMs: number | null;
+  rateLimitAdaptive: boolean;
+  circuitBreaker: unknown;
   retryPolicy: unknown;
 };
 
@@ -31,7 +42,9 @@ export type DestinationSettings = Readonly<{
   enabled: boolean;
   paused: boolean;
   ordered: boolean;
-  rateLimit: { max: number; durationMs: number } | null;
+  /** Null: none. */
+  rateLimit: RateLimitSettings | null;
+  circuitBreaker: CircuitBreakerSettings;
 }>;
 
 /**
@@ -56,7 +69,8 @@ export function destinationSettings(stored: StoredDestination, secrets: SecretBo
     enabled: stored.enabled,
     paused: stored.paused,
     ordered: stored.ordering === 'key',
-    rateLimit: stored.rateLimitMax && stored.rateLimitDurationMs ? { max: stored.rateLimitMax, durationMs: stored.rateLimitDurationMs } : null,
+    rateLimit: storedRateLimit(stored),
+    circuitBreaker: storedCircuitBreaker(stored.circuitBreaker),
   };
 }
 

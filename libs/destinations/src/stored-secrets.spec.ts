@@ -152,6 +152,8 @@ describe('destinationSettings', () => {
       ordering: 'none',
       rateLimitMax: null,
       rateLimitDurationMs: null,
+      rateLimitAdaptive: false,
+      circuitBreaker: null,
       retryPolicy: {},
       ...overrides,
     };

@@ -10,3 +10,5 @@ export * from './readiness';
 export * from './send-result';
 export * from './secret-box';
 export * from './unhandled-rejections';
+export * from './rate-limit-settings';
+export * from './circuit-breaker-settings';

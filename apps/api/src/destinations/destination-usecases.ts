@@ -64,6 +64,8 @@ export class CreateDestination {
       enabled: input.enabled,
       rateLimitMax: input.rateLimit?.max ?? null,
       rateLimitDurationMs: input.rateLimit?.durationMs ?? null,
+      rateLimitAdaptive: input.rateLimit?.adaptive ?? false,
+      circuitBreaker: input.circuitBreaker,
       retryPolicy: input.retryPolicy as Prisma.InputJsonObject,
       ordering: input.ordering,
     });
@@ -103,7 +105,9 @@ export class UpdateDestination {
     if (input.rateLimit !== undefined) {
       changes.rateLimitMax = input.rateLimit?.max ?? null;
       changes.rateLimitDurationMs = input.rateLimit?.durationMs ?? null;
+      changes.rateLimitAdaptive = input.rateLimit?.adaptive ?? false;
     }
+    if (input.circuitBreaker !== undefined) changes.circuitBreaker = input.circuitBreaker;
     if (input.enabled === true) changes.disabledReason = null;
     const updated = await this.destinations.update(id, changes);
     await this.queues.announceChange(id);

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { destinationKinds } from '@dispatch/destinations';
-import { eventTypePatternProblem, retryPolicySchema } from '@dispatch/domain';
+import {
+  circuitBreakerSettingsSchema,
+  DEFAULT_CIRCUIT_BREAKER,
+  DEFAULT_RATE_LIMIT,
+  eventTypePatternProblem,
+  rateLimitSettingsSchema,
+  retryPolicySchema,
+} from '@dispatch/domain';
 
 const KINDS = destinationKinds.map((kind) => kind.kind);
 
@@ -14,10 +21,8 @@ const eventTypePattern = z.string().superRefine((pattern, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-const rateLimit = z
-  .object({ max: z.number().int().min(1).max(1_000_000), durationMs: z.number().int().min(1).max(3_600_000) })
-  .strict()
-  .nullable();
+/** Null: no limit. `adaptive` may be left out (false), so the older `{ max, durationMs }` form still reads. */
+const rateLimit = rateLimitSettingsSchema.nullable();
 
 const fields = {
   name: z.string().trim().min(1).max(200),
@@ -25,6 +30,8 @@ const fields = {
   eventTypes: z.array(eventTypePattern).min(1).max(100),
   enabled: z.boolean(),
   rateLimit,
+  /** A partial object is completed with the defaults; a PATCH replaces the whole object. */
+  circuitBreaker: circuitBreakerSettingsSchema,
   retryPolicy: retryPolicySchema,
   ordering: z.enum(['none', 'key']),
 };
@@ -35,7 +42,8 @@ export const createDestinationSchema = z
     kind,
     eventTypes: fields.eventTypes.default(['*']),
     enabled: fields.enabled.default(true),
-    rateLimit: rateLimit.default(null),
+    rateLimit: rateLimit.default(DEFAULT_RATE_LIMIT),
+    circuitBreaker: circuitBreakerSettingsSchema.default(DEFAULT_CIRCUIT_BREAKER),
     retryPolicy: retryPolicySchema.default(retryPolicySchema.parse({})),
     ordering: fields.ordering.default('none'),
   })

@@ -1,5 +1,6 @@
 import type { DestinationRecord } from '@dispatch/db';
 import { findKind, maskedConfig } from '@dispatch/destinations';
+import { storedCircuitBreaker, storedRateLimit } from '@dispatch/domain';
 
 export type DestinationView = ReturnType<typeof destinationView>;
 
@@ -14,10 +15,8 @@ export function destinationView(destination: DestinationRecord) {
     enabled: destination.enabled,
     disabledReason: destination.disabledReason,
     paused: destination.paused,
-    rateLimit:
-      destination.rateLimitMax !== null && destination.rateLimitDurationMs !== null
-        ? { max: destination.rateLimitMax, durationMs: destination.rateLimitDurationMs }
-        : null,
+    rateLimit: storedRateLimit(destination),
+    circuitBreaker: storedCircuitBreaker(destination.circuitBreaker),
     retryPolicy: destination.retryPolicy,
     ordering: destination.ordering,
     createdAt: destination.createdAt.toISOString(),

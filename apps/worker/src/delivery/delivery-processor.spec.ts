@@ -3,6 +3,7 @@ import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import type { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
 import { DestinationKind, DestinationSettings, EgressGuard, SendRequest, SendResult, Sender, Senders } from '@dispatch/destinations';
+import { DEFAULT_CIRCUIT_BREAKER } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
 import { deferred } from '@dispatch/testing';
 import { AttemptObservers, AttemptReport } from './attempt-observers';
@@ -80,6 +81,7 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
     paused: false,
     ordered: false,
     rateLimit: null,
+    circuitBreaker: DEFAULT_CIRCUIT_BREAKER,
     ...options.destination,
   });
   const claimed: ClaimedDelivery = {

@@ -78,6 +78,8 @@ function destinationRecord(id: string, overrides: Partial<DestinationRecord> = {
     paused: false,
     rateLimitMax: null,
     rateLimitDurationMs: null,
+    rateLimitAdaptive: false,
+    circuitBreaker: null,
     retryPolicy: {},
     ordering: 'none',
     createdAt: new Date(NOW),
