@@ -1,5 +1,6 @@
 import { Job, JobsOptions, Queue } from 'bullmq';
 import type { RedisConnection } from './connection';
+import { jobPriority } from './job-priority';
 import { DELIVERY_JOB_NAME, DeliveryJobData } from './jobs';
 import { changedChannel, destinationQueueName, wakeChannel } from './names';
 
@@ -12,6 +13,8 @@ export type EnqueueRequest = {
   dueAt?: Date | null;
   /** The event's priority, 0–10: higher goes first within the destination's backlog. */
   priority: number;
+  /** The next attempt is a retry: it waits behind the destination's first attempts (see `jobPriority`). */
+  retry?: boolean;
 };
 
 /**
@@ -91,16 +94,19 @@ export class DeliveryQueues {
   /**
    * Makes sure a delivery has a live job. One with no job, or only a finished one, gets a new
    * job. With `now` (an operator's retry), a waiting retry is brought forward and a dead
-   * letter's failed job is retried in place, so Bull Board and the database stay in step.
+   * letter's failed job is retried in place, so Bull Board and the database stay in step; both
+   * take the request's priority (its group: first attempt or retry) before they go.
    */
   async requeue(request: EnqueueRequest, now: boolean): Promise<'added' | 'retried' | 'promoted' | 'kept'> {
     const job = await this.job(request.destinationId, request.deliveryId);
     const state = job ? await job.getState() : 'missing';
     if (job && now && state === 'failed') {
+      await reprioritize(job, request);
       await job.retry('failed');
       return 'retried';
     }
     if (job && now && state === 'delayed') {
+      await reprioritize(job, request);
       await job.promote();
       return 'promoted';
     }
@@ -163,13 +169,17 @@ export class DeliveryQueues {
   }
 }
 
+/** A waiting job's priority goes with the request (e.g. an operator's retry of a retrying delivery is a first attempt again). */
+async function reprioritize(job: Job<DeliveryJobData>, request: EnqueueRequest): Promise<void> {
+  const priority = jobPriority(request.priority, request.retry ?? false);
+  if (job.priority !== priority) await job.changePriority({ priority });
+}
+
 function jobOptions(request: EnqueueRequest, now: Date): JobsOptions {
   const delay = request.dueAt ? Math.max(0, request.dueAt.getTime() - now.getTime()) : 0;
   return {
     jobId: request.deliveryId,
-    // BullMQ takes jobs without a priority before any prioritized one, so every job has one:
-    // 1 (first) for event priority 10 down to 11 for priority 0.
-    priority: 11 - request.priority,
+    priority: jobPriority(request.priority, request.retry ?? false),
     attempts: Math.max(1, request.attempts),
     backoff: { type: 'custom' },
     delay,

@@ -13,8 +13,9 @@ export type ReplayAnswer = { count: number; replayId?: string };
  * Bulk retry (replay): every selected delivery gets a new attempt now (trigger `manual`).
  * Without a status, dead letters (`failed`) are selected. The deliveries are marked in one
  * transaction and recorded as a replay whose progress can be watched; their jobs are then
- * queued in the background and go out at each destination's rate limit. Should the API stop
- * half way, the reconciler queues the rest.
+ * queued in the background and go out at each destination's rate limit, behind its first
+ * attempts like its retries (a replay of deliveries attempted before must not hold up fresh
+ * events). Should the API stop half way, the reconciler queues the rest.
  */
 @Injectable()
 export class ReplayDeliveries {

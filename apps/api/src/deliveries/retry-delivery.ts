@@ -5,7 +5,9 @@ import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 
 /**
  * Makes a new attempt of a delivery now, whatever its status (`trigger: manual`): the
- * delivery is marked for a manual attempt, then its job is run at once (see `requeue`).
+ * delivery is marked for a manual attempt, then its job is run at once (see `requeue`). An
+ * operator asked for this one attempt: it goes with the destination's first attempts, not
+ * behind its retries (a replay, which may be thousands, waits with the retries).
  */
 @Injectable()
 export class RetryDelivery {
@@ -29,7 +31,10 @@ export class RetryDelivery {
     }
     const marked = await this.actions.requestManualRetry(id, new Date());
     try {
-      await this.queues.requeue(enqueueRequest({ ...marked, nextAttemptAt: null, priority: delivery.event.priority }, destination.retryPolicy), true);
+      await this.queues.requeue(
+        { ...enqueueRequest({ ...marked, nextAttemptAt: null, priority: delivery.event.priority }, destination.retryPolicy), retry: false },
+        true,
+      );
     } catch (error) {
       this.logger.warn(`Retry of ${id} recorded; the reconciler will enqueue it: ${(error as Error).message}`);
     }

@@ -120,7 +120,10 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
       data: { deliveryId: 'dlv_1' },
       attemptsMade: 0,
       opts: { attempts: 8 } as { attempts?: number },
+      /** A first attempt of an event of priority 5. */
+      priority: 6,
       moveToDelayed: jest.fn(async (_timestamp: number, _token?: string) => undefined),
+      changePriority: jest.fn(async (_opts: { priority?: number }) => undefined),
     },
     warn: jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined),
     error: jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined),
@@ -542,6 +545,38 @@ describe('DeliveryProcessor settle', () => {
     s.mocks.job.attemptsMade = 6;
     await expect(run(s)).rejects.toBeInstanceOf(RetryLaterError);
     expect(s.mocks.job.moveToDelayed).not.toHaveBeenCalled();
+  });
+
+  it.each([
+    ['with BullMQ attempts left', 0, RetryLaterError],
+    ['parked for lack of BullMQ attempts', 7, DelayedError],
+  ])("moves a job that will retry behind the destination's first attempts, keeping its event's priority (%s)", async (_name, attemptsMade, answer) => {
+    const s = setup({ answers: [UNAVAILABLE] });
+    s.mocks.job.attemptsMade = attemptsMade;
+    await expect(run(s)).rejects.toBeInstanceOf(answer);
+    expect(s.mocks.job.changePriority).toHaveBeenCalledWith({ priority: 17 });
+    expect(s.mocks.job.changePriority.mock.invocationCallOrder[0]).toBeLessThan(
+      s.mocks.job.moveToDelayed.mock.invocationCallOrder[0] ?? Number.MAX_SAFE_INTEGER,
+    );
+  });
+
+  it('leaves the priority of a job already in the retry group, and of a job that does not retry', async () => {
+    const retrying = setup({ answers: [UNAVAILABLE] });
+    retrying.mocks.job.priority = 17;
+    await expect(run(retrying)).rejects.toBeInstanceOf(RetryLaterError);
+    expect(retrying.mocks.job.changePriority).not.toHaveBeenCalled();
+    for (const answer of [DELIVERED, UNPROCESSABLE]) {
+      const s = setup({ answers: [answer] });
+      await run(s).catch(() => undefined);
+      expect(s.mocks.job.changePriority).not.toHaveBeenCalled();
+    }
+  });
+
+  it('still retries, with a warning, when Redis refuses the retry its priority', async () => {
+    const s = setup({ answers: [UNAVAILABLE] });
+    s.mocks.job.changePriority.mockRejectedValue(new Error('Connection is closed.'));
+    await expect(run(s)).rejects.toBeInstanceOf(RetryLaterError);
+    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringContaining('Connection is closed.'));
   });
 
   it.each([

@@ -3,7 +3,7 @@ import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
 import { DestinationSettings, Senders, sendRequest, SendResult } from '@dispatch/destinations';
 import { AttemptOutcome, classifyAttempt, newId, storableText } from '@dispatch/domain';
-import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
+import { DeliveryJobData, DeliveryQueues, RetryLaterError, retryPriority } from '@dispatch/queue';
 import { AttemptObservers } from './attempt-observers';
 import { AttemptSlots, SlotsClosedError } from './attempt-slots';
 
@@ -23,7 +23,8 @@ const ORDER_WAIT_MAX_MS = 5 * 60_000;
  *   are all busy, so the next attempt is ready when one ends), the destination's kind sends it;
  * - settle: record the attempt and the delivery's new status, tell the attempt observers, wake
  *   the next delivery of its ordering key, and answer BullMQ (`RetryLaterError` to retry after
- *   the policy's delay, `UnrecoverableError` for a dead letter).
+ *   the policy's delay, behind the destination's first attempts; `UnrecoverableError` for a
+ *   dead letter).
  * A delivered attempt of an unordered destination is recorded without holding up its job.
  */
 @Injectable()
@@ -131,6 +132,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     if (destination.ordered && outcome.kind !== 'retry') await this.wakeNextInOrder(claimed.id);
     if (outcome.kind === 'gone') this.logger.warn(`Destination ${destination.id} disabled: ${outcome.reason}`);
     if (outcome.kind === 'retry') {
+      await this.behindFirstAttempts(job);
       // The policy decides: a job BullMQ would fail for lack of attempts (the policy allows
       // more than when the job was added, e.g. a dead letter retried in place after its
       // maxAttempts was raised) waits for its next attempt all the same.
@@ -138,6 +140,21 @@ export class DeliveryProcessor implements OnApplicationShutdown {
       throw new RetryLaterError(outcome.reason, outcome.delayMs);
     }
     if (outcome.kind !== 'delivered') throw new UnrecoverableError(outcome.reason);
+  }
+
+  /**
+   * The job's next attempt is a retry: it takes its event's priority in the retry group, which
+   * it keeps when its wait is over, so it goes behind the destination's first attempts. Should
+   * Redis refuse, the retry goes with the first attempts this once.
+   */
+  private async behindFirstAttempts(job: Job<DeliveryJobData>): Promise<void> {
+    const priority = retryPriority(job.priority);
+    if (priority === job.priority) return;
+    try {
+      await job.changePriority({ priority });
+    } catch (error) {
+      this.logger.warn(`Delivery ${job.data.deliveryId}: its retry keeps its first-attempt priority: ${(error as Error).message}`);
+    }
   }
 
   /** The delivery settled: the next one of its ordering key need not wait any longer. */
