@@ -1,0 +1,78 @@
+import { createWebhook, ReceivedRequest, ReceiverAnswer } from '@dispatch/testing';
+import { useReceiver, useSystem } from './system';
+
+/**
+ * Noisy neighbour: one destination answers 429 or does not answer at all while events keep
+ * coming, and the other destinations' first attempts still arrive within 2 s of their send
+ * (p99). A bound on behaviour with generous margins for a loaded machine, not a speed figure
+ * (that is `npm run bench -- --noisy-neighbour`).
+ */
+describe('noisy neighbour', () => {
+  const TIMEOUT_MS = 300;
+  const system = useSystem({ env: { DISPATCH_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS) } });
+  const receiver = useReceiver();
+
+  const HEALTHY = 5;
+  /** Events to each of the healthy destinations and to the noisy one. */
+  const EVENTS_EACH = 50;
+  /** Events go out in batches of one event per destination, this far apart. */
+  const BATCH_EVERY_MS = 50;
+  const P99_BOUND_MS = 2_000;
+
+  const eventId = (request: ReceivedRequest) => String(request.headers['webhook-id']);
+
+  async function sendLoad(noisyAnswer: ReceiverAnswer): Promise<{ healthyLatencies: number[]; noisyAttempts: number }> {
+    receiver.answer((request) => (request.path === '/noisy' ? noisyAnswer : { status: 200 }));
+    const create = (path: string, overrides: Record<string, unknown> = {}) => createWebhook(system.client, `${receiver.url}${path}`, { rateLimit: null, ...overrides });
+    const healthy = [];
+    for (let index = 0; index < HEALTHY; index += 1) healthy.push((await create(`/healthy/${index}`)).id as string);
+    // Its circuit never opens and it retries every second: it stays noisy for the whole run.
+    const noisy = (await create('/noisy', { circuitBreaker: { enabled: false }, retryPolicy: { maxAttempts: 50, schedule: [1_000], jitter: 0.2 } })).id as string;
+
+    const sentAt = new Map<string, number>();
+    const run = `${Date.now().toString(36)}`;
+    for (let round = 0; round < EVENTS_EACH; round += 1) {
+      const events = [...healthy, noisy].map((destination, index) => ({
+        id: `${run}-${round}-${destination === noisy ? 'noisy' : `healthy${index}`}`,
+        type: 'load.sent',
+        data: { round },
+        destinations: [destination],
+      }));
+      const at = Date.now();
+      for (const event of events) sentAt.set(event.id, at);
+      const answer = await system.client.post('/v1/events/batch', { events });
+      expect(answer.status).toBe(202);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, at + BATCH_EVERY_MS - Date.now())));
+    }
+
+    const firstAttempts = () => receiver.requests.filter((request) => request.path.startsWith('/healthy/') && request.headers['dispatch-attempt'] === '1');
+    const deadline = Date.now() + 30_000;
+    while (firstAttempts().length < HEALTHY * EVENTS_EACH && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const arrivals = firstAttempts();
+    expect(arrivals).toHaveLength(HEALTHY * EVENTS_EACH);
+    const healthyLatencies = arrivals.map((request) => request.receivedAt - (sentAt.get(eventId(request)) as number)).sort((a, b) => a - b);
+    const noisyAttempts = receiver.requests.filter((request) => request.path === '/noisy').length;
+    return { healthyLatencies, noisyAttempts };
+  }
+
+  const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+
+  it.each([
+    ['answers 429 with Retry-After', { status: 429, headers: { 'retry-after': '1' } }],
+    [`does not answer within the ${TIMEOUT_MS} ms timeout`, { status: 200, delayMs: 5_000 }],
+  ])(
+    "keeps the healthy destinations' first attempts within 2 s (p99) while one destination %s",
+    async (_name, noisyAnswer) => {
+      const { healthyLatencies, noisyAttempts } = await sendLoad(noisyAnswer);
+      const p50 = percentile(healthyLatencies, 50);
+      const p99 = percentile(healthyLatencies, 99);
+      console.log(
+        `healthy first attempts: ${healthyLatencies.length}, p50 ${p50} ms, p99 ${p99} ms, longest ${healthyLatencies.at(-1)} ms; noisy destination: ${noisyAttempts} attempts`,
+      );
+      // The noisy destination was attempted all along (its circuit never opens).
+      expect(noisyAttempts).toBeGreaterThanOrEqual(EVENTS_EACH / 2);
+      expect(p99).toBeLessThanOrEqual(P99_BOUND_MS);
+    },
+    90_000,
+  );
+});
