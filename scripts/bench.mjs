@@ -99,6 +99,10 @@ import { freePort } from './bench/redis-server.mjs';
 if (process.argv.slice(2).some((arg) => arg === '--destinations' || arg.startsWith('--destinations='))) {
   await import('./bench/many-destinations.mjs');
 }
+// `--noisy-neighbour` runs the noisy-neighbour scenario instead (see scripts/bench/noisy-neighbour.mjs).
+if (process.argv.slice(2).includes('--noisy-neighbour')) {
+  await import('./bench/noisy-neighbour.mjs');
+}
 
 const here = path.join(root, 'scripts', 'bench');
 
