@@ -86,6 +86,12 @@ const matrix: Record<string, Row> = {
   },
   'GET /v1/replays': { needs: 'read', object: false, ok: 200, request: () => ({ path: '/v1/replays' }) },
   'GET /v1/replays/:id': { needs: 'read', object: true, ok: 200, request: (o) => ({ path: `/v1/replays/${o.replayId}` }) },
+  'GET /v1/metrics/deliveries': {
+    needs: 'read',
+    object: true,
+    ok: 200,
+    request: (o) => ({ path: `/v1/metrics/deliveries?destinationId=${o.destinationId}&bucket=minute` }),
+  },
   'GET /v1/audit-log': { needs: 'admin', object: false, ok: 200, request: () => ({ path: '/v1/audit-log' }) },
   'POST /v1/api-keys': { needs: 'admin', object: false, ok: 201, request: () => ({ path: '/v1/api-keys', body: { name: uniqueId('ci'), role: 'viewer' } }) },
   'GET /v1/api-keys': { needs: 'admin', object: false, ok: 200, request: () => ({ path: '/v1/api-keys' }) },

@@ -40,6 +40,7 @@ import { Metrics, MetricsController } from './operations/metrics';
 import { QueuesBoard } from './operations/queues-board';
 import { QUEUES_ROUTE } from './operations/queues-route';
 import { BoardRetries } from './operations/board-retries';
+import { DeliveryMetricsController } from './metrics/delivery-metrics.controller';
 
 @Module({})
 export class AppModule {
@@ -59,6 +60,7 @@ export class AppModule {
         EventsController,
         DeliveriesController,
         ReplaysController,
+        DeliveryMetricsController,
         AuditController,
         ApiKeysController,
         OrganizationsController,

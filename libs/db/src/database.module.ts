@@ -12,6 +12,7 @@ import { DeliveryScans } from './delivery-scans';
 import { AuditRepository } from './audit';
 import { ReplayRepository } from './replays';
 import { RetentionRepository } from './retention';
+import { DeliveryMetricsRepository } from './delivery-metrics';
 
 @Injectable()
 class DatabaseLifecycle implements OnApplicationShutdown {
@@ -44,6 +45,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     { provide: AuditRepository, inject: [Database], useFactory: (database: Database) => new AuditRepository(database) },
     { provide: ReplayRepository, inject: [Database], useFactory: (database: Database) => new ReplayRepository(database) },
     { provide: RetentionRepository, inject: [Database], useFactory: (database: Database) => new RetentionRepository(database) },
+    { provide: DeliveryMetricsRepository, inject: [Database], useFactory: (database: Database) => new DeliveryMetricsRepository(database) },
   ],
   exports: [
     Database,
@@ -59,6 +61,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     AuditRepository,
     ReplayRepository,
     RetentionRepository,
+    DeliveryMetricsRepository,
   ],
 })
 export class DatabaseModule {}

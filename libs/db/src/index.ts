@@ -35,3 +35,4 @@ export * from './audit';
 export * from './replays';
 export * from './retention';
 export * from './batcher';
+export * from './delivery-metrics';

@@ -104,7 +104,7 @@ function setup(options: { destinations?: StoredDestination[] } = {}) {
       connected: true,
       enqueue: jest.fn(async (_requests: readonly EnqueueRequest[]): Promise<void> => undefined),
     },
-    metrics: { eventsAccepted: { inc: jest.fn() } },
+    metrics: { eventsAccepted: { inc: jest.fn() }, eventsReceived: { inc: jest.fn() } },
     warn: jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined),
   };
   const sut = new IngestEvent(
@@ -216,6 +216,8 @@ describe('IngestEvent idempotency', () => {
     ).toEqual(first.body.deliveries.map((delivery) => delivery.id).sort());
     expect(mocks.queues.enqueue).toHaveBeenCalledTimes(1);
     expect(mocks.metrics.eventsAccepted.inc.mock.calls).toEqual([[1]]);
+    // Both were received; only the first was new.
+    expect(mocks.metrics.eventsReceived.inc.mock.calls).toEqual([[], []]);
   });
 
   it('takes the id from the body, else from the Idempotency-Key header, else makes an evt_ id', async () => {
@@ -303,6 +305,7 @@ describe('IngestEvent enqueueing', () => {
     await expect(sut.execute(ORG, input({ id: 'evt_1' }), undefined)).rejects.toBe(down);
     expect(mocks.queues.enqueue).not.toHaveBeenCalled();
     expect(mocks.metrics.eventsAccepted.inc).not.toHaveBeenCalled();
+    expect(mocks.metrics.eventsReceived.inc).not.toHaveBeenCalled();
   });
 
   it('writes a destination named in `destinations` that is disabled (its delivery is held) but queues no job for it', async () => {
@@ -475,6 +478,7 @@ describe('IngestEvent batches', () => {
     );
     expect(jobs(mocks)).toHaveLength(5);
     expect(mocks.metrics.eventsAccepted.inc.mock.calls).toEqual([[4]]);
+    expect(mocks.metrics.eventsReceived.inc.mock.calls).toEqual([[4]]);
   });
 
   it('answers 200 when no event of the batch is new, 202 with `created` per event when some are, and queues only the new ones', async () => {
@@ -554,6 +558,7 @@ describe('IngestEvent batches', () => {
     await expect(sut.executeBatch(ORG, [input({ id: 'evt_1' }), input({ id: 'evt_bad' })])).rejects.toThrow('invalid input for event evt_bad');
     expect(mocks.queues.enqueue).not.toHaveBeenCalled();
     expect(mocks.metrics.eventsAccepted.inc).not.toHaveBeenCalled();
+    expect(mocks.metrics.eventsReceived.inc).not.toHaveBeenCalled();
     await expect(sut.executeBatch(ORG, [input({ id: 'evt_1' })])).resolves.toMatchObject([{ created: true }]);
   });
 });

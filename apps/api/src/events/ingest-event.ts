@@ -68,7 +68,9 @@ export class IngestEvent {
 
   async execute(organizationId: string, input: IngestEventInput, idempotencyKey: string | undefined): Promise<IngestResult> {
     const [targets] = await this.route(organizationId, [input], () => '');
-    return this.pending.submit(this.prepare(organizationId, input.id ?? idempotencyKey ?? newId('evt'), input, targets));
+    const result = await this.pending.submit(this.prepare(organizationId, input.id ?? idempotencyKey ?? newId('evt'), input, targets));
+    this.metrics.eventsReceived.inc();
+    return result;
   }
 
   /**
@@ -82,6 +84,7 @@ export class IngestEvent {
     const routes = await this.route(organizationId, inputs, (index) => `events.${index}.`);
     const batch = inputs.map((input, index) => this.prepare(organizationId, input.id ?? newId('evt'), input, routes[index]));
     const results = await this.events.ingestAll(batch);
+    this.metrics.eventsReceived.inc(results.length);
     await this.enqueueCreated(batch, results);
     return results;
   }

@@ -7,6 +7,12 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 export class Metrics {
   readonly registry = new Registry();
   readonly eventsAccepted = new Counter({ name: 'dispatch_events_accepted_total', help: 'Events accepted (not counting repeated ids)', registers: [this.registry] });
+  /** Every event of a request the API accepted (202, or 200 when every id was seen before), single or in a batch, repeated ids included: received minus accepted is the repeats. */
+  readonly eventsReceived = new Counter({
+    name: 'dispatch_events_received_total',
+    help: 'Events received via the API in accepted requests, single or batched, repeated ids included',
+    registers: [this.registry],
+  });
   readonly httpRequests = new Histogram({
     name: 'dispatch_http_request_duration_seconds',
     help: 'HTTP requests by method, route and status',

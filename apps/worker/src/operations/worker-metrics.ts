@@ -25,6 +25,34 @@ export class WorkerMetrics implements AttemptObserver {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600],
     registers: [this.registry],
   });
+  // Seen from the deliveries: one event sent to two destinations is two deliveries. Labelled by
+  // destination kind (and outcome) only, never by destination: thousands of destinations must
+  // not make thousands of series.
+  readonly delivered = new Counter({
+    name: 'dispatch_events_delivered_total',
+    help: 'Deliveries delivered (an attempt answered success), by destination kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly failed = new Counter({
+    name: 'dispatch_events_failed_total',
+    help: 'Deliveries that became dead letters, by destination kind and outcome (failed: permanent or out of attempts; gone: the receiver is gone)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly retrying = new Counter({
+    name: 'dispatch_events_retrying_total',
+    help: 'Attempts that failed and scheduled a retry, by destination kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly deliveryDuration = new Histogram({
+    name: 'dispatch_delivery_duration_seconds',
+    help: 'Delivery attempt latency, by destination kind and outcome (delivered, retry, failed, gone)',
+    labelNames: ['kind', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
   readonly runningWorkers = new Gauge({ name: 'dispatch_queue_workers', help: 'Destination queues with a running BullMQ worker', registers: [this.registry] });
   readonly reenqueued = new Counter({
     name: 'dispatch_reconciler_enqueued_total',
@@ -40,6 +68,10 @@ export class WorkerMetrics implements AttemptObserver {
   attempted({ destination, result, outcome, delivery }: AttemptReport): void {
     this.attempts.inc({ kind: destination.kind.kind, outcome: outcome.kind });
     this.attemptDuration.observe({ kind: destination.kind.kind }, result.durationMs / 1000);
+    this.deliveryDuration.observe({ kind: destination.kind.kind, outcome: outcome.kind }, result.durationMs / 1000);
+    if (outcome.kind === 'delivered') this.delivered.inc({ kind: destination.kind.kind });
+    else if (outcome.kind === 'retry') this.retrying.inc({ kind: destination.kind.kind });
+    else this.failed.inc({ kind: destination.kind.kind, outcome: outcome.kind });
     if (outcome.kind === 'delivered') this.acceptToDelivered.observe((Date.now() - delivery.event.receivedAt.getTime()) / 1000);
   }
 }
