@@ -1,6 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Agent, Dispatcher, request } from 'undici';
 import { SendResult, signatureHeader, webhookBody } from '@dispatch/domain';
+import { attemptDeadline } from '../attempt-deadline';
 import type { SendRequest, Sender, SenderDeps } from '../kind';
 import type { WebhookConfig } from './config';
 import { httpVerdict } from './verdict';
@@ -30,6 +31,7 @@ export class WebhookSender implements Sender<WebhookConfig> {
     const body = webhookBody(webhook.event);
     const timestamp = Math.floor(now.getTime() / 1000);
     const started = performance.now();
+    const deadline = attemptDeadline(signal, this.deps.timeoutMs);
     try {
       const response = await request(webhook.config.url, {
         method: webhook.config.method,
@@ -46,7 +48,7 @@ export class WebhookSender implements Sender<WebhookConfig> {
           'dispatch-event-type': webhook.event.type,
         },
         body,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.deps.timeoutMs)]),
+        signal: deadline.signal,
       });
       const reply = await readCapped(response.body, this.deps.replyMaxBytes);
       const retryAfter = response.headers['retry-after'];
@@ -58,6 +60,8 @@ export class WebhookSender implements Sender<WebhookConfig> {
       return { ...verdict, statusCode: response.statusCode, reply, durationMs: Math.round(performance.now() - started) };
     } catch (error) {
       return { verdict: 'transient', error: describeError(error), durationMs: Math.round(performance.now() - started) };
+    } finally {
+      deadline.end();
     }
   }
 
