@@ -1,6 +1,7 @@
 import { ApiClient, createTestOrganization, createWebhook, sendEvent, TestOrganization, uniqueId, webhookDestination } from '@dispatch/testing';
 import { generateApiKey, roleAllows } from '@dispatch/domain';
 import { useReceiver, useSystem } from './system';
+import { openTestAlert } from './alert-fixtures';
 
 /**
  * The tenancy matrix: every `/v1` route the API serves, called by every kind of caller, on an
@@ -13,7 +14,7 @@ import { useReceiver, useSystem } from './system';
 type Needs = 'read' | 'produce' | 'admin' | 'operator';
 
 /** The objects of organization A the rows act on. */
-type Objects = { destinationId: string; pausedId: string; eventId: string; deliveryId: string; replayId: string };
+type Objects = { destinationId: string; pausedId: string; eventId: string; deliveryId: string; replayId: string; alertId: string };
 
 type Row = {
   /** What the route needs: a role (`read` any, `produce` producer or admin, `admin`), or `operator`: an admin of the `default` organization. */
@@ -92,6 +93,10 @@ const matrix: Record<string, Row> = {
     ok: 200,
     request: (o) => ({ path: `/v1/metrics/deliveries?destinationId=${o.destinationId}&bucket=minute` }),
   },
+  'GET /v1/alerts': { needs: 'read', object: false, ok: 200, request: (o) => ({ path: `/v1/alerts?status=open&destinationId=${o.destinationId}` }) },
+  'POST /v1/alerts/:id/acknowledge': { needs: 'admin', object: true, ok: 200, request: (o) => ({ path: `/v1/alerts/${o.alertId}/acknowledge`, body: {} }) },
+  'GET /v1/alert-settings': { needs: 'read', object: false, ok: 200, request: () => ({ path: '/v1/alert-settings' }) },
+  'PUT /v1/alert-settings': { needs: 'admin', object: false, ok: 200, request: () => ({ path: '/v1/alert-settings', body: { backlog: 2000 } }) },
   'GET /v1/audit-log': { needs: 'admin', object: false, ok: 200, request: () => ({ path: '/v1/audit-log' }) },
   'POST /v1/api-keys': { needs: 'admin', object: false, ok: 201, request: () => ({ path: '/v1/api-keys', body: { name: uniqueId('ci'), role: 'viewer' } }) },
   'GET /v1/api-keys': { needs: 'admin', object: false, ok: 200, request: () => ({ path: '/v1/api-keys' }) },
@@ -140,6 +145,7 @@ describe('tenancy matrix: every /v1 route × caller × own or other organization
       eventId: accepted.id,
       deliveryId: accepted.deliveries[0].id,
       replayId: replay.body.replayId,
+      alertId: await openTestAlert(system.config.databaseUrl, system.organization.organizationId, destination.id),
     };
     make = {
       destination: async () => (await createWebhook(admin, 'http://127.0.0.1:9/unused', { eventTypes: ['nobody.*'] })).id,

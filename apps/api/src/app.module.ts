@@ -32,6 +32,7 @@ import { ReplayDeliveries } from './deliveries/replay-deliveries';
 import { CancelDeliveries } from './deliveries/cancel-deliveries';
 import { ReplaysController } from './deliveries/replays.controller';
 import { AuditController, AuditTrail } from './audit/audit-trail';
+import { AlertsController, AlertSettingsController } from './alerts/alerts.controller';
 import { HealthController } from './operations/health.controller';
 import { ApiKeysController } from './organizations/api-keys.controller';
 import { OrganizationsController } from './organizations/organizations.controller';
@@ -62,6 +63,8 @@ export class AppModule {
         ReplaysController,
         DeliveryMetricsController,
         AuditController,
+        AlertsController,
+        AlertSettingsController,
         ApiKeysController,
         OrganizationsController,
         HealthController,

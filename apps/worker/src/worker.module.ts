@@ -5,6 +5,8 @@ import { DatabaseModule } from '@dispatch/db';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
 import { EgressGuard, Senders } from '@dispatch/destinations';
 import { OperationalEvents } from './alerts/operational-events';
+import { EvaluateAlerts } from './alerts/evaluate-alerts';
+import { OpenCircuits } from './alerts/open-circuits';
 import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
 import { WorkerHttp } from './operations/worker-http';
@@ -37,6 +39,8 @@ export class WorkerModule {
         },
         AttemptObservers,
         OperationalEvents,
+        OpenCircuits,
+        EvaluateAlerts,
         WorkerMetrics,
         WorkerHttp,
         DeliveryProcessor,

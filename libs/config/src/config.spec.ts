@@ -177,6 +177,7 @@ describe('configuration', () => {
         lockMs: readme('DISPATCH_LOCK_MS') as number,
       },
       attempts: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, replyMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
+      alerts: { evaluateMs: readme('DISPATCH_ALERTS_EVALUATE_MS') as number },
       egressAllow: readme('DISPATCH_EGRESS_ALLOW') === undefined ? [] : ['a README default the code does not know'],
       trustedProxies: readme('DISPATCH_TRUST_PROXY') === undefined ? [] : ['a README default the code does not know'],
       retention: {

@@ -84,6 +84,7 @@ const environmentSchema = z.object({
   DISPATCH_WORKER_MAX_QUEUES: integer(100),
   DISPATCH_WORKER_SLICE_MS: integer(1_000),
   DISPATCH_RECONCILE_MS: integer(10_000),
+  DISPATCH_ALERTS_EVALUATE_MS: integer(60_000),
   DISPATCH_DRAIN_TIMEOUT_MS: integer(30_000),
   DISPATCH_LOCK_MS: integer(30_000),
   DISPATCH_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
@@ -131,6 +132,8 @@ export type DispatchConfig = Readonly<{
   }>;
   /** What every kind's attempts may take and keep: the longest an attempt may last, and how much of a peer's reply is kept. */
   attempts: Readonly<{ timeoutMs: number; replyMaxBytes: number }>;
+  /** How often the worker evaluates every destination's alert conditions (one worker process at a time). */
+  alerts: Readonly<{ evaluateMs: number }>;
   /** The longest a client may take to send the API a request, headers and body. */
   requestTimeoutMs: number;
   /** Bull Board is read-only; `allowRetries` lets it retry, through the API's own retry. */
@@ -180,6 +183,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
       lockMs: e.DISPATCH_LOCK_MS,
     },
     attempts: { timeoutMs: e.DISPATCH_WEBHOOK_TIMEOUT_MS, replyMaxBytes: e.DISPATCH_RESPONSE_MAX_BYTES },
+    alerts: { evaluateMs: e.DISPATCH_ALERTS_EVALUATE_MS },
     requestTimeoutMs: e.DISPATCH_REQUEST_TIMEOUT_MS,
     queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,

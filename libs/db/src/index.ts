@@ -33,6 +33,7 @@ export * from './unavailable';
 export * from './delivery-selection';
 export * from './audit';
 export * from './replays';
+export * from './alerts';
 export * from './retention';
 export * from './batcher';
 export * from './delivery-metrics';

@@ -36,3 +36,11 @@ export function newId(prefix: string): string {
   const low = bytes[5] * 2 ** 32 + bytes.readUInt32BE(6);
   return `${prefix}_${encodeBase32(Date.now(), 10)}${encodeBase32(high, 8)}${encodeBase32(low, 8)}`;
 }
+
+/**
+ * The smallest id with `prefix` made at `at` or later: `id >= idFloor('att', since)` selects, by
+ * the primary key, the rows made since then (ids sort by creation time).
+ */
+export function idFloor(prefix: string, at: Date): string {
+  return `${prefix}_${encodeBase32(Math.max(0, at.getTime()), 10)}`;
+}

@@ -12,3 +12,5 @@ export * from './secret-box';
 export * from './unhandled-rejections';
 export * from './rate-limit-settings';
 export * from './circuit-breaker-settings';
+export * from './alert-settings';
+export * from './alert-rules';

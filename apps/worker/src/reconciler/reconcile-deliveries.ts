@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationRepository } from '@dispatch/db';
 import { DeliveryQueues, enqueueRequest, MAINTENANCE_QUEUE } from '@dispatch/queue';
+import { ALERTS_JOB, AlertReport, EvaluateAlerts } from '../alerts/evaluate-alerts';
 import { WorkerMetrics } from '../operations/worker-metrics';
 import { RETENTION_JOB, RetentionReport, RetentionSweep } from './retention-sweep';
 
@@ -15,7 +16,7 @@ const BATCH = 500;
  * them again. Enqueueing is idempotent (job id = delivery id). Each pass also removes from the
  * database the previous signing secrets that have expired. Runs as a BullMQ job scheduler on
  * the maintenance queue, so one worker process runs it at a time. The queue's retention jobs
- * are handed to RetentionSweep.
+ * are handed to RetentionSweep, its alert evaluation jobs to EvaluateAlerts.
  */
 @Processor(MAINTENANCE_QUEUE)
 @Injectable()
@@ -30,6 +31,7 @@ export class ReconcileDeliveries extends WorkerHost {
     private readonly queues: DeliveryQueues,
     private readonly metrics: WorkerMetrics,
     private readonly retention: RetentionSweep,
+    private readonly alerts: EvaluateAlerts,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
   ) {
     super();
@@ -39,8 +41,9 @@ export class ReconcileDeliveries extends WorkerHost {
   @OnWorkerEvent('error')
   onError(): void {}
 
-  async process(job: Job): Promise<number | RetentionReport> {
+  async process(job: Job): Promise<number | RetentionReport | AlertReport> {
     if (job.name === RETENTION_JOB) return this.retention.run();
+    if (job.name === ALERTS_JOB) return this.alerts.run();
     const now = new Date();
     const enqueued = await this.reconcile(now);
     await this.clearExpiredSecrets(now);
