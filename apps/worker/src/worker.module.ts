@@ -9,6 +9,7 @@ import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
 import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
+import { AdaptiveRateLimit } from './flow-control/adaptive-rate-limit';
 import { WorkerHttp } from './operations/worker-http';
 import { WorkerMetrics } from './operations/worker-metrics';
 import { MaintenanceSchedule } from './reconciler/maintenance-schedule';
@@ -42,6 +43,7 @@ export class WorkerModule {
         OpenCircuits,
         EvaluateAlerts,
         WorkerMetrics,
+        AdaptiveRateLimit,
         WorkerHttp,
         DeliveryProcessor,
         DestinationSupervisor,

@@ -14,3 +14,4 @@ export * from './rate-limit-settings';
 export * from './circuit-breaker-settings';
 export * from './alert-settings';
 export * from './alert-rules';
+export * from './adaptive-rate';

@@ -5,3 +5,4 @@ export * from './connection';
 export * from './delivery-queues';
 export * from './queue.module';
 export * from './enqueue-request';
+export * from './adaptive-rates';

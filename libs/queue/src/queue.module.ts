@@ -2,6 +2,7 @@ import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nest
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { createRedisConnection, RedisConnection } from './connection';
 import { DeliveryQueues } from './delivery-queues';
+import { AdaptiveRates } from './adaptive-rates';
 
 /** Injection token of the shared, non-blocking Redis connection (`RedisConnection`: one server's or a Redis Cluster's). */
 export const REDIS = Symbol('REDIS');
@@ -19,7 +20,7 @@ class QueueLifecycle implements OnApplicationShutdown {
   }
 }
 
-/** One shared Redis connection and the producer side of the destination queues. */
+/** One shared Redis connection, the producer side of the destination queues, and the adaptive rates of destinations. */
 @Global()
 @Module({
   providers: [
@@ -29,8 +30,13 @@ class QueueLifecycle implements OnApplicationShutdown {
       inject: [REDIS, DISPATCH_CONFIG],
       useFactory: (redis: RedisConnection, config: DispatchConfig) => new DeliveryQueues(redis, config.queuePrefix),
     },
+    {
+      provide: AdaptiveRates,
+      inject: [REDIS, DISPATCH_CONFIG],
+      useFactory: (redis: RedisConnection, config: DispatchConfig) => new AdaptiveRates(redis, config.queuePrefix),
+    },
     QueueLifecycle,
   ],
-  exports: [REDIS, DeliveryQueues],
+  exports: [REDIS, DeliveryQueues, AdaptiveRates],
 })
 export class QueueModule {}

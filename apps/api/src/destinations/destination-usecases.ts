@@ -1,9 +1,10 @@
-import { Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { HttpException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
 import { DestinationKind, EgressGuard, findKind, MASKED, Senders, sendRequest } from '@dispatch/destinations';
 import { generateSigningSecret, newId } from '@dispatch/domain';
-import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
+import { AdaptiveRates, DeliveryQueues, enqueueRequest } from '@dispatch/queue';
+import { Metrics } from '../operations/metrics';
 import { badRequest } from '../http/errors';
 import { checkedConfig } from './destination-config';
 import { DestinationSecrets } from './destination-secrets';
@@ -82,6 +83,7 @@ export class UpdateDestination {
     private readonly queues: DeliveryQueues,
     private readonly egress: EgressGuard,
     private readonly secrets: DestinationSecrets,
+    private readonly rates: AdaptiveRates,
   ) {}
 
   async execute(organizationId: string, id: string, input: UpdateDestinationInput): Promise<DestinationRecord> {
@@ -110,6 +112,8 @@ export class UpdateDestination {
     if (input.circuitBreaker !== undefined) changes.circuitBreaker = input.circuitBreaker;
     if (input.enabled === true) changes.disabledReason = null;
     const updated = await this.destinations.update(id, changes);
+    // A new rate limit starts at its max: a rate lowered under the old one is forgotten.
+    if (input.rateLimit !== undefined) await this.rates.reset(id);
     await this.queues.announceChange(id);
     if (input.enabled === true && !current.enabled) await this.reopen.execute(updated);
     return updated;
@@ -122,6 +126,7 @@ export class DeleteDestination {
     private readonly finder: DestinationFinder,
     private readonly destinations: DestinationRepository,
     private readonly queues: DeliveryQueues,
+    private readonly rates: AdaptiveRates,
   ) {}
 
   /** Deletes the destination, its deliveries and its queue. */
@@ -129,6 +134,7 @@ export class DeleteDestination {
     await this.finder.get(organizationId, id);
     await this.destinations.delete(id);
     await this.queues.remove(id);
+    await this.rates.reset(id);
     await this.queues.announceChange(id);
   }
 }
@@ -170,18 +176,47 @@ export class ResumeDestination {
 
 export type TestResult = { ok: boolean; statusCode?: number; durationMs: number; error?: string };
 
+/** A test send the destination's rate limit holds back: 429, and `Retry-After` (whole seconds) says when one fits. */
+export class TestRateLimited extends HttpException {
+  constructor(
+    readonly retryAfterSeconds: number,
+    limit: { max: number; durationMs: number },
+  ) {
+    super(
+      {
+        statusCode: 429,
+        message: `The destination's rate limit (${limit.max} attempts per ${limit.durationMs} ms, shared with its deliveries) is used up; nothing was sent. Retry in ${retryAfterSeconds} s`,
+      },
+      429,
+    );
+  }
+}
+
 @Injectable()
 export class TestDestination {
   constructor(
     private readonly finder: DestinationFinder,
     private readonly senders: Senders,
     private readonly secrets: DestinationSecrets,
+    private readonly rates: AdaptiveRates,
+    private readonly metrics: Metrics,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
   ) {}
 
-  /** Runs the kind's connection test now (a webhook: a signed `dispatch.test` event), outside the queue, and reports it. */
+  /**
+   * Runs the kind's connection test now (a webhook: a signed `dispatch.test` event), outside the
+   * queue, and reports it. It counts against the destination's rate limit like an attempt;
+   * when the limit is used up, `TestRateLimited` and nothing is sent.
+   */
   async execute(organizationId: string, id: string): Promise<TestResult> {
     const destination = this.secrets.settings(await this.finder.get(organizationId, id));
+    if (destination.rateLimit) {
+      const waitMs = await this.rates.takeTestSend(destination.id, destination.rateLimit);
+      if (waitMs > 0) {
+        this.metrics.rateLimiterRejections.inc({ source: 'test' });
+        throw new TestRateLimited(Math.max(1, Math.ceil(waitMs / 1000)), destination.rateLimit);
+      }
+    }
     const eventId = newId('test');
     const event = { id: eventId, type: 'dispatch.test', data: { message: 'Test event from Dispatch' }, receivedAt: new Date() };
     const result = await this.senders

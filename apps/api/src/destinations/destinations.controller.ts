@@ -1,5 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { describeKind, destinationKinds } from '@dispatch/destinations';
 import { signingSecretProblem } from '@dispatch/domain';
@@ -22,6 +23,7 @@ import {
   ResumeDestination,
   RotateSecret,
   TestDestination,
+  TestRateLimited,
   UpdateDestination,
 } from './destination-usecases';
 
@@ -129,10 +131,18 @@ export class DestinationsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Send a signed dispatch.test event now and report the answer',
-    description: 'Connects through the egress guard like every attempt: an address it refuses answers ok: false with the error.',
+    description:
+      'Connects through the egress guard like every attempt: an address it refuses answers ok: false with the error. ' +
+      "The test counts against the destination's rateLimit, shared with its deliveries: when the limit is used up it answers 429 with Retry-After and sends nothing.",
   })
-  test(@CurrentCaller() caller: Caller, @Param('id') id: string) {
-    return this.testDestination.execute(caller.organizationId, id);
+  @ApiResponse({ status: 429, description: "The destination's rate limit is used up; Retry-After says when a test fits. Nothing was sent." })
+  async test(@CurrentCaller() caller: Caller, @Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply) {
+    try {
+      return await this.testDestination.execute(caller.organizationId, id);
+    } catch (error) {
+      if (error instanceof TestRateLimited) reply.header('retry-after', String(error.retryAfterSeconds));
+      throw error;
+    }
   }
 
   @Post(':id/rotate-secret')

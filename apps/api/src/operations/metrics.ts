@@ -20,6 +20,13 @@ export class Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  /** Sends a destination's rate limit held back; `source` only (never the destination: thousands of them). */
+  readonly rateLimiterRejections = new Counter({
+    name: 'dispatch_rate_limiter_rejections_total',
+    help: "Sends held back by a destination's rate limit (source=test: POST /v1/destinations/:id/test answered 429)",
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'dispatch_api_' });
