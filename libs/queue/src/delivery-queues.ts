@@ -94,8 +94,9 @@ export class DeliveryQueues {
   /**
    * Makes sure a delivery has a live job. One with no job, or only a finished one, gets a new
    * job. With `now` (an operator's retry), a waiting retry is brought forward and a dead
-   * letter's failed job is retried in place, so Bull Board and the database stay in step; both
-   * take the request's priority (its group: first attempt or retry) before they go.
+   * letter's failed job is retried in place, so Bull Board and the database stay in step; these
+   * and a job already waiting its turn take the request's priority (its group: first attempt or
+   * retry), so an operator's retry of a retry that is due goes ahead of the other retries.
    */
   async requeue(request: EnqueueRequest, now: boolean): Promise<'added' | 'retried' | 'promoted' | 'kept'> {
     const job = await this.job(request.destinationId, request.deliveryId);
@@ -110,6 +111,7 @@ export class DeliveryQueues {
       await job.promote();
       return 'promoted';
     }
+    if (job && now && (state === 'prioritized' || state === 'waiting')) await reprioritize(job, request);
     if (job && state !== 'failed' && state !== 'completed') return 'kept';
     if (job) await job.remove();
     await this.enqueue([now ? { ...request, dueAt: null } : request]);
