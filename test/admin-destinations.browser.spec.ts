@@ -79,7 +79,8 @@ describe('admin app: destination forms in headless Chromium', () => {
       kind: 'webhook',
       eventTypes: ['hdr.*'],
       config: { url: `${receiver.url}/with-header`, method: 'PUT', headers: { 'X-Team': 'payments' } },
-      rateLimit: null,
+      // The form starts at the API's default limit, and sends it as shown.
+      rateLimit: { max: 100, durationMs: 1000, adaptive: false },
     });
 
     const sent = await sendEvent(system.client, { id: 'evt_schema_header', type: 'hdr.created' });
@@ -97,6 +98,7 @@ describe('admin app: destination forms in headless Chromium', () => {
       name: 'edit-me',
       eventTypes: ['edit.*'],
       config: { url: `${receiver.url}/old`, headers: { 'x-keep': 'yes', authorization }, secret },
+      rateLimit: null,
     });
     const page = await signIn(browser, system.url, system.organization.adminKey);
 

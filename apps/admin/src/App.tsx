@@ -1,25 +1,13 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
+import { Alerts } from './Alerts';
 import { API_KEY_STORAGE, createApi } from './api';
 import { ApiKeys } from './ApiKeys';
 import { AuditLog } from './AuditLog';
 import { Deliveries } from './Deliveries';
+import { DestinationPage } from './DestinationPage';
 import { Destinations } from './Destinations';
+import { routeFromHash, type Route, type View } from './route';
 import { SignIn } from './SignIn';
-
-type View = 'destinations' | 'deliveries' | 'audit' | 'api-keys';
-
-function viewFromHash(): View {
-  switch (window.location.hash) {
-    case '#/deliveries':
-      return 'deliveries';
-    case '#/audit':
-      return 'audit';
-    case '#/api-keys':
-      return 'api-keys';
-    default:
-      return 'destinations';
-  }
-}
 
 function storedKey(): string | null {
   return sessionStorage.getItem(API_KEY_STORAGE);
@@ -27,11 +15,12 @@ function storedKey(): string | null {
 
 export function App() {
   const [apiKey, setApiKey] = useState<string | null>(storedKey);
-  const [view, setView] = useState<View>(viewFromHash);
+  const [route, setRoute] = useState<Route>(() => routeFromHash(window.location.hash));
+  const view = route.view;
   const [signInNotice, setSignInNotice] = useState<string | null>(null);
 
   useEffect(() => {
-    const onHashChange = () => setView(viewFromHash());
+    const onHashChange = () => setRoute(routeFromHash(window.location.hash));
     window.addEventListener('hashchange', onHashChange);
     return () => window.removeEventListener('hashchange', onHashChange);
   }, []);
@@ -52,7 +41,7 @@ export function App() {
 
   function go(next: View) {
     window.location.hash = `#/${next}`;
-    setView(next);
+    setRoute({ view: next });
   }
 
   return (
@@ -67,6 +56,9 @@ export function App() {
               </button>
               <button type="button" aria-current={view === 'deliveries' ? 'page' : undefined} onClick={() => go('deliveries')}>
                 Deliveries
+              </button>
+              <button type="button" aria-current={view === 'alerts' ? 'page' : undefined} onClick={() => go('alerts')}>
+                Alerts
               </button>
               <button type="button" aria-current={view === 'audit' ? 'page' : undefined} onClick={() => go('audit')}>
                 Audit log
@@ -92,7 +84,13 @@ export function App() {
       {api === null ? (
         <SignIn onSignedIn={signIn} notice={signInNotice} />
       ) : view === 'destinations' ? (
-        <Destinations api={api} />
+        route.destinationId === undefined ? (
+          <Destinations api={api} />
+        ) : (
+          <DestinationPage key={route.destinationId} api={api} destinationId={route.destinationId} />
+        )
+      ) : view === 'alerts' ? (
+        <Alerts api={api} />
       ) : view === 'deliveries' ? (
         <Deliveries api={api} />
       ) : view === 'api-keys' ? (

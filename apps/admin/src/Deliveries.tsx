@@ -8,6 +8,8 @@ import { useLatestRequest } from './useLatestRequest';
 
 interface Props {
   api: Api;
+  /** Only this destination's deliveries, shown inside its page (no destination filter, "Recent deliveries"). */
+  destinationId?: string;
 }
 
 interface ShownError {
@@ -35,10 +37,10 @@ function replayBusy(phase: ReplayPhase): boolean {
   return phase.kind === 'counting' || phase.kind === 'starting' || phase.kind === 'running';
 }
 
-export function Deliveries({ api }: Props) {
+export function Deliveries({ api, destinationId }: Props) {
   const [destinationNames, setDestinationNames] = useState<Map<string, string>>(new Map());
   const [statusFilter, setStatusFilter] = useState<DeliveryStatus | ''>('');
-  const [destinationFilter, setDestinationFilter] = useState('');
+  const [destinationFilter, setDestinationFilter] = useState(destinationId ?? '');
   const [deliveries, setDeliveries] = useState<Delivery[] | null>(null);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<ShownError | null>(null);
@@ -209,13 +211,14 @@ export function Deliveries({ api }: Props) {
     }
   }
 
-  const destinationName = (destinationId: string) => destinationNames.get(destinationId) ?? destinationId;
+  const destinationName = (id: string) => destinationNames.get(id) ?? id;
+  const Root = destinationId === undefined ? 'main' : 'div';
 
   return (
-    <main className="view">
-      <section aria-labelledby="deliveries-heading">
+    <Root className={destinationId === undefined ? 'view' : 'view-part'}>
+      <section aria-labelledby="deliveries-heading" className={destinationId === undefined ? undefined : 'card'}>
         <div className="section-head">
-          <h2 id="deliveries-heading">Deliveries</h2>
+          <h2 id="deliveries-heading">{destinationId === undefined ? 'Deliveries' : 'Recent deliveries'}</h2>
           <div className="filters">
             <label htmlFor="delivery-status">Status</label>
             <select
@@ -234,22 +237,26 @@ export function Deliveries({ api }: Props) {
                 </option>
               ))}
             </select>
-            <label htmlFor="delivery-destination">Destination</label>
-            <select
-              id="delivery-destination"
-              value={destinationFilter}
-              onChange={(event) => {
-                setDestinationFilter(event.target.value);
-                dismissReplay();
-              }}
-            >
-              <option value="">all</option>
-              {[...destinationNames].map(([id, name]) => (
-                <option key={id} value={id}>
-                  {name}
-                </option>
-              ))}
-            </select>
+            {destinationId === undefined && (
+              <>
+                <label htmlFor="delivery-destination">Destination</label>
+                <select
+                  id="delivery-destination"
+                  value={destinationFilter}
+                  onChange={(event) => {
+                    setDestinationFilter(event.target.value);
+                    dismissReplay();
+                  }}
+                >
+                  <option value="">all</option>
+                  {[...destinationNames].map(([id, name]) => (
+                    <option key={id} value={id}>
+                      {name}
+                    </option>
+                  ))}
+                </select>
+              </>
+            )}
             <button type="button" onClick={refresh} disabled={loading}>
               Refresh
             </button>
@@ -307,7 +314,7 @@ export function Deliveries({ api }: Props) {
             <thead>
               <tr>
                 <th scope="col">Event</th>
-                <th scope="col">Destination</th>
+                {destinationId === undefined && <th scope="col">Destination</th>}
                 <th scope="col">Status</th>
                 <th scope="col">Attempts</th>
                 <th scope="col">Next attempt</th>
@@ -328,7 +335,7 @@ export function Deliveries({ api }: Props) {
                   <td>
                     <code>{delivery.eventId}</code>
                   </td>
-                  <td>{destinationName(delivery.destinationId)}</td>
+                  {destinationId === undefined && <td>{destinationName(delivery.destinationId)}</td>}
                   <td>
                     <span className={`badge badge-${delivery.status}`}>{delivery.status}</span>
                   </td>
@@ -358,7 +365,7 @@ export function Deliveries({ api }: Props) {
           onClose={closeDetail}
         />
       )}
-    </main>
+    </Root>
   );
 }
 

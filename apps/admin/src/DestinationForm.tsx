@@ -2,7 +2,19 @@ import { useMemo, useState, type FormEvent, type InputHTMLAttributes } from 'rea
 import { ApiError, errorMessage, type Api, type CreatedDestination, type Destination, type DestinationChanges, type DestinationKind, type ErrorDetail } from './api';
 import { ConfigFields } from './ConfigFields';
 import { configFromValues, fieldsFromSchema, humanize, initialValues, type ConfigValues, type FieldProblem } from './configSchema';
-import { rateLimitForm, rateLimitFromForm, retryForm, retryPolicyFromForm, type Backoff, type RateLimitForm, type RetryForm } from './deliverySettings';
+import {
+  circuitBreakerForm,
+  circuitBreakerFromForm,
+  rateLimitForm,
+  rateLimitFromForm,
+  retryForm,
+  retryPolicyFromForm,
+  type Backoff,
+  type CircuitBreakerForm,
+  type CircuitBreakerNumbers,
+  type RateLimitForm,
+  type RetryForm,
+} from './deliverySettings';
 import { ErrorAlert } from './ErrorAlert';
 
 interface Props {
@@ -31,6 +43,7 @@ interface Body {
   config?: Record<string, unknown>;
   eventTypes: string[];
   rateLimit: DestinationChanges['rateLimit'];
+  circuitBreaker: NonNullable<DestinationChanges['circuitBreaker']>;
   retryPolicy: NonNullable<DestinationChanges['retryPolicy']>;
 }
 
@@ -52,7 +65,17 @@ const BACKOFFS: { value: Backoff; label: string }[] = [
   { value: 'exponential', label: 'Exponential' },
 ];
 
-/** Creates a destination, or edits one: name, kind's config (from its schema), event types, rate limit, retry policy. */
+/** The circuit breaker's numbers: label, input attributes and what each means. */
+const CIRCUIT_FIELDS: { key: CircuitBreakerNumbers; name: string; label: string; step: string; hint: string }[] = [
+  { key: 'failureThreshold', name: 'cb-failures', label: 'Consecutive failures', step: '1', hint: 'Failed attempts in a row that open the circuit.' },
+  { key: 'failureRateThreshold', name: 'cb-rate', label: 'Failure rate', step: 'any', hint: 'Share of failed attempts in the window (0 to 1) that opens it…' },
+  { key: 'minimumRequests', name: 'cb-minimum', label: 'Minimum attempts', step: '1', hint: '…once the window holds at least this many attempts.' },
+  { key: 'windowMs', name: 'cb-window', label: 'Window (ms)', step: '1', hint: 'How far back the failure rate looks.' },
+  { key: 'recoveryTimeoutMs', name: 'cb-recovery', label: 'Recovery after (ms)', step: '1', hint: 'How long it stays open before probing (half-open).' },
+  { key: 'halfOpenMaxCalls', name: 'cb-probes', label: 'Half-open probes', step: '1', hint: 'Attempts let through while half-open; a success closes it.' },
+];
+
+/** Creates a destination, or edits one: name, kind's config (from its schema), event types, rate limit, circuit breaker, retry policy. */
 export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination, onCreated, onSaved, onCancel }: Props) {
   const editing = destination !== undefined;
   const [kind, setKind] = useState<string>(destination?.kind ?? kinds?.[0]?.kind ?? '');
@@ -63,6 +86,7 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
   const [configValues, setConfigValues] = useState<ConfigValues>(() => (fields ? initialValues(fields, destination?.config) : {}));
   const [eventTypes, setEventTypes] = useState(destination ? destination.eventTypes.join(', ') : '*');
   const [rateLimit, setRateLimit] = useState<RateLimitForm>(() => rateLimitForm(destination?.rateLimit));
+  const [circuit, setCircuit] = useState<CircuitBreakerForm>(() => circuitBreakerForm(destination?.circuitBreaker));
   const [retry, setRetry] = useState<RetryForm>(() => retryForm(destination?.retryPolicy));
   const [error, setError] = useState<ShownError | null>(null);
   const [busy, setBusy] = useState(false);
@@ -73,6 +97,7 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
     name: destination?.name.trim(),
     eventTypes: destination?.eventTypes,
     rateLimit: rateLimitFromForm(rateLimitForm(destination?.rateLimit)).value,
+    circuitBreaker: circuitBreakerFromForm(circuitBreakerForm(destination?.circuitBreaker)).value,
     retryPolicy: retryPolicyFromForm(retryForm(destination?.retryPolicy)).value,
   }));
 
@@ -90,6 +115,7 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
   function build(): { body: Body; problems: FieldProblem[] } {
     const config = fields ? configFromValues(fields, configValues) : null;
     const limit = rateLimitFromForm(rateLimit);
+    const breaker = circuitBreakerFromForm(circuit);
     const policy = retryPolicyFromForm(retry);
     return {
       body: {
@@ -97,9 +123,10 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
         ...(config ? { config: config.config } : {}),
         eventTypes: parseEventTypes(eventTypes),
         rateLimit: limit.value,
+        circuitBreaker: breaker.value,
         retryPolicy: policy.value,
       },
-      problems: [...(config?.problems ?? []), ...limit.problems, ...policy.problems],
+      problems: [...(config?.problems ?? []), ...limit.problems, ...breaker.problems, ...policy.problems],
     };
   }
 
@@ -120,6 +147,7 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
         if (differs(body.eventTypes, initial.eventTypes)) changes.eventTypes = body.eventTypes;
         if (body.config && differs(body.config, initial.config)) changes.config = body.config;
         if (differs(body.rateLimit, initial.rateLimit)) changes.rateLimit = body.rateLimit;
+        if (differs(body.circuitBreaker, initial.circuitBreaker)) changes.circuitBreaker = body.circuitBreaker;
         if (differs(body.retryPolicy, initial.retryPolicy)) changes.retryPolicy = body.retryPolicy;
         const saved = Object.keys(changes).length === 0 ? null : await api.updateDestination(destination.id, changes);
         await onSaved?.(saved);
@@ -129,13 +157,15 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
           kind,
           config: body.config ?? {},
           eventTypes: body.eventTypes,
-          ...(body.rateLimit ? { rateLimit: body.rateLimit } : {}),
+          rateLimit: body.rateLimit,
+          ...(JSON.stringify(body.circuitBreaker) !== JSON.stringify(initial.circuitBreaker) ? { circuitBreaker: body.circuitBreaker } : {}),
           ...(JSON.stringify(body.retryPolicy) !== JSON.stringify(initial.retryPolicy) ? { retryPolicy: body.retryPolicy } : {}),
         });
         setName('');
         setConfigValues(fields ? initialValues(fields) : {});
         setEventTypes('*');
-        setRateLimit(rateLimitForm(null));
+        setRateLimit(rateLimitForm(undefined));
+        setCircuit(circuitBreakerForm(undefined));
         setRetry(retryForm(null));
         await onCreated?.(created);
       }
@@ -257,8 +287,56 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
               onChange={(event) => setRateLimit((current) => ({ ...current, durationMs: event.target.value }))}
             />
           </div>
+        ) : null}
+        {rateLimit.limited ? (
+          <>
+            <div className="check">
+              <input
+                id={id('rate-adaptive')}
+                type="checkbox"
+                aria-describedby={id('rate-adaptive-hint')}
+                checked={rateLimit.adaptive}
+                onChange={(event) => setRateLimit((current) => ({ ...current, adaptive: event.target.checked }))}
+              />
+              <label htmlFor={id('rate-adaptive')}>Adaptive</label>
+            </div>
+            <p id={id('rate-adaptive-hint')} className="hint">
+              A 429 or a Retry-After from the receiver lowers the rate; it climbs back towards the max while the receiver keeps up.
+            </p>
+          </>
         ) : (
           <p className="hint">No limit: attempts go out as fast as the workers send them.</p>
+        )}
+      </fieldset>
+
+      <fieldset className="group">
+        <legend>Circuit breaker</legend>
+        <div className="check">
+          <input
+            id={id('cb-enabled')}
+            type="checkbox"
+            checked={circuit.enabled}
+            onChange={(event) => setCircuit((current) => ({ ...current, enabled: event.target.checked }))}
+          />
+          <label htmlFor={id('cb-enabled')}>Open the circuit on failures</label>
+        </div>
+        {circuit.enabled ? (
+          <div className="inline-fields">
+            {CIRCUIT_FIELDS.map((field) => (
+              <CircuitInput
+                key={field.key}
+                id={id(field.name)}
+                label={field.label}
+                hint={field.hint}
+                step={field.step}
+                invalid={invalidAt(`circuitBreaker.${field.key}`)}
+                value={circuit[field.key]}
+                onChange={(value) => setCircuit((current) => ({ ...current, [field.key]: value }))}
+              />
+            ))}
+          </div>
+        ) : (
+          <p className="hint">Off: attempts go on whatever the receiver answers.</p>
         )}
       </fieldset>
 
@@ -317,5 +395,37 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
         )}
       </div>
     </form>
+  );
+}
+
+interface CircuitInputProps {
+  id: string;
+  label: string;
+  hint: string;
+  step: string;
+  invalid: true | undefined;
+  value: string;
+  onChange: (value: string) => void;
+}
+
+/** One number of the circuit breaker: label and input on a row of the grid, its meaning below them. */
+function CircuitInput({ id, label, hint, step, invalid, value, onChange }: CircuitInputProps) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <input
+        id={id}
+        type="number"
+        min={0}
+        step={step}
+        aria-describedby={`${id}-hint`}
+        aria-invalid={invalid}
+        value={value}
+        onChange={(event) => onChange(event.target.value)}
+      />
+      <p id={`${id}-hint`} className="hint span-2">
+        {hint}
+      </p>
+    </>
   );
 }

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, errorMessage, type Api, type CreatedDestination, type Destination, type DestinationKind, type DestinationTestResult, type ErrorDetail } from './api';
 import { DestinationForm } from './DestinationForm';
 import { ErrorAlert } from './ErrorAlert';
+import { HealthBadge } from './HealthBadge';
 
 interface Props {
   api: Api;
@@ -152,6 +153,7 @@ export function Destinations({ api }: Props) {
                 <th scope="col">URL</th>
                 <th scope="col">Event types</th>
                 <th scope="col">Status</th>
+                <th scope="col">Health</th>
                 <th scope="col">Actions</th>
               </tr>
             </thead>
@@ -163,12 +165,17 @@ export function Destinations({ api }: Props) {
                 const stopped = destination.paused || !destination.enabled;
                 return (
                   <tr key={destination.id}>
-                    <td>{destination.name}</td>
+                    <td>
+                      <a href={`#/destinations/${encodeURIComponent(destination.id)}`}>{destination.name}</a>
+                    </td>
                     <td>{destination.kind}</td>
                     <td className="wrap">{typeof destination.config.url === 'string' ? destination.config.url : '—'}</td>
                     <td>{destination.eventTypes.join(', ')}</td>
                     <td>
                       <span className={`badge badge-${status.split(' ')[0]}`}>{status}</span>
+                    </td>
+                    <td>
+                      <HealthBadge health={destination.health} />
                     </td>
                     <td className="actions">
                       {stopped ? (

@@ -1,9 +1,11 @@
 // Typed client of the Dispatch REST API (see docs/API.md).
 
 import type { JsonSchema } from './configSchema';
-import type { RateLimit, RetryPolicy } from './deliverySettings';
+import type { AlertSettings } from './alertSettings';
+import type { CircuitBreaker, RateLimit, RetryPolicy } from './deliverySettings';
 
-export type { RateLimit, RetryPolicy } from './deliverySettings';
+export type { AlertSettings } from './alertSettings';
+export type { CircuitBreaker, RateLimit, RetryPolicy } from './deliverySettings';
 
 export const API_KEY_STORAGE = 'dispatch.apiKey';
 
@@ -30,8 +32,88 @@ export interface Destination {
   disabledReason: string | null;
   ordering: string;
   rateLimit: RateLimit | null;
+  circuitBreaker?: CircuitBreaker;
   retryPolicy: RetryPolicy | null;
+  /** `{ status, circuit }` (docs/API.md, "Flow control and health"). */
+  health?: HealthSummary;
   createdAt: string;
+  updatedAt?: string;
+}
+
+export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy' | 'disabled';
+
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** What a destination answer carries of its health. */
+export interface HealthSummary {
+  status: HealthStatus;
+  circuit: CircuitState;
+}
+
+/** `GET /v1/destinations/:id/health`. */
+export interface DestinationHealth extends HealthSummary {
+  circuitOpenedAt: string | null;
+  consecutiveFailures: number;
+  totalDeliveries: number;
+  totalFailures: number;
+  averageResponseMs: number | null;
+  lastSuccessAt: string | null;
+  lastFailureAt: string | null;
+  lastCheckAt: string | null;
+  disabledAt: string | null;
+  disabledReason: string | null;
+  /** Open deliveries: pending, delivering, retrying. */
+  backlog: number;
+  /** Attempts per second the destination is sent at now (an adaptive rate lowers it); null: no limit. */
+  currentRate: number | null;
+}
+
+export type MetricsBucket = 'minute' | 'hour';
+
+/** One bucket of `GET /v1/metrics/deliveries`; the percentiles are null when nothing was delivered in it. */
+export interface MetricsPoint {
+  start: string;
+  delivered: number;
+  failed: number;
+  retried: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+}
+
+export interface DeliveryMetrics {
+  buckets: MetricsPoint[];
+  totals: { delivered: number; failed: number; retried: number };
+}
+
+export interface MetricsQuery {
+  destinationId?: string;
+  since?: string;
+  until?: string;
+  bucket: MetricsBucket;
+}
+
+export type AlertCondition = 'failure_rate' | 'consecutive_failures' | 'backlog' | 'response_time' | 'circuit_open';
+
+export type AlertStatus = 'open' | 'resolved';
+
+export interface Alert {
+  id: string;
+  condition: AlertCondition;
+  destinationId: string;
+  status: AlertStatus;
+  openedAt: string;
+  resolvedAt: string | null;
+  escalationLevel: number;
+  value: number;
+  threshold: number;
+  message: string;
+  acknowledgedAt?: string | null;
+  acknowledgedBy?: string | null;
+}
+
+export interface AlertFilter {
+  status?: AlertStatus;
+  destinationId?: string;
 }
 
 export interface CreatedDestination extends Destination {
@@ -44,6 +126,8 @@ export interface NewDestination {
   config: DestinationConfig;
   eventTypes: string[];
   rateLimit?: RateLimit | null;
+  /** Left-out fields take their defaults. */
+  circuitBreaker?: Partial<CircuitBreaker>;
   retryPolicy?: RetryPolicy;
 }
 
@@ -57,6 +141,8 @@ export interface DestinationChanges {
   config?: DestinationConfig;
   eventTypes?: string[];
   rateLimit?: RateLimit | null;
+  /** Left-out fields take their defaults. */
+  circuitBreaker?: Partial<CircuitBreaker>;
   retryPolicy?: RetryPolicy;
 }
 
@@ -244,7 +330,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** Calls the API with the key; throws ApiError on anything but 2xx. */
 export async function request<T>(apiKey: string, method: Method, path: string, body?: unknown): Promise<T> {
@@ -283,6 +369,16 @@ const id = encodeURIComponent;
 
 export interface Api {
   listDestinations(): Promise<Destination[]>;
+  getDestination(destinationId: string): Promise<Destination>;
+  getDestinationHealth(destinationId: string): Promise<DestinationHealth>;
+  /** Delivered, failed and retried per bucket, with p50/p95 latency (the last 24 hours without since/until). */
+  getDeliveryMetrics(metricsQuery: MetricsQuery): Promise<DeliveryMetrics>;
+  listAlerts(filter: AlertFilter): Promise<Alert[]>;
+  /** Acknowledges an alert (admin keys): it escalates no further. */
+  acknowledgeAlert(alertId: string): Promise<void>;
+  getAlertSettings(): Promise<AlertSettings>;
+  /** Replaces the organization's alert settings whole (admin keys). */
+  updateAlertSettings(settings: AlertSettings): Promise<AlertSettings>;
   /** The kinds that can be created, read once per client (again only after a failure). */
   listDestinationKinds(): Promise<DestinationKind[]>;
   createDestination(input: NewDestination): Promise<CreatedDestination>;
@@ -343,6 +439,15 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
       }
       return all;
     },
+    getDestination: (destinationId) => call<Destination>('GET', `/v1/destinations/${id(destinationId)}`),
+    getDestinationHealth: (destinationId) => call<DestinationHealth>('GET', `/v1/destinations/${id(destinationId)}/health`),
+    getDeliveryMetrics: (metricsQuery) => call<DeliveryMetrics>('GET', `/v1/metrics/deliveries${query({ ...metricsQuery })}`),
+    listAlerts: async (filter) => (await call<{ data: Alert[] }>('GET', `/v1/alerts${query({ status: filter.status, destinationId: filter.destinationId })}`)).data,
+    acknowledgeAlert: async (alertId) => {
+      await call<unknown>('POST', `/v1/alerts/${id(alertId)}/acknowledge`);
+    },
+    getAlertSettings: () => call<AlertSettings>('GET', '/v1/alert-settings'),
+    updateAlertSettings: (settings) => call<AlertSettings>('PUT', '/v1/alert-settings', settings),
     listDestinationKinds() {
       kinds ??= call<{ data: DestinationKind[] }>('GET', '/v1/destination-kinds').then(
         (answer) => answer.data,

@@ -1,23 +1,55 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseNumberList, rateLimitForm, rateLimitFromForm, retryForm, retryPolicyFromForm } from './deliverySettings';
+import {
+  circuitBreakerForm,
+  circuitBreakerFromForm,
+  DEFAULT_CIRCUIT_BREAKER,
+  parseNumberList,
+  rateLimitForm,
+  rateLimitFromForm,
+  retryForm,
+  retryPolicyFromForm,
+} from './deliverySettings';
 
 describe('rate limit', () => {
   it('is none when the box is not ticked, whatever was typed', () => {
-    expect(rateLimitFromForm({ limited: false, max: '5', durationMs: '1000' })).toEqual({ value: null, problems: [] });
+    expect(rateLimitFromForm({ limited: false, max: '5', durationMs: '1000', adaptive: true })).toEqual({ value: null, problems: [] });
   });
 
-  it('sends max per duration as numbers, including ones the API refuses', () => {
-    expect(rateLimitFromForm({ limited: true, max: '5', durationMs: '1000' }).value).toEqual({ max: 5, durationMs: 1000 });
-    expect(rateLimitFromForm({ limited: true, max: '0', durationMs: '1000' }).value).toEqual({ max: 0, durationMs: 1000 });
+  it('sends max per duration as numbers, including ones the API refuses, and whether it is adaptive', () => {
+    expect(rateLimitFromForm({ limited: true, max: '5', durationMs: '1000', adaptive: false }).value).toEqual({ max: 5, durationMs: 1000, adaptive: false });
+    expect(rateLimitFromForm({ limited: true, max: '0', durationMs: '1000', adaptive: true }).value).toEqual({ max: 0, durationMs: 1000, adaptive: true });
   });
 
   it('names a blank field of a limit', () => {
-    expect(rateLimitFromForm({ limited: true, max: '', durationMs: '1000' }).problems).toEqual([{ path: 'rateLimit.max', message: 'is required for a rate limit' }]);
+    expect(rateLimitFromForm({ limited: true, max: '', durationMs: '1000', adaptive: false }).problems).toEqual([
+      { path: 'rateLimit.max', message: 'is required for a rate limit' },
+    ]);
   });
 
-  it('round-trips a stored limit and none', () => {
-    expect(rateLimitFromForm(rateLimitForm({ max: 3, durationMs: 60000 })).value).toEqual({ max: 3, durationMs: 60000 });
+  it('round-trips a stored limit and none; a stored limit without adaptive is not adaptive', () => {
+    expect(rateLimitFromForm(rateLimitForm({ max: 3, durationMs: 60000, adaptive: true })).value).toEqual({ max: 3, durationMs: 60000, adaptive: true });
+    expect(rateLimitFromForm(rateLimitForm({ max: 3, durationMs: 60000 })).value).toEqual({ max: 3, durationMs: 60000, adaptive: false });
     expect(rateLimitFromForm(rateLimitForm(null)).value).toBeNull();
+  });
+
+  it("starts a new destination's form at the API's default: 100 a second, fixed", () => {
+    expect(rateLimitForm(undefined)).toEqual({ limited: true, max: '100', durationMs: '1000', adaptive: false });
+  });
+});
+
+describe('circuit breaker', () => {
+  it('shows the defaults for a destination without one, and a stored one as it is', () => {
+    expect(circuitBreakerFromForm(circuitBreakerForm(undefined))).toEqual({ value: DEFAULT_CIRCUIT_BREAKER, problems: [] });
+    const stored = { ...DEFAULT_CIRCUIT_BREAKER, enabled: false, failureThreshold: 3, failureRateThreshold: 0.25 };
+    expect(circuitBreakerForm(stored)).toMatchObject({ enabled: false, failureThreshold: '3', failureRateThreshold: '0.25' });
+    expect(circuitBreakerFromForm(circuitBreakerForm(stored)).value).toEqual(stored);
+  });
+
+  it('leaves a blank number out (its default applies) and names one that is not a number', () => {
+    const form = { ...circuitBreakerForm(undefined), windowMs: '', halfOpenMaxCalls: 'many' };
+    const { value, problems } = circuitBreakerFromForm(form);
+    expect(value).not.toHaveProperty('windowMs');
+    expect(problems).toEqual([{ path: 'circuitBreaker.halfOpenMaxCalls', message: 'must be a number' }]);
   });
 });
 

@@ -1,12 +1,38 @@
-// A destination's rate limit and retry policy as a form holds them (text, as typed) and as the
-// API takes them (docs/api.md, docs/delivery.md). Pure, so it is unit-tested on its own.
+// A destination's rate limit, circuit breaker and retry policy as a form holds them (text, as
+// typed) and as the API takes them (docs/api.md, docs/delivery.md). Pure, so it is unit-tested on its own.
 
 import type { FieldProblem } from './configSchema';
 
 export interface RateLimit {
   max: number;
   durationMs: number;
+  /** A 429 or a Retry-After lowers the rate; it climbs back towards `max` (left out: false). */
+  adaptive?: boolean;
 }
+
+/** When a destination's circuit opens (no attempts, deliveries wait) and how it recovers. */
+export interface CircuitBreaker {
+  enabled: boolean;
+  failureThreshold: number;
+  failureRateThreshold: number;
+  minimumRequests: number;
+  windowMs: number;
+  recoveryTimeoutMs: number;
+  halfOpenMaxCalls: number;
+}
+
+/** What a new destination gets when it names none (docs/API.md, "Flow control and health"). */
+export const DEFAULT_RATE_LIMIT: Required<RateLimit> = { max: 100, durationMs: 1000, adaptive: false };
+
+export const DEFAULT_CIRCUIT_BREAKER: CircuitBreaker = {
+  enabled: true,
+  failureThreshold: 10,
+  failureRateThreshold: 0.5,
+  minimumRequests: 20,
+  windowMs: 60_000,
+  recoveryTimeoutMs: 300_000,
+  halfOpenMaxCalls: 3,
+};
 
 /** A retry policy as the API stores and takes it; every field is optional on input. */
 export interface RetryPolicy {
@@ -23,7 +49,22 @@ export interface RateLimitForm {
   limited: boolean;
   max: string;
   durationMs: string;
+  adaptive: boolean;
 }
+
+/** The numbers of a circuit breaker, as typed. */
+export type CircuitBreakerNumbers = Exclude<keyof CircuitBreaker, 'enabled'>;
+
+export type CircuitBreakerForm = { enabled: boolean } & Record<CircuitBreakerNumbers, string>;
+
+export const CIRCUIT_BREAKER_NUMBERS: readonly CircuitBreakerNumbers[] = [
+  'failureThreshold',
+  'failureRateThreshold',
+  'minimumRequests',
+  'windowMs',
+  'recoveryTimeoutMs',
+  'halfOpenMaxCalls',
+];
 
 /** `default`: the API's own schedule; `schedule`: delays listed; `exponential`: initial × multiplier^(n−1). */
 export type Backoff = 'default' | 'schedule' | 'exponential';
@@ -48,8 +89,26 @@ function text(value: number | undefined): string {
   return value === undefined ? '' : String(value);
 }
 
+/** The form of a stored limit; `null`: none; `undefined` (a new destination): the API's default limit. */
 export function rateLimitForm(rateLimit: RateLimit | null | undefined): RateLimitForm {
-  return rateLimit ? { limited: true, max: String(rateLimit.max), durationMs: String(rateLimit.durationMs) } : { limited: false, max: '', durationMs: '1000' };
+  const shown = rateLimit === undefined ? DEFAULT_RATE_LIMIT : rateLimit;
+  return shown
+    ? { limited: true, max: String(shown.max), durationMs: String(shown.durationMs), adaptive: shown.adaptive ?? false }
+    : { limited: false, max: '', durationMs: '1000', adaptive: false };
+}
+
+/** The form of a stored circuit breaker; a destination without one (or a new one) shows the defaults. */
+export function circuitBreakerForm(circuitBreaker: Partial<CircuitBreaker> | null | undefined): CircuitBreakerForm {
+  const shown = { ...DEFAULT_CIRCUIT_BREAKER, ...(circuitBreaker ?? {}) };
+  return {
+    enabled: shown.enabled,
+    failureThreshold: String(shown.failureThreshold),
+    failureRateThreshold: String(shown.failureRateThreshold),
+    minimumRequests: String(shown.minimumRequests),
+    windowMs: String(shown.windowMs),
+    recoveryTimeoutMs: String(shown.recoveryTimeoutMs),
+    halfOpenMaxCalls: String(shown.halfOpenMaxCalls),
+  };
 }
 
 export function retryForm(policy: RetryPolicy | null | undefined): RetryForm {
@@ -98,7 +157,16 @@ export function rateLimitFromForm(form: RateLimitForm): { value: RateLimit | nul
       problems.push({ path: `rateLimit.${key}`, message: 'is required for a rate limit' });
     }
   }
+  value.adaptive = form.adaptive;
   return { value: value as unknown as RateLimit, problems };
+}
+
+/** The `circuitBreaker` to send, whole (a PATCH replaces it). A blank number is left out: the API's default applies. */
+export function circuitBreakerFromForm(form: CircuitBreakerForm): { value: Partial<CircuitBreaker>; problems: FieldProblem[] } {
+  const problems: FieldProblem[] = [];
+  const value: Record<string, unknown> = { enabled: form.enabled };
+  for (const key of CIRCUIT_BREAKER_NUMBERS) number(value, key, form[key], `circuitBreaker.${key}`, problems);
+  return { value: value as Partial<CircuitBreaker>, problems };
 }
 
 /** The `retryPolicy` to send. Blank fields are left out (the API's defaults apply). */
