@@ -200,6 +200,29 @@ describe('alerts', () => {
     expect(await alertsOf(brokenOps.id)).toEqual([]);
   });
 
+  it('tells the subscribers of dispatch.* when a destination is disabled because its receiver is gone, but not that destination', async () => {
+    const gone = await createWebhook(system.client, `${receiver.url}/gone`, { eventTypes: ['order.*', 'dispatch.*'] });
+    receiver.answer((request) => (request.path === '/gone' ? { status: 410, body: 'gone' } : { status: 200, body: 'ok' }));
+    await sendOrders(gone.id, 1);
+
+    const announced = await eventually(
+      async () =>
+        receiver.requests.find(
+          (request) =>
+            request.path === '/ops' &&
+            request.headers['dispatch-event-type'] === 'dispatch.destination.disabled' &&
+            JSON.parse(request.body).data.destination.id === gone.id,
+        ),
+      10_000,
+      'the disabled event at ops',
+    );
+    const payload = new Webhook(opsSecret).verify(announced.body, announced.headers as Record<string, string>) as Json;
+    expect(payload.data.destination).toMatchObject({ id: gone.id, name: gone.name, kind: 'webhook', enabled: false });
+    expect(payload.data.destination.config).toBeUndefined();
+    expect((await system.client.get(`/v1/destinations/${gone.id}`)).body.enabled).toBe(false);
+    expect(operationalRequests('/gone')).toEqual([]);
+  });
+
   describe('settings', () => {
     it('are the documented defaults until changed; any role reads them', async () => {
       const fresh = await startOrganizationClients();

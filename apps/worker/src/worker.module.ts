@@ -7,6 +7,7 @@ import { EgressGuard, Senders } from '@dispatch/destinations';
 import { OperationalEvents } from './alerts/operational-events';
 import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
+import { GoneDestinations } from './alerts/gone-destinations';
 import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
 import { AdaptiveRateLimit } from './flow-control/adaptive-rate-limit';
@@ -42,6 +43,7 @@ export class WorkerModule {
         OperationalEvents,
         OpenCircuits,
         EvaluateAlerts,
+        GoneDestinations,
         WorkerMetrics,
         AdaptiveRateLimit,
         WorkerHttp,
