@@ -1,5 +1,6 @@
 import { AdaptiveRates, REDIS, RedisConnection } from '@dispatch/queue';
 import { createWebhook, sendEvent } from '@dispatch/testing';
+import { WorkerMetrics } from '../apps/worker/src/operations/worker-metrics';
 import { errorShape } from './answers';
 import { useReceiver, useSystem } from './system';
 
@@ -140,6 +141,8 @@ describe('adaptive rate limit', () => {
     await system.client.post(`/v1/destinations/${destination.id}/resume`);
     const requests = await receiver.waitFor(10, 20_000);
     expect(requests[9].receivedAt - requests[0].receivedAt).toBeGreaterThanOrEqual(900);
+    const workerMetrics = await system.worker!.get(WorkerMetrics).registry.metrics();
+    expect(workerMetrics).toMatch(/^dispatch_rate_limiter_rejections_total\{source="worker"\} [1-9]/m);
 
     // The receiver kept up: the rate climbs by a tenth of max a window, and back at max BullMQ's own limit applies again.
     expect(

@@ -54,6 +54,13 @@ export class WorkerMetrics implements AttemptObserver {
     registers: [this.registry],
   });
   readonly runningWorkers = new Gauge({ name: 'dispatch_queue_workers', help: 'Destination queues with a running BullMQ worker', registers: [this.registry] });
+  /** Labelled by source only (never the destination: thousands of them). */
+  readonly rateLimiterRejections = new Counter({
+    name: 'dispatch_rate_limiter_rejections_total',
+    help: "Times a destination's rate limit held sends back (source=worker: a queue's worker waited for the next window)",
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
   readonly reenqueued = new Counter({
     name: 'dispatch_reconciler_enqueued_total',
     help: 'Deliveries the reconciler found without a job and enqueued again',

@@ -19,6 +19,7 @@ import {
 } from '@dispatch/queue';
 import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
 import { DeliveryProcessor } from '../delivery/delivery-processor';
+import { LimitAwareWorker } from '../flow-control/limit-aware-worker';
 import { AttemptSlots } from '../delivery/attempt-slots';
 import { WorkerMetrics } from '../operations/worker-metrics';
 import { QueueTurns, Turn } from './queue-turns';
@@ -228,7 +229,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       return;
     }
     const slots = new AttemptSlots(this.config.worker.concurrency);
-    const worker = new Worker<DeliveryJobData>(
+    const worker = new LimitAwareWorker<DeliveryJobData>(
       destinationQueueName(destinationId),
       async (job, token) => {
         if (entry.refreshing) await entry.refreshing;
@@ -243,6 +244,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
         ...(destination.rateLimit ? { limiter: { max: destination.rateLimit.max, duration: destination.rateLimit.durationMs } } : {}),
         settings: { backoffStrategy: deliveryBackoff },
       },
+      () => this.metrics.rateLimiterRejections.inc({ source: 'worker' }),
     );
     const entry: Running = { worker, slots, destination, lastActiveAt: Date.now(), wokenAt: Date.now(), turn, refreshing: undefined };
     const touch = () => {
