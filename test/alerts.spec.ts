@@ -200,6 +200,46 @@ describe('alerts', () => {
     expect(await alertsOf(brokenOps.id)).toEqual([]);
   });
 
+  it('opens failure-rate, backlog and response-time alerts over their thresholds, and takes 429 answers for no failures', async () => {
+    await putSettings({
+      failureRate: { threshold: 0.3, windowMs: 60_000 },
+      consecutiveFailures: null,
+      backlog: 2,
+      responseTimeMs: 200,
+      cooldownMs: 0,
+      escalateAfterMs: [],
+    });
+    const hook = (path: string, overrides: Record<string, unknown> = {}) =>
+      createWebhook(system.client, `${receiver.url}${path}`, { eventTypes: ['order.*'], retryPolicy: { maxAttempts: 1 }, ...overrides });
+    const flaky = await hook('/flaky');
+    const slow = await hook('/slow');
+    const throttled = await hook('/throttled');
+    const held = await hook('/held');
+    let flakyCalls = 0;
+    receiver.answer((request) => {
+      if (request.path === '/flaky') return (flakyCalls += 1) % 2 === 1 && flakyCalls < 4 ? { status: 500 } : { status: 200 };
+      if (request.path === '/slow') return { status: 200, delayMs: 400 };
+      if (request.path === '/throttled') return { status: 429, headers: { 'retry-after': '1' } };
+      return { status: 200 };
+    });
+
+    await sendOrders(flaky.id, 5); // failed, delivered, failed, delivered, delivered: 40 %
+    await sendOrders(slow.id, 1);
+    await sendOrders(throttled.id, 5);
+    expect((await system.client.post(`/v1/destinations/${held.id}/pause`, {})).status).toBe(200);
+    for (let index = 0; index < 3; index += 1) await sendEvent(system.client, { type: 'order.created', destinations: [held.id], data: { index } });
+
+    expect(await openAlert(flaky.id, 'failure_rate')).toMatchObject({ value: 0.4, threshold: 0.3 });
+    expect((await openAlert(slow.id, 'response_time')).value).toBeGreaterThanOrEqual(400);
+    expect(await openAlert(held.id, 'backlog')).toMatchObject({ value: 3, threshold: 2 });
+    await evaluate();
+    expect(await alertsOf(throttled.id)).toEqual([]);
+
+    // The held deliveries flow once the destination is resumed: the backlog alert resolves.
+    expect((await system.client.post(`/v1/destinations/${held.id}/resume`, {})).status).toBe(200);
+    await eventually(async () => ((await alertsOf(held.id, 'resolved')).length === 1 ? true : undefined), 10_000, 'the backlog alert to resolve');
+  });
+
   it('tells the subscribers of dispatch.* when a destination is disabled because its receiver is gone, but not that destination', async () => {
     const gone = await createWebhook(system.client, `${receiver.url}/gone`, { eventTypes: ['order.*', 'dispatch.*'] });
     receiver.answer((request) => (request.path === '/gone' ? { status: 410, body: 'gone' } : { status: 200, body: 'ok' }));
