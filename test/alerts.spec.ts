@@ -310,6 +310,15 @@ describe('alerts', () => {
     });
   });
 
+  it('are described in the OpenAPI document', async () => {
+    const paths = (await system.client.get('/docs-json')).body.paths;
+    expect(Object.keys(paths)).toEqual(expect.arrayContaining(['/v1/alerts', '/v1/alerts/{id}/acknowledge', '/v1/alert-settings']));
+    expect(Object.keys(paths['/v1/alert-settings'])).toEqual(expect.arrayContaining(['get', 'put']));
+    const body = paths['/v1/alert-settings'].put.requestBody.content['application/json'].schema;
+    expect(Object.keys(body.properties)).toEqual(['failureRate', 'consecutiveFailures', 'backlog', 'responseTimeMs', 'cooldownMs', 'escalateAfterMs']);
+    expect(paths['/v1/alerts'].get.responses['200'].content['application/json'].schema.properties.data.items.properties.condition.enum).toContain('circuit_open');
+  });
+
   /** API clients of a new organization that never changed its settings. */
   async function startOrganizationClients(): Promise<{ admin: ApiClient; viewer: ApiClient }> {
     const organization = await createTestOrganization(system.config.databaseUrl);
