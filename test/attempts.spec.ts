@@ -46,7 +46,7 @@ describe('claims and attempt records written together', () => {
       responseBody: 'ok',
       error: null,
     };
-    return deliveries.settleAttempt(record, { status: 'delivered', nextAttemptAt: null, lastError: null }, destinationId);
+    return deliveries.settleAttempt(record, { status: 'delivered', nextAttemptAt: null, lastError: null, health: 'success' }, destinationId);
   }
 
   it('answers every claim of a group, claims a delivery asked twice once, and records attempts alongside', async () => {

@@ -50,6 +50,7 @@ const matrix: Record<string, Row> = {
   },
   'POST /v1/destinations/:id/pause': { needs: 'admin', object: true, ok: 200, request: (o) => ({ path: `/v1/destinations/${o.pausedId}/pause`, body: {} }) },
   'POST /v1/destinations/:id/resume': { needs: 'admin', object: true, ok: 200, request: (o) => ({ path: `/v1/destinations/${o.pausedId}/resume`, body: {} }) },
+  'GET /v1/destinations/:id/health': { needs: 'read', object: true, ok: 200, request: (o) => ({ path: `/v1/destinations/${o.destinationId}/health` }) },
   'POST /v1/events': {
     needs: 'produce',
     object: false,

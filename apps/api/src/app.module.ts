@@ -23,6 +23,7 @@ import {
   UpdateDestination,
 } from './destinations/destination-usecases';
 import { DestinationSecrets } from './destinations/destination-secrets';
+import { DestinationHealthReader } from './destinations/destination-health';
 import { EventsController } from './events/events.controller';
 import { IngestEvent } from './events/ingest-event';
 import { RoutingTable } from './events/routing-table';
@@ -89,6 +90,7 @@ export class AppModule {
         BoardRetries,
         DestinationFinder,
         DestinationSecrets,
+        DestinationHealthReader,
         CreateDestination,
         UpdateDestination,
         DeleteDestination,

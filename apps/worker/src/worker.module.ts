@@ -16,6 +16,7 @@ import { WorkerMetrics } from './operations/worker-metrics';
 import { MaintenanceSchedule } from './reconciler/maintenance-schedule';
 import { ReconcileDeliveries } from './reconciler/reconcile-deliveries';
 import { RetentionSweep } from './reconciler/retention-sweep';
+import { AutoDisable } from './reconciler/auto-disable';
 import { DestinationSupervisor } from './supervisor/destination-supervisor';
 
 @Module({})
@@ -51,6 +52,7 @@ export class WorkerModule {
         DestinationSupervisor,
         ReconcileDeliveries,
         RetentionSweep,
+        AutoDisable,
         MaintenanceSchedule,
       ],
     };

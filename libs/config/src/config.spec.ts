@@ -62,6 +62,8 @@ describe('configuration', () => {
     ['DISPATCH_RETENTION_DAYS', '36501'],
     ['DISPATCH_RETENTION_BATCH', '0'],
     ['DISPATCH_RETENTION_SWEEP_MS', '0'],
+    ['DISPATCH_AUTO_DISABLE_AFTER_MS', '-1'],
+    ['DISPATCH_AUTO_DISABLE_AFTER_MS', 'soon'],
     ['DISPATCH_REDIS_CLUSTER_NODES', '127.0.0.1'],
     ['DISPATCH_REDIS_CLUSTER_NODES', '127.0.0.1:7000,127.0.0.1:70000'],
     ['DISPATCH_REDIS_CLUSTER_NODES', 'redis://127.0.0.1:7000'],
@@ -87,6 +89,12 @@ describe('configuration', () => {
   it('reads DISPATCH_RETENTION_DAYS, 0 meaning history is kept forever', () => {
     expect(loadConfig({ DISPATCH_RETENTION_DAYS: '0' }).retention.days).toBe(0);
     expect(loadConfig({ DISPATCH_RETENTION_DAYS: '7', DISPATCH_RETENTION_BATCH: '50' }).retention).toMatchObject({ days: 7, batch: 50 });
+  });
+
+  it('reads DISPATCH_AUTO_DISABLE_AFTER_MS, 5 days by default, 0 meaning never', () => {
+    expect(loadConfig({}).autoDisableAfterMs).toBe(5 * 24 * 3600 * 1000);
+    expect(loadConfig({ DISPATCH_AUTO_DISABLE_AFTER_MS: '0' }).autoDisableAfterMs).toBe(0);
+    expect(loadConfig({ DISPATCH_AUTO_DISABLE_AFTER_MS: '1500' }).autoDisableAfterMs).toBe(1500);
   });
 
   it('reads DISPATCH_TRUST_PROXY as a list of CIDRs, none by default', () => {
@@ -185,6 +193,7 @@ describe('configuration', () => {
         batch: readme('DISPATCH_RETENTION_BATCH') as number,
         sweepMs: readme('DISPATCH_RETENTION_SWEEP_MS') as number,
       },
+      autoDisableAfterMs: readme('DISPATCH_AUTO_DISABLE_AFTER_MS') as number,
       requestTimeoutMs: readme('DISPATCH_REQUEST_TIMEOUT_MS') as number,
       queues: { allowRetries: readme('DISPATCH_QUEUES_ALLOW_RETRIES') === 'true' },
       logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],

@@ -90,6 +90,7 @@ const environmentSchema = z.object({
   DISPATCH_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   DISPATCH_RETENTION_BATCH: integer(500),
   DISPATCH_RETENTION_SWEEP_MS: integer(3_600_000),
+  DISPATCH_AUTO_DISABLE_AFTER_MS: z.coerce.number().int().min(0).default(432_000_000),
   DISPATCH_WEBHOOK_TIMEOUT_MS: integer(15_000),
   DISPATCH_RESPONSE_MAX_BYTES: integer(4096),
   DISPATCH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
@@ -148,6 +149,8 @@ export type DispatchConfig = Readonly<{
    * looked for every `sweepMs`.
    */
   retention: Readonly<{ days: number; batch: number; sweepMs: number }>;
+  /** A destination whose attempts have all failed for this long is disabled (0: never). Default 5 days. */
+  autoDisableAfterMs: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }>;
 
@@ -189,6 +192,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
     trustedProxies: e.DISPATCH_TRUST_PROXY,
     retention: { days: e.DISPATCH_RETENTION_DAYS, batch: e.DISPATCH_RETENTION_BATCH, sweepMs: e.DISPATCH_RETENTION_SWEEP_MS },
+    autoDisableAfterMs: e.DISPATCH_AUTO_DISABLE_AFTER_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,4 +1,4 @@
-import { statusesThatCanBecome } from '@dispatch/domain';
+import { AttemptHealth, statusesThatCanBecome } from '@dispatch/domain';
 import { Batcher, writeTogetherOrAlone } from './batcher';
 import { nextInOrder, orderingBlocker } from './ordering';
 import type { Database, DeliveryStatus, PrismaClient } from './prisma';
@@ -35,6 +35,8 @@ export type AttemptSettlement = {
   lastError: string | null;
   /** Set when the receiver said it is gone: the destination is disabled with this reason. */
   disableDestination?: string;
+  /** What the attempt counts as in its destination's health (a throttled answer is no failure). */
+  health: AttemptHealth;
 };
 
 const CLAIMABLE = statusesThatCanBecome('delivering');
@@ -189,6 +191,13 @@ export class AttemptRepository {
    *   attempt) and this attempt is recorded all the same.
    * - `disabled`: a receiver that answered gone disables its destination in the same commit as
    *   the attempt that learned it.
+   * - `health`: each destination of the group gets its health row brought up to date (created on
+   *   its first attempt) from the group's attempts, aggregated per destination here, so health
+   *   costs no round trip of its own. The failure streak follows the group's order (`ord`): a
+   *   success ends it, failures after the group's last success carry it on, throttled attempts
+   *   neither. Rows are written in destination id order, so two worker processes writing the
+   *   same destinations wait for each other instead of deadlocking. Response times go to the
+   *   15-minute window of the statement's time (see `recentAverageResponseMs` in the domain).
    * - `old` reads the status, `manual_retry_at` and `next_attempt_at` the claim is about to
    *   change (`RETURNING` gives only the new values; the old ones make the attempt `manual`, and
    *   let a claim left unused be released). `FOR UPDATE` takes
@@ -202,9 +211,9 @@ export class AttemptRepository {
     return this.database.sql<ClaimRow>(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamp[], $6::int[], $7::int[], $8::text[], $9::text[],
-                              $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[], $18::text[])
-           AS i(attempt_id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error,
-                status, next_attempt_at, last_error, disable_reason, destination_id, outcome)
+                              $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[], $18::text[], $19::text[])
+           WITH ORDINALITY AS i(attempt_id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error,
+                status, next_attempt_at, last_error, disable_reason, destination_id, outcome, health, ord)
        ), recorded AS (
          INSERT INTO attempts (id, delivery_id, number, trigger, started_at, duration_ms, outcome, status_code, response_body, error)
          SELECT attempt_id, delivery_id, number, trigger::"AttemptTrigger", started_at, duration_ms, outcome::"AttemptOutcome",
@@ -215,8 +224,49 @@ export class AttemptRepository {
              last_status_code = i.status_code, updated_at = now()
          FROM input i WHERE d.id = i.delivery_id AND d.status = 'delivering'
        ), disabled AS (
-         UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, updated_at = now()
+         UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, disabled_at = now(), updated_at = now()
          FROM input i WHERE dst.id = i.destination_id AND i.disable_reason IS NOT NULL
+       ), health_input AS (
+         SELECT destination_id, health, started_at, duration_ms, ord,
+                max(ord) FILTER (WHERE health = 'success') OVER (PARTITION BY destination_id) AS last_success_ord
+         FROM input
+       ), health_change AS (
+         SELECT destination_id,
+                count(*) AS attempts,
+                count(*) FILTER (WHERE health = 'failure') AS failures,
+                count(*) FILTER (WHERE health = 'failure' AND ord > coalesce(last_success_ord, 0)) AS trailing_failures,
+                min(started_at) FILTER (WHERE health = 'failure' AND ord > coalesce(last_success_ord, 0)) AS trailing_failing_since,
+                coalesce(sum(duration_ms), 0) AS response_ms,
+                max(started_at) FILTER (WHERE health = 'success') AS last_success_at,
+                max(started_at) FILTER (WHERE health = 'failure') AS last_failure_at,
+                max(started_at) AS last_check_at,
+                date_bin('15 minutes', localtimestamp, timestamp '2000-01-01') AS window_started_at
+         FROM health_input GROUP BY destination_id ORDER BY destination_id
+       ), health AS (
+         INSERT INTO destination_health AS h (destination_id, consecutive_failures, total_deliveries, total_failures, total_response_ms, failing_since,
+                                              last_success_at, last_failure_at, last_check_at, window_started_at, window_attempts, window_response_ms)
+         SELECT destination_id, trailing_failures, attempts, failures, response_ms, trailing_failing_since,
+                last_success_at, last_failure_at, last_check_at, window_started_at, attempts, response_ms
+         FROM health_change
+         ON CONFLICT (destination_id) DO UPDATE SET
+           consecutive_failures = CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.consecutive_failures
+                                       ELSE h.consecutive_failures + excluded.consecutive_failures END,
+           failing_since = CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.failing_since ELSE coalesce(h.failing_since, excluded.failing_since) END,
+           total_deliveries = h.total_deliveries + excluded.total_deliveries,
+           total_failures = h.total_failures + excluded.total_failures,
+           total_response_ms = h.total_response_ms + excluded.total_response_ms,
+           last_success_at = greatest(h.last_success_at, excluded.last_success_at),
+           last_failure_at = greatest(h.last_failure_at, excluded.last_failure_at),
+           last_check_at = greatest(h.last_check_at, excluded.last_check_at),
+           window_attempts = CASE WHEN h.window_started_at >= excluded.window_started_at THEN h.window_attempts + excluded.window_attempts
+                                  ELSE excluded.window_attempts END,
+           window_response_ms = CASE WHEN h.window_started_at >= excluded.window_started_at THEN h.window_response_ms + excluded.window_response_ms
+                                     ELSE excluded.window_response_ms END,
+           previous_window_attempts = CASE WHEN h.window_started_at >= excluded.window_started_at THEN h.previous_window_attempts
+                                           WHEN h.window_started_at = excluded.window_started_at - interval '15 minutes' THEN h.window_attempts ELSE 0 END,
+           previous_window_response_ms = CASE WHEN h.window_started_at >= excluded.window_started_at THEN h.previous_window_response_ms
+                                              WHEN h.window_started_at = excluded.window_started_at - interval '15 minutes' THEN h.window_response_ms ELSE 0 END,
+           window_started_at = greatest(h.window_started_at, excluded.window_started_at)
        ), old AS (
          SELECT d.id, d.status, d.manual_retry_at, d.next_attempt_at
          FROM deliveries d JOIN unnest($15::text[], $17::text[]) AS c(id, destination_id) ON d.id = c.id AND d.destination_id = c.destination_id
@@ -251,6 +301,7 @@ export class AttemptRepository {
         CLAIMABLE,
         claims.map((claim) => claim.destinationId),
         column((one) => one.attempt.outcome),
+        column((one) => one.settlement.health),
       ],
       'write-attempts',
     );

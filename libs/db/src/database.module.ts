@@ -12,6 +12,7 @@ import { DeliveryScans } from './delivery-scans';
 import { AuditRepository } from './audit';
 import { ReplayRepository } from './replays';
 import { RetentionRepository } from './retention';
+import { DestinationHealthRepository } from './destination-health';
 import { AlertRepository } from './alerts';
 import { DeliveryMetricsRepository } from './delivery-metrics';
 
@@ -46,6 +47,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     { provide: AuditRepository, inject: [Database], useFactory: (database: Database) => new AuditRepository(database) },
     { provide: ReplayRepository, inject: [Database], useFactory: (database: Database) => new ReplayRepository(database) },
     { provide: RetentionRepository, inject: [Database], useFactory: (database: Database) => new RetentionRepository(database) },
+    { provide: DestinationHealthRepository, inject: [Database], useFactory: (database: Database) => new DestinationHealthRepository(database) },
     { provide: AlertRepository, inject: [Database], useFactory: (database: Database) => new AlertRepository(database) },
     { provide: DeliveryMetricsRepository, inject: [Database], useFactory: (database: Database) => new DeliveryMetricsRepository(database) },
   ],
@@ -63,6 +65,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     AuditRepository,
     ReplayRepository,
     RetentionRepository,
+    DestinationHealthRepository,
     AlertRepository,
     DeliveryMetricsRepository,
   ],

@@ -12,6 +12,8 @@ export type NewDestination = {
   secret: string | null;
   eventTypes: string[];
   enabled: boolean;
+  /** When a destination created disabled was disabled (its creation). */
+  disabledAt?: Date | null;
   rateLimitMax: number | null;
   rateLimitDurationMs: number | null;
   rateLimitAdaptive: boolean;

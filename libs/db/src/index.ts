@@ -35,5 +35,6 @@ export * from './audit';
 export * from './replays';
 export * from './alerts';
 export * from './retention';
+export * from './destination-health';
 export * from './batcher';
 export * from './delivery-metrics';

@@ -10,6 +10,7 @@ export * from './readiness';
 export * from './send-result';
 export * from './secret-box';
 export * from './unhandled-rejections';
+export * from './destination-health';
 export * from './rate-limit-settings';
 export * from './circuit-breaker-settings';
 export * from './alert-settings';

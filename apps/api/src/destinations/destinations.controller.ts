@@ -15,6 +15,7 @@ import { limitSchema, page } from '../http/pagination';
 import { jsonSchema, withKindConfigs } from '../http/openapi';
 import { createDestinationSchema, updateDestinationSchema } from './destination.schemas';
 import { destinationView } from './destination.view';
+import { DestinationHealthReader } from './destination-health';
 import {
   CreateDestination,
   DeleteDestination,
@@ -66,6 +67,7 @@ export class DestinationsController {
     private readonly audit: AuditTrail,
     private readonly board: QueuesBoard,
     private readonly routing: RoutingTable,
+    private readonly health: DestinationHealthReader,
   ) {}
 
   @Post()
@@ -87,18 +89,39 @@ export class DestinationsController {
 
   @Get()
   @Access('read')
-  @ApiOperation({ summary: 'List destinations (credentials in config shown as "********")' })
+  @ApiOperation({ summary: 'List destinations (credentials in config shown as "********"), each with health: { status, circuit }' })
   async list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const { limit, cursor } = parse(listQuery, query, 'query');
     const found = await this.destinations.list(caller.organizationId, limit, cursor);
-    return page(found, limit, destinationView, (destination) => destination.id);
+    const health = await this.health.summaries(caller.organizationId, found);
+    return page(
+      found,
+      limit,
+      (destination) => destinationView(destination, health.get(destination.id)),
+      (destination) => destination.id,
+    );
   }
 
   @Get(':id')
   @Access('read')
-  @ApiOperation({ summary: 'A destination (credentials in config shown as "********")' })
+  @ApiOperation({ summary: 'A destination (credentials in config shown as "********"), with health: { status, circuit }' })
   async get(@CurrentCaller() caller: Caller, @Param('id') id: string) {
-    return destinationView(await this.finder.get(caller.organizationId, id));
+    const destination = await this.finder.get(caller.organizationId, id);
+    const health = await this.health.summaries(caller.organizationId, [destination]);
+    return destinationView(destination, health.get(destination.id));
+  }
+
+  @Get(':id/health')
+  @Access('read')
+  @ApiOperation({
+    summary: 'Health of a destination: status, circuit, failures, response times, backlog',
+    description:
+      'status: disabled when the destination is disabled; unhealthy when its circuit is open or half-open, or after 3 or more consecutive failed attempts; ' +
+      "degraded after 1 or 2, or when the average response time of the last 15 minutes (recentAverageResponseMs) is above the organization's responseTimeMs alert setting (default 30000); else healthy. " +
+      'A 429 or an answer with Retry-After is no failure. totalDeliveries counts attempts made; averageResponseMs is the average duration of all of them; backlog counts open deliveries (pending, delivering, retrying).',
+  })
+  async healthOf(@CurrentCaller() caller: Caller, @Param('id') id: string) {
+    return this.health.detail(await this.finder.get(caller.organizationId, id));
   }
 
   @Patch(':id')

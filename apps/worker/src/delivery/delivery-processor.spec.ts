@@ -317,7 +317,7 @@ describe('DeliveryProcessor attempt', () => {
     expect(error).toMatchObject({ delayMs: 1_000, message: 'error: socket hang up' });
     const [attempt, settlement] = s.mocks.deliveries.settleAttempt.mock.calls[0];
     expect(attempt).toMatchObject({ outcome: 'retry', statusCode: null, responseBody: null, error: 'error: socket hang up' });
-    expect(settlement).toEqual({ status: 'retrying', nextAttemptAt: new Date(NOW + 1_000), lastError: 'error: socket hang up' });
+    expect(settlement).toEqual({ status: 'retrying', nextAttemptAt: new Date(NOW + 1_000), lastError: 'error: socket hang up', health: 'failure' });
     expect(s.mocks.reports.map((report) => report.result.verdict)).toEqual(['transient']);
   });
 
@@ -369,21 +369,27 @@ describe('DeliveryProcessor settle', () => {
   });
 
   it.each([
-    ['delivered', DELIVERED, 1, { status: 'delivered', nextAttemptAt: null, lastError: null }, undefined],
-    ['a transient failure with attempts left', UNAVAILABLE, 1, { status: 'retrying', nextAttemptAt: new Date(NOW + 1_000), lastError: 'HTTP 503' }, RetryLaterError],
+    ['delivered', DELIVERED, 1, { status: 'delivered', nextAttemptAt: null, lastError: null, health: 'success' }, undefined],
+    [
+      'a transient failure with attempts left',
+      UNAVAILABLE,
+      1,
+      { status: 'retrying', nextAttemptAt: new Date(NOW + 1_000), lastError: 'HTTP 503', health: 'failure' },
+      RetryLaterError,
+    ],
     [
       'a transient failure on the last attempt',
       UNAVAILABLE,
       3,
-      { status: 'failed', nextAttemptAt: null, lastError: 'HTTP 503; gave up after 3 attempts' },
+      { status: 'failed', nextAttemptAt: null, lastError: 'HTTP 503; gave up after 3 attempts', health: 'failure' },
       UnrecoverableError,
     ],
-    ['a permanent failure', UNPROCESSABLE, 1, { status: 'failed', nextAttemptAt: null, lastError: 'HTTP 422, not retryable' }, UnrecoverableError],
+    ['a permanent failure', UNPROCESSABLE, 1, { status: 'failed', nextAttemptAt: null, lastError: 'HTTP 422, not retryable', health: 'failure' }, UnrecoverableError],
     [
       'a gone receiver (the destination is disabled)',
       GONE,
       1,
-      { status: 'failed', nextAttemptAt: null, lastError: 'receiver answered 410 Gone', disableDestination: 'receiver answered 410 Gone' },
+      { status: 'failed', nextAttemptAt: null, lastError: 'receiver answered 410 Gone', disableDestination: 'receiver answered 410 Gone', health: 'failure' },
       UnrecoverableError,
     ],
   ])('settles %s and answers BullMQ accordingly', async (_name, answer, attemptNumber, expected, thrown) => {
@@ -405,6 +411,7 @@ describe('DeliveryProcessor settle', () => {
     expect(error).toBeInstanceOf(RetryLaterError);
     expect((error as RetryLaterError).delayMs).toBe(90_000);
     expect(s.mocks.deliveries.settleAttempt.mock.calls[0][1].nextAttemptAt).toEqual(new Date(NOW + 90_000));
+    expect(s.mocks.deliveries.settleAttempt.mock.calls[0][1].health).toBe('throttled');
   });
 
   it('logs that a gone destination was disabled', async () => {

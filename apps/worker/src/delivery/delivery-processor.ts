@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
 import { DestinationSettings, Senders, sendRequest, SendResult } from '@dispatch/destinations';
-import { AttemptOutcome, classifyAttempt, newId, storableText } from '@dispatch/domain';
+import { attemptHealth, AttemptOutcome, classifyAttempt, newId, storableText } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError, retryPriority } from '@dispatch/queue';
 import { AttemptObservers } from './attempt-observers';
 import { AttemptSlots, SlotsClosedError } from './attempt-slots';
@@ -112,7 +112,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     result: SendResult,
   ): Promise<void> {
     const outcome = classifyAttempt(result, claimed.attemptNumber, destination.retryPolicy);
-    const recorded = this.deliveries.settleAttempt(attemptRecord(claimed, startedAt, result, outcome), settlement(outcome, new Date()), destination.id);
+    const recorded = this.deliveries.settleAttempt(attemptRecord(claimed, startedAt, result, outcome), settlement(outcome, result, new Date()), destination.id);
     if (outcome.kind === 'delivered' && !destination.ordered) {
       // Nothing waits on the record of a delivered attempt: the job completes while it is
       // written with the next group of writes (`flush` runs before shutdown). Were it lost,
@@ -207,15 +207,17 @@ function orderWait(blockerNextAttemptAt: Date | null): number {
   return Math.min(ORDER_WAIT_MAX_MS, Math.max(ORDER_WAIT_MS, blockerNextAttemptAt.getTime() - Date.now() + 1000));
 }
 
-function settlement(outcome: AttemptOutcome, now: Date): AttemptSettlement {
+/** The delivery's new status, and what the attempt counts as in its destination's health. */
+function settlement(outcome: AttemptOutcome, result: SendResult, now: Date): AttemptSettlement {
+  const health = attemptHealth(result, outcome);
   switch (outcome.kind) {
     case 'delivered':
-      return { status: 'delivered', nextAttemptAt: null, lastError: null };
+      return { status: 'delivered', nextAttemptAt: null, lastError: null, health };
     case 'retry':
-      return { status: 'retrying', nextAttemptAt: new Date(now.getTime() + outcome.delayMs), lastError: outcome.reason };
+      return { status: 'retrying', nextAttemptAt: new Date(now.getTime() + outcome.delayMs), lastError: outcome.reason, health };
     case 'failed':
-      return { status: 'failed', nextAttemptAt: null, lastError: outcome.reason };
+      return { status: 'failed', nextAttemptAt: null, lastError: outcome.reason, health };
     case 'gone':
-      return { status: 'failed', nextAttemptAt: null, lastError: outcome.reason, disableDestination: outcome.reason };
+      return { status: 'failed', nextAttemptAt: null, lastError: outcome.reason, disableDestination: outcome.reason, health };
   }
 }

@@ -7,6 +7,7 @@ import { DeliveryQueues, enqueueRequest, MAINTENANCE_QUEUE } from '@dispatch/que
 import { ALERTS_JOB, AlertReport, EvaluateAlerts } from '../alerts/evaluate-alerts';
 import { WorkerMetrics } from '../operations/worker-metrics';
 import { RETENTION_JOB, RetentionReport, RetentionSweep } from './retention-sweep';
+import { AutoDisable } from './auto-disable';
 
 const BATCH = 500;
 
@@ -14,7 +15,8 @@ const BATCH = 500;
  * The outbox guarantee: finds open deliveries that have not moved for a while and have no
  * live job (the process died between commit and enqueue, or Redis lost its data) and enqueues
  * them again. Enqueueing is idempotent (job id = delivery id). Each pass also removes from the
- * database the previous signing secrets that have expired. Runs as a BullMQ job scheduler on
+ * database the previous signing secrets that have expired, and disables the destinations whose
+ * attempts have all failed for DISPATCH_AUTO_DISABLE_AFTER_MS (AutoDisable). Runs as a BullMQ job scheduler on
  * the maintenance queue, so one worker process runs it at a time. The queue's retention jobs
  * are handed to RetentionSweep, its alert evaluation jobs to EvaluateAlerts.
  */
@@ -31,6 +33,7 @@ export class ReconcileDeliveries extends WorkerHost {
     private readonly queues: DeliveryQueues,
     private readonly metrics: WorkerMetrics,
     private readonly retention: RetentionSweep,
+    private readonly autoDisable: AutoDisable,
     private readonly alerts: EvaluateAlerts,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
   ) {
@@ -47,6 +50,7 @@ export class ReconcileDeliveries extends WorkerHost {
     const now = new Date();
     const enqueued = await this.reconcile(now);
     await this.clearExpiredSecrets(now);
+    await this.autoDisable.run(now);
     return enqueued;
   }
 

@@ -75,6 +75,7 @@ function destinationRecord(id: string, overrides: Partial<DestinationRecord> = {
     eventTypes: ['*'],
     enabled: true,
     disabledReason: null,
+    disabledAt: null,
     paused: false,
     rateLimitMax: null,
     rateLimitDurationMs: null,
