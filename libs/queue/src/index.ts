@@ -5,4 +5,5 @@ export * from './connection';
 export * from './delivery-queues';
 export * from './queue.module';
 export * from './enqueue-request';
+export * from './circuit-breakers';
 export * from './adaptive-rates';

@@ -19,3 +19,18 @@ export function changedChannel(prefix: string): string {
 
 /** The queue of Dispatch's own periodic work (the reconciler). */
 export const MAINTENANCE_QUEUE = '{maintenance}';
+
+/** A destination's circuit breaker state (`CircuitBreakers`): in its queue's hash-tag slot. */
+export function circuitKey(prefix: string, destinationId: string): string {
+  return `${prefix}:${destinationQueueName(destinationId)}:circuit`;
+}
+
+/** The destinations whose circuit is not closed (a hash: destination id → circuit). */
+export function circuitsKey(prefix: string): string {
+  return `${prefix}:circuits`;
+}
+
+/** Pub/sub channel on which a circuit's transition is announced to every process (`<destination id> <circuit>`). */
+export function circuitChannel(prefix: string): string {
+  return `${prefix}:circuit`;
+}

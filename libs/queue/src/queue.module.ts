@@ -1,6 +1,7 @@
 import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { createRedisConnection, RedisConnection } from './connection';
+import { CircuitBreakers } from './circuit-breakers';
 import { DeliveryQueues } from './delivery-queues';
 import { AdaptiveRates } from './adaptive-rates';
 
@@ -20,7 +21,7 @@ class QueueLifecycle implements OnApplicationShutdown {
   }
 }
 
-/** One shared Redis connection, the producer side of the destination queues, and the adaptive rates of destinations. */
+/** One shared Redis connection, the producer side of the destination queues, and the circuit breakers and adaptive rates of destinations. */
 @Global()
 @Module({
   providers: [
@@ -31,12 +32,17 @@ class QueueLifecycle implements OnApplicationShutdown {
       useFactory: (redis: RedisConnection, config: DispatchConfig) => new DeliveryQueues(redis, config.queuePrefix),
     },
     {
+      provide: CircuitBreakers,
+      inject: [REDIS, DISPATCH_CONFIG],
+      useFactory: (redis: RedisConnection, config: DispatchConfig) => new CircuitBreakers(redis, config.queuePrefix),
+    },
+    {
       provide: AdaptiveRates,
       inject: [REDIS, DISPATCH_CONFIG],
       useFactory: (redis: RedisConnection, config: DispatchConfig) => new AdaptiveRates(redis, config.queuePrefix),
     },
     QueueLifecycle,
   ],
-  exports: [REDIS, DeliveryQueues, AdaptiveRates],
+  exports: [REDIS, DeliveryQueues, CircuitBreakers, AdaptiveRates],
 })
 export class QueueModule {}

@@ -1,9 +1,9 @@
 import { HttpException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DeliveryScans, DestinationChanges, DestinationHealthRepository, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
+import { DeliveryScans, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
 import { DestinationKind, EgressGuard, findKind, MASKED, Senders, sendRequest } from '@dispatch/destinations';
 import { generateSigningSecret, newId } from '@dispatch/domain';
-import { AdaptiveRates, DeliveryQueues, enqueueRequest } from '@dispatch/queue';
+import { AdaptiveRates, CircuitBreakers, DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 import { Metrics } from '../operations/metrics';
 import { badRequest } from '../http/errors';
 import { checkedConfig } from './destination-config';
@@ -21,17 +21,21 @@ export class DestinationFinder {
   }
 }
 
-/** Sends again the open deliveries of a destination that was disabled or paused. */
+/**
+ * Sends again the open deliveries of a destination that was disabled or paused. An open circuit
+ * keeps the queue paused: the worker that makes it half-open resumes it.
+ */
 @Injectable()
 export class ReopenDestination {
   constructor(
     private readonly deliveries: DeliveryScans,
     private readonly queues: DeliveryQueues,
+    private readonly circuits: CircuitBreakers,
   ) {}
 
   async execute(destination: DestinationRecord): Promise<void> {
     await this.queues.announceChange(destination.id);
-    await this.queues.resume(destination.id);
+    if ((await this.circuits.state(destination.id)).circuit !== 'open') await this.queues.resume(destination.id);
     const open = await this.deliveries.openDeliveriesOf(destination.id);
     await this.queues.enqueue(
       open.map((delivery) => enqueueRequest({ ...delivery, destinationId: destination.id, priority: delivery.event.priority }, destination.retryPolicy)),
@@ -63,7 +67,6 @@ export class CreateDestination {
       secret: signingSecret === null ? null : this.secrets.sealSigningSecret(id, signingSecret),
       eventTypes: input.eventTypes,
       enabled: input.enabled,
-      disabledAt: input.enabled ? null : new Date(),
       rateLimitMax: input.rateLimit?.max ?? null,
       rateLimitDurationMs: input.rateLimit?.durationMs ?? null,
       rateLimitAdaptive: input.rateLimit?.adaptive ?? false,
@@ -85,7 +88,6 @@ export class UpdateDestination {
     private readonly egress: EgressGuard,
     private readonly secrets: DestinationSecrets,
     private readonly rates: AdaptiveRates,
-    private readonly health: DestinationHealthRepository,
   ) {}
 
   async execute(organizationId: string, id: string, input: UpdateDestinationInput): Promise<DestinationRecord> {
@@ -112,10 +114,7 @@ export class UpdateDestination {
       changes.rateLimitAdaptive = input.rateLimit?.adaptive ?? false;
     }
     if (input.circuitBreaker !== undefined) changes.circuitBreaker = input.circuitBreaker;
-    if (input.enabled === true) Object.assign(changes, { disabledReason: null, disabledAt: null });
-    if (input.enabled === false && current.enabled) changes.disabledAt = new Date();
-    // Before it is enabled, so auto-disable never sees it enabled with its old failure streak.
-    if (input.enabled === true && !current.enabled) await this.health.restartFailureClock(id);
+    if (input.enabled === true) changes.disabledReason = null;
     const updated = await this.destinations.update(id, changes);
     // A new rate limit starts at its max: a rate lowered under the old one is forgotten.
     if (input.rateLimit !== undefined) await this.rates.reset(id);
@@ -168,18 +167,12 @@ export class ResumeDestination {
     private readonly finder: DestinationFinder,
     private readonly destinations: DestinationRepository,
     private readonly reopen: ReopenDestination,
-    private readonly health: DestinationHealthRepository,
   ) {}
 
-  /**
-   * Resumes a paused destination, or re-enables one that was disabled, and sends what it held.
-   * Auto-disable counts a new period from its next failed attempt.
-   */
+  /** Resumes a paused destination, or re-enables one that was disabled, and sends what it held. */
   async execute(organizationId: string, id: string): Promise<DestinationRecord> {
     await this.finder.get(organizationId, id);
-    // Before it is enabled, so auto-disable never sees it enabled with its old failure streak.
-    await this.health.restartFailureClock(id);
-    const destination = await this.destinations.update(id, { paused: false, enabled: true, disabledReason: null, disabledAt: null });
+    const destination = await this.destinations.update(id, { paused: false, enabled: true, disabledReason: null });
     await this.reopen.execute(destination);
     return destination;
   }
