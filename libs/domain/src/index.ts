@@ -12,6 +12,7 @@ export * from './secret-box';
 export * from './unhandled-rejections';
 export * from './rate-limit-settings';
 export * from './circuit-breaker-settings';
+export * from './destination-health';
 export * from './alert-settings';
 export * from './alert-rules';
 export * from './adaptive-rate';

@@ -1,6 +1,6 @@
 import { HttpException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DeliveryScans, DestinationChanges, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
+import { DeliveryScans, DestinationChanges, DestinationHealthRepository, DestinationRecord, DestinationRepository, Prisma } from '@dispatch/db';
 import { DestinationKind, EgressGuard, findKind, MASKED, Senders, sendRequest } from '@dispatch/destinations';
 import { generateSigningSecret, newId } from '@dispatch/domain';
 import { AdaptiveRates, CircuitBreakers, DeliveryQueues, enqueueRequest } from '@dispatch/queue';
@@ -67,6 +67,7 @@ export class CreateDestination {
       secret: signingSecret === null ? null : this.secrets.sealSigningSecret(id, signingSecret),
       eventTypes: input.eventTypes,
       enabled: input.enabled,
+      disabledAt: input.enabled ? null : new Date(),
       rateLimitMax: input.rateLimit?.max ?? null,
       rateLimitDurationMs: input.rateLimit?.durationMs ?? null,
       rateLimitAdaptive: input.rateLimit?.adaptive ?? false,
@@ -87,6 +88,7 @@ export class UpdateDestination {
     private readonly queues: DeliveryQueues,
     private readonly egress: EgressGuard,
     private readonly secrets: DestinationSecrets,
+    private readonly health: DestinationHealthRepository,
     private readonly rates: AdaptiveRates,
   ) {}
 
@@ -114,7 +116,10 @@ export class UpdateDestination {
       changes.rateLimitAdaptive = input.rateLimit?.adaptive ?? false;
     }
     if (input.circuitBreaker !== undefined) changes.circuitBreaker = input.circuitBreaker;
-    if (input.enabled === true) changes.disabledReason = null;
+    if (input.enabled === true) Object.assign(changes, { disabledReason: null, disabledAt: null });
+    if (input.enabled === false && current.enabled) changes.disabledAt = new Date();
+    // Before it is enabled, so auto-disable never sees it enabled with its old failure streak.
+    if (input.enabled === true && !current.enabled) await this.health.restartFailureClock(id);
     const updated = await this.destinations.update(id, changes);
     // A new rate limit starts at its max: a rate lowered under the old one is forgotten.
     if (input.rateLimit !== undefined) await this.rates.reset(id);
@@ -167,12 +172,18 @@ export class ResumeDestination {
     private readonly finder: DestinationFinder,
     private readonly destinations: DestinationRepository,
     private readonly reopen: ReopenDestination,
+    private readonly health: DestinationHealthRepository,
   ) {}
 
-  /** Resumes a paused destination, or re-enables one that was disabled, and sends what it held. */
+  /**
+   * Resumes a paused destination, or re-enables one that was disabled, and sends what it held.
+   * Auto-disable counts a new period from its next failed attempt.
+   */
   async execute(organizationId: string, id: string): Promise<DestinationRecord> {
     await this.finder.get(organizationId, id);
-    const destination = await this.destinations.update(id, { paused: false, enabled: true, disabledReason: null });
+    // Before it is enabled, so auto-disable never sees it enabled with its old failure streak.
+    await this.health.restartFailureClock(id);
+    const destination = await this.destinations.update(id, { paused: false, enabled: true, disabledReason: null, disabledAt: null });
     await this.reopen.execute(destination);
     return destination;
   }
