@@ -8,7 +8,8 @@ import { useReceiver, useSystem } from './system';
  * (that is `npm run bench -- --noisy-neighbour`).
  */
 describe('noisy neighbour', () => {
-  const TIMEOUT_MS = 300;
+  /** Long enough for a healthy attempt on a loaded machine; a noisy attempt holds an attempt slot this long. */
+  const TIMEOUT_MS = 1_000;
   const system = useSystem({ env: { DISPATCH_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS) } });
   const receiver = useReceiver();
 
@@ -21,7 +22,7 @@ describe('noisy neighbour', () => {
 
   const eventId = (request: ReceivedRequest) => String(request.headers['webhook-id']);
 
-  async function sendLoad(noisyAnswer: ReceiverAnswer): Promise<{ healthyLatencies: number[]; noisyAttempts: number }> {
+  async function sendLoad(noisyAnswer: ReceiverAnswer): Promise<{ healthyLatencies: number[]; laterAttempts: number; noisyAttempts: number }> {
     receiver.answer((request) => (request.path === '/noisy' ? noisyAnswer : { status: 200 }));
     const create = (path: string, overrides: Record<string, unknown> = {}) => createWebhook(system.client, `${receiver.url}${path}`, { rateLimit: null, ...overrides });
     const healthy = [];
@@ -45,32 +46,42 @@ describe('noisy neighbour', () => {
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, at + BATCH_EVERY_MS - Date.now())));
     }
 
-    const firstAttempts = () => receiver.requests.filter((request) => request.path.startsWith('/healthy/') && request.headers['dispatch-attempt'] === '1');
+    // Each healthy event's first arrival (its first attempt, unless that one never reached the receiver).
+    const firstArrivals = () => {
+      const first = new Map<string, ReceivedRequest>();
+      for (const request of receiver.requests) if (request.path.startsWith('/healthy/') && !first.has(eventId(request))) first.set(eventId(request), request);
+      return [...first.values()];
+    };
     const deadline = Date.now() + 30_000;
-    while (firstAttempts().length < HEALTHY * EVENTS_EACH && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-    const arrivals = firstAttempts();
+    while (firstArrivals().length < HEALTHY * EVENTS_EACH && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const arrivals = firstArrivals();
     expect(arrivals).toHaveLength(HEALTHY * EVENTS_EACH);
     const healthyLatencies = arrivals.map((request) => request.receivedAt - (sentAt.get(eventId(request)) as number)).sort((a, b) => a - b);
-    const noisyAttempts = receiver.requests.filter((request) => request.path === '/noisy').length;
-    return { healthyLatencies, noisyAttempts };
+    const laterAttempts = arrivals.filter((request) => request.headers['dispatch-attempt'] !== '1').length;
+    // Attempts of this run's noisy events (an earlier run's noisy destination may still be retrying) while the healthy ones came in.
+    const lastHealthy = Math.max(...arrivals.map((request) => request.receivedAt));
+    const noisyAttempts = receiver.requests.filter(
+      (request) => request.path === '/noisy' && eventId(request).startsWith(run) && request.receivedAt <= lastHealthy,
+    ).length;
+    return { healthyLatencies, laterAttempts, noisyAttempts };
   }
 
   const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
   it.each([
     ['answers 429 with Retry-After', { status: 429, headers: { 'retry-after': '1' } }],
-    [`does not answer within the ${TIMEOUT_MS} ms timeout`, { status: 200, delayMs: 5_000 }],
+    [`does not answer within the ${TIMEOUT_MS} ms timeout`, { status: 200, delayMs: TIMEOUT_MS + 500 }],
   ])(
     "keeps the healthy destinations' first attempts within 2 s (p99) while one destination %s",
     async (_name, noisyAnswer) => {
-      const { healthyLatencies, noisyAttempts } = await sendLoad(noisyAnswer);
+      const { healthyLatencies, laterAttempts, noisyAttempts } = await sendLoad(noisyAnswer);
       const p50 = percentile(healthyLatencies, 50);
       const p99 = percentile(healthyLatencies, 99);
       console.log(
-        `healthy first attempts: ${healthyLatencies.length}, p50 ${p50} ms, p99 ${p99} ms, longest ${healthyLatencies.at(-1)} ms; noisy destination: ${noisyAttempts} attempts`,
+        `healthy events: ${healthyLatencies.length} (${laterAttempts} arrived first at a later attempt), p50 ${p50} ms, p99 ${p99} ms, longest ${healthyLatencies.at(-1)} ms; noisy destination: ${noisyAttempts} attempts`,
       );
-      // The noisy destination was attempted all along (its circuit never opens).
-      expect(noisyAttempts).toBeGreaterThanOrEqual(EVENTS_EACH / 2);
+      // The noisy destination kept taking attempts meanwhile (its circuit never opens; with the timeout, each holds an attempt slot for 1 s).
+      expect(noisyAttempts).toBeGreaterThanOrEqual(EVENTS_EACH / 5);
       expect(p99).toBeLessThanOrEqual(P99_BOUND_MS);
     },
     90_000,
