@@ -562,9 +562,7 @@ describe('DeliveryProcessor settle', () => {
     s.mocks.job.attemptsMade = attemptsMade;
     await expect(run(s)).rejects.toBeInstanceOf(answer);
     expect(s.mocks.job.changePriority).toHaveBeenCalledWith({ priority: 17 });
-    expect(s.mocks.job.changePriority.mock.invocationCallOrder[0]).toBeLessThan(
-      s.mocks.job.moveToDelayed.mock.invocationCallOrder[0] ?? Number.MAX_SAFE_INTEGER,
-    );
+    expect(s.mocks.job.changePriority.mock.invocationCallOrder[0]).toBeLessThan(s.mocks.job.moveToDelayed.mock.invocationCallOrder[0] ?? Number.MAX_SAFE_INTEGER);
   });
 
   it('leaves the priority of a job already in the retry group, and of a job that does not retry', async () => {
