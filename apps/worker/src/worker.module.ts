@@ -10,6 +10,7 @@ import { OpenCircuits } from './alerts/open-circuits';
 import { GoneDestinations } from './alerts/gone-destinations';
 import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
+import { DestinationCircuits } from './delivery/destination-circuits';
 import { AdaptiveRateLimit } from './flow-control/adaptive-rate-limit';
 import { WorkerHttp } from './operations/worker-http';
 import { WorkerMetrics } from './operations/worker-metrics';
@@ -48,6 +49,7 @@ export class WorkerModule {
         WorkerMetrics,
         AdaptiveRateLimit,
         WorkerHttp,
+        DestinationCircuits,
         DeliveryProcessor,
         DestinationSupervisor,
         ReconcileDeliveries,

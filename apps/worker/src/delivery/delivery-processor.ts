@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
 import { DestinationSettings, Senders, sendRequest, SendResult } from '@dispatch/destinations';
@@ -6,6 +6,7 @@ import { attemptHealth, AttemptOutcome, classifyAttempt, newId, storableText } f
 import { DeliveryJobData, DeliveryQueues, RetryLaterError, retryPriority } from '@dispatch/queue';
 import { AttemptObservers } from './attempt-observers';
 import { AttemptSlots, SlotsClosedError } from './attempt-slots';
+import { DestinationCircuits } from './destination-circuits';
 
 /** How long a job waits when the database cannot be reached before it tries again. */
 const DATABASE_WAIT_MS = 5_000;
@@ -13,12 +14,15 @@ const DATABASE_WAIT_MS = 5_000;
 const ORDER_WAIT_MS = 2_000;
 /** The longest a job waits behind an earlier delivery that is retrying. */
 const ORDER_WAIT_MAX_MS = 5 * 60_000;
+/** How long a job waits while its destination's circuit lets no attempt through (its queue is paused meanwhile). */
+const CIRCUIT_WAIT_MS = 1_000;
 
 /**
  * Makes one attempt of a delivery, in three phases:
  * - gate: skip (destination stopped, delivery not claimable, or a job placed on a queue its
- *   delivery does not belong to), park (behind an earlier delivery of its ordering key, or
- *   while the database cannot be reached), or claim (next attempt number, status `delivering`);
+ *   delivery does not belong to), park (behind an earlier delivery of its ordering key, while
+ *   the database cannot be reached, or while the destination's circuit lets no attempt
+ *   through), or claim (next attempt number, status `delivering`);
  * - attempt: once one of the destination's attempt slots is free (a job is claimed while they
  *   are all busy, so the next attempt is ready when one ends), the destination's kind sends it;
  * - settle: record the attempt and the delivery's new status, tell the attempt observers, wake
@@ -37,6 +41,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     private readonly queues: DeliveryQueues,
     private readonly senders: Senders,
     private readonly observers: AttemptObservers,
+    @Optional() private readonly circuits?: DestinationCircuits,
   ) {}
 
   /** `slots`: the destination's attempts in flight; a claimed job waits for one. */
@@ -45,7 +50,11 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     if (!claimed) return;
     let attempted: { startedAt: Date; result: SendResult };
     try {
-      attempted = await slots.run(async () => ({ startedAt: new Date(), result: await this.attempt(destination, claimed) }));
+      attempted = await slots.run(async () => {
+        // The circuit opened while the job waited for a slot: it gives its claim back.
+        if (this.circuits?.isOpen(destination.id)) throw new SlotsClosedError();
+        return { startedAt: new Date(), result: await this.attempt(destination, claimed) };
+      });
     } catch (error) {
       if (!(error instanceof SlotsClosedError)) throw error;
       return this.giveBack(job, token, claimed);
@@ -70,6 +79,8 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   /** Resolves with the claimed delivery, or null when the job has nothing to do; parks the job when it must wait. */
   private async gate(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings): Promise<ClaimedDelivery | null> {
     if (!destination.enabled || destination.paused) return null;
+    // An open circuit (or a half-open one without a probe left) lets no attempt through, and uses none up.
+    if (this.circuits && !(await this.circuits.admit(destination))) return park(job, token, CIRCUIT_WAIT_MS);
     const { deliveryId } = job.data;
     let blocker: Awaited<ReturnType<AttemptRepository['orderingBlocker']>>;
     let claimed: ClaimedDelivery | null;

@@ -66,6 +66,19 @@ export class WorkerMetrics implements AttemptObserver {
     help: 'Deliveries the reconciler found without a job and enqueued again',
     registers: [this.registry],
   });
+  // A series only for each destination whose circuit is not closed (removed when it closes), so
+  // thousands of healthy destinations add none. Every worker process shows the same circuits.
+  readonly circuitState = new Gauge({
+    name: 'dispatch_circuit_breaker_state',
+    help: 'Circuit breaker state of destinations whose circuit is not closed (1 half-open, 2 open); a closed circuit (0) has no series',
+    labelNames: ['destination'] as const,
+    registers: [this.registry],
+  });
+  readonly circuitTrips = new Counter({
+    name: 'dispatch_circuit_breaker_trips_total',
+    help: 'Times a destination circuit opened (from closed or half-open), counted by the worker process that opened it',
+    registers: [this.registry],
+  });
 
   constructor(observers: AttemptObservers) {
     collectDefaultMetrics({ register: this.registry, prefix: 'dispatch_worker_' });

@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
@@ -7,6 +7,7 @@ import { DestinationSettings, destinationSettings, Senders } from '@dispatch/des
 import { SecretBox } from '@dispatch/domain';
 import {
   changedChannel,
+  circuitChannel,
   deliveryBackoff,
   DeliveryJobData,
   DeliveryQueues,
@@ -19,6 +20,7 @@ import {
 } from '@dispatch/queue';
 import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
 import { DeliveryProcessor } from '../delivery/delivery-processor';
+import { DestinationCircuits } from '../delivery/destination-circuits';
 import { LimitAwareWorker } from '../flow-control/limit-aware-worker';
 import { AttemptSlots } from '../delivery/attempt-slots';
 import { WorkerMetrics } from '../operations/worker-metrics';
@@ -71,14 +73,22 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     private readonly senders: Senders,
     private readonly secrets: SecretBox,
     observers: AttemptObservers,
+    @Optional() private readonly circuits?: DestinationCircuits,
   ) {
     observers.subscribe(this);
+    // A circuit that opens stops its destination's worker as a pause does; one that lets attempts through again wakes it.
+    circuits?.onChange((destinationId) => this.background(this.circuitChanged(destinationId), `Circuit of ${destinationId}`));
     this.turns = new QueueTurns(config.worker.maxQueues, config.worker.sliceMs);
   }
 
   /** A receiver said its destination is gone (the attempt's record disabled it): stop sending to it. */
   attempted({ destination, outcome }: AttemptReport): void {
     if (outcome.kind === 'gone') this.background(this.reload(destination.id), `Reloading ${destination.id}`);
+  }
+
+  private async circuitChanged(destinationId: string): Promise<void> {
+    if (this.circuits?.holds(destinationId)) await this.stop(destinationId);
+    else await this.wake(destinationId);
   }
 
   /** A destination's settings for delivery, or null when it is gone, of a kind this deployment lacks, or its secrets cannot be opened (logged). */
@@ -99,12 +109,14 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   async onApplicationBootstrap(): Promise<void> {
     this.subscriber = duplicateConnection(this.redis, { connectionName: 'dispatch-wake' });
     const wake = wakeChannel(this.config.queuePrefix);
+    const circuit = circuitChannel(this.config.queuePrefix);
     this.subscriber.on('message', (channel: string, destinationId: string) => {
       if (channel === wake) this.background(this.wake(destinationId), `Waking ${destinationId}`);
+      else if (channel === circuit) this.circuits?.noticed(destinationId);
       else this.background(this.reload(destinationId), `Reloading ${destinationId}`);
     });
     this.subscriber.on('error', () => undefined);
-    await this.subscriber.subscribe(wake, changedChannel(this.config.queuePrefix));
+    await this.subscriber.subscribe(wake, changedChannel(this.config.queuePrefix), ...(this.circuits ? [circuit] : []));
     await this.scan();
     this.timer = setInterval(() => this.background(this.scan(), 'Scan'), this.config.worker.scanMs);
     this.rotation = setInterval(() => this.rotate(), Math.max(50, Math.floor(this.config.worker.sliceMs / 4)));
@@ -120,7 +132,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       running.lastActiveAt = running.wokenAt = Date.now();
       return;
     }
-    if (this.stopping) return;
+    if (this.stopping || this.circuits?.holds(destinationId)) return;
     let starting = this.starting.get(destinationId);
     if (!starting) {
       const turn = this.turns.take(destinationId);
@@ -202,12 +214,13 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
 
   /**
    * Gives a running worker its destination's current settings: it stops when the destination
-   * is gone, disabled or paused, and restarts when the rate limit (a Worker option) changed.
+   * is gone, disabled or paused, or its circuit holds it, and restarts when the rate limit (a
+   * Worker option) changed.
    */
   private async apply(destinationId: string, current: DestinationSettings | null, previous?: DestinationSettings): Promise<void> {
     const entry = this.running.get(destinationId);
     if (!entry) return;
-    const active = current !== null && current.enabled && !current.paused;
+    const active = current !== null && current.enabled && !current.paused && !this.circuits?.holds(destinationId);
     if (!active || limitChanged(previous ?? entry.destination, current)) {
       await this.stop(destinationId);
       if (active) await this.wake(destinationId);
@@ -224,7 +237,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       this.giveBack(turn);
       throw error;
     }
-    if (!destination || !destination.enabled || destination.paused || this.stopping || this.databaseDown) {
+    if (!destination || !destination.enabled || destination.paused || this.circuits?.holds(destinationId) || this.stopping || this.databaseDown) {
       this.giveBack(turn);
       return;
     }
@@ -293,6 +306,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       return;
     }
     if (this.databaseDown) this.databaseBack();
+    await this.circuits?.scan().catch((error: Error) => this.warnOnce(`Circuit breakers: scan failed (the next scan tries again): ${error.message}`));
     try {
       await Promise.all([...due].map((id) => this.wake(id)));
       const now = Date.now();
