@@ -114,6 +114,26 @@ describe('destination health (api and worker)', () => {
     expect((await healthOf()).status).toBe('healthy');
   });
 
+  it('is unhealthy while its circuit is open, with when it opened, in its health and in the list', async () => {
+    const dst = await destination({ circuitBreaker: { failureThreshold: 2, recoveryTimeoutMs: 600_000 } });
+    receiver.answer(() => ({ status: 500 }));
+    const before = Date.now();
+    await deliver(dst, 'failed');
+    await deliver(dst, 'failed');
+    const open = await eventually(
+      async () => {
+        const answer = await health(dst.id);
+        return answer.circuit === 'open' ? answer : undefined;
+      },
+      10_000,
+      'the circuit to open',
+    );
+    expect(open).toMatchObject({ status: 'unhealthy', consecutiveFailures: 2 });
+    expect(Date.parse(open.circuitOpenedAt)).toBeGreaterThanOrEqual(before - 1000);
+    const listed: Json[] = (await system.client.get('/v1/destinations?limit=200')).body.data;
+    expect(listed.find((item) => item.id === dst.id)?.health).toEqual({ status: 'unhealthy', circuit: 'open' });
+  });
+
   it('counts the open deliveries of a destination as its backlog', async () => {
     const dst = await destination();
     expect((await system.client.post(`/v1/destinations/${dst.id}/pause`, {})).status).toBe(200);

@@ -1,4 +1,5 @@
 import type { AttemptOutcome } from './attempt-outcome';
+import type { Circuit } from './circuit-breaker';
 import type { SendResult } from './send-result';
 
 /**
@@ -20,7 +21,6 @@ export function attemptHealth(result: Pick<SendResult, 'statusCode' | 'retryAfte
 }
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy' | 'disabled';
-export type CircuitState = 'closed' | 'open' | 'half-open';
 
 /** Consecutive failures from which a destination is unhealthy (fewer, but at least one: degraded). */
 export const UNHEALTHY_CONSECUTIVE_FAILURES = 3;
@@ -30,7 +30,7 @@ export const RECENT_RESPONSE_WINDOW_MS = 15 * 60_000;
 
 export type HealthFacts = {
   enabled: boolean;
-  circuit: CircuitState;
+  circuit: Circuit;
   consecutiveFailures: number;
   /** Average response time of the last 15 minutes; null when no attempt was made in them. */
   recentAverageResponseMs: number | null;

@@ -169,6 +169,21 @@ export class CircuitBreakers {
     return made;
   }
 
+  /**
+   * The circuits of several destinations (a page of them, for their health): one read of the
+   * list of circuits that are not closed, then the state of each one listed (it may have closed
+   * since); the others are closed.
+   */
+  async states(destinationIds: readonly string[]): Promise<Map<string, CircuitReading>> {
+    const readings = new Map<string, CircuitReading>(destinationIds.map((id) => [id, { circuit: 'closed', openedAt: null }]));
+    if (destinationIds.length === 0) return readings;
+    const listed = await this.redis.hmget(this.registry, ...destinationIds);
+    const notClosed = destinationIds.filter((_id, index) => listed[index] !== null);
+    const states = await Promise.all(notClosed.map((id) => this.state(id)));
+    notClosed.forEach((id, index) => readings.set(id, states[index]));
+    return readings;
+  }
+
   /** Lets an attempt through a half-open circuit if it has probes left (always through a closed one). */
   async probe(destinationId: string, halfOpenMaxCalls: number): Promise<{ admitted: boolean; circuit: Circuit }> {
     const [admitted, circuit] = await this.redis.dispatchCircuitProbe(this.key(destinationId), halfOpenMaxCalls);

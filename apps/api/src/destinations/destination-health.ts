@@ -1,13 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { AlertRepository, DestinationHealthRecord, DestinationHealthRepository, DestinationRecord } from '@dispatch/db';
-import { CircuitState, healthStatus, HealthStatus, recentAverageResponseMs, storedRateLimit } from '@dispatch/domain';
-import { AdaptiveRates } from '@dispatch/queue';
+import { Circuit, healthStatus, HealthStatus, recentAverageResponseMs, storedRateLimit } from '@dispatch/domain';
+import { AdaptiveRates, CircuitBreakers, CircuitReading } from '@dispatch/queue';
 
 /** What destination answers carry of its health (`GET /v1/destinations`, `GET /v1/destinations/:id`). */
-export type HealthSummary = { status: HealthStatus; circuit: CircuitState };
-
-/** A destination's circuit, and when it opened (null while closed). */
-export type CircuitReading = { circuit: CircuitState; openedAt: Date | null };
+export type HealthSummary = { status: HealthStatus; circuit: Circuit };
 
 const CLOSED: CircuitReading = { circuit: 'closed', openedAt: null };
 
@@ -53,12 +50,13 @@ export class DestinationHealthReader {
     private readonly health: DestinationHealthRepository,
     private readonly alerts: AlertRepository,
     private readonly rates: AdaptiveRates,
+    private readonly breakers: CircuitBreakers,
   ) {}
 
   /** `{ status, circuit }` of each destination of a page (all of one organization). */
   async summaries(organizationId: string, destinations: readonly DestinationRecord[]): Promise<Map<string, HealthSummary>> {
     const ids = destinations.map((destination) => destination.id);
-    const [records, circuits, threshold] = await Promise.all([this.health.find(ids), this.circuits(ids), this.responseTimeThresholdMs(organizationId)]);
+    const [records, circuits, threshold] = await Promise.all([this.health.find(ids), this.breakers.states(ids), this.responseTimeThresholdMs(organizationId)]);
     const now = new Date();
     return new Map(
       destinations.map((destination) => {
@@ -71,16 +69,15 @@ export class DestinationHealthReader {
 
   /** Everything `GET /v1/destinations/:id/health` answers. */
   async detail(destination: DestinationRecord): Promise<HealthView> {
-    const [records, circuits, threshold, backlog, currentRate] = await Promise.all([
+    const [records, circuit, threshold, backlog, currentRate] = await Promise.all([
       this.health.find([destination.id]),
-      this.circuits([destination.id]),
+      this.breakers.state(destination.id),
       this.responseTimeThresholdMs(destination.organizationId),
       this.health.backlog(destination.id),
       this.rates.currentRate(destination.id, storedRateLimit(destination)),
     ]);
     const now = new Date();
     const record = records.get(destination.id) as DestinationHealthRecord;
-    const circuit = circuits.get(destination.id) ?? CLOSED;
     return healthView(
       destination,
       record,
@@ -100,14 +97,6 @@ export class DestinationHealthReader {
       recentAverageResponseMs: recentAverageResponseMs(record, now),
       responseTimeThresholdMs: threshold,
     });
-  }
-
-  /**
-   * The circuit of each destination of `ids`. Every circuit reads as closed until the circuit
-   * breaker's shared state is available here; then this reads it, for a whole page at once.
-   */
-  private async circuits(ids: readonly string[]): Promise<Map<string, CircuitReading>> {
-    return new Map(ids.map((id) => [id, CLOSED]));
   }
 
   /**
