@@ -34,8 +34,6 @@ export type NewAlert = {
   message: string;
 };
 
-/** Event types of operational events (`dispatch.…`): their deliveries never count towards an alert. */
-const OPERATIONAL_TYPE_PATTERN = 'dispatch.%';
 const OPEN_STATUSES = ['pending', 'delivering', 'retrying'];
 
 /**
@@ -121,12 +119,19 @@ export class AlertRepository {
   /**
    * One statement for every destination with attempts in its organization's alert window
    * (`failureRate.windowMs`, the default when not set): counts, failures, the failures after
-   * the newest delivered attempt, the average duration. Attempts of operational events
-   * (`dispatch.…`) are left out, so failing to deliver an alert never raises one. The scan goes
-   * by the attempts' primary key from the widest window's start (ids sort by creation time, and
-   * an attempt's id is made when it ends), so it reads only the recent attempts.
+   * the newest delivered attempt, the average duration. Attempts of deliveries of operational
+   * events (`operationalTypes`) are left out, so failing to deliver an alert never raises one.
+   *
+   * Why it is shaped so:
+   * - The attempts are found by their primary key from the widest window's start: ids sort by
+   *   creation time, and an attempt's id is made when it ends, so only recent attempts are read.
+   * - Operational events are few: they are found by type (the index on events(organization_id,
+   *   type)) and their deliveries left out by an anti-join, rather than each attempt's event
+   *   read to see its type (a third less time on 300,000 attempts).
+   * - Failures in a row are those after the newest delivered attempt: a first aggregate finds it
+   *   per destination, a second counts behind it (hash aggregates, no sort of the window).
    */
-  async attemptMeasures(now: Date, widestWindowMs: number): Promise<AttemptMeasures[]> {
+  async attemptMeasures(now: Date, widestWindowMs: number, operationalTypes: readonly string[]): Promise<AttemptMeasures[]> {
     const rows = await this.database.sql<{
       organization_id: string;
       destination_id: string;
@@ -136,36 +141,31 @@ export class AlertRepository {
       delivered_in_window: boolean;
       average_ms: number;
     }>(
-      `WITH recent AS (
+      `WITH operational AS (
+         SELECT organization_id, id FROM events
+         WHERE organization_id = ANY(ARRAY(SELECT id FROM organizations)) AND type = ANY($5::text[])
+       ), recent AS MATERIALIZED (
          SELECT d.organization_id, d.destination_id, a.id, a.duration_ms, a.outcome = 'delivered' AS delivered,
                 a.status_code IS NOT DISTINCT FROM 429 AS throttled
          FROM attempts a
          JOIN deliveries d ON d.id = a.delivery_id
-         JOIN events e ON e.organization_id = d.organization_id AND e.id = d.event_id
          LEFT JOIN alert_settings s ON s.organization_id = d.organization_id
-         WHERE a.id >= $1 AND e.type NOT LIKE $5
+         WHERE a.id >= $1
            AND a.started_at >= $2::timestamp - coalesce((s.settings->'failureRate'->>'windowMs')::bigint, $3) * interval '1 millisecond'
-       ), marked AS (
-         SELECT *, NOT delivered AND NOT throttled AS failed,
-                max(id) FILTER (WHERE delivered) OVER (PARTITION BY destination_id) AS last_delivered
-         FROM recent
+           AND NOT EXISTS (SELECT 1 FROM operational o WHERE o.organization_id = d.organization_id AND o.id = d.event_id)
+       ), last AS (
+         SELECT destination_id, max(id) FILTER (WHERE delivered) AS last_delivered FROM recent GROUP BY destination_id
        )
-       SELECT organization_id, destination_id,
+       SELECT r.organization_id, r.destination_id,
               count(*) FILTER (WHERE NOT throttled)::int AS attempts,
-              count(*) FILTER (WHERE failed)::int AS failures,
-              count(*) FILTER (WHERE failed AND (last_delivered IS NULL OR id > last_delivered))::int AS consecutive_failures,
-              bool_or(last_delivered IS NOT NULL) AS delivered_in_window,
-              avg(duration_ms)::float8 AS average_ms
-       FROM marked
-       GROUP BY organization_id, destination_id
+              count(*) FILTER (WHERE NOT delivered AND NOT throttled)::int AS failures,
+              count(*) FILTER (WHERE NOT delivered AND NOT throttled AND (l.last_delivered IS NULL OR r.id > l.last_delivered))::int AS consecutive_failures,
+              bool_or(l.last_delivered IS NOT NULL) AS delivered_in_window,
+              avg(r.duration_ms)::float8 AS average_ms
+       FROM recent r JOIN last l ON l.destination_id = r.destination_id
+       GROUP BY r.organization_id, r.destination_id
        LIMIT $4`,
-      [
-        idFloor('att', new Date(now.getTime() - widestWindowMs)),
-        now.toISOString(),
-        DEFAULT_ALERT_SETTINGS.failureRate!.windowMs,
-        MAX_DESTINATIONS,
-        OPERATIONAL_TYPE_PATTERN,
-      ],
+      [idFloor('att', new Date(now.getTime() - widestWindowMs)), now.toISOString(), DEFAULT_ALERT_SETTINGS.failureRate!.windowMs, MAX_DESTINATIONS, operationalTypes],
     );
     return rows.map((row) => ({
       organizationId: row.organization_id,

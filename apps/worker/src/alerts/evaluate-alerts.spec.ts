@@ -63,7 +63,7 @@ function setup(
   const mocks = {
     alerts: {
       settingsBounds: jest.fn(async () => ({ widestWindowMs: 900_000, longestCooldownMs: HOUR })),
-      attemptMeasures: jest.fn(async (_now: Date, _window: number) => options.measures ?? []),
+      attemptMeasures: jest.fn(async (_now: Date, _window: number, _types: readonly string[]) => options.measures ?? []),
       backlogs: jest.fn(async () => options.backlogs ?? []),
       openAlerts: jest.fn(async () => options.open ?? []),
       lastResolutions: jest.fn(async (_since: Date) => options.resolutions ?? new Map<string, Date>()),
@@ -108,7 +108,7 @@ describe('EvaluateAlerts', () => {
       threshold: 5,
       message: 'orders: 6 attempts failed in a row (threshold 5)',
     });
-    expect(mocks.alerts.attemptMeasures).toHaveBeenCalledWith(NOW, 900_000);
+    expect(mocks.alerts.attemptMeasures).toHaveBeenCalledWith(NOW, 900_000, expect.arrayContaining(['dispatch.alert.opened', 'dispatch.destination.disabled']));
   });
 
   it('opens none within the cooldown after the last alert of that condition resolved', async () => {

@@ -41,7 +41,7 @@ export class EvaluateAlerts {
   async run(now: Date = new Date()): Promise<AlertReport> {
     const report: AlertReport = { opened: 0, escalated: 0, resolved: 0, announced: 0 };
     const bounds = await this.alerts.settingsBounds();
-    const measured = await this.alerts.attemptMeasures(now, bounds.widestWindowMs);
+    const measured = await this.alerts.attemptMeasures(now, bounds.widestWindowMs, OPERATIONAL_EVENT_TYPES);
     const backlogs = await this.alerts.backlogs();
     const open = await this.alerts.openAlerts();
     const resolutions = await this.alerts.lastResolutions(new Date(now.getTime() - bounds.longestCooldownMs));
