@@ -1,5 +1,5 @@
 import type { BrowserContext, Page } from 'playwright-core';
-import { createWebhook } from '@dispatch/testing';
+import { createWebhook, sendEvent, waitForDelivery } from '@dispatch/testing';
 import { useBrowser } from './browser';
 import { useReceiver, useSystem } from './system';
 
@@ -44,8 +44,10 @@ describe('the pages work under their Content-Security-Policy, in headless Chromi
   const receiver = useReceiver();
   const browser = useBrowser();
 
-  it('the admin app: signs in, lists destinations and shows the audit log, with no violation', async () => {
+  it("the admin app: signs in, lists destinations, shows a destination's page with its chart, the alerts and the audit log, with no violation", async () => {
     const destination = await createWebhook(system.client, `${receiver.url}/hook`, { name: 'csp-admin-app' });
+    const sent = await sendEvent(system.client, { type: 'csp.checked', destinations: [destination.id] });
+    await waitForDelivery(system.client, sent.deliveries[0].id, 'delivered');
     const context = await browser.newContext();
     try {
       const { page, trouble } = await watchedPage(context, system.url);
@@ -54,6 +56,11 @@ describe('the pages work under their Content-Security-Policy, in headless Chromi
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByRole('heading', { name: 'Destinations' }).waitFor();
       await page.getByRole('table', { name: 'Destinations' }).getByRole('row').filter({ hasText: destination.name }).waitFor();
+      // The chart library is a chunk of its own, loaded here, and draws under the same policy.
+      await page.getByRole('link', { name: destination.name }).click();
+      await page.locator('.recharts-bar-rectangle').first().waitFor();
+      await page.getByRole('button', { name: 'Alerts' }).click();
+      await page.getByRole('form', { name: 'Alert settings' }).waitFor();
       await page.getByRole('button', { name: 'Audit log' }).click();
       await page.getByText('destination.create').first().waitFor();
       expect(trouble).toEqual(NO_TROUBLE);

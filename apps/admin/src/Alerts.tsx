@@ -183,7 +183,7 @@ export function Alerts({ api }: Props) {
                     {alert.acknowledgedAt && <div className="hint">{`acknowledged ${formatTime(alert.acknowledgedAt)}`}</div>}
                   </td>
                   <td>{alert.escalationLevel === 0 ? '—' : `level ${alert.escalationLevel}`}</td>
-                  <td className="wrap">{alert.message}</td>
+                  <td className="text">{alert.message}</td>
                   <td>
                     {alert.status === 'open' && !alert.acknowledgedAt && (
                       <button

@@ -18,6 +18,8 @@ interface ShownError {
 }
 
 const LIST_LIMIT = 50;
+/** Inside a destination's page the list is a glance at the latest: fewer rows. */
+const EMBEDDED_LIST_LIMIT = 20;
 /** After "Retry now", the detail is re-read this many times, once a second, until the attempt shows. */
 const RETRY_POLLS = 5;
 
@@ -78,7 +80,7 @@ export function Deliveries({ api, destinationId }: Props) {
       const page = await api.listDeliveries({
         status: statusFilter === '' ? undefined : statusFilter,
         destinationId: destinationFilter === '' ? undefined : destinationFilter,
-        limit: LIST_LIMIT,
+        limit: destinationId === undefined ? LIST_LIMIT : EMBEDDED_LIST_LIMIT,
       });
       if (isLatest()) setDeliveries(page.data);
     } catch (caught) {
@@ -86,7 +88,7 @@ export function Deliveries({ api, destinationId }: Props) {
     } finally {
       if (isLatest()) setLoading(false);
     }
-  }, [api, statusFilter, destinationFilter, startListRequest]);
+  }, [api, statusFilter, destinationFilter, destinationId, startListRequest]);
 
   useEffect(() => {
     void loadList();

@@ -214,7 +214,7 @@ export function DestinationPage({ api, destinationId }: Props) {
           <HealthBadge health={health ?? destination.health} />
         </div>
         {healthError && <ErrorAlert message={`Cannot read the health: ${healthError.message}`} details={healthError.details} />}
-        {health === null ? healthError ? null : <p className="muted">Loading health…</p> : <HealthFacts health={health} paused={destination.paused} />}
+        {health === null ? healthError ? null : <p className="muted">Loading health…</p> : <HealthFacts health={health} destination={destination} />}
       </section>
 
       <section aria-labelledby="chart-heading" className="card">
@@ -264,8 +264,8 @@ export function DestinationPage({ api, destinationId }: Props) {
   );
 }
 
-/** The health answer as labelled figures. */
-function HealthFacts({ health, paused }: { health: DestinationHealth; paused: boolean }) {
+/** The health answer as labelled figures; `totalDeliveries` counts attempts made (docs/api.md). */
+function HealthFacts({ health, destination }: { health: DestinationHealth; destination: Destination }) {
   const failureShare = health.totalDeliveries === 0 ? '' : ` (${Math.round((health.totalFailures / health.totalDeliveries) * 1000) / 10}%)`;
   return (
     <dl className="stats">
@@ -273,7 +273,7 @@ function HealthFacts({ health, paused }: { health: DestinationHealth; paused: bo
         <dt>Status</dt>
         <dd>
           {health.status}
-          {paused ? ' (paused)' : ''}
+          {destination.paused ? ' (paused)' : ''}
         </dd>
       </div>
       <div>
@@ -288,11 +288,11 @@ function HealthFacts({ health, paused }: { health: DestinationHealth; paused: bo
         <dd>{health.consecutiveFailures}</dd>
       </div>
       <div>
-        <dt>Total deliveries</dt>
+        <dt>Attempts made</dt>
         <dd>{health.totalDeliveries}</dd>
       </div>
       <div>
-        <dt>Total failures</dt>
+        <dt>Failed attempts</dt>
         <dd>
           {health.totalFailures}
           {failureShare}
@@ -302,6 +302,12 @@ function HealthFacts({ health, paused }: { health: DestinationHealth; paused: bo
         <dt>Average response</dt>
         <dd>{millisecondsText(health.averageResponseMs)}</dd>
       </div>
+      {health.recentAverageResponseMs !== undefined && (
+        <div>
+          <dt>Last 15 minutes</dt>
+          <dd>{millisecondsText(health.recentAverageResponseMs)}</dd>
+        </div>
+      )}
       <div>
         <dt>Last success</dt>
         <dd>{formatTime(health.lastSuccessAt)}</dd>
@@ -316,7 +322,7 @@ function HealthFacts({ health, paused }: { health: DestinationHealth; paused: bo
       </div>
       <div>
         <dt>Current rate</dt>
-        <dd>{rateText(health.currentRate)}</dd>
+        <dd>{rateText(health.currentRate, destination.rateLimit)}</dd>
       </div>
       {health.disabledAt && (
         <div>

@@ -64,8 +64,10 @@ export interface DestinationHealth extends HealthSummary {
   disabledReason: string | null;
   /** Open deliveries: pending, delivering, retrying. */
   backlog: number;
-  /** Attempts per second the destination is sent at now (an adaptive rate lowers it); null: no limit. */
+  /** The rate it is sent at now under an adaptive rate limit, in attempts per `rateLimit.durationMs`; null without one. */
   currentRate: number | null;
+  /** The average response time of the last 15 minutes (what makes it degraded). */
+  recentAverageResponseMs?: number | null;
 }
 
 export type MetricsBucket = 'minute' | 'hour';

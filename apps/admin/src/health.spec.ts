@@ -37,9 +37,11 @@ describe('metrics range and points', () => {
 
 describe('figures', () => {
   it('shows rates and durations readably', () => {
-    expect(rateText(null)).toBe('no limit');
-    expect(rateText(2.5)).toBe('2.5 / s');
-    expect(rateText(99.6)).toBe('100 / s');
+    expect(rateText(null, null)).toBe('no limit');
+    expect(rateText(null, { max: 100, durationMs: 1000, adaptive: false })).toBe('100 per s (fixed)');
+    expect(rateText(2.5, { max: 10, durationMs: 1000, adaptive: true })).toBe('2.5 per s (adaptive, max 10)');
+    expect(rateText(49.6, { max: 100, durationMs: 250, adaptive: true })).toBe('50 per 250 ms (adaptive, max 100)');
+    expect(rateText(null, { max: 600, durationMs: 60_000 })).toBe('600 per 1 min (fixed)');
     expect(millisecondsText(null)).toBe('—');
     expect(millisecondsText(245.4)).toBe('245 ms');
     expect(millisecondsText(31_250)).toBe('31.3 s');

@@ -2,7 +2,7 @@
 // and health"): words for a status and a circuit, the range a chart asks for, and the points it
 // draws. Pure, so it is unit-tested on its own.
 
-import type { Alert, AlertCondition, CircuitState, DeliveryMetrics, HealthSummary, MetricsBucket } from './api';
+import type { Alert, AlertCondition, CircuitState, DeliveryMetrics, HealthSummary, MetricsBucket, RateLimit } from './api';
 
 /** "unhealthy · circuit open"; the circuit is named only when it is not closed (the usual case). */
 export function healthText(health: HealthSummary): string {
@@ -54,11 +54,21 @@ export function isEmptyMetrics(metrics: DeliveryMetrics): boolean {
   return metrics.buckets.every((bucket) => bucket.delivered === 0 && bucket.failed === 0 && bucket.retried === 0);
 }
 
-/** "12.5 / s"; null: the destination has no rate limit. */
-export function rateText(perSecond: number | null): string {
-  if (perSecond === null) return 'no limit';
-  const shown = perSecond >= 10 ? Math.round(perSecond) : Math.round(perSecond * 100) / 100;
-  return `${shown} / s`;
+/** "per s", "per 250 ms": the window of a rate limit. */
+function perWindow(durationMs: number): string {
+  return durationMs === 1000 ? 'per s' : durationMs % 60_000 === 0 ? `per ${durationMs / 60_000} min` : `per ${durationMs} ms`;
+}
+
+/**
+ * The rate a destination is sent at: `currentRate` (attempts per `rateLimit.durationMs`, only
+ * under an adaptive limit) against its max, else the fixed limit, else none.
+ */
+export function rateText(currentRate: number | null, rateLimit: RateLimit | null): string {
+  if (!rateLimit) return 'no limit';
+  const window = perWindow(rateLimit.durationMs);
+  if (currentRate === null) return `${rateLimit.max} ${window} (fixed)`;
+  const shown = currentRate >= 10 ? Math.round(currentRate) : Math.round(currentRate * 100) / 100;
+  return `${shown} ${window} (adaptive, max ${rateLimit.max})`;
 }
 
 /** "250 ms", "1.2 s"; null: nothing measured yet. */
