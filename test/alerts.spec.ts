@@ -240,6 +240,32 @@ describe('alerts', () => {
     await eventually(async () => ((await alertsOf(held.id, 'resolved')).length === 1 ? true : undefined), 10_000, 'the backlog alert to resolve');
   });
 
+  it('opens a circuit_open alert while a circuit is open, and the circuit opening reaches the subscribers of dispatch.* but not that destination', async () => {
+    await putSettings({ failureRate: null, consecutiveFailures: null, backlog: null, responseTimeMs: null, cooldownMs: 0, escalateAfterMs: [] });
+    const broken = await createWebhook(system.client, `${receiver.url}/broken`, {
+      eventTypes: ['order.*', 'dispatch.*'],
+      retryPolicy: { maxAttempts: 1 },
+      circuitBreaker: { failureThreshold: 2, recoveryTimeoutMs: 600_000 },
+    });
+    receiver.answer((request) => (request.path === '/broken' ? { status: 500 } : { status: 200 }));
+    await sendOrders(broken.id, 2);
+
+    expect(await openAlert(broken.id, 'circuit_open')).toMatchObject({ value: 1, threshold: 1, message: expect.stringContaining('circuit breaker open') });
+    const opened = await eventually(
+      async () =>
+        receiver.requests.find(
+          (request) =>
+            request.path === '/ops' &&
+            request.headers['dispatch-event-type'] === 'dispatch.destination.circuit_opened' &&
+            JSON.parse(request.body).data.destination.id === broken.id,
+        ),
+      10_000,
+      'the circuit_opened event at ops',
+    );
+    expect(JSON.parse(opened.body).data.destination).toMatchObject({ id: broken.id, name: broken.name });
+    expect(operationalRequests('/broken')).toEqual([]);
+  });
+
   it('tells the subscribers of dispatch.* when a destination is disabled because its receiver is gone, but not that destination', async () => {
     const gone = await createWebhook(system.client, `${receiver.url}/gone`, { eventTypes: ['order.*', 'dispatch.*'] });
     receiver.answer((request) => (request.path === '/gone' ? { status: 410, body: 'gone' } : { status: 200, body: 'ok' }));
