@@ -1,10 +1,9 @@
-import type { INestApplicationContext } from '@nestjs/common';
 import IORedis from 'ioredis';
 import { countDeliveries, createWebhook, eventually, Json, sendEvent, waitForCount } from '@dispatch/testing';
 import { CircuitBreakers } from '@dispatch/queue';
 import { WorkerMetrics } from '../apps/worker/src/operations/worker-metrics';
-import { createWorker } from '../apps/worker/src/worker';
-import { useReceiver, useSystem } from './system';
+import { AppProcess, freePort, spawnApp, waitUntilReady } from './processes';
+import { testEnvironment, useReceiver, useSystem } from './system';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -198,15 +197,30 @@ describe('circuit breaker', () => {
     expect((await circuits.state(destination.id)).circuit).toBe('closed');
   });
 
-  describe('with two workers on one Redis', () => {
-    let second: INestApplicationContext | undefined;
+  describe('with a second worker process', () => {
+    let second: AppProcess | undefined;
+    let secondMetrics = '';
+
+    beforeAll(async () => {
+      const port = await freePort();
+      second = spawnApp(
+        'worker',
+        testEnvironment({
+          DATABASE_URL: system.config.databaseUrl,
+          DISPATCH_QUEUE_PREFIX: system.config.queuePrefix,
+          DISPATCH_WORKER_CONCURRENCY: '1',
+          DISPATCH_METRICS_PORT: String(port),
+        }),
+      );
+      secondMetrics = `http://127.0.0.1:${port}/metrics`;
+      await waitUntilReady(`http://127.0.0.1:${port}/health/ready`, second, 45_000);
+    }, 60_000);
 
     afterAll(async () => {
-      await second?.close();
+      await second?.stop();
     });
 
-    it('they share one circuit: it opens once for both and both stop sending', async () => {
-      second = await createWorker(system.config);
+    it('both share one circuit: it opens once, both stop sending, and both show it open', async () => {
       receiver.answer(() => ({ status: 500, delayMs: 50 }));
       const destination = await destinationWith({ failureThreshold: 4 });
       await send(destination.id, 4);
@@ -217,6 +231,9 @@ describe('circuit breaker', () => {
       expect(receiver.requests).toHaveLength(sent);
       expect(await untouched(held)).toBe(4);
       expect((await circuitAudit(destination.id)).map((entry) => entry.action)).toEqual(['destination.circuit_opened']);
+      const series = `dispatch_circuit_breaker_state{destination="${destination.id}"} 2`;
+      expect(await metrics()).toContain(series);
+      expect(await (await fetch(secondMetrics)).text()).toContain(series);
     });
   });
 });
