@@ -1,5 +1,5 @@
 import { AttemptHealth, newId, responseWindowStart } from '@dispatch/domain';
-import { AttemptRepository, Database, DestinationHealthRepository, EventRepository } from '@dispatch/db';
+import { AttemptRepository, Database, DestinationHealthRepository, DestinationRepository, EventRepository } from '@dispatch/db';
 import { openRepositoryFixture, RepositoryFixture } from './repositories';
 
 const WINDOW_MS = 15 * 60_000;
@@ -150,6 +150,14 @@ describe('destination health written with the attempts', () => {
     expect(await read(old)).toMatchObject({ consecutiveFailures: 1, failingSince: null });
     await settle(old, ['failure']);
     expect((await read(old)).failingSince!.getTime()).toBeGreaterThan(longAgo.getTime());
+  });
+
+  it("leaves with its destination: a deleted destination's health row is deleted too", async () => {
+    const a = await fixture.createDestination();
+    await settle(a, ['failure']);
+    expect((await read(a)).totalDeliveries).toBe(1);
+    await new DestinationRepository(database).delete(a);
+    expect(await database.sql('SELECT 1 FROM destination_health WHERE destination_id = $1', [a])).toEqual([]);
   });
 
   it('counts open deliveries as the backlog', async () => {

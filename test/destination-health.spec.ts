@@ -177,6 +177,16 @@ describe('destination health (api and worker)', () => {
     expect(await health(dst.id)).toMatchObject({ status: 'healthy', disabledAt: null, disabledReason: null });
   });
 
+  it('answers disabled with the reason and time for a destination its receiver said is gone (410)', async () => {
+    const dst = await destination();
+    receiver.answer(() => ({ status: 410 }));
+    const before = Date.now();
+    await deliver(dst, 'failed');
+    const gone = await health(dst.id);
+    expect(gone).toMatchObject({ status: 'disabled', disabledReason: expect.stringContaining('410'), consecutiveFailures: 1, totalFailures: 1 });
+    expect(Date.parse(gone.disabledAt)).toBeGreaterThanOrEqual(before - 1000);
+  });
+
   it("answers 404 for another organization's destination, and for none", async () => {
     const dst = await destination();
     const other = system.client.as((await createTestOrganization(system.config.databaseUrl)).adminKey);
