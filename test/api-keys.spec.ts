@@ -193,7 +193,7 @@ describe('API keys and organizations (api processes, no worker)', () => {
       expect(created.status).toBe(201);
       expect(created.body).toEqual({ id: expect.stringMatching(/^org_/), name, adminKey: expect.stringMatching(/^dsp_/) });
       const acme = admin.as(created.body.adminKey);
-      expect((await acme.get('/v1/organization')).body).toEqual({ id: created.body.id, name });
+      expect((await acme.get('/v1/organization')).body).toEqual({ id: created.body.id, name, role: 'admin' });
       const keys = await listed(acme);
       expect(keys).toEqual([expect.objectContaining({ name: 'admin', role: 'admin', revokedAt: null })]);
       expect((await acme.get('/v1/destinations')).body.data).toEqual([]);
@@ -235,13 +235,14 @@ describe('API keys and organizations (api processes, no worker)', () => {
       expect((await operator.post('/v1/organizations', { name })).status).toBe(201);
     });
 
-    it("tells any role its own organization's id and name", async () => {
+    it("tells any role its own organization's id and name, and the role of the key that asked", async () => {
       const expected = { id: system.organization.organizationId, name: expect.stringMatching(/^org-/) };
-      const answers = await Promise.all(
-        [system.organization.adminKey, system.organization.producerKey, system.organization.viewerKey].map((key) => admin.as(key).get('/v1/organization')),
-      );
-      for (const answer of answers) expect([answer.status, answer.body]).toEqual([200, expected]);
-      expect((await operator.get('/v1/organization')).body).toEqual({ id: expect.stringMatching(/^org_/), name: 'default' });
+      const keys = { admin: system.organization.adminKey, producer: system.organization.producerKey, viewer: system.organization.viewerKey };
+      for (const [role, key] of Object.entries(keys)) {
+        const answer = await admin.as(key).get('/v1/organization');
+        expect([answer.status, answer.body]).toEqual([200, { ...expected, role }]);
+      }
+      expect((await operator.get('/v1/organization')).body).toEqual({ id: expect.stringMatching(/^org_/), name: 'default', role: 'admin' });
       expect((await admin.as(undefined).get('/v1/organization')).status).toBe(401);
     });
   });

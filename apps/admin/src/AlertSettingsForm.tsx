@@ -5,6 +5,8 @@ import { ErrorAlert } from './ErrorAlert';
 
 interface Props {
   api: Api;
+  /** The signed-in key may not change the settings (not an admin key): shown, not editable. */
+  readOnly: boolean;
 }
 
 interface ShownError {
@@ -41,7 +43,7 @@ const SINGLE_CONDITIONS: { key: SingleCondition; name: string; label: string; un
 ];
 
 /** The organization's alert settings (GET|PUT /v1/alert-settings): every admin key may change them; the API names a bad field. */
-export function AlertSettingsForm({ api }: Props) {
+export function AlertSettingsForm({ api, readOnly }: Props) {
   const [form, setForm] = useState<Form | null>(null);
   const [loadError, setLoadError] = useState<ShownError | null>(null);
   const [error, setError] = useState<ShownError | null>(null);
@@ -97,103 +99,108 @@ export function AlertSettingsForm({ api }: Props) {
         )
       ) : (
         <form aria-labelledby="alert-settings-heading" onSubmit={submit} noValidate>
-          <p className="hint">Applies to every destination of the organization. A condition not ticked never opens an alert. Only admin keys can change these.</p>
-          <fieldset className="group">
-            <legend>Failure rate</legend>
-            <div className="check">
-              <input id="alert-failure-rate-on" type="checkbox" checked={form.failureRateOn} onChange={(event) => set('failureRateOn', event.target.checked)} />
-              <label htmlFor="alert-failure-rate-on">Alert on the failure rate</label>
-            </div>
-            {form.failureRateOn && (
-              <div className="inline-fields">
-                <label htmlFor="alert-failure-rate">Failure rate (0 to 1)</label>
-                <input
-                  id="alert-failure-rate"
-                  type="number"
-                  min={0}
-                  max={1}
-                  step="any"
-                  aria-invalid={invalidAt('failureRate.threshold')}
-                  value={form.failureRateThreshold}
-                  onChange={(event) => set('failureRateThreshold', event.target.value)}
-                />
-                <label htmlFor="alert-failure-window">Window (ms)</label>
-                <input
-                  id="alert-failure-window"
-                  type="number"
-                  min={1000}
-                  step={1}
-                  aria-invalid={invalidAt('failureRate.windowMs')}
-                  value={form.failureRateWindowMs}
-                  onChange={(event) => set('failureRateWindowMs', event.target.value)}
-                />
-                <p className="hint span-2">Failed attempts over attempts made in the window; 429 and Retry-After answers are not failures.</p>
-              </div>
-            )}
-          </fieldset>
-
-          {SINGLE_CONDITIONS.map((condition) => (
-            <fieldset key={condition.key} className="group">
-              <legend>{condition.label}</legend>
+          <p className="hint" id="alert-settings-hint">
+            Applies to every destination of the organization. A condition not ticked never opens an alert.{' '}
+            {readOnly ? 'Only admin keys can change these: this key can read them.' : 'Only admin keys can change these.'}
+          </p>
+          <fieldset className="plain" disabled={readOnly}>
+            <fieldset className="group">
+              <legend>Failure rate</legend>
               <div className="check">
-                <input
-                  id={`alert-${condition.name}-on`}
-                  type="checkbox"
-                  checked={form[`${condition.key}On`]}
-                  onChange={(event) => set(`${condition.key}On`, event.target.checked)}
-                />
-                <label htmlFor={`alert-${condition.name}-on`}>{`Alert on ${condition.label.toLowerCase()}`}</label>
+                <input id="alert-failure-rate-on" type="checkbox" checked={form.failureRateOn} onChange={(event) => set('failureRateOn', event.target.checked)} />
+                <label htmlFor="alert-failure-rate-on">Alert on the failure rate</label>
               </div>
-              {form[`${condition.key}On`] && (
+              {form.failureRateOn && (
                 <div className="inline-fields">
-                  <label htmlFor={`alert-${condition.name}`}>{condition.unit}</label>
+                  <label htmlFor="alert-failure-rate">Failure rate (0 to 1)</label>
                   <input
-                    id={`alert-${condition.name}`}
+                    id="alert-failure-rate"
                     type="number"
                     min={0}
-                    step={1}
-                    aria-describedby={`alert-${condition.name}-hint`}
-                    aria-invalid={invalidAt(condition.key)}
-                    value={form[condition.key]}
-                    onChange={(event) => set(condition.key, event.target.value)}
+                    max={1}
+                    step="any"
+                    aria-invalid={invalidAt('failureRate.threshold')}
+                    value={form.failureRateThreshold}
+                    onChange={(event) => set('failureRateThreshold', event.target.value)}
                   />
-                  <p id={`alert-${condition.name}-hint`} className="hint span-2">
-                    {condition.hint}
-                  </p>
+                  <label htmlFor="alert-failure-window">Window (ms)</label>
+                  <input
+                    id="alert-failure-window"
+                    type="number"
+                    min={1000}
+                    step={1}
+                    aria-invalid={invalidAt('failureRate.windowMs')}
+                    value={form.failureRateWindowMs}
+                    onChange={(event) => set('failureRateWindowMs', event.target.value)}
+                  />
+                  <p className="hint span-2">Failed attempts over attempts made in the window; 429 and Retry-After answers are not failures.</p>
                 </div>
               )}
             </fieldset>
-          ))}
 
-          <fieldset className="group">
-            <legend>Repeats and escalation</legend>
-            <label htmlFor="alert-cooldown">Cooldown (ms)</label>
-            <input
-              id="alert-cooldown"
-              type="number"
-              min={0}
-              step={1}
-              aria-describedby="alert-cooldown-hint"
-              aria-invalid={invalidAt('cooldownMs')}
-              value={form.cooldownMs}
-              onChange={(event) => set('cooldownMs', event.target.value)}
-            />
-            <p id="alert-cooldown-hint" className="hint">
-              After an alert resolves, the same condition of the same destination opens no other one for this long.
-            </p>
-            <label htmlFor="alert-escalate">Escalate after (ms)</label>
-            <input
-              id="alert-escalate"
-              type="text"
-              inputMode="numeric"
-              aria-describedby="alert-escalate-hint"
-              aria-invalid={invalidAt('escalateAfterMs')}
-              value={form.escalateAfterMs}
-              onChange={(event) => set('escalateAfterMs', event.target.value)}
-            />
-            <p id="alert-escalate-hint" className="hint">
-              Times after opening, increasing and comma separated, at which an alert not acknowledged escalates to level 1, 2, 3….
-            </p>
+            {SINGLE_CONDITIONS.map((condition) => (
+              <fieldset key={condition.key} className="group">
+                <legend>{condition.label}</legend>
+                <div className="check">
+                  <input
+                    id={`alert-${condition.name}-on`}
+                    type="checkbox"
+                    checked={form[`${condition.key}On`]}
+                    onChange={(event) => set(`${condition.key}On`, event.target.checked)}
+                  />
+                  <label htmlFor={`alert-${condition.name}-on`}>{`Alert on ${condition.label.toLowerCase()}`}</label>
+                </div>
+                {form[`${condition.key}On`] && (
+                  <div className="inline-fields">
+                    <label htmlFor={`alert-${condition.name}`}>{condition.unit}</label>
+                    <input
+                      id={`alert-${condition.name}`}
+                      type="number"
+                      min={0}
+                      step={1}
+                      aria-describedby={`alert-${condition.name}-hint`}
+                      aria-invalid={invalidAt(condition.key)}
+                      value={form[condition.key]}
+                      onChange={(event) => set(condition.key, event.target.value)}
+                    />
+                    <p id={`alert-${condition.name}-hint`} className="hint span-2">
+                      {condition.hint}
+                    </p>
+                  </div>
+                )}
+              </fieldset>
+            ))}
+
+            <fieldset className="group">
+              <legend>Repeats and escalation</legend>
+              <label htmlFor="alert-cooldown">Cooldown (ms)</label>
+              <input
+                id="alert-cooldown"
+                type="number"
+                min={0}
+                step={1}
+                aria-describedby="alert-cooldown-hint"
+                aria-invalid={invalidAt('cooldownMs')}
+                value={form.cooldownMs}
+                onChange={(event) => set('cooldownMs', event.target.value)}
+              />
+              <p id="alert-cooldown-hint" className="hint">
+                After an alert resolves, the same condition of the same destination opens no other one for this long.
+              </p>
+              <label htmlFor="alert-escalate">Escalate after (ms)</label>
+              <input
+                id="alert-escalate"
+                type="text"
+                inputMode="numeric"
+                aria-describedby="alert-escalate-hint"
+                aria-invalid={invalidAt('escalateAfterMs')}
+                value={form.escalateAfterMs}
+                onChange={(event) => set('escalateAfterMs', event.target.value)}
+              />
+              <p id="alert-escalate-hint" className="hint">
+                Times after opening, increasing and comma separated, at which an alert not acknowledged escalates to level 1, 2, 3….
+              </p>
+            </fieldset>
           </fieldset>
 
           {error && <ErrorAlert message={error.message} details={error.details} />}
@@ -202,11 +209,13 @@ export function AlertSettingsForm({ api }: Props) {
               {notice}
             </p>
           )}
-          <div className="form-actions">
-            <button type="submit" className="primary" disabled={busy}>
-              Save alert settings
-            </button>
-          </div>
+          {!readOnly && (
+            <div className="form-actions">
+              <button type="submit" className="primary" disabled={busy}>
+                Save alert settings
+              </button>
+            </div>
+          )}
         </form>
       )}
     </section>

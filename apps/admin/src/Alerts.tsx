@@ -5,6 +5,7 @@ import { ErrorAlert } from './ErrorAlert';
 import { formatTime } from './format';
 import { alertValueText, conditionText } from './health';
 import { useLatestRequest } from './useLatestRequest';
+import { useRole } from './useRole';
 
 interface Props {
   api: Api;
@@ -37,6 +38,9 @@ export function Alerts({ api }: Props) {
   const [acknowledging, setAcknowledging] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const startRequest = useLatestRequest();
+  const role = useRole(api);
+  /** Acknowledging and changing the settings need an admin key; offered unless the key is known to be another role. */
+  const mayChange = role === null || role === 'admin';
 
   useEffect(() => {
     let current = true;
@@ -132,6 +136,7 @@ export function Alerts({ api }: Props) {
           </div>
         </div>
         {listError && <ErrorAlert message={listError.message} details={listError.details} />}
+        {!mayChange && <p className="hint replay-note">{`Acknowledging an alert needs an admin key: this one is a ${role} key.`}</p>}
         {notice && (
           <p role="status" className="notice replay-note">
             {notice}
@@ -165,7 +170,7 @@ export function Alerts({ api }: Props) {
                 <th scope="col">Status</th>
                 <th scope="col">Escalation</th>
                 <th scope="col">Message</th>
-                <th scope="col">Actions</th>
+                {mayChange && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
@@ -184,18 +189,20 @@ export function Alerts({ api }: Props) {
                   </td>
                   <td>{alert.escalationLevel === 0 ? '—' : `level ${alert.escalationLevel}`}</td>
                   <td className="text">{alert.message}</td>
-                  <td>
-                    {alert.status === 'open' && !alert.acknowledgedAt && (
-                      <button
-                        type="button"
-                        aria-label={`Acknowledge the ${conditionText(alert.condition).toLowerCase()} alert of ${destinationName(alert.destinationId)}`}
-                        disabled={acknowledging}
-                        onClick={() => setConfirming(alert)}
-                      >
-                        Acknowledge
-                      </button>
-                    )}
-                  </td>
+                  {mayChange && (
+                    <td>
+                      {alert.status === 'open' && !alert.acknowledgedAt && (
+                        <button
+                          type="button"
+                          aria-label={`Acknowledge the ${conditionText(alert.condition).toLowerCase()} alert of ${destinationName(alert.destinationId)}`}
+                          disabled={acknowledging}
+                          onClick={() => setConfirming(alert)}
+                        >
+                          Acknowledge
+                        </button>
+                      )}
+                    </td>
+                  )}
                 </tr>
               ))}
             </tbody>
@@ -203,7 +210,7 @@ export function Alerts({ api }: Props) {
         )}
       </section>
 
-      <AlertSettingsForm api={api} />
+      <AlertSettingsForm api={api} readOnly={!mayChange} />
     </main>
   );
 }

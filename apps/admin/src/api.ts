@@ -263,6 +263,13 @@ export interface ApiKey {
   revokedAt: string | null;
 }
 
+/** `GET /v1/organization`: the caller's organization, and the role of the key that asked. */
+export interface Organization {
+  id: string;
+  name: string;
+  role?: ApiKeyRole;
+}
+
 export interface NewApiKey {
   name: string;
   role: ApiKeyRole;
@@ -371,6 +378,8 @@ const id = encodeURIComponent;
 
 export interface Api {
   listDestinations(): Promise<Destination[]>;
+  /** The caller's organization and its key's role, read once per client (again only after a failure). */
+  getOrganization(): Promise<Organization>;
   getDestination(destinationId: string): Promise<Destination>;
   getDestinationHealth(destinationId: string): Promise<DestinationHealth>;
   /** Delivered, failed and retried per bucket, with p50/p95 latency (the last 24 hours without since/until). */
@@ -428,6 +437,7 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
   }
 
   let kinds: Promise<DestinationKind[]> | null = null;
+  let organization: Promise<Organization> | null = null;
 
   return {
     async listDestinations() {
@@ -440,6 +450,13 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
         if (!cursor) break;
       }
       return all;
+    },
+    getOrganization() {
+      organization ??= call<Organization>('GET', '/v1/organization').catch((error: unknown) => {
+        organization = null;
+        throw error;
+      });
+      return organization;
     },
     getDestination: (destinationId) => call<Destination>('GET', `/v1/destinations/${id(destinationId)}`),
     getDestinationHealth: (destinationId) => call<DestinationHealth>('GET', `/v1/destinations/${id(destinationId)}/health`),

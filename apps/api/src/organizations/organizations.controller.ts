@@ -33,8 +33,8 @@ export class OrganizationsController {
 
   @Get('organization')
   @Access('read')
-  @ApiOperation({ summary: "The caller's organization" })
+  @ApiOperation({ summary: "The caller's organization, and the role of the key that asked (so an app can offer only what that role may do)" })
   current(@CurrentCaller() caller: Caller) {
-    return { id: caller.organizationId, name: caller.organizationName };
+    return { id: caller.organizationId, name: caller.organizationName, role: caller.role };
   }
 }
