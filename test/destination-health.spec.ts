@@ -187,6 +187,13 @@ describe('destination health (api and worker)', () => {
     expect(Date.parse(gone.disabledAt)).toBeGreaterThanOrEqual(before - 1000);
   });
 
+  it('is described in the OpenAPI document', async () => {
+    const docs = await system.client.get('/docs-json');
+    const operation = docs.body.paths['/v1/destinations/{id}/health']?.get;
+    expect(operation?.summary).toContain('Health of a destination');
+    expect(operation?.description).toContain('responseTimeMs');
+  });
+
   it("answers 404 for another organization's destination, and for none", async () => {
     const dst = await destination();
     const other = system.client.as((await createTestOrganization(system.config.databaseUrl)).adminKey);
