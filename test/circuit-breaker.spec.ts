@@ -103,6 +103,14 @@ describe('circuit breaker', () => {
         details: { from: 'closed', to: 'open', reason: '3 consecutive failed attempts' },
       }),
     ]);
+    // The organization's own event says so, for the destinations that subscribe to it.
+    const events: Json[] = (await system.client.get('/v1/events?type=dispatch.destination.circuit_opened')).body.data;
+    expect(events.find((event) => event.data?.destination?.id === destination.id)?.data).toEqual({
+      destination: expect.objectContaining({ id: destination.id }),
+      openedAt: opened.openedAt?.toISOString(),
+      reason: '3 consecutive failed attempts',
+      recoveryTimeoutMs: 60_000,
+    });
   });
 
   it('half-open after recoveryTimeoutMs lets halfOpenMaxCalls probes through; a successful probe closes it and the backlog is delivered', async () => {
