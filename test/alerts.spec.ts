@@ -289,6 +289,21 @@ describe('alerts', () => {
     expect(operationalRequests('/gone')).toEqual([]);
   });
 
+  it("refuses producers' events of the operational types, so subscribers can trust that an alert came from Dispatch", async () => {
+    const single = await system.client.post('/v1/events', { type: 'dispatch.alert.opened', data: { id: 'alr_fake' } });
+    expect(single.status).toBe(400);
+    expect(single.body.details).toEqual([{ path: 'type', message: expect.stringContaining("Dispatch's own events") }]);
+    const batch = await system.client.post('/v1/events/batch', {
+      events: [
+        { type: 'order.created', data: {} },
+        { type: 'dispatch.destination.disabled', data: {} },
+      ],
+    });
+    expect(batch.status).toBe(400);
+    expect(batch.body.details.map((detail: Json) => detail.path)).toEqual(['events.1.type']);
+    expect((await system.client.get('/v1/events?type=dispatch.alert.opened')).body.data.filter((event: Json) => event.data?.id === 'alr_fake')).toEqual([]);
+  });
+
   describe('settings', () => {
     it('are the documented defaults until changed; any role reads them', async () => {
       const fresh = await startOrganizationClients();

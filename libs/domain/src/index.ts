@@ -17,3 +17,4 @@ export * from './alert-settings';
 export * from './alert-rules';
 export * from './adaptive-rate';
 export * from './circuit-breaker';
+export * from './operational-event-types';

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { Batcher, DestinationRepository, EventRepository, Ingest, IngestResult, Prisma, RoutableDestination } from '@dispatch/db';
-import { eventTypeProblem, matchesAnyEventType, newId } from '@dispatch/domain';
+import { eventTypeProblem, matchesAnyEventType, newId, reservedEventTypeProblem } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 import { badRequest } from '../http/errors';
 import { Metrics } from '../operations/metrics';
@@ -17,7 +17,7 @@ export const ingestEventSchema = z
       .min(1)
       .max(255)
       .superRefine((type, ctx) => {
-        const problem = eventTypeProblem(type);
+        const problem = eventTypeProblem(type) ?? reservedEventTypeProblem(type);
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       }),
     source: z.string().max(255).optional(),

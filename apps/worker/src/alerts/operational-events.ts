@@ -1,25 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DestinationRepository, EventRepository, IngestResult, Prisma, RoutableDestination } from '@dispatch/db';
-import { matchesEventType, newId } from '@dispatch/domain';
+import { matchesEventType, newId, OperationalEventType } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 
-/** The types of Dispatch's own events about an organization's alerts and destinations. */
-export const OPERATIONAL_EVENT_TYPES = [
-  'dispatch.alert.opened',
-  'dispatch.alert.escalated',
-  'dispatch.alert.resolved',
-  'dispatch.destination.disabled',
-  'dispatch.destination.circuit_opened',
-] as const;
-
-export type OperationalEventType = (typeof OPERATIONAL_EVENT_TYPES)[number];
-
-/** The prefix every operational event type starts with; producers' events never do. */
-export const OPERATIONAL_EVENT_PREFIX = 'dispatch.';
-
-export function isOperationalEventType(type: string): boolean {
-  return type.startsWith(OPERATIONAL_EVENT_PREFIX);
-}
+export { OPERATIONAL_EVENT_TYPES } from '@dispatch/domain';
+export type { OperationalEventType } from '@dispatch/domain';
 
 export type OperationalEventOptions = {
   /** The destination the event is about: it never receives the event, whatever its event types. */
