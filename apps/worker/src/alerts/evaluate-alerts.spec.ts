@@ -4,6 +4,7 @@ import { AlertSettings, DEFAULT_ALERT_SETTINGS } from '@dispatch/domain';
 import { announcement, EvaluateAlerts } from './evaluate-alerts';
 import type { OperationalEvents } from './operational-events';
 import type { OpenCircuits } from './open-circuits';
+import { WorkerMetrics } from '../operations/worker-metrics';
 
 // The evaluation takes the alert view and keys from the database library: its Prisma client is never loaded.
 jest.mock('@dispatch/db', () => ({
@@ -86,10 +87,16 @@ function setup(
       }),
     },
     circuits: { read: jest.fn(async () => (options.circuits === undefined ? null : options.circuits)) },
+    metrics: new WorkerMetrics({ subscribe: () => undefined } as never),
     warn: jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined),
     log: jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined),
   };
-  const sut = new EvaluateAlerts(mocks.alerts as unknown as AlertRepository, mocks.events as unknown as OperationalEvents, mocks.circuits as unknown as OpenCircuits);
+  const sut = new EvaluateAlerts(
+    mocks.alerts as unknown as AlertRepository,
+    mocks.events as unknown as OperationalEvents,
+    mocks.circuits as unknown as OpenCircuits,
+    mocks.metrics,
+  );
   return { sut, mocks };
 }
 
@@ -108,6 +115,9 @@ describe('EvaluateAlerts', () => {
       threshold: 5,
       message: 'orders: 6 attempts failed in a row (threshold 5)',
     });
+    expect(await mocks.metrics.registry.getSingleMetricAsString('dispatch_alert_changes_total')).toContain(
+      'dispatch_alert_changes_total{condition="consecutive_failures",change="opened"} 1',
+    );
     expect(mocks.alerts.attemptMeasures).toHaveBeenCalledWith(NOW, 900_000, expect.arrayContaining(['dispatch.alert.opened', 'dispatch.destination.disabled']));
   });
 

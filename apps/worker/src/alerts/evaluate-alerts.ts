@@ -3,6 +3,7 @@ import { Alert, alertKey, AlertRepository, AlertedDestination, alertView, Attemp
 import { ALERT_CONDITIONS, alertMessage, AlertSettings, alertWindowMs, decideAlert, DestinationMeasures, observeConditions, OpenAlertState } from '@dispatch/domain';
 import { OPERATIONAL_EVENT_TYPES, OperationalEvents, OperationalEventType } from './operational-events';
 import { OpenCircuits } from './open-circuits';
+import { WorkerMetrics } from '../operations/worker-metrics';
 
 /** The name of the maintenance queue's alert evaluation jobs. */
 export const ALERTS_JOB = 'evaluate-alerts';
@@ -36,6 +37,7 @@ export class EvaluateAlerts {
     private readonly alerts: AlertRepository,
     private readonly events: OperationalEvents,
     private readonly circuits: OpenCircuits,
+    private readonly metrics: WorkerMetrics,
   ) {}
 
   async run(now: Date = new Date()): Promise<AlertReport> {
@@ -81,14 +83,23 @@ export class EvaluateAlerts {
               threshold: decision.threshold,
               message: message(decision.value, decision.threshold),
             });
-            if (opened) report.opened += 1;
+            if (opened) {
+              report.opened += 1;
+              this.metrics.alertChanges.inc({ condition, change: 'opened' });
+            }
             break;
           }
           case 'resolve':
-            if (await this.alerts.resolve((alert as Alert).id, decision.value, now)) report.resolved += 1;
+            if (await this.alerts.resolve((alert as Alert).id, decision.value, now)) {
+              report.resolved += 1;
+              this.metrics.alertChanges.inc({ condition, change: 'resolved' });
+            }
             break;
           case 'escalate':
-            if (await this.alerts.escalate((alert as Alert).id, decision.level, decision.value, now)) report.escalated += 1;
+            if (await this.alerts.escalate((alert as Alert).id, decision.level, decision.value, now)) {
+              report.escalated += 1;
+              this.metrics.alertChanges.inc({ condition, change: 'escalated' });
+            }
             break;
           case 'update':
             await this.alerts.updateValue((alert as Alert).id, decision.value, message(decision.value, (alert as Alert).threshold));
@@ -128,7 +139,10 @@ export class EvaluateAlerts {
     let resolved = 0;
     for (const condition of ALERT_CONDITIONS) {
       const alert = openByKey.get(alertKey(destinationId, condition));
-      if (alert && (await this.alerts.resolve(alert.id, alert.value, now))) resolved += 1;
+      if (alert && (await this.alerts.resolve(alert.id, alert.value, now))) {
+        resolved += 1;
+        this.metrics.alertChanges.inc({ condition, change: 'resolved' });
+      }
     }
     return resolved;
   }

@@ -53,6 +53,13 @@ export class WorkerMetrics implements AttemptObserver {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  /** Labelled by condition and change only (5 × 3 series), never by destination. */
+  readonly alertChanges = new Counter({
+    name: 'dispatch_alert_changes_total',
+    help: 'Alerts opened, escalated and resolved by the alert evaluation, by condition',
+    labelNames: ['condition', 'change'] as const,
+    registers: [this.registry],
+  });
   readonly runningWorkers = new Gauge({ name: 'dispatch_queue_workers', help: 'Destination queues with a running BullMQ worker', registers: [this.registry] });
   /** Labelled by source only (never the destination: thousands of them). */
   readonly rateLimiterRejections = new Counter({
