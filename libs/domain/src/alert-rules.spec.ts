@@ -1,4 +1,4 @@
-import { AlertObservation, DestinationMeasures, decideAlert, escalationLevelAt, observeConditions, OpenAlertState } from './alert-rules';
+import { AlertObservation, conditionEnabled, DestinationMeasures, decideAlert, escalationLevelAt, observeConditions, OpenAlertState } from './alert-rules';
 import { alertSettingsSchema, DEFAULT_ALERT_SETTINGS, storedAlertSettings } from './alert-settings';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
@@ -119,6 +119,17 @@ describe('observeConditions', () => {
       off,
     );
     expect(Object.keys(observed)).toEqual([]);
+  });
+});
+
+describe('conditionEnabled', () => {
+  it('is false for a condition set to null, and always true for the circuit', () => {
+    const off = alertSettingsSchema.parse({ failureRate: null, consecutiveFailures: null, backlog: null, responseTimeMs: null });
+    for (const condition of ['failure_rate', 'consecutive_failures', 'backlog', 'response_time'] as const) {
+      expect(conditionEnabled(condition, off)).toBe(false);
+      expect(conditionEnabled(condition, DEFAULT_ALERT_SETTINGS)).toBe(true);
+    }
+    expect(conditionEnabled('circuit_open', off)).toBe(true);
   });
 });
 

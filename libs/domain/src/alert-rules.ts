@@ -107,6 +107,22 @@ export function observeConditions(measures: DestinationMeasures, settings: Alert
   return observed;
 }
 
+/** Whether the settings evaluate a condition at all (set to null, it is off; the circuit is always watched). */
+export function conditionEnabled(condition: AlertCondition, settings: AlertSettings): boolean {
+  switch (condition) {
+    case 'failure_rate':
+      return settings.failureRate !== null;
+    case 'consecutive_failures':
+      return settings.consecutiveFailures !== null;
+    case 'backlog':
+      return settings.backlog !== null;
+    case 'response_time':
+      return settings.responseTimeMs !== null;
+    case 'circuit_open':
+      return true;
+  }
+}
+
 /** The sentence an alert carries, for people reading it in a chat channel or a pager. */
 export function alertMessage(condition: AlertCondition, destinationName: string, value: number, threshold: number, windowMs: number): string {
   const window = windowMs >= 60_000 ? `${Math.round(windowMs / 60_000)} min` : `${Math.round(windowMs / 1000)} s`;

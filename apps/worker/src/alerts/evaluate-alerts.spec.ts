@@ -147,6 +147,16 @@ describe('EvaluateAlerts', () => {
     expect(deleted.mocks.alerts.resolve).toHaveBeenCalledWith('alr_1', 5, NOW);
   });
 
+  it('resolves the open alert of a condition the settings turned off', async () => {
+    const { sut, mocks } = setup({
+      measures: [failing()],
+      open: [alert({})],
+      settings: { ...DEFAULT_ALERT_SETTINGS, failureRate: null, responseTimeMs: null, consecutiveFailures: null },
+    });
+    expect(await sut.run(NOW)).toMatchObject({ resolved: 1, opened: 0 });
+    expect(mocks.alerts.resolve).toHaveBeenCalledWith('alr_1', 5, NOW);
+  });
+
   it("leaves operational events' deliveries out of a backlog, counting them only where a destination is over its threshold", async () => {
     const settings = { ...DEFAULT_ALERT_SETTINGS, failureRate: null, responseTimeMs: null, backlog: 10 };
     const backlogs = [

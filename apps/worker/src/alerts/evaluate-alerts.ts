@@ -1,6 +1,16 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Alert, alertKey, AlertRepository, AlertedDestination, alertView, AttemptMeasures, MAX_DESTINATIONS } from '@dispatch/db';
-import { ALERT_CONDITIONS, alertMessage, AlertSettings, alertWindowMs, decideAlert, DestinationMeasures, observeConditions, OpenAlertState } from '@dispatch/domain';
+import {
+  ALERT_CONDITIONS,
+  alertMessage,
+  AlertSettings,
+  alertWindowMs,
+  conditionEnabled,
+  decideAlert,
+  DestinationMeasures,
+  observeConditions,
+  OpenAlertState,
+} from '@dispatch/domain';
 import { OPERATIONAL_EVENT_TYPES, OperationalEvents, OperationalEventType } from './operational-events';
 import { OpenCircuits } from './open-circuits';
 import { WorkerMetrics } from '../operations/worker-metrics';
@@ -70,6 +80,14 @@ export class EvaluateAlerts {
       const observed = observeConditions(measuresOf(attempts.get(id), backlog.get(id) ?? 0, openCircuits, id), orgSettings);
       for (const condition of ALERT_CONDITIONS) {
         const alert = openByKey.get(alertKey(id, condition));
+        if (alert && !conditionEnabled(condition, orgSettings)) {
+          // Turned off in the settings: its open alert ends, at the value last seen.
+          if (await this.alerts.resolve(alert.id, alert.value, now)) {
+            report.resolved += 1;
+            this.metrics.alertChanges.inc({ condition, change: 'resolved' });
+          }
+          continue;
+        }
         const decision = decideAlert(observed[condition], alert && openState(alert), resolutions.get(alertKey(id, condition)), orgSettings, now);
         const message = (value: number, threshold: number) => alertMessage(condition, destination.name, value, threshold, alertWindowMs(orgSettings));
         switch (decision.action) {
