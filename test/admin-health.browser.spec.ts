@@ -62,6 +62,9 @@ describe('admin app: destination health, its own page and alerts in headless Chr
     expect(await fact(page, 'Consecutive failures').textContent()).toBe('3');
     expect(await fact(page, 'Status').textContent()).toBe('unhealthy');
     expect(await fact(page, 'Last success').textContent()).toBe('—');
+    // Failures only: bars of failed deliveries, and no latency to draw.
+    await page.locator(`.recharts-bar-rectangle path[fill="${FAILED_FILL}"]`).first().waitFor();
+    await page.getByText('Nothing was delivered in this range: no latency to show.').waitFor();
     await page.getByRole('link', { name: '← Destinations' }).click();
     await page.getByRole('table', { name: 'Destinations' }).waitFor();
     await page.close();

@@ -24,6 +24,7 @@ export function DeliveryChart({ metrics, bucket }: Props) {
   }
   const points = chartPoints(metrics);
   const tickGap = bucket === 'minute' ? 24 : 16;
+  const hasLatency = points.some((point) => point.p50Ms !== null || point.p95Ms !== null);
   return (
     <>
       <div className="charts">
@@ -45,17 +46,21 @@ export function DeliveryChart({ metrics, bucket }: Props) {
         </figure>
         <figure className="chart" aria-labelledby="chart-latency-caption">
           <figcaption id="chart-latency-caption">Latency of delivered attempts (ms)</figcaption>
-          <ResponsiveContainer width="100%" height={HEIGHT}>
-            <LineChart data={points} margin={{ top: 4, right: 8, bottom: 0, left: -8 }}>
-              <CartesianGrid strokeDasharray="3 3" vertical={false} />
-              <XAxis dataKey="label" minTickGap={tickGap} tick={{ fontSize: 12 }} />
-              <YAxis tick={{ fontSize: 12 }} />
-              <Tooltip formatter={(value) => millisecondsText(typeof value === 'number' ? value : null)} />
-              <Legend />
-              <Line dataKey="p50Ms" name="p50" stroke={COLORS.p50} dot={{ r: 2 }} connectNulls isAnimationActive={false} />
-              <Line dataKey="p95Ms" name="p95" stroke={COLORS.p95} dot={{ r: 2 }} connectNulls isAnimationActive={false} />
-            </LineChart>
-          </ResponsiveContainer>
+          {hasLatency ? (
+            <ResponsiveContainer width="100%" height={HEIGHT}>
+              <LineChart data={points} margin={{ top: 4, right: 8, bottom: 0, left: -8 }}>
+                <CartesianGrid strokeDasharray="3 3" vertical={false} />
+                <XAxis dataKey="label" minTickGap={tickGap} tick={{ fontSize: 12 }} />
+                <YAxis tick={{ fontSize: 12 }} />
+                <Tooltip formatter={(value) => millisecondsText(typeof value === 'number' ? value : null)} />
+                <Legend />
+                <Line dataKey="p50Ms" name="p50" stroke={COLORS.p50} dot={{ r: 2 }} connectNulls isAnimationActive={false} />
+                <Line dataKey="p95Ms" name="p95" stroke={COLORS.p95} dot={{ r: 2 }} connectNulls isAnimationActive={false} />
+              </LineChart>
+            </ResponsiveContainer>
+          ) : (
+            <p className="muted">Nothing was delivered in this range: no latency to show.</p>
+          )}
         </figure>
       </div>
       <p className="chart-totals">
