@@ -70,6 +70,20 @@ describe('alerts', () => {
   const operationalRequests = (path?: string): ReceivedRequest[] =>
     receiver.requests.filter((request) => String(request.headers['dispatch-event-type']).startsWith('dispatch.') && (!path || request.path === path));
 
+  /** The destinations the operational event of `type` about `destinationId` was routed to (its deliveries, written with it). */
+  const routedTo = async (type: string, destinationId: string): Promise<string[]> => {
+    const events = (await system.client.get(`/v1/events?type=${type}&limit=200`)).body.data;
+    const event = events.find((one: Json) => one.data.destination?.id === destinationId || one.data.destinationId === destinationId);
+    return (await system.client.get(`/v1/events/${encodeURIComponent(event.id)}`)).body.deliveries.map((delivery: Json) => delivery.destinationId);
+  };
+
+  /** The operational events about `destinationId` that reached `path` (the destination's own receiver must get none). */
+  const aboutItself = (path: string, destinationId: string): ReceivedRequest[] =>
+    operationalRequests(path).filter((request) => {
+      const data = JSON.parse(request.body).data;
+      return data.destinationId === destinationId || data.destination?.id === destinationId;
+    });
+
   it('opens an alert after consecutive failures and announces it to the destinations subscribed to dispatch.*, not to the failing one nor to a catch-all', async () => {
     await putSettings(THREE_FAILURES);
     const failing = await failingDestination();
@@ -89,7 +103,7 @@ describe('alerts', () => {
     // The event is an event of the organization: listed, with a delivery to ops only.
     const event = (await system.client.get(`/v1/events/${alert.id}.opened`)).body;
     expect(event.deliveries.map((delivery: Json) => delivery.destinationId)).toEqual([ops.id]);
-    expect(operationalRequests(failing.path)).toEqual([]);
+    expect(aboutItself(failing.path, failing.id)).toEqual([]);
     expect(operationalRequests('/all')).toEqual([]);
     expect(catchAll.eventTypes).toEqual(['*']);
   });
@@ -263,7 +277,9 @@ describe('alerts', () => {
       'the circuit_opened event at ops',
     );
     expect(JSON.parse(opened.body).data.destination).toMatchObject({ id: broken.id, name: broken.name });
-    expect(operationalRequests('/broken')).toEqual([]);
+    expect(aboutItself('/broken', broken.id)).toEqual([]);
+    expect(await routedTo('dispatch.destination.circuit_opened', broken.id)).not.toContain(broken.id);
+    expect(await routedTo('dispatch.destination.circuit_opened', broken.id)).toContain(ops.id);
   });
 
   it('tells the subscribers of dispatch.* when a destination is disabled because its receiver is gone, but not that destination', async () => {
@@ -286,7 +302,9 @@ describe('alerts', () => {
     expect(payload.data.destination).toMatchObject({ id: gone.id, name: gone.name, kind: 'webhook', enabled: false });
     expect(payload.data.destination.config).toBeUndefined();
     expect((await system.client.get(`/v1/destinations/${gone.id}`)).body.enabled).toBe(false);
-    expect(operationalRequests('/gone')).toEqual([]);
+    expect(aboutItself('/gone', gone.id)).toEqual([]);
+    expect(await routedTo('dispatch.destination.disabled', gone.id)).not.toContain(gone.id);
+    expect(await routedTo('dispatch.destination.disabled', gone.id)).toContain(ops.id);
   });
 
   it("refuses producers' events of the operational types, so subscribers can trust that an alert came from Dispatch", async () => {
