@@ -375,7 +375,25 @@ describe('alerts', () => {
     expect(Object.keys(paths['/v1/alert-settings'])).toEqual(expect.arrayContaining(['get', 'put']));
     const body = paths['/v1/alert-settings'].put.requestBody.content['application/json'].schema;
     expect(Object.keys(body.properties)).toEqual(['failureRate', 'consecutiveFailures', 'backlog', 'responseTimeMs', 'cooldownMs', 'escalateAfterMs']);
+    expect(paths['/v1/alerts'].get.parameters.map((parameter: Json) => parameter.name)).toEqual(expect.arrayContaining(['status', 'destinationId']));
     expect(paths['/v1/alerts'].get.responses['200'].content['application/json'].schema.properties.data.items.properties.condition.enum).toContain('circuit_open');
+  });
+
+  it('lists alerts by status and destination, refusing an unknown status by name', async () => {
+    const bad = await system.client.get('/v1/alerts?status=closed');
+    expect(bad.status).toBe(400);
+    expect(bad.body.details.map((detail: Json) => detail.path)).toEqual(['query.status']);
+    const all = (await system.client.get('/v1/alerts?limit=200')).body.data;
+    const open = (await system.client.get('/v1/alerts?status=open&limit=200')).body;
+    expect(open.data.every((alert: Json) => alert.status === 'open')).toBe(true);
+    expect(open.data.length).toBe(all.filter((alert: Json) => alert.status === 'open').length);
+    const one = all[0];
+    const ofDestination = (await system.client.get(`/v1/alerts?destinationId=${one.destinationId}&limit=200`)).body.data;
+    expect(ofDestination.length).toBeGreaterThan(0);
+    expect(ofDestination.every((alert: Json) => alert.destinationId === one.destinationId)).toBe(true);
+    const firstPage = (await system.client.get('/v1/alerts?limit=1')).body;
+    expect(firstPage.data).toEqual([all[0]]);
+    expect((await system.client.get(`/v1/alerts?limit=1&cursor=${firstPage.nextCursor}`)).body.data).toEqual([all[1]]);
   });
 
   /** API clients of a new organization that never changed its settings. */

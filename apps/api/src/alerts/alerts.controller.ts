@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Put, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { AlertRepository, alertView, Prisma } from '@dispatch/db';
 import type { Caller } from '@dispatch/db';
@@ -54,6 +54,10 @@ export class AlertsController {
     summary: "The organization's alerts, newest first; filter by status (open, resolved) and destinationId",
     description: 'See docs/alerts.md for the conditions, debouncing and escalation. Pages with limit (default 50) and cursor (nextCursor of the previous page).',
   })
+  @ApiQuery({ name: 'status', required: false, enum: ['open', 'resolved'] })
+  @ApiQuery({ name: 'destinationId', required: false, description: "Only this destination's alerts" })
+  @ApiQuery({ name: 'limit', required: false, description: '1–200, default 50' })
+  @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the previous page' })
   @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: ALERT_SCHEMA }, nextCursor: { type: 'string', nullable: true } } } })
   async list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const { status, destinationId, limit, cursor } = parse(listQuery, query, 'query');
