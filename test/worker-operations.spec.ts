@@ -85,7 +85,7 @@ describe('the worker process: metrics, health and drain timeout', () => {
     expect(before.type).toMatch(/^text\/plain; version=0\.0\.4/);
     for (const family of [
       'dispatch_attempts_total counter',
-      'dispatch_attempt_duration_seconds histogram',
+      'dispatch_delivery_duration_seconds histogram',
       'dispatch_accept_to_delivered_seconds histogram',
       'dispatch_queue_workers gauge',
       'dispatch_reconciler_enqueued_total counter',
@@ -108,7 +108,7 @@ describe('the worker process: metrics, health and drain timeout', () => {
     expect(receiver.requests).toHaveLength(3);
     expect(sample(after, 'dispatch_attempts_total', delivered)).toBe(3);
     expect(sample(after, 'dispatch_attempts_total', { kind: 'webhook', outcome: 'retry' })).toBe(0);
-    expect(sample(after, 'dispatch_attempt_duration_seconds_count', { kind: 'webhook' })).toBe(3);
+    expect(sample(after, 'dispatch_delivery_duration_seconds_count', delivered)).toBe(3);
     expect(sample(after, 'dispatch_accept_to_delivered_seconds_count')).toBe(3);
   }, 60_000);
 

@@ -1,3 +1,4 @@
+import { asksToSlowDown } from './adaptive-rate';
 import type { AttemptOutcome } from './attempt-outcome';
 import type { Circuit } from './circuit-breaker';
 import type { SendResult } from './send-result';
@@ -16,7 +17,7 @@ export type AttemptHealth = 'success' | 'failure' | 'throttled';
 
 export function attemptHealth(result: Pick<SendResult, 'statusCode' | 'retryAfterMs'>, outcome: Pick<AttemptOutcome, 'kind'>): AttemptHealth {
   if (outcome.kind === 'delivered') return 'success';
-  if (result.statusCode === 429 || result.retryAfterMs !== undefined) return 'throttled';
+  if (asksToSlowDown(result)) return 'throttled';
   return 'failure';
 }
 

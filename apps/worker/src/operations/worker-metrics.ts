@@ -12,13 +12,6 @@ export class WorkerMetrics implements AttemptObserver {
     labelNames: ['kind', 'outcome'] as const,
     registers: [this.registry],
   });
-  readonly attemptDuration = new Histogram({
-    name: 'dispatch_attempt_duration_seconds',
-    help: 'Time from request to the end of the answer, per attempt',
-    labelNames: ['kind'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
   readonly acceptToDelivered = new Histogram({
     name: 'dispatch_accept_to_delivered_seconds',
     help: 'Time from event accepted to its delivery answered 2xx (first attempt or later)',
@@ -94,7 +87,6 @@ export class WorkerMetrics implements AttemptObserver {
 
   attempted({ destination, result, outcome, delivery }: AttemptReport): void {
     this.attempts.inc({ kind: destination.kind.kind, outcome: outcome.kind });
-    this.attemptDuration.observe({ kind: destination.kind.kind }, result.durationMs / 1000);
     this.deliveryDuration.observe({ kind: destination.kind.kind, outcome: outcome.kind }, result.durationMs / 1000);
     if (outcome.kind === 'delivered') this.delivered.inc({ kind: destination.kind.kind });
     else if (outcome.kind === 'retry') this.retrying.inc({ kind: destination.kind.kind });
