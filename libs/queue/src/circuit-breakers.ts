@@ -28,37 +28,51 @@ const CLOSED_KEPT_MS = 7 * 24 * 3_600_000;
  * a<i> attempts, f<i> failures.
  */
 
-/** Counts one attempt (ARGV: 'success'|'failure', now ms, bucket width ms, ms a closed circuit is kept). */
+/**
+ * Counts attempts (ARGV: successes, failures, now ms, bucket width ms, ms a closed circuit is
+ * kept): the successes first, then the failures, so a failure that follows successes starts a
+ * new streak. Reads the window's buckets with one HMGET.
+ */
 const RECORD = `
 local key = KEYS[1]
-local now = tonumber(ARGV[2])
-local width = tonumber(ARGV[3])
+local successes = tonumber(ARGV[1])
+local failures = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local width = tonumber(ARGV[4])
 local n = ${CIRCUIT_WINDOW_BUCKETS}
-local circuit = redis.call('HGET', key, 'c') or 'closed'
-local generation = tonumber(redis.call('HGET', key, 'g') or '0')
-if redis.call('HGET', key, 'w') ~= ARGV[3] then
+local state = redis.call('HMGET', key, 'c', 'g', 'w')
+local circuit = state[1] or 'closed'
+local generation = tonumber(state[2] or '0')
+if state[3] ~= ARGV[4] then
   for i = 0, n - 1 do redis.call('HDEL', key, 'k' .. i, 'a' .. i, 'f' .. i) end
-  redis.call('HSET', key, 'w', ARGV[3])
+  redis.call('HSET', key, 'w', ARGV[4])
 end
-local failed = ARGV[1] == 'failure'
 local consecutive = 0
-if failed then consecutive = redis.call('HINCRBY', key, 'cf', 1) else redis.call('HSET', key, 'cf', 0) end
+if successes > 0 then redis.call('HSET', key, 'cf', failures) consecutive = failures
+elseif failures > 0 then consecutive = redis.call('HINCRBY', key, 'cf', failures) end
 local bucket = math.floor(now / width)
 local slot = bucket % n
 if tonumber(redis.call('HGET', key, 'k' .. slot) or '-1') ~= bucket then
   redis.call('HSET', key, 'k' .. slot, bucket, 'a' .. slot, 0, 'f' .. slot, 0)
 end
-redis.call('HINCRBY', key, 'a' .. slot, 1)
-if failed then redis.call('HINCRBY', key, 'f' .. slot, 1) end
-local attempts, failures = 0, 0
+redis.call('HINCRBY', key, 'a' .. slot, successes + failures)
+if failures > 0 then redis.call('HINCRBY', key, 'f' .. slot, failures) end
+local fields = {}
 for i = 0, n - 1 do
-  if tonumber(redis.call('HGET', key, 'k' .. i) or '-1') > bucket - n then
-    attempts = attempts + tonumber(redis.call('HGET', key, 'a' .. i) or '0')
-    failures = failures + tonumber(redis.call('HGET', key, 'f' .. i) or '0')
+  fields[#fields + 1] = 'k' .. i
+  fields[#fields + 1] = 'a' .. i
+  fields[#fields + 1] = 'f' .. i
+end
+local values = redis.call('HMGET', key, unpack(fields))
+local attempts, failed = 0, 0
+for i = 0, n - 1 do
+  if tonumber(values[i * 3 + 1] or '-1') > bucket - n then
+    attempts = attempts + tonumber(values[i * 3 + 2] or '0')
+    failed = failed + tonumber(values[i * 3 + 3] or '0')
   end
 end
-if circuit == 'closed' then redis.call('PEXPIRE', key, ARGV[4]) end
-return { circuit, generation, consecutive, attempts, failures }
+if circuit == 'closed' then redis.call('PEXPIRE', key, ARGV[5]) end
+return { circuit, generation, consecutive, attempts, failed }
 `;
 
 /**
@@ -96,7 +110,7 @@ return { 0, circuit }
 `;
 
 type CircuitCommands = {
-  dispatchCircuitRecord(key: string, signal: string, now: number, width: number, keptMs: number): Promise<[string, number, number, number, number]>;
+  dispatchCircuitRecord(key: string, successes: number, failures: number, now: number, width: number, keptMs: number): Promise<[string, number, number, number, number]>;
   dispatchCircuitTransition(key: string, from: string, generation: number, to: string, now: number, keptMs: number): Promise<number>;
   dispatchCircuitProbe(key: string, max: number): Promise<[number, string]>;
 };
@@ -105,8 +119,10 @@ type CircuitCommands = {
  * The circuits of every destination, shared by all API and worker processes through Redis.
  * Each destination's circuit is one hash in its queue's hash-tag slot, changed atomically by a
  * small script per step; the decisions (when to open, to half-open, to close) are the pure
- * functions of `CircuitBreaker` in @dispatch/domain. An attempt costs one round trip (`record`);
- * a transition two more, and only the process whose compare-and-set wins acts on it.
+ * functions of `CircuitBreaker` in @dispatch/domain. Counting costs one round trip (`record`)
+ * for a failed attempt, and one for the successes a worker process counts together (see
+ * `DestinationCircuits`); a transition two more, and only the process whose compare-and-set
+ * wins acts on it.
  *
  * Besides, `<prefix>:circuits` (a hash: destination id → circuit) lists the circuits that are
  * not closed, for the periodic scan (recovery timeouts, the metric) and for telling every
@@ -147,12 +163,16 @@ export class CircuitBreakers {
     };
   }
 
-  /** Counts a successful or failed attempt (throttled ones are not counted) in the window of `windowMs`. */
-  async record(destinationId: string, signal: 'success' | 'failure', windowMs: number, now = Date.now()): Promise<CircuitSnapshot> {
+  /**
+   * Counts attempts in the window of `windowMs`: `successes` made before `failures` (throttled
+   * attempts are not counted). The state after them comes back.
+   */
+  async record(destinationId: string, counts: { successes: number; failures: number }, windowMs: number, now = Date.now()): Promise<CircuitSnapshot> {
     const width = Math.max(1, Math.floor(windowMs / CIRCUIT_WINDOW_BUCKETS));
     const [circuit, generation, consecutiveFailures, windowAttempts, windowFailures] = await this.redis.dispatchCircuitRecord(
       this.key(destinationId),
-      signal,
+      counts.successes,
+      counts.failures,
       now,
       width,
       CLOSED_KEPT_MS,

@@ -77,7 +77,7 @@ describe('DestinationCircuits', () => {
     attempt({ statusCode: 500 });
     await turn();
     await turn();
-    expect(mocks.circuits.record).toHaveBeenCalledWith('dst_A', 'failure', 60_000);
+    expect(mocks.circuits.record).toHaveBeenCalledWith('dst_A', { successes: 0, failures: 1 }, 60_000);
     expect(mocks.circuits.transition).toHaveBeenCalledWith('dst_A', expect.objectContaining({ circuit: 'closed', generation: 4 }), 'open');
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(mocks.queues.pause).toHaveBeenCalledWith('dst_A');
@@ -99,6 +99,32 @@ describe('DestinationCircuits', () => {
     expect(sut.holds('dst_A')).toBe(true);
     expect(mocks.changed).toHaveBeenCalledWith('dst_A');
     expect(await sut.admit(destination)).toBe(false);
+  });
+
+  it('counts the successes of a closed circuit together, once a while; a failure at once, after the successes made before it', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      const { sut, mocks, attempt } = setup();
+      const delivered: AttemptOutcome = { kind: 'delivered' };
+      for (let i = 0; i < 3; i += 1) attempt({ statusCode: 200, verdict: 'delivered' }, delivered);
+      expect(mocks.circuits.record).not.toHaveBeenCalled();
+      jest.advanceTimersByTime(100);
+      expect(mocks.circuits.record).toHaveBeenCalledTimes(1);
+      expect(mocks.circuits.record).toHaveBeenLastCalledWith('dst_A', { successes: 3, failures: 0 }, 60_000);
+
+      attempt({ statusCode: 200, verdict: 'delivered' }, delivered);
+      attempt({ statusCode: 500 });
+      expect(mocks.circuits.record).toHaveBeenCalledTimes(2);
+      expect(mocks.circuits.record).toHaveBeenLastCalledWith('dst_A', { successes: 1, failures: 1 }, 60_000);
+      jest.advanceTimersByTime(100);
+      expect(mocks.circuits.record).toHaveBeenCalledTimes(2);
+
+      attempt({ statusCode: 200, verdict: 'delivered' }, delivered);
+      await sut.onApplicationShutdown();
+      expect(mocks.circuits.record).toHaveBeenLastCalledWith('dst_A', { successes: 1, failures: 0 }, 60_000);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('does nothing more when another process made the transition first', async () => {

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { AuditRepository, DestinationRecord, DestinationRepository } from '@dispatch/db';
 import type { DestinationSettings } from '@dispatch/destinations';
 import {
@@ -17,6 +17,13 @@ import { destinationSummary, OperationalEvents } from '../alerts/operational-eve
 import { WorkerMetrics } from '../operations/worker-metrics';
 import { AttemptObserver, AttemptObservers, AttemptReport } from './attempt-observers';
 
+/**
+ * How often the successes of closed circuits are counted in Redis: together, one round trip per
+ * destination, instead of one per attempt. A failure is counted at once, with the successes
+ * made before it.
+ */
+const SUCCESSES_COUNTED_EVERY_MS = 100;
+
 /** Audit actions of the circuit's transitions. */
 const AUDIT_ACTION: Readonly<Record<Circuit, string>> = {
   open: 'destination.circuit_opened',
@@ -26,8 +33,9 @@ const AUDIT_ACTION: Readonly<Record<Circuit, string>> = {
 
 /**
  * The worker's side of the destinations' circuit breakers (state shared in Redis:
- * `CircuitBreakers`). As an attempt observer it counts each attempt's outcome (one Redis round
- * trip; none for a destination whose breaker is disabled, nor for a throttled answer) and makes
+ * `CircuitBreakers`). As an attempt observer it counts each attempt's outcome (a failure at
+ * once, in one Redis round trip; the successes on a closed circuit together every 100 ms;
+ * nothing for a destination whose breaker is disabled, nor for a throttled answer) and makes
  * the transition it causes. It keeps what this process knows of the circuits that are not
  * closed, so that the hot path asks Redis nothing more while the circuit is closed:
  * - `admit` (before a job claims its delivery): an open circuit lets nothing through; a
@@ -41,13 +49,16 @@ const AUDIT_ACTION: Readonly<Record<Circuit, string>> = {
  * once (actor `dispatch`), by the process that made it.
  */
 @Injectable()
-export class DestinationCircuits implements AttemptObserver {
+export class DestinationCircuits implements AttemptObserver, OnApplicationShutdown {
   private readonly logger = new Logger(DestinationCircuits.name);
   /** Circuits this process knows are not closed. */
   private readonly known = new Map<string, Circuit>();
   /** Half-open circuits whose probes this process found all taken. */
   private readonly probesTaken = new Set<string>();
   private readonly listeners: ((destinationId: string) => void)[] = [];
+  /** Successes on closed circuits not counted in Redis yet, by destination. */
+  private readonly successes = new Map<string, { destination: DestinationSettings; count: number }>();
+  private successTimer: NodeJS.Timeout | undefined;
   private lastWarning = { message: '', at: 0 };
 
   constructor(
@@ -97,7 +108,38 @@ export class DestinationCircuits implements AttemptObserver {
   attempted({ destination, result, outcome }: AttemptReport): void {
     const signal = attemptHealth(result, outcome);
     if (!destination.circuitBreaker.enabled || signal === 'throttled') return;
-    this.count(destination, signal).catch((error: Error) => this.warnOnce(`Circuit breakers: counting an attempt failed: ${error.message}`));
+    const successes = this.successes.get(destination.id);
+    if (signal === 'success' && !this.known.has(destination.id)) {
+      // A success on a closed circuit changes nothing at once: it is counted with the others of the next moments.
+      if (successes) successes.count += 1;
+      else this.successes.set(destination.id, { destination, count: 1 });
+      this.successTimer ??= setTimeout(() => this.countSuccesses(), SUCCESSES_COUNTED_EVERY_MS);
+      return;
+    }
+    // A failure (or a probe's answer) is counted at once, after the successes made before it.
+    this.successes.delete(destination.id);
+    const counts = { successes: (successes?.count ?? 0) + (signal === 'success' ? 1 : 0), failures: signal === 'failure' ? 1 : 0 };
+    this.background(this.count(destination, signal, counts));
+  }
+
+  /** Counts the successes gathered since the last time, one round trip per destination. */
+  private countSuccesses(): void {
+    this.successTimer = undefined;
+    const gathered = [...this.successes.values()];
+    this.successes.clear();
+    for (const { destination, count } of gathered) this.background(this.count(destination, 'success', { successes: count, failures: 0 }));
+  }
+
+  private background(counting: Promise<void>): void {
+    counting.catch((error: Error) => this.warnOnce(`Circuit breakers: counting an attempt failed: ${error.message}`));
+  }
+
+  /** Successes not counted yet are counted before the process stops. */
+  async onApplicationShutdown(): Promise<void> {
+    clearTimeout(this.successTimer);
+    const gathered = [...this.successes.values()];
+    this.successes.clear();
+    await Promise.allSettled(gathered.map(({ destination, count }) => this.count(destination, 'success', { successes: count, failures: 0 })));
   }
 
   /** A transition announced by a process (this one included). */
@@ -106,9 +148,9 @@ export class DestinationCircuits implements AttemptObserver {
     if (notice) this.learn(notice.destinationId, notice.circuit, true);
   }
 
-  private async count(destination: DestinationSettings, signal: 'success' | 'failure'): Promise<void> {
+  private async count(destination: DestinationSettings, signal: 'success' | 'failure', counts: { successes: number; failures: number }): Promise<void> {
     const settings = destination.circuitBreaker;
-    const snapshot = await this.circuits.record(destination.id, signal, settings.windowMs);
+    const snapshot = await this.circuits.record(destination.id, counts, settings.windowMs);
     this.learn(destination.id, snapshot.circuit);
     const transition = transitionAfterAttempt(settings, snapshot, signal);
     if (transition) await this.make(destination.id, snapshot, transition);
