@@ -64,7 +64,7 @@
 //
 // Usage: node scripts/bench.mjs [--events N] [--in-flight N] [--batch-size N] [--batch-in-flight N] [--paced-events N] [--paced-rate N]
 //        [--rounds N] [--no-build]
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
@@ -88,12 +88,11 @@ import {
   runBenchmark,
   sleep,
   startOwnRedis,
+  startDispatch,
   startProcess,
   step,
-  waitUntilReady,
   withDatabase,
 } from './bench/harness.mjs';
-import { freePort } from './bench/redis-server.mjs';
 
 // `--destinations N` runs the many-destinations scenario instead (see scripts/bench/many-destinations.mjs).
 if (process.argv.slice(2).some((arg) => arg === '--destinations' || arg.startsWith('--destinations='))) {
@@ -191,30 +190,14 @@ async function main() {
   console.log(`  receiver at ${receiver.url} (pid ${receiver.pid})`);
 
   step('Starting the API, the worker and the bare worker');
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: dispatchRedis.url,
-    DISPATCH_BOOTSTRAP_KEY: bootstrapKey,
-    DISPATCH_QUEUE_PREFIX: prefix,
-    DISPATCH_METRICS_PORT: '0',
-    DISPATCH_WORKER_CONCURRENCY: String(CONCURRENCY),
-    // The benchmark's receiver listens on loopback, which the egress guard refuses by default.
-    DISPATCH_EGRESS_ALLOW: '127.0.0.0/8,::1/128',
-    // The benchmark's database is its own and dropped afterwards: a key of its own too.
-    DISPATCH_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    // Counted as in production (one Redis round trip per request), but never reached.
-    DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE: '100000000',
-    LOG_LEVEL: 'warn',
-  };
   const started = performance.now();
-  const api = startProcess('api', spawn(process.execPath, [path.join(root, 'apps/api/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const worker = startProcess('worker', spawn(process.execPath, [path.join(root, 'apps/worker/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const base = `http://127.0.0.1:${port}`;
-  await waitUntilReady(`${base}/health/ready`, 60_000);
+  const { api, worker, base } = await startDispatch({
+    databaseUrl,
+    redisUrl: dispatchRedis.url,
+    bootstrapKey,
+    prefix,
+    env: { DISPATCH_WORKER_CONCURRENCY: String(CONCURRENCY) },
+  });
   console.log(`  API and worker ready in ${ms(performance.now() - started)} ms at ${base} (pids ${api.child.pid}, ${worker.child.pid})`);
 
   const agent = new Agent({ connections: Math.max(IN_FLIGHT, BATCH_IN_FLIGHT), keepAliveTimeout: 10_000 });

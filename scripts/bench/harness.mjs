@@ -1,14 +1,15 @@
 // What the benchmark scripts share: clean-up of everything they start (in reverse order, on
 // success, on failure and on Ctrl+C), the processes they start, calls to Dispatch's API, and
 // small helpers. One benchmark runs per process, so this module's state is that run's.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { request } from 'undici';
-import { startRedisServer } from './redis-server.mjs';
+import { freePort, startRedisServer } from './redis-server.mjs';
 
 /** The repository's root folder. */
 export const root = path.dirname(path.dirname(path.dirname(fileURLToPath(import.meta.url))));
@@ -140,6 +141,40 @@ export async function waitUntilReady(url, timeoutMs) {
     if (performance.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s`);
     await sleep(200);
   }
+}
+
+/**
+ * Dispatch's API and worker, built, as processes of their own on `databaseUrl` and `redisUrl`,
+ * on a free loopback port, with the settings every benchmark gives them (loopback allowed by
+ * the egress guard, a fresh encryption key, a per-key request limit never reached) and `env` on
+ * top. Resolves once the API answers ready.
+ */
+export async function startDispatch({ databaseUrl, redisUrl, bootstrapKey, prefix, env = {} }) {
+  const port = await freePort();
+  const settings = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    DISPATCH_BOOTSTRAP_KEY: bootstrapKey,
+    DISPATCH_QUEUE_PREFIX: prefix,
+    DISPATCH_METRICS_PORT: '0',
+    // The benchmarks' receivers listen on loopback, which the egress guard refuses by default.
+    DISPATCH_EGRESS_ALLOW: '127.0.0.0/8,::1/128',
+    // A benchmark's database is its own and dropped afterwards: a key of its own too.
+    DISPATCH_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    // Counted as in production (one Redis round trip per request), but never reached.
+    DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE: '100000000',
+    LOG_LEVEL: 'warn',
+    ...env,
+  };
+  const app = (name, main) => startProcess(name, spawn(process.execPath, [path.join(root, main)], { cwd: root, env: settings, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const api = app('api', 'apps/api/dist/main.js');
+  const worker = app('worker', 'apps/worker/dist/main.js');
+  const base = `http://127.0.0.1:${port}`;
+  await waitUntilReady(`${base}/health/ready`, 60_000);
+  return { api, worker, base };
 }
 
 /** One call to Dispatch's API with `key`: its status and its body, parsed. */

@@ -25,7 +25,7 @@
 // Usage: node scripts/bench.mjs --destinations N [--in-flight N] [--no-build]
 //   (environment: DISPATCH_WORKER_MAX_QUEUES, DISPATCH_WORKER_SLICE_MS, DISPATCH_WORKER_CONCURRENCY
 //   are passed on to the worker when set)
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -45,12 +45,11 @@ import {
   runBenchmark,
   sleep,
   startOwnRedis,
+  startDispatch,
   startProcess,
   step,
-  waitUntilReady,
   withDatabase,
 } from './harness.mjs';
-import { freePort } from './redis-server.mjs';
 
 const EVENTS_PER_DESTINATION = 3;
 const TARGET_CONNECTIONS_ABOVE_IDLE = 300;
@@ -101,26 +100,7 @@ async function main() {
   console.log(`  receiver at ${receiver.url} (pid ${receiver.pid})`);
 
   step('Starting the API and the worker');
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisServer.url,
-    DISPATCH_BOOTSTRAP_KEY: bootstrapKey,
-    DISPATCH_QUEUE_PREFIX: prefix,
-    DISPATCH_METRICS_PORT: '0',
-    DISPATCH_EGRESS_ALLOW: '127.0.0.0/8,::1/128',
-    DISPATCH_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    // Counted as in production, but never reached.
-    DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE: '100000000',
-    LOG_LEVEL: 'warn',
-  };
-  const api = startProcess('api', spawn(process.execPath, [path.join(root, 'apps/api/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const worker = startProcess('worker', spawn(process.execPath, [path.join(root, 'apps/worker/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const base = `http://127.0.0.1:${port}`;
-  await waitUntilReady(`${base}/health/ready`, 60_000);
+  const { api, worker, base } = await startDispatch({ databaseUrl, redisUrl: redisServer.url, bootstrapKey, prefix });
   console.log(`  ready at ${base} (pids ${api.child.pid}, ${worker.child.pid})`);
 
   // Redis connections and memory, sampled from now on.

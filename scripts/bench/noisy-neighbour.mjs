@@ -31,7 +31,7 @@
 //        [--timeout-ms N] [--in-flight N] [--no-build]
 //   (environment: DISPATCH_WORKER_MAX_QUEUES, DISPATCH_WORKER_SLICE_MS, DISPATCH_WORKER_CONCURRENCY
 //   are passed on to the worker when set)
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
@@ -49,12 +49,11 @@ import {
   runBenchmark,
   sleep,
   startOwnRedis,
+  startDispatch,
   startProcess,
   step,
-  waitUntilReady,
   withDatabase,
 } from './harness.mjs';
-import { freePort } from './redis-server.mjs';
 
 const TARGET_P99_MS = 2_000;
 /** The longest the scenario waits with no new healthy arrival before it gives up. */
@@ -117,27 +116,13 @@ async function main() {
   console.log(`  receiver at ${receiver.url} (pid ${receiver.pid})`);
 
   step('Starting the API and the worker');
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisServer.url,
-    DISPATCH_BOOTSTRAP_KEY: bootstrapKey,
-    DISPATCH_QUEUE_PREFIX: prefix,
-    DISPATCH_METRICS_PORT: '0',
-    DISPATCH_EGRESS_ALLOW: '127.0.0.0/8,::1/128',
-    DISPATCH_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    // Counted as in production, but never reached.
-    DISPATCH_RATE_LIMIT_PER_KEY_PER_MINUTE: '100000000',
-    LOG_LEVEL: 'warn',
-    ...(MODE === 'timeout' ? { DISPATCH_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS) } : {}),
-  };
-  const api = startProcess('api', spawn(process.execPath, [path.join(root, 'apps/api/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const worker = startProcess('worker', spawn(process.execPath, [path.join(root, 'apps/worker/dist/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const base = `http://127.0.0.1:${port}`;
-  await waitUntilReady(`${base}/health/ready`, 60_000);
+  const { api, worker, base } = await startDispatch({
+    databaseUrl,
+    redisUrl: redisServer.url,
+    bootstrapKey,
+    prefix,
+    env: MODE === 'timeout' ? { DISPATCH_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS) } : {},
+  });
   console.log(`  ready at ${base} (pids ${api.child.pid}, ${worker.child.pid})`);
 
   const agent = new Agent({ connections: IN_FLIGHT, keepAliveTimeout: 10_000 });
