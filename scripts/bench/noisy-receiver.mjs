@@ -18,6 +18,7 @@
 // Messages to the parent:
 //   { type: 'listening', url }  once, when the server is up
 import { createServer } from 'node:http';
+import { serveToParent } from './child-server.mjs';
 
 const [key, sizeText, mode] = process.argv.slice(2);
 const size = Number(sizeText);
@@ -82,12 +83,4 @@ process.on('message', (message) => {
   if (message.type === 'report') process.send({ type: 'report', times, attempts, received, duplicates, strays, noisy });
 });
 
-// The parent going away (for whatever reason) ends the receiver.
-process.on('disconnect', () => process.exit(0));
-process.on('SIGINT', () => {}); // Ctrl+C reaches the whole process group: the parent decides when this one stops
-process.on('SIGTERM', () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-});
-
-server.listen(0, '127.0.0.1', () => process.send({ type: 'listening', url: `http://127.0.0.1:${server.address().port}` }));
+serveToParent(server);

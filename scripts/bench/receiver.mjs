@@ -18,6 +18,7 @@
 //   { type: 'listening', url }     once, when the server is up
 //   { type: 'complete', key, lastAt }  when every id of a phase has arrived once
 import { createServer } from 'node:http';
+import { serveToParent } from './child-server.mjs';
 
 const SAMPLE_EVERY = 50; // keeps the first 5 arrivals of a phase and every 50th, for the parent to verify their signatures
 
@@ -99,12 +100,4 @@ process.on('message', (message) => {
   }
 });
 
-// The parent going away (for whatever reason) ends the receiver.
-process.on('disconnect', () => process.exit(0));
-process.on('SIGINT', () => {}); // Ctrl+C reaches the whole process group: the parent decides when this one stops
-process.on('SIGTERM', () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-});
-
-server.listen(0, '127.0.0.1', () => process.send({ type: 'listening', url: `http://127.0.0.1:${server.address().port}` }));
+serveToParent(server);
