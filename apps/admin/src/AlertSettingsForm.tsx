@@ -1,21 +1,12 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { ApiError, errorMessage, type Api, type AlertSettings, type ErrorDetail } from './api';
+import { type Api, type AlertSettings } from './api';
 import { alertSettingsForm, alertSettingsFromForm, type AlertSettingsForm as Form, type SingleCondition } from './alertSettings';
-import { ErrorAlert } from './ErrorAlert';
+import { ErrorAlert, toShownError, type ShownError } from './ErrorAlert';
 
 interface Props {
   api: Api;
   /** The signed-in key may not change the settings (not an admin key): shown, not editable. */
   readOnly: boolean;
-}
-
-interface ShownError {
-  message: string;
-  details: ErrorDetail[];
-}
-
-function toShownError(error: unknown): ShownError {
-  return { message: errorMessage(error), details: error instanceof ApiError ? error.details : [] };
 }
 
 const SINGLE_CONDITIONS: { key: SingleCondition; name: string; label: string; unit: string; hint: string }[] = [

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, errorMessage, type Alert, type AlertStatus, type Api, type ErrorDetail } from './api';
+import { type Alert, type AlertStatus, type Api } from './api';
 import { AlertSettingsForm } from './AlertSettingsForm';
-import { ErrorAlert } from './ErrorAlert';
+import { ErrorAlert, toShownError, type ShownError } from './ErrorAlert';
 import { formatTime } from './format';
 import { alertValueText, conditionText } from './health';
 import { useLatestRequest } from './useLatestRequest';
@@ -9,15 +9,6 @@ import { useRole } from './useRole';
 
 interface Props {
   api: Api;
-}
-
-interface ShownError {
-  message: string;
-  details: ErrorDetail[];
-}
-
-function toShownError(error: unknown): ShownError {
-  return { message: errorMessage(error), details: error instanceof ApiError ? error.details : [] };
 }
 
 type StatusFilter = AlertStatus | 'all';

@@ -1,20 +1,11 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
-import { API_KEY_ROLES, ApiError, errorMessage, type Api, type ApiKey, type ApiKeyRole, type CreatedApiKey, type ErrorDetail } from './api';
-import { ErrorAlert } from './ErrorAlert';
+import { API_KEY_ROLES, errorMessage, type Api, type ApiKey, type ApiKeyRole, type CreatedApiKey } from './api';
+import { ErrorAlert, toShownError, type ShownError } from './ErrorAlert';
 import { formatTime } from './format';
 import { useLatestRequest } from './useLatestRequest';
 
 interface Props {
   api: Api;
-}
-
-interface ShownError {
-  message: string;
-  details: ErrorDetail[];
-}
-
-function toShownError(error: unknown): ShownError {
-  return { message: errorMessage(error), details: error instanceof ApiError ? error.details : [] };
 }
 
 const ROLE_HINTS: Record<ApiKeyRole, string> = {

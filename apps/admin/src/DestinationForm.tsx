@@ -1,5 +1,5 @@
 import { useMemo, useState, type FormEvent, type InputHTMLAttributes } from 'react';
-import { ApiError, errorMessage, type Api, type CreatedDestination, type Destination, type DestinationChanges, type DestinationKind, type ErrorDetail } from './api';
+import { ApiError, errorMessage, type Api, type CreatedDestination, type Destination, type DestinationChanges, type DestinationKind } from './api';
 import { ConfigFields } from './ConfigFields';
 import { configFromValues, fieldsFromSchema, humanize, initialValues, type ConfigValues, type FieldProblem } from './configSchema';
 import {
@@ -15,7 +15,7 @@ import {
   type RateLimitForm,
   type RetryForm,
 } from './deliverySettings';
-import { ErrorAlert } from './ErrorAlert';
+import { ErrorAlert, type ShownError } from './ErrorAlert';
 
 interface Props {
   api: Api;
@@ -30,11 +30,6 @@ interface Props {
   onCreated?: (created: CreatedDestination) => void | Promise<void>;
   onSaved?: (saved: Destination | null) => void | Promise<void>;
   onCancel?: () => void;
-}
-
-interface ShownError {
-  message: string;
-  details: ErrorDetail[];
 }
 
 interface Body {

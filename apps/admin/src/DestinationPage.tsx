@@ -1,35 +1,17 @@
 import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
-import {
-  ApiError,
-  errorMessage,
-  type Api,
-  type DeliveryMetrics,
-  type Destination,
-  type DestinationHealth,
-  type DestinationKind,
-  type ErrorDetail,
-  type MetricsBucket,
-} from './api';
+import { type Api, type DeliveryMetrics, type Destination, type DestinationHealth, type MetricsBucket } from './api';
 import { Deliveries } from './Deliveries';
 import { DestinationForm } from './DestinationForm';
-import { ErrorAlert } from './ErrorAlert';
+import { ErrorAlert, toShownError, type ShownError } from './ErrorAlert';
 import { formatTime } from './format';
 import { HealthBadge } from './HealthBadge';
 import { circuitText, metricsRange, millisecondsText, rateText } from './health';
+import { useDestinationKinds } from './useDestinationKinds';
 import { useLatestRequest } from './useLatestRequest';
 
 interface Props {
   api: Api;
   destinationId: string;
-}
-
-interface ShownError {
-  message: string;
-  details: ErrorDetail[];
-}
-
-function toShownError(error: unknown): ShownError {
-  return { message: errorMessage(error), details: error instanceof ApiError ? error.details : [] };
 }
 
 /** The chart library is loaded with the first destination page, not with the app. */
@@ -50,8 +32,7 @@ export function DestinationPage({ api, destinationId }: Props) {
   const [bucket, setBucket] = useState<MetricsBucket>('minute');
   const [metrics, setMetrics] = useState<DeliveryMetrics | null>(null);
   const [metricsError, setMetricsError] = useState<ShownError | null>(null);
-  const [kinds, setKinds] = useState<DestinationKind[] | null>(null);
-  const [kindsError, setKindsError] = useState<ShownError | null>(null);
+  const { kinds, error: kindsError } = useDestinationKinds(api);
   const [notice, setNotice] = useState<string | null>(null);
   const [actionError, setActionError] = useState<ShownError | null>(null);
   const [busy, setBusy] = useState(false);
@@ -114,21 +95,6 @@ export function DestinationPage({ api, destinationId }: Props) {
     }, REFRESH_MS);
     return () => clearInterval(timer);
   }, [loadHealth, loadMetrics]);
-
-  useEffect(() => {
-    let current = true;
-    api.listDestinationKinds().then(
-      (listed) => {
-        if (current) setKinds(listed);
-      },
-      (caught: unknown) => {
-        if (current) setKindsError(toShownError(caught));
-      },
-    );
-    return () => {
-      current = false;
-    };
-  }, [api]);
 
   function refresh() {
     void loadDestination();

@@ -1,28 +1,15 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, errorMessage, type Api, type CreatedDestination, type Destination, type DestinationKind, type DestinationTestResult, type ErrorDetail } from './api';
+import { type Api, type CreatedDestination, type Destination, type DestinationTestResult } from './api';
 import { DestinationForm } from './DestinationForm';
-import { ErrorAlert } from './ErrorAlert';
+import { ErrorAlert, toShownError, type ShownError } from './ErrorAlert';
 import { HealthBadge } from './HealthBadge';
+import { useDestinationKinds } from './useDestinationKinds';
 
 interface Props {
   api: Api;
 }
 
-interface ShownError {
-  scope: 'list' | 'kinds';
-  message: string;
-  details: ErrorDetail[];
-}
-
 type RowAction = 'pause' | 'resume' | 'test';
-
-function toShownError(scope: ShownError['scope'], error: unknown): ShownError {
-  return {
-    scope,
-    message: errorMessage(error),
-    details: error instanceof ApiError ? error.details : [],
-  };
-}
 
 function destinationStatus(destination: Destination): string {
   if (!destination.enabled) {
@@ -44,9 +31,7 @@ export function Destinations({ api }: Props) {
   const [testResults, setTestResults] = useState<Record<string, DestinationTestResult>>({});
   const [pending, setPending] = useState<Record<string, RowAction>>({});
 
-  /** The kinds the API offers (read once); null until read, or when reading failed. */
-  const [kinds, setKinds] = useState<DestinationKind[] | null>(null);
-  const [kindsError, setKindsError] = useState<ShownError | null>(null);
+  const { kinds, error: kindsError } = useDestinationKinds(api);
   const [editing, setEditing] = useState<Destination | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const editHeading = useRef<HTMLHeadingElement>(null);
@@ -55,28 +40,13 @@ export function Destinations({ api }: Props) {
     try {
       setDestinations(await api.listDestinations());
     } catch (caught) {
-      setError(toShownError('list', caught));
+      setError(toShownError(caught));
     }
   }, [api]);
 
   useEffect(() => {
     void load();
   }, [load]);
-
-  useEffect(() => {
-    let current = true;
-    api.listDestinationKinds().then(
-      (listed) => {
-        if (current) setKinds(listed);
-      },
-      (caught: unknown) => {
-        if (current) setKindsError(toShownError('kinds', caught));
-      },
-    );
-    return () => {
-      current = false;
-    };
-  }, [api]);
 
   useEffect(() => {
     if (editing) editHeading.current?.focus();
@@ -116,7 +86,7 @@ export function Destinations({ api }: Props) {
         await load();
       }
     } catch (caught) {
-      setError(toShownError('list', caught));
+      setError(toShownError(caught));
     } finally {
       setPending((current) => {
         const next = { ...current };
@@ -132,14 +102,14 @@ export function Destinations({ api }: Props) {
         <div className="section-head">
           <h2 id="destinations-heading">Destinations</h2>
         </div>
-        {error?.scope === 'list' && <ErrorAlert message={error.message} details={error.details} />}
+        {error && <ErrorAlert message={error.message} details={error.details} />}
         {saved && (
           <p role="status" className="notice replay-note">
             {saved}
           </p>
         )}
         {destinations === null ? (
-          error?.scope === 'list' ? null : (
+          error ? null : (
             <p className="muted">Loading destinations…</p>
           )
         ) : destinations.length === 0 ? (

@@ -1,8 +1,18 @@
-import type { ErrorDetail } from './api';
+import { ApiError, errorMessage, type ErrorDetail } from './api';
 
 interface Props {
   message: string;
   details?: ErrorDetail[];
+}
+
+/** An error as a page shows it: the API's message and the fields it names. */
+export interface ShownError {
+  message: string;
+  details: ErrorDetail[];
+}
+
+export function toShownError(error: unknown): ShownError {
+  return { message: errorMessage(error), details: error instanceof ApiError ? error.details : [] };
 }
 
 /** The API's `message` in role="alert", with the offending fields listed below it. */

@@ -2,7 +2,7 @@
 // and health"): words for a status and a circuit, the range a chart asks for, and the points it
 // draws. Pure, so it is unit-tested on its own.
 
-import type { Alert, AlertCondition, CircuitState, DeliveryMetrics, HealthSummary, MetricsBucket, RateLimit } from './api';
+import type { Alert, AlertCondition, CircuitState, DeliveryMetrics, HealthSummary, MetricsBucket, MetricsPoint, RateLimit } from './api';
 
 /** "unhealthy · circuit open"; the circuit is named only when it is not closed (the usual case). */
 export function healthText(health: HealthSummary): string {
@@ -29,14 +29,8 @@ export function metricsRange(bucket: MetricsBucket, now: Date): { since: string;
 }
 
 /** One bucket as the chart draws it: `label` on the axis (UTC), the counts, and the latency percentiles (null: nothing delivered). */
-export interface ChartPoint {
+export interface ChartPoint extends MetricsPoint {
   label: string;
-  start: string;
-  delivered: number;
-  failed: number;
-  retried: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
 }
 
 /** "14:05" (UTC): a minute or an hour of the range; the day is told by the range itself. */
