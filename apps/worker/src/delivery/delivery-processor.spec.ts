@@ -8,6 +8,7 @@ import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queu
 import { deferred } from '@dispatch/testing';
 import { AttemptObservers, AttemptReport } from './attempt-observers';
 import { AttemptSlots } from './attempt-slots';
+import type { DestinationCircuits } from './destination-circuits';
 import { DeliveryProcessor } from './delivery-processor';
 
 // The processor takes only types from the database library: its Prisma client is never loaded.
@@ -115,6 +116,8 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
     },
     queues: { promote: jest.fn(async (_destinationId: string, _deliveryId: string) => undefined) },
     slots: new AttemptSlots(1),
+    // A closed circuit unless a test says otherwise.
+    circuits: { admit: jest.fn(async (_destination: DestinationSettings) => true), isOpen: jest.fn((_destinationId: string) => false) },
     job: {
       id: 'dlv_1',
       data: { deliveryId: 'dlv_1' },
@@ -133,6 +136,7 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
     mocks.queues as unknown as DeliveryQueues,
     new Senders({ timeoutMs: 1_000, replyMaxBytes: 4_096, egress: new EgressGuard([]) }),
     observers,
+    mocks.circuits as unknown as DestinationCircuits,
   );
   return { sut, mocks };
 }
@@ -254,6 +258,24 @@ describe('DeliveryProcessor attempt', () => {
     await job.value;
     expect(s.mocks.sender.requests).toHaveLength(1);
     expect(s.mocks.deliveries.settleAttempt.mock.calls[0][0].startedAt).toEqual(new Date(NOW + 5_000));
+  });
+
+  it('parks the job for a second, claiming and sending nothing, while its circuit lets no attempt through', async () => {
+    const s = setup();
+    s.mocks.circuits.admit.mockResolvedValue(false);
+    await expect(run(s)).rejects.toBeInstanceOf(DelayedError);
+    expect(s.mocks.job.moveToDelayed).toHaveBeenCalledWith(NOW + 1_000, TOKEN);
+    expect(s.mocks.deliveries.claim).not.toHaveBeenCalled();
+    expectNothingSent(s);
+  });
+
+  it('gives back its claim, sending nothing, when the circuit opened while it waited for a slot', async () => {
+    const s = setup();
+    s.mocks.circuits.isOpen.mockReturnValue(true);
+    await expect(run(s)).rejects.toBeInstanceOf(DelayedError);
+    expect(s.mocks.deliveries.release).toHaveBeenCalledWith(expect.objectContaining({ id: 'dlv_1' }));
+    expect(s.mocks.job.moveToDelayed).toHaveBeenCalledWith(NOW, TOKEN);
+    expectNothingSent(s);
   });
 
   it('gives back its claim and puts the job back on its queue, sending nothing, when the worker closes while it waits for a slot', async () => {

@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
 import { DestinationSettings, Senders, sendRequest, SendResult } from '@dispatch/destinations';
@@ -41,7 +41,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     private readonly queues: DeliveryQueues,
     private readonly senders: Senders,
     private readonly observers: AttemptObservers,
-    @Optional() private readonly circuits?: DestinationCircuits,
+    private readonly circuits: DestinationCircuits,
   ) {}
 
   /** `slots`: the destination's attempts in flight; a claimed job waits for one. */
@@ -52,7 +52,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     try {
       attempted = await slots.run(async () => {
         // The circuit opened while the job waited for a slot: it gives its claim back.
-        if (this.circuits?.isOpen(destination.id)) throw new SlotsClosedError();
+        if (this.circuits.isOpen(destination.id)) throw new SlotsClosedError();
         return { startedAt: new Date(), result: await this.attempt(destination, claimed) };
       });
     } catch (error) {
@@ -63,8 +63,9 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   }
 
   /**
-   * The worker closed while the job waited for an attempt slot: the claim is undone and the job
-   * goes back to its queue, for the next worker of the destination. If the claim cannot be
+   * The worker closed, or the destination's circuit opened, while the job waited for an attempt
+   * slot: the claim is undone and the job goes back to its queue, for the next worker of the
+   * destination. If the claim cannot be
    * undone, the delivery stays `delivering` and its next run makes it the next attempt number.
    */
   private async giveBack(job: Job<DeliveryJobData>, token: string | undefined, claimed: ClaimedDelivery): Promise<never> {
@@ -80,7 +81,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   private async gate(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings): Promise<ClaimedDelivery | null> {
     if (!destination.enabled || destination.paused) return null;
     // An open circuit (or a half-open one without a probe left) lets no attempt through, and uses none up.
-    if (this.circuits && !(await this.circuits.admit(destination))) return park(job, token, CIRCUIT_WAIT_MS);
+    if (!(await this.circuits.admit(destination))) return park(job, token, CIRCUIT_WAIT_MS);
     const { deliveryId } = job.data;
     let blocker: Awaited<ReturnType<AttemptRepository['orderingBlocker']>>;
     let claimed: ClaimedDelivery | null;

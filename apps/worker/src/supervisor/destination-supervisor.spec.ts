@@ -10,6 +10,7 @@ import { deferred } from '@dispatch/testing';
 import { AttemptObservers } from '../delivery/attempt-observers';
 import { AttemptSlots, SlotsClosedError } from '../delivery/attempt-slots';
 import type { DeliveryProcessor } from '../delivery/delivery-processor';
+import type { DestinationCircuits } from '../delivery/destination-circuits';
 import type { WorkerMetrics } from '../operations/worker-metrics';
 import { DestinationSupervisor } from './destination-supervisor';
 
@@ -129,6 +130,8 @@ function setup(records: DestinationRecord[] = [destinationRecord('dst_A')], turn
       flush: jest.fn(async () => undefined),
     },
     metrics: { runningWorkers: { set: jest.fn() } },
+    // Every circuit closed: nothing holds a destination.
+    circuits: { holds: () => false, onChange: jest.fn(), noticed: jest.fn(), scan: jest.fn(async () => undefined) },
     senders: { release: jest.fn(async (_kind: string, _destinationId: string) => undefined) },
     observers: new AttemptObservers(),
     warn: jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined),
@@ -148,6 +151,7 @@ function setup(records: DestinationRecord[] = [destinationRecord('dst_A')], turn
     mocks.senders as unknown as Senders,
     secrets,
     mocks.observers,
+    mocks.circuits as unknown as DestinationCircuits,
   );
   return { sut, mocks };
 }
@@ -354,7 +358,7 @@ describe('DestinationSupervisor reloading a destination', () => {
   it('makes jobs that start while announced settings are read wait for them; a job already running keeps its own', async () => {
     const { sut, mocks } = setup();
     await sut.onApplicationBootstrap();
-    expect(mocks.subscriber.subscribe).toHaveBeenCalledWith(`${PREFIX}:wake`, `${PREFIX}:destination-changed`);
+    expect(mocks.subscriber.subscribe).toHaveBeenCalledWith(`${PREFIX}:wake`, `${PREFIX}:destination-changed`, `${PREFIX}:circuit`);
     mocks.publish(`${PREFIX}:wake`, 'dst_A');
     await turn();
     expect(workers).toHaveLength(1);

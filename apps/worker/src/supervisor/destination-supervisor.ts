@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
@@ -73,11 +73,11 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     private readonly senders: Senders,
     private readonly secrets: SecretBox,
     observers: AttemptObservers,
-    @Optional() private readonly circuits?: DestinationCircuits,
+    private readonly circuits: DestinationCircuits,
   ) {
     observers.subscribe(this);
     // A circuit that opens stops its destination's worker as a pause does; one that lets attempts through again wakes it.
-    circuits?.onChange((destinationId) => this.background(this.circuitChanged(destinationId), `Circuit of ${destinationId}`));
+    circuits.onChange((destinationId) => this.background(this.circuitChanged(destinationId), `Circuit of ${destinationId}`));
     this.turns = new QueueTurns(config.worker.maxQueues, config.worker.sliceMs);
   }
 
@@ -87,7 +87,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   }
 
   private async circuitChanged(destinationId: string): Promise<void> {
-    if (this.circuits?.holds(destinationId)) await this.stop(destinationId);
+    if (this.circuits.holds(destinationId)) await this.stop(destinationId);
     else await this.wake(destinationId);
   }
 
@@ -112,11 +112,11 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
     const circuit = circuitChannel(this.config.queuePrefix);
     this.subscriber.on('message', (channel: string, destinationId: string) => {
       if (channel === wake) this.background(this.wake(destinationId), `Waking ${destinationId}`);
-      else if (channel === circuit) this.circuits?.noticed(destinationId);
+      else if (channel === circuit) this.circuits.noticed(destinationId);
       else this.background(this.reload(destinationId), `Reloading ${destinationId}`);
     });
     this.subscriber.on('error', () => undefined);
-    await this.subscriber.subscribe(wake, changedChannel(this.config.queuePrefix), ...(this.circuits ? [circuit] : []));
+    await this.subscriber.subscribe(wake, changedChannel(this.config.queuePrefix), circuit);
     await this.scan();
     this.timer = setInterval(() => this.background(this.scan(), 'Scan'), this.config.worker.scanMs);
     this.rotation = setInterval(() => this.rotate(), Math.max(50, Math.floor(this.config.worker.sliceMs / 4)));
@@ -132,7 +132,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       running.lastActiveAt = running.wokenAt = Date.now();
       return;
     }
-    if (this.stopping || this.circuits?.holds(destinationId)) return;
+    if (this.stopping || this.circuits.holds(destinationId)) return;
     let starting = this.starting.get(destinationId);
     if (!starting) {
       const turn = this.turns.take(destinationId);
@@ -220,7 +220,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   private async apply(destinationId: string, current: DestinationSettings | null, previous?: DestinationSettings): Promise<void> {
     const entry = this.running.get(destinationId);
     if (!entry) return;
-    const active = current !== null && current.enabled && !current.paused && !this.circuits?.holds(destinationId);
+    const active = current !== null && current.enabled && !current.paused && !this.circuits.holds(destinationId);
     if (!active || limitChanged(previous ?? entry.destination, current)) {
       await this.stop(destinationId);
       if (active) await this.wake(destinationId);
@@ -237,7 +237,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       this.giveBack(turn);
       throw error;
     }
-    if (!destination || !destination.enabled || destination.paused || this.circuits?.holds(destinationId) || this.stopping || this.databaseDown) {
+    if (!destination || !destination.enabled || destination.paused || this.circuits.holds(destinationId) || this.stopping || this.databaseDown) {
       this.giveBack(turn);
       return;
     }
@@ -306,7 +306,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
       return;
     }
     if (this.databaseDown) this.databaseBack();
-    await this.circuits?.scan().catch((error: Error) => this.warnOnce(`Circuit breakers: scan failed (the next scan tries again): ${error.message}`));
+    await this.circuits.scan().catch((error: Error) => this.warnOnce(`Circuit breakers: scan failed (the next scan tries again): ${error.message}`));
     try {
       await Promise.all([...due].map((id) => this.wake(id)));
       const now = Date.now();
