@@ -1,6 +1,6 @@
 import { adaptiveRateAt, AdaptiveRateState, RateLimitSettings, slowedDown } from '@dispatch/domain';
 import type { RedisConnection } from './connection';
-import { destinationQueueName } from './names';
+import { destinationKey } from './names';
 
 /*
  * An adaptive destination's lowered rate is enforced by BullMQ itself: its queue's meta hash
@@ -121,8 +121,7 @@ export class AdaptiveRates {
     return this.key(destinationId, 'adaptive-rate');
   }
 
-  /** A key of the destination's queue, as BullMQ names them. */
   private key(destinationId: string, suffix: string): string {
-    return `${this.prefix}:${destinationQueueName(destinationId)}:${suffix}`;
+    return destinationKey(this.prefix, destinationId, suffix);
   }
 }

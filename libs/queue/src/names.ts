@@ -20,9 +20,17 @@ export function changedChannel(prefix: string): string {
 /** The queue of Dispatch's own periodic work (the reconciler). */
 export const MAINTENANCE_QUEUE = '{maintenance}';
 
+/**
+ * A key of a destination's queue, named as BullMQ names its own (`meta`, `limiter`), or one of
+ * Dispatch's beside them: in the queue's hash-tag slot, so one script may use them together.
+ */
+export function destinationKey(prefix: string, destinationId: string, suffix: string): string {
+  return `${prefix}:${destinationQueueName(destinationId)}:${suffix}`;
+}
+
 /** A destination's circuit breaker state (`CircuitBreakers`): in its queue's hash-tag slot. */
 export function circuitKey(prefix: string, destinationId: string): string {
-  return `${prefix}:${destinationQueueName(destinationId)}:circuit`;
+  return destinationKey(prefix, destinationId, 'circuit');
 }
 
 /** The destinations whose circuit is not closed (a hash: destination id → circuit). */
