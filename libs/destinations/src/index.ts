@@ -5,3 +5,4 @@ export * from './webhook';
 export * from './senders';
 export * from './settings';
 export * from './stored-secrets';
+export * from './messages';

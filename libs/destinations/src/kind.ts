@@ -20,6 +20,8 @@ export type Endpoint = { path: string; host: string };
 /** One attempt of one delivery, as a sender receives it. */
 export type SendRequest<Config> = {
   destinationId: string;
+  /** The organization the destination belongs to (`{organization}` in a broker kind's templates). */
+  organizationId: string;
   /** The destination's config, already parsed by its kind's schema (secret fields split off). */
   config: Config;
   /** Live signing secrets, newest first (empty for kinds that do not sign). */

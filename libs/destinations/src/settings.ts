@@ -15,6 +15,7 @@ import { openConfig, openSecret, PREVIOUS_SECRET_FIELD, SIGNING_SECRET_FIELD } f
 /** A destination as stored (the columns delivery needs). */
 export type StoredDestination = {
   id: string;
+  organizationId: string;
   kind: string;
   config: unknown;
   secret: string | null;
@@ -33,6 +34,7 @@ export type StoredDestination = {
 /** A destination parsed once for delivery: its kind, its config as the kind reads it, its retry policy. */
 export type DestinationSettings = Readonly<{
   id: string;
+  organizationId: string;
   kind: DestinationKind;
   /** Its credentials opened. */
   config: unknown;
@@ -57,6 +59,7 @@ export function destinationSettings(stored: StoredDestination, secrets: SecretBo
   const open = (sealed: string | null, field: readonly string[]) => (sealed === null ? null : openSecret(secrets, sealed, { row: stored.id, field }));
   return {
     id: stored.id,
+    organizationId: stored.organizationId,
     kind,
     config: kind.configSchema.parse(openConfig(kind, stored.config, secrets, stored.id)),
     retryPolicy: retryPolicySchema.parse(stored.retryPolicy ?? {}),
@@ -86,6 +89,7 @@ export function sendRequest(
 ): SendRequest<unknown> {
   return {
     destinationId: destination.id,
+    organizationId: destination.organizationId,
     config: destination.config,
     secrets: liveSecrets(destination),
     retryPolicy: destination.retryPolicy,

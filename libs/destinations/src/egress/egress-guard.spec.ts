@@ -189,6 +189,22 @@ describe("the egress guard's lookup: names are checked when they are resolved", 
   });
 });
 
+describe("the egress guard's resolveAllowed: an address to connect to, for clients that take no lookup", () => {
+  it('answers an allowed literal in its plain notation and a name as its first address', async () => {
+    const { sut } = setup(LOOPBACK_ALLOWED, { 'peer.test': ['::1', '127.0.0.1'] });
+    expect(await sut.resolveAllowed('0x7f.1')).toBe('127.0.0.1');
+    expect(await sut.resolveAllowed('[::1]')).toBe('::1');
+    expect(await sut.resolveAllowed('peer.test')).toBe('::1');
+  });
+
+  it('refuses a blocked literal and a name resolving to a blocked address, and passes on an unresolvable name', async () => {
+    const { sut } = setup([], { 'inside.test': ['10.0.0.1'] });
+    await expect(sut.resolveAllowed('127.0.0.1')).rejects.toThrow('127.0.0.1 is not an allowed address');
+    await expect(sut.resolveAllowed('inside.test')).rejects.toThrow('inside.test resolves to an address that is not allowed');
+    await expect(sut.resolveAllowed('nowhere.invalid')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  });
+});
+
 describe("the egress guard's undici connector: every connection checked, literals too", () => {
   const agents: Agent[] = [];
   const agentOf = (guard: EgressGuard) => {

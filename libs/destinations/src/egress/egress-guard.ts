@@ -79,6 +79,21 @@ export class EgressGuard {
     });
   };
 
+  /**
+   * The address to connect to for `host`, for a client library that takes a host but no
+   * `lookup` (connect to the answer, not to the name): the literal in its plain notation, or the
+   * first address the name resolves to. Rejects with `EgressRefusedError` as `hostRefusal` and `lookup` refuse.
+   */
+  resolveAllowed(host: string): Promise<string> {
+    const refusal = this.hostRefusal(host);
+    if (refusal) return Promise.reject(refusal);
+    const literal = unbracketed(host);
+    if (ipaddr.isValid(literal)) return Promise.resolve(ipaddr.parse(literal).toString());
+    return new Promise((resolve, reject) =>
+      this.lookup(literal, {}, (error, address) => (error ? reject(error) : resolve(address as string))),
+    );
+  }
+
   /** An undici `connect` (for an Agent or Client) that refuses blocked literals and resolves names with `lookup`. */
   connector(options: buildConnector.BuildOptions): buildConnector.connector {
     const connect = buildConnector({ ...options, lookup: this.lookup });

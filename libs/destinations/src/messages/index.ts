@@ -1,0 +1,2 @@
+export * from './signed-message';
+export * from './templates';
