@@ -108,6 +108,7 @@ describe.each(destinationKinds.map((kind) => [kind.kind]))('the %s kind keeps th
       const eventId = uniqueId('evt_guarded');
       const request = {
         destinationId: uniqueId('dst_guarded'),
+        organizationId: uniqueId('org_guarded'),
         config: kindOf.configSchema.parse(contract.validConfig(peer)),
         secrets: kindOf.signsWithSecret ? [generateSigningSecret()] : [],
         retryPolicy: retryPolicySchema.parse({}),
