@@ -89,9 +89,7 @@ export class EgressGuard {
     if (refusal) return Promise.reject(refusal);
     const literal = unbracketed(host);
     if (ipaddr.isValid(literal)) return Promise.resolve(ipaddr.parse(literal).toString());
-    return new Promise((resolve, reject) =>
-      this.lookup(literal, {}, (error, address) => (error ? reject(error) : resolve(address as string))),
-    );
+    return new Promise((resolve, reject) => this.lookup(literal, {}, (error, address) => (error ? reject(error) : resolve(address as string))));
   }
 
   /** An undici `connect` (for an Agent or Client) that refuses blocked literals and resolves names with `lookup`. */

@@ -1,2 +1,3 @@
 export * from './signed-message';
 export * from './templates';
+export * from './destination-connections';

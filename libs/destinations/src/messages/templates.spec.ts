@@ -1,7 +1,10 @@
 import { renderTemplate, TemplateError, templateSchema } from './templates';
 
 function setup() {
-  const context = { organizationId: 'org_1', event: { id: 'evt_9', type: 'order.paid', data: { device: { id: 'd-7' }, count: 3, flag: true, nested: { a: 1 }, empty: null } } };
+  const context = {
+    organizationId: 'org_1',
+    event: { id: 'evt_9', type: 'order.paid', data: { device: { id: 'd-7' }, count: 3, flag: true, nested: { a: 1 }, empty: null } },
+  };
   return { sut: renderTemplate, context };
 }
 
