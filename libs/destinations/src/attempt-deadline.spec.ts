@@ -1,4 +1,4 @@
-import { attemptDeadline } from './attempt-deadline';
+import { attemptDeadline, untilDeadline } from './attempt-deadline';
 
 function setup(timeoutMs = 1_000) {
   const mocks = { shutdown: new AbortController() };
@@ -39,5 +39,21 @@ describe('attemptDeadline', () => {
     jest.advanceTimersByTime(5_000);
     mocks.shutdown.abort(new Error('shutting down'));
     expect(sut.signal.aborted).toBe(false);
+  });
+});
+
+describe('untilDeadline', () => {
+  it('answers what the work answers while the deadline has not passed', async () => {
+    const controller = new AbortController();
+    await expect(untilDeadline(Promise.resolve('done'), controller.signal)).resolves.toBe('done');
+    await expect(untilDeadline(Promise.reject(new Error('refused')), controller.signal)).rejects.toThrow('refused');
+  });
+
+  it("rejects with the deadline's reason when it passes first, or has passed", async () => {
+    const controller = new AbortController();
+    const waiting = untilDeadline(new Promise(() => undefined), controller.signal);
+    controller.abort(new DOMException('too long', 'TimeoutError'));
+    await expect(waiting).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(untilDeadline(Promise.resolve('late'), controller.signal)).rejects.toMatchObject({ name: 'TimeoutError' });
   });
 });

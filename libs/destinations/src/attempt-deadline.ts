@@ -23,3 +23,13 @@ export function attemptDeadline(signal: AbortSignal, timeoutMs: number): { signa
     },
   };
 }
+
+/** `work`, or the deadline's reason (a timeout, or shutdown) when `signal` aborts first; `work` itself goes on. */
+export function untilDeadline<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
