@@ -2,9 +2,10 @@ import { z } from 'zod';
 import type { DestinationKind } from './kind';
 import { webhookKind } from './webhook';
 import { mqttKind } from './mqtt';
+import { natsKind } from './nats';
 
 /** Every kind this deployment delivers to: one line each. */
-export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind];
+export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind];
 
 /** The kind named `kind`, if this deployment has it. */
 export function findKind(kind: string): DestinationKind | undefined {
