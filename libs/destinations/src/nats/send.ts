@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { connect, ConnectionOptions, headers as natsHeaders, MsgHdrs, NatsConnection, TlsOptions } from 'nats';
-import { attemptDeadline } from '../attempt-deadline';
+import { attemptDeadline, untilDeadline } from '../attempt-deadline';
 import type { SendRequest, SendResult, Sender, SenderDeps } from '../kind';
 import { DestinationConnections, renderTemplate, SignedMessage, signedMessage } from '../messages';
 import { NATS_DEFAULT_PORT, NatsConfig } from './config';
@@ -38,8 +38,8 @@ export class NatsSender implements Sender<NatsConfig> {
     try {
       subject = publishSubject(renderTemplate(config.subject, request));
       const message = signedMessage(request, now);
-      const link = await untilAborted(this.link(request), deadline.signal);
-      const reply = await untilAborted(publish(link, subject, message, config.jetstream ? { msgID: request.deliveryId, timeoutMs: this.deps.timeoutMs } : null), deadline.signal);
+      const link = await untilDeadline(this.link(request), deadline.signal);
+      const reply = await untilDeadline(publish(link, subject, message, config.jetstream ? { msgID: request.deliveryId, timeoutMs: this.deps.timeoutMs } : null), deadline.signal);
       return { verdict: 'delivered', durationMs: Math.round(performance.now() - started), ...(reply === undefined ? {} : { reply }) };
     } catch (error) {
       const failure = natsFailure(error, { subject, jetstream: config.jetstream, tls: isTls(config) });
@@ -63,14 +63,14 @@ export class NatsSender implements Sender<NatsConfig> {
     const opening = connectionOptions(config, this.deps).then((options) => this.connectTo(options));
     let subject: string | undefined;
     try {
-      const connection = await untilAborted(opening, deadline.signal);
+      const connection = await untilDeadline(opening, deadline.signal);
       let reply = `connected to NATS ${connection.info?.version ?? ''}`.trim();
       if (config.jetstream) {
-        const manager = await untilAborted(connection.jetstreamManager(), deadline.signal);
+        const manager = await untilDeadline(connection.jetstreamManager(), deadline.signal);
         if (!/\{(event|data)\./.test(config.subject)) {
           subject = publishSubject(renderTemplate(config.subject, request));
           const found = subject;
-          const stream = await untilAborted(
+          const stream = await untilDeadline(
             manager.streams.find(found).catch((error: Error) => Promise.reject(/no stream matches/.test(error.message) ? new NoStreamError(found) : error)),
             deadline.signal,
           );
@@ -193,14 +193,4 @@ export class PublishRefusals {
 
 function isTls(config: NatsConfig): boolean {
   return new URL(config.url).protocol === 'tls:';
-}
-
-/** `work`, or the signal's reason once it is aborted (the attempt's deadline, or shutdown). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
