@@ -15,14 +15,12 @@ export function topicProblem(topic: string): string | null {
 
 export const mqttConfigSchema = z
   .object({
-    url: z
-      .url({ protocol: /^mqtts?$/, message: 'must be an mqtt:// or mqtts:// URL' })
-      .superRefine((url, ctx) => {
-        const parsed = new URL(url);
-        // The URL is shown in answers: credentials belong in username and password, stored encrypted.
-        if (parsed.username || parsed.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials: use username and password' });
-        if (!parsed.hostname) ctx.addIssue({ code: 'custom', message: 'must name a host' });
-      }),
+    url: z.url({ protocol: /^mqtts?$/, message: 'must be an mqtt:// or mqtts:// URL' }).superRefine((url, ctx) => {
+      const parsed = new URL(url);
+      // The URL is shown in answers: credentials belong in username and password, stored encrypted.
+      if (parsed.username || parsed.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials: use username and password' });
+      if (!parsed.hostname) ctx.addIssue({ code: 'custom', message: 'must name a host' });
+    }),
     topic: templateSchema('topic').superRefine((template, ctx) => {
       // The parts the event does not fill: a filled-in value is checked when publishing.
       const problem = topicProblem(template.replace(/\{[^{}]*\}/g, 'x'));

@@ -4,7 +4,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { IClientPublishOptions, IConnackPacket, MqttClient } from 'mqtt';
 import type { EgressGuard } from '../egress';
 import type { MqttConfig } from './config';
-import { BrokerRefusal } from './verdict';
+import { BrokerRefusal, refusalFrom } from './verdict';
 
 /** Why a connection ended, when the broker did not say (no DISCONNECT with a reason code). */
 export class ConnectionLost extends Error {
@@ -83,11 +83,11 @@ export class MqttConnection {
         settle();
         resolve(new MqttConnection(client, connack));
       };
-      const onError = (error: Error & { code?: number | string }) => {
+      const onError = (error: Error) => {
         settle();
         client.on('error', () => undefined); // what the socket says while it closes
         client.end(true);
-        reject(typeof error.code === 'number' && error.message.startsWith('Connection refused') ? new BrokerRefusal('connect', error.code) : error);
+        reject(refusalFrom('connect', error));
       };
       const onClose = () => onError(new ConnectionLost(undefined));
       client.on('connect', onConnect);
@@ -111,9 +111,8 @@ export class MqttConnection {
       this.onLost.add(reject);
       this.client.publish(topic, payload, options, (error) => {
         this.onLost.delete(reject);
-        if (!error) return resolve();
-        const code = (error as { code?: unknown }).code;
-        reject(typeof code === 'number' && error.message.startsWith('Publish error') ? new BrokerRefusal('publish', code) : error);
+        if (error) reject(refusalFrom('publish', error));
+        else resolve();
       });
     });
   }

@@ -1,4 +1,4 @@
-import { ReasonCodes } from 'mqtt';
+import { ErrorWithReasonCode, ReasonCodes } from 'mqtt';
 import type { SendResult } from '@dispatch/domain';
 import { TemplateError } from '../messages';
 import { describeError } from '../webhook/send';
@@ -18,6 +18,16 @@ export class BrokerRefusal extends Error {
     super(`${STAGE_WORDS[stage]}: ${ReasonCodes[reasonCode as keyof typeof ReasonCodes] || 'reason'} (0x${reasonCode.toString(16).padStart(2, '0')})`);
     this.name = 'BrokerRefusal';
   }
+}
+
+/**
+ * What mqtt.js failed with at `stage`: a `BrokerRefusal` when the broker gave a reason code, a
+ * `TimeoutError` when it sent no CONNACK in time, else the error as it is.
+ */
+export function refusalFrom(stage: MqttStage, error: Error): Error {
+  if (error instanceof ErrorWithReasonCode) return new BrokerRefusal(stage, error.code);
+  if (error.message === 'connack timeout') return new DOMException('the broker did not accept the connection in time (no CONNACK)', 'TimeoutError');
+  return error;
 }
 
 /** A rendered topic Dispatch may not publish to (a wildcard, NUL, empty or too long): the config or the event must change. */
