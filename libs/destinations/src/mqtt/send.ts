@@ -1,6 +1,6 @@
 import type { IClientPublishOptions } from 'mqtt';
 import type { SendResult } from '@dispatch/domain';
-import { attemptDeadline } from '../attempt-deadline';
+import { attemptDeadline, untilDeadline } from '../attempt-deadline';
 import type { SendRequest, Sender, SenderDeps } from '../kind';
 import { DestinationConnections, renderTemplate, SignedMessage, signedMessage } from '../messages';
 import { MqttConfig, topicProblem } from './config';
@@ -110,14 +110,4 @@ export class MqttSender implements Sender<MqttConfig> {
   private open(request: SendRequest<MqttConfig>): Promise<MqttConnection> {
     return MqttConnection.open(request.config, { egress: this.deps.egress, connectTimeoutMs: this.deps.timeoutMs, destinationId: request.destinationId });
   }
-}
-
-/** `work`, or the deadline's reason (a timeout, or shutdown) when the signal aborts first. */
-function untilDeadline<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
