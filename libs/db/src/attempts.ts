@@ -204,11 +204,13 @@ export class AttemptRepository {
    *   each row's latest version and holds it to the commit; `ORDER BY d.id` takes those locks
    *   in one order, so statements claiming the same deliveries (a job run twice, two worker
    *   processes) wait for each other instead of deadlocking.
-   * - Planned at each execution, not once per connection: see `createDatabase` in prisma.ts.
+   * - Every row it touches is found by a key from the group's values, so it runs with
+   *   `sqlByKey`: planned once per connection, not at each execution (its planning would cost
+   *   as much as running it; see `createDatabase` in prisma.ts).
    */
   private writeStatement(settlements: Settlement[], claims: Claim[]): Promise<ClaimRow[]> {
     const column = <T>(pick: (one: Settlement) => T) => settlements.map(pick);
-    return this.database.sql<ClaimRow>(
+    return this.database.sqlByKey<ClaimRow>(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamp[], $6::int[], $7::int[], $8::text[], $9::text[],
                               $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[], $18::text[], $19::text[])

@@ -13,7 +13,8 @@
  *   Prisma shares, without Prisma's per-query work, which costs more than such a query; and the
  *   name makes node-postgres prepare the statement once per connection, where Prisma sends its
  *   statements (`$queryRaw` too) unnamed, parsed again at every call. PostgreSQL still plans
- *   each execution (`plan_cache_mode` in `createDatabase`). A name must always go with the same
+ *   each execution (`plan_cache_mode` in `createDatabase`), except the claim and settle statement,
+ *   which finds every row by a key and runs with `database.sqlByKey`, planned once. A name must always go with the same
  *   text, so a named statement takes a group of any size as array or JSON parameters, never as
  *   SQL built per call. Its values go as pg takes them (dates as ISO strings) and its rows come
  *   back as PostgreSQL names them (snake_case), mapped by hand.
