@@ -3,9 +3,10 @@ import type { DestinationKind } from './kind';
 import { webhookKind } from './webhook';
 import { mqttKind } from './mqtt';
 import { natsKind } from './nats';
+import { rabbitmqKind } from './rabbitmq';
 
 /** Every kind this deployment delivers to: one line each. */
-export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind];
+export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind];
 
 /** The kind named `kind`, if this deployment has it. */
 export function findKind(kind: string): DestinationKind | undefined {
