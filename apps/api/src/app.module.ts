@@ -5,6 +5,7 @@ import { BullBoardModule } from '@bull-board/nestjs';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { EgressGuard, Senders } from '@dispatch/destinations';
 import { DatabaseModule } from '@dispatch/db';
+import { IngestModule } from '@dispatch/ingest';
 import { QueueModule } from '@dispatch/queue';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
 import { ApiKeyGuard } from './auth/access';
@@ -25,8 +26,6 @@ import {
 import { DestinationSecrets } from './destinations/destination-secrets';
 import { DestinationHealthReader } from './destinations/destination-health';
 import { EventsController } from './events/events.controller';
-import { IngestEvent } from './events/ingest-event';
-import { RoutingTable } from './events/routing-table';
 import { DeliveriesController } from './deliveries/deliveries.controller';
 import { RetryDelivery } from './deliveries/retry-delivery';
 import { ReplayDeliveries } from './deliveries/replay-deliveries';
@@ -53,6 +52,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         DatabaseModule,
         QueueModule,
+        IngestModule,
         // Who may open it is checked by `queuesGate`, a hook of the HTTP server (see app.ts).
         BullBoardModule.forRoot({ route: QUEUES_ROUTE, adapter: FastifyAdapter }),
       ],
@@ -99,8 +99,6 @@ export class AppModule {
         ResumeDestination,
         TestDestination,
         RotateSecret,
-        IngestEvent,
-        RoutingTable,
         RetryDelivery,
         ReplayDeliveries,
         CancelDeliveries,

@@ -18,3 +18,4 @@ export * from './alert-rules';
 export * from './adaptive-rate';
 export * from './circuit-breaker';
 export * from './operational-event-types';
+export * from './json-input';

@@ -5,12 +5,14 @@ import { z } from 'zod';
 import { EventRepository } from '@dispatch/db';
 import type { Caller } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
-import { badRequest, fieldsWithNul, parse, parseBody } from '../http/errors';
+import { fieldsWithNul } from '@dispatch/domain';
+import { badRequest, parse, parseBody } from '../http/errors';
 import { jsonSchema } from '../http/openapi';
 import { limitSchema, page, seqCursorSchema, timeSchema } from '../http/pagination';
 import { deliveryView } from '../deliveries/delivery.view';
 import { acceptedView, eventView } from './event.view';
-import { IngestEvent, ingestBatchSchema, ingestEventSchema } from './ingest-event';
+import { IngestEvent, ingestBatchSchema, ingestEventSchema, InvalidEvent } from '@dispatch/ingest';
+import { Metrics } from '../operations/metrics';
 
 const listQuery = z.object({
   type: z.string().max(255).optional(),
@@ -30,6 +32,7 @@ export class EventsController {
   constructor(
     private readonly ingestEvent: IngestEvent,
     private readonly events: EventRepository,
+    private readonly metrics: Metrics,
   ) {}
 
   @Post()
@@ -45,7 +48,9 @@ export class EventsController {
   ) {
     const input = parseBody(ingestEventSchema, body);
     const key = parse(idempotencyKeySchema, idempotencyKey, 'Idempotency-Key');
-    const result = await this.ingestEvent.execute(caller.organizationId, input, key);
+    const result = await this.ingestEvent.execute(caller.organizationId, input, key).catch(asBadRequest);
+    this.metrics.eventsReceived.inc();
+    if (result.created) this.metrics.eventsAccepted.inc();
     response.status(result.created ? 202 : 200);
     return acceptedView(result);
   }
@@ -72,7 +77,10 @@ export class EventsController {
       : [];
     if (withNul.length > 0) throw badRequest(withNul);
     const input = parseBody(ingestBatchSchema, body);
-    const results = await this.ingestEvent.executeBatch(caller.organizationId, input.events);
+    const results = await this.ingestEvent.executeBatch(caller.organizationId, input.events).catch(asBadRequest);
+    this.metrics.eventsReceived.inc(results.length);
+    const created = results.filter((result) => result.created).length;
+    if (created > 0) this.metrics.eventsAccepted.inc(created);
     response.status(results.some((result) => result.created) ? 202 : 200);
     return { events: results.map((result) => ({ id: result.event.id, type: result.event.type, created: result.created, deliveries: result.deliveries })) };
   }
@@ -92,4 +100,10 @@ export class EventsController {
     if (!event) throw new NotFoundException(`Event ${id} not found`);
     return { ...eventView(event), deliveries: event.deliveries.map(deliveryView) };
   }
+}
+
+/** An event that cannot be accepted as sent is a 400 naming each wrong field; any other error goes on as it is. */
+function asBadRequest(error: unknown): never {
+  if (error instanceof InvalidEvent) throw badRequest(error.problems);
+  throw error;
 }

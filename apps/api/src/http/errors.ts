@@ -2,7 +2,7 @@ import { ArgumentsHost, BadRequestException, Catch, ExceptionFilter, HttpExcepti
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { isDatabaseUnavailable } from '@dispatch/db';
-import { redactSecrets } from '@dispatch/domain';
+import { fieldsWithNul, redactSecrets } from '@dispatch/domain';
 
 export type ErrorDetail = { path: string; message: string };
 
@@ -35,23 +35,6 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
   const withNul = fieldsWithNul(body);
   if (withNul.length > 0) throw badRequest(withNul);
   return parse(schema, body);
-}
-
-/** One detail per field of `object` that holds the NUL character, its path under `where`. */
-export function fieldsWithNul(object: object, where?: string): ErrorDetail[] {
-  return Object.entries(object)
-    .filter(([key, value]) => key.includes('\u0000') || containsNul(value))
-    .map(([key]) => ({ path: where ? `${where}.${key}` : key, message: 'must not contain the NUL character (\\u0000)' }));
-}
-
-/** True when a string, or any key or string inside an array or object, holds U+0000. */
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (value !== null && typeof value === 'object') {
-    for (const [key, inner] of Object.entries(value)) if (key.includes('\u0000') || containsNul(inner)) return true;
-  }
-  return false;
 }
 
 /** Every error leaves the API in one shape: `{ statusCode, error, message, details? }`. */

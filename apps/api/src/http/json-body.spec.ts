@@ -1,5 +1,6 @@
 import Fastify from 'fastify';
-import { acceptJsonBodies, BODY_MAX_DEPTH, nestsDeeperThan } from './json-body';
+import { BODY_MAX_DEPTH } from '@dispatch/domain';
+import { acceptJsonBodies } from './json-body';
 
 /** `levels` arrays inside one another around `inner`. */
 const nested = (levels: number, inner = '') => '['.repeat(levels) + inner + ']'.repeat(levels);
@@ -18,29 +19,6 @@ async function setup() {
 
 const post = (sut: Awaited<ReturnType<typeof setup>>['sut'], payload: string) =>
   sut.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload });
-
-describe('nestsDeeperThan', () => {
-  it('counts arrays and objects opened inside one another, up to the limit and one past it', () => {
-    expect(nestsDeeperThan(nested(3), 3)).toBe(false);
-    expect(nestsDeeperThan(nested(4), 3)).toBe(true);
-    expect(nestsDeeperThan('{"a":[{"b":[1]}]}', 4)).toBe(false);
-    expect(nestsDeeperThan('{"a":[{"b":[1]}]}', 3)).toBe(true);
-  });
-
-  it('counts depth, not how many arrays there are side by side', () => {
-    expect(nestsDeeperThan(`[${Array.from({ length: 1000 }, () => '[1]').join(',')}]`, 2)).toBe(false);
-  });
-
-  it('ignores brackets inside strings, escaped quotes included', () => {
-    expect(nestsDeeperThan(`{"text":"${'['.repeat(100)}"}`, 1)).toBe(false);
-    expect(nestsDeeperThan(`{"text":"a \\" ${'{'.repeat(100)} \\\\"}`, 1)).toBe(false);
-    expect(nestsDeeperThan(`["\\"", ${nested(3)}]`, 3)).toBe(true);
-  });
-
-  it('answers for 100 000 levels at once, without recursing', () => {
-    expect(nestsDeeperThan(nested(100_000), BODY_MAX_DEPTH)).toBe(true);
-  });
-});
 
 describe('acceptJsonBodies', () => {
   it('answers 400 naming the limit for a body nested deeper than it, before any route sees it', async () => {

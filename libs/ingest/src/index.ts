@@ -1,0 +1,6 @@
+/** Accepting events: the schema of an event, routing, and the write and enqueue every way in shares. */
+export * from './event-schema';
+export * from './invalid-event';
+export * from './routing-table';
+export * from './ingest-event';
+export * from './ingest.module';
