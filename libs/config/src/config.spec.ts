@@ -67,6 +67,14 @@ describe('configuration', () => {
     ['DISPATCH_REDIS_CLUSTER_NODES', '127.0.0.1'],
     ['DISPATCH_REDIS_CLUSTER_NODES', '127.0.0.1:7000,127.0.0.1:70000'],
     ['DISPATCH_REDIS_CLUSTER_NODES', 'redis://127.0.0.1:7000'],
+    ['DISPATCH_NATS_URL', '127.0.0.1:4222'],
+    ['DISPATCH_NATS_INGEST_STREAM', 'a.b'],
+    ['DISPATCH_NATS_INGEST_SUBJECTS', 'ingest'],
+    ['DISPATCH_NATS_INGEST_SUBJECTS', 'ingest.*'],
+    ['DISPATCH_NATS_INGEST_SUBJECTS', '>'],
+    ['DISPATCH_NATS_INGEST_SUBJECTS', 'ingest.*.>'],
+    ['DISPATCH_NATS_INGEST_MAX_DELIVER', '0'],
+    ['DISPATCH_NATS_INGEST_ACK_WAIT_MS', '0'],
   ])('refuses %s=%s with a message naming it (and only it)', (name, value) => {
     expect(namedIn({ [name]: value })).toEqual([name]);
   });
@@ -95,6 +103,14 @@ describe('configuration', () => {
     expect(loadConfig({}).autoDisableAfterMs).toBe(5 * 24 * 3600 * 1000);
     expect(loadConfig({ DISPATCH_AUTO_DISABLE_AFTER_MS: '0' }).autoDisableAfterMs).toBe(0);
     expect(loadConfig({ DISPATCH_AUTO_DISABLE_AFTER_MS: '1500' }).autoDisableAfterMs).toBe(1500);
+  });
+
+  it('reads the NATS ingest settings: off without DISPATCH_NATS_URL (an empty one too), subjects of any prefix', () => {
+    expect(loadConfig({ DISPATCH_NATS_URL: '' }).natsIngest.url).toBeUndefined();
+    expect(loadConfig({ DISPATCH_NATS_URL: 'nats://127.0.0.1:4222', DISPATCH_NATS_INGEST_SUBJECTS: 'acme.events.>' }).natsIngest).toMatchObject({
+      url: 'nats://127.0.0.1:4222',
+      subjects: 'acme.events.>',
+    });
   });
 
   it('reads DISPATCH_TRUST_PROXY as a list of CIDRs, none by default', () => {
@@ -194,6 +210,13 @@ describe('configuration', () => {
         sweepMs: readme('DISPATCH_RETENTION_SWEEP_MS') as number,
       },
       autoDisableAfterMs: readme('DISPATCH_AUTO_DISABLE_AFTER_MS') as number,
+      natsIngest: {
+        url: readme('DISPATCH_NATS_URL') as undefined,
+        stream: readme('DISPATCH_NATS_INGEST_STREAM') as string,
+        subjects: readme('DISPATCH_NATS_INGEST_SUBJECTS') as string,
+        maxDeliver: readme('DISPATCH_NATS_INGEST_MAX_DELIVER') as number,
+        ackWaitMs: readme('DISPATCH_NATS_INGEST_ACK_WAIT_MS') as number,
+      },
       requestTimeoutMs: readme('DISPATCH_REQUEST_TIMEOUT_MS') as number,
       queues: { allowRetries: readme('DISPATCH_QUEUES_ALLOW_RETRIES') === 'true' },
       logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],

@@ -40,6 +40,12 @@ const redisNodeList = z
 
 const integer = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** Subjects ending in `.>` (`ingest.>`): the organization is the token after the prefix. */
+const ingestSubjects = z
+  .string()
+  .regex(/^[^\s*>.]+(\.[^\s*>.]+)*\.>$/, 'must be a subject prefix followed by ".>" (like ingest.>): the token after the prefix names the organization')
+  .default('ingest.>');
+
 /** `true` or `false`. */
 const flag = (fallback: boolean) =>
   z
@@ -98,6 +104,14 @@ const environmentSchema = z.object({
   DISPATCH_QUEUES_ALLOW_RETRIES: flag(false),
   DISPATCH_EGRESS_ALLOW: cidrList,
   DISPATCH_TRUST_PROXY: cidrList,
+  DISPATCH_NATS_URL: z.preprocess((text) => (text === '' ? undefined : text), z.string().url().optional()),
+  DISPATCH_NATS_INGEST_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'only letters, digits, "-" and "_"')
+    .default('DISPATCH_INGEST'),
+  DISPATCH_NATS_INGEST_SUBJECTS: ingestSubjects,
+  DISPATCH_NATS_INGEST_MAX_DELIVER: integer(20),
+  DISPATCH_NATS_INGEST_ACK_WAIT_MS: integer(30_000),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
 });
 
@@ -151,6 +165,13 @@ export type DispatchConfig = Readonly<{
   retention: Readonly<{ days: number; batch: number; sweepMs: number }>;
   /** A destination whose attempts have all failed for this long is disabled (0: never). Default 5 days. */
   autoDisableAfterMs: number;
+  /**
+   * Events taken in from a NATS JetStream stream by the worker (see docs/nats-ingest.md): off
+   * without `url`. The stream (made with `subjects` when missing) is read by the durable pull
+   * consumer `dispatch-ingest`, which delivers a message at most `maxDeliver` times and again
+   * when it was not acknowledged within `ackWaitMs`.
+   */
+  natsIngest: Readonly<{ url: string | undefined; stream: string; subjects: string; maxDeliver: number; ackWaitMs: number }>;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }>;
 
@@ -193,6 +214,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     trustedProxies: e.DISPATCH_TRUST_PROXY,
     retention: { days: e.DISPATCH_RETENTION_DAYS, batch: e.DISPATCH_RETENTION_BATCH, sweepMs: e.DISPATCH_RETENTION_SWEEP_MS },
     autoDisableAfterMs: e.DISPATCH_AUTO_DISABLE_AFTER_MS,
+    natsIngest: {
+      url: e.DISPATCH_NATS_URL,
+      stream: e.DISPATCH_NATS_INGEST_STREAM,
+      subjects: e.DISPATCH_NATS_INGEST_SUBJECTS,
+      maxDeliver: e.DISPATCH_NATS_INGEST_MAX_DELIVER,
+      ackWaitMs: e.DISPATCH_NATS_INGEST_ACK_WAIT_MS,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }
