@@ -72,8 +72,9 @@ export function natsFailure(thrown: unknown, context: PublishContext): NatsFailu
   if (thrown instanceof EgressRefusedError) return { verdict: 'transient', error: thrown.message, broken: true };
   if (typeof thrown !== 'object' || thrown === null || !('message' in thrown)) return { verdict: 'transient', error: `error: ${String(thrown)}`, broken: true };
   const failure = thrown as NatsErrorShape;
-  const code = failure.code ?? failure.chainedError?.code;
-  if (failure.name === 'TimeoutError' || (code && TIMEOUT_CODES.has(code))) return { verdict: 'transient', error: `timeout${code ? ` (${code})` : ''}: ${failure.message}`, broken: true };
+  // A DOMException's code is a number: only the client's and the system's codes (text) count.
+  const code = typeof failure.code === 'string' ? failure.code : failure.chainedError?.code;
+  if (failure.name === 'TimeoutError' || (code && TIMEOUT_CODES.has(code))) return { verdict: 'transient', error: described('timeout', code, failure.message), broken: true };
   if (code && AUTH_CODES.has(code)) return { verdict: 'permanent', error: `not authorized (${code}): the server refused the credentials: ${failure.message}`, broken: true };
   if (code === 'PERMISSIONS_VIOLATION') return { verdict: 'permanent', error: `not permitted (${code}): ${failure.message}`, broken: false };
   if (code === 'MAX_PAYLOAD_EXCEEDED') return { verdict: 'permanent', error: "message too large: it exceeds the server's max_payload", broken: false };
@@ -81,17 +82,26 @@ export function natsFailure(thrown: unknown, context: PublishContext): NatsFailu
     const error = context.tls ? 'tls error: the server does not offer TLS (use a nats:// URL)' : 'tls error: the server requires TLS (use a tls:// URL)';
     return { verdict: 'permanent', error, broken: true };
   }
-  if (code === '503' && context.jetstream) {
-    const error = context.subject === undefined ? 'JetStream is not enabled on the server for this account (503 no responders)' : noStream(context.subject);
-    return { verdict: 'permanent', error, broken: false };
-  }
+  // A stream's own refusal (a full stream answers 503 too) carries its API error.
   if (failure.api_error) {
     const api = failure.api_error;
     const error = `JetStream error ${api.code}${api.err_code ? `/${api.err_code}` : ''}: ${api.description}`;
     return { verdict: api.err_code && PERMANENT_API_ERRORS.has(api.err_code) ? 'permanent' : 'transient', error, broken: false };
   }
-  const detail = failure.chainedError?.message ?? failure.message;
-  if (code && CONNECTION_CODES.has(code)) return { verdict: 'transient', error: `connection error (${code}): ${detail}`, broken: true };
-  if (code === 'TLS' || /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/.test(code ?? '')) return { verdict: 'transient', error: `tls error (${code}): ${detail}`, broken: true };
-  return { verdict: 'transient', error: `error${code ? ` (${code})` : ''}: ${detail}`, broken: true };
+  // No API error: nobody answered the publish.
+  if (code === '503' && context.jetstream) {
+    const error = context.subject === undefined ? 'JetStream is not enabled on the server for this account (503 no responders)' : noStream(context.subject);
+    return { verdict: 'permanent', error, broken: false };
+  }
+  // A connection closed before the server said anything comes with no system error of its own.
+  const closedEarly = code === 'CONNECTION_REFUSED' && failure.chainedError !== undefined && failure.chainedError.code === undefined;
+  const detail = closedEarly ? 'the connection closed before the server answered' : (failure.chainedError?.message ?? failure.message);
+  if (code && CONNECTION_CODES.has(code)) return { verdict: 'transient', error: described('connection error', code, detail), broken: true };
+  if (code === 'TLS' || /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/.test(code ?? '')) return { verdict: 'transient', error: described('tls error', code, detail), broken: true };
+  return { verdict: 'transient', error: described('error', code, detail), broken: true };
+}
+
+/** `what (code): detail`, without the code when there is none and without a detail that only repeats it. */
+function described(what: string, code: string | undefined, detail: string): string {
+  return `${what}${code ? ` (${code})` : ''}${detail && detail !== code ? `: ${detail}` : ''}`;
 }
