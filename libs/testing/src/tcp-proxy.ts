@@ -9,6 +9,9 @@ import type { AddressInfo } from 'node:net';
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
+  /** The client side of each connection let through that is still open. */
+  private readonly passing = new Set<Socket>();
+  private passed = 0;
   private open = true;
   private stalling = false;
 
@@ -29,6 +32,9 @@ export class TcpProxy {
         return;
       }
       const upstream = connect(targetPort, targetHost);
+      proxy.passed += 1;
+      proxy.passing.add(client);
+      client.on('close', () => proxy.passing.delete(client));
       for (const socket of [client, upstream]) {
         proxy.sockets.add(socket);
         socket.on('close', () => proxy.sockets.delete(socket));
@@ -46,6 +52,16 @@ export class TcpProxy {
 
   get port(): number {
     return (this.server.address() as AddressInfo).port;
+  }
+
+  /** How many connections it has let through to the service since it started. */
+  get connectionsMade(): number {
+    return this.passed;
+  }
+
+  /** How many connections it lets through now. */
+  get connectionsOpen(): number {
+    return this.passing.size;
   }
 
   /** The same URL with host and port replaced by the proxy's. */
