@@ -154,7 +154,8 @@ export class RabbitmqSender implements Sender<RabbitmqConfig> {
 
   /** Why an attempt ran out of time (or was stopped by shutdown), by what it was waiting for. */
   private overdue(waitingFor: 'connection' | 'flow control' | 'confirm', link: BrokerLink | undefined, reason: unknown, config: RabbitmqConfig): string {
-    if (!(reason instanceof Error) || reason.name !== 'TimeoutError') return `stopped while waiting for the ${waitingFor}: ${reason instanceof Error ? reason.message : String(reason)}`;
+    const { name, message } = (typeof reason === 'object' && reason !== null ? reason : { message: String(reason) }) as { name?: string; message?: string };
+    if (name !== 'TimeoutError') return `stopped while waiting for the ${waitingFor}: ${message}`;
     const within = `within ${this.deps.timeoutMs} ms`;
     if (waitingFor === 'connection') return `timeout: no connection to the broker ${within}`;
     if (waitingFor === 'confirm') return `timeout: the broker did not confirm the message ${within}`;
