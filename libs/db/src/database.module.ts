@@ -15,6 +15,7 @@ import { RetentionRepository } from './retention';
 import { DestinationHealthRepository } from './destination-health';
 import { AlertRepository } from './alerts';
 import { DeliveryMetricsRepository } from './delivery-metrics';
+import { IngestRejectionRepository } from './ingest-rejections';
 
 @Injectable()
 class DatabaseLifecycle implements OnApplicationShutdown {
@@ -50,6 +51,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     { provide: DestinationHealthRepository, inject: [Database], useFactory: (database: Database) => new DestinationHealthRepository(database) },
     { provide: AlertRepository, inject: [Database], useFactory: (database: Database) => new AlertRepository(database) },
     { provide: DeliveryMetricsRepository, inject: [Database], useFactory: (database: Database) => new DeliveryMetricsRepository(database) },
+    { provide: IngestRejectionRepository, inject: [Database], useFactory: (database: Database) => new IngestRejectionRepository(database) },
   ],
   exports: [
     Database,
@@ -68,6 +70,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     DestinationHealthRepository,
     AlertRepository,
     DeliveryMetricsRepository,
+    IngestRejectionRepository,
   ],
 })
 export class DatabaseModule {}

@@ -39,3 +39,4 @@ export * from './retention';
 export * from './destination-health';
 export * from './batcher';
 export * from './delivery-metrics';
+export * from './ingest-rejections';

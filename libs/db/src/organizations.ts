@@ -83,6 +83,13 @@ export class OrganizationRepository {
     return this.prisma.organization.findUnique({ where: { id }, select: { id: true, name: true } });
   }
 
+  /** The ids among `ids` that are organizations. */
+  async existing(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.prisma.organization.findMany({ where: { id: { in: [...ids] } }, select: { id: true } });
+    return new Set(rows.map((row) => row.id));
+  }
+
   /** Stores a new key (its hash only) for the organization. */
   async addApiKey(organizationId: string, name: string, role: ApiKeyRole, key: string): Promise<ApiKeyRecord> {
     return this.prisma.apiKey.create({
