@@ -101,16 +101,17 @@ export const KEYED_CONNECTION_LIFETIME_SECONDS = 10;
  * plan) and kept: its planning is not paid again at each execution. Two things keep that plan
  * right as the tables grow: sequential scans are ruled out on them (every row such a statement
  * touches is found by a key, however small the table is when it is planned), and each
- * connection lives 10 seconds, so the plan is made again with the tables' current sizes.
+ * connection lives 10 seconds (`keyedLifetimeSeconds`), so the plan is made again with the
+ * tables' current sizes.
  */
-export function createDatabase(databaseUrl: string, pool: { max?: number } = {}): Database {
+export function createDatabase(databaseUrl: string, pool: { max?: number; keyedLifetimeSeconds?: number } = {}): Database {
   const common = { connectionString: databaseUrl, connectionTimeoutMillis: 5_000, query_timeout: 30_000 };
   return new Database(
     new Pool({ ...common, max: pool.max ?? 10, options: '-c TimeZone=UTC -c plan_cache_mode=force_custom_plan' }),
     new Pool({
       ...common,
       max: 2,
-      maxLifetimeSeconds: KEYED_CONNECTION_LIFETIME_SECONDS,
+      maxLifetimeSeconds: pool.keyedLifetimeSeconds ?? KEYED_CONNECTION_LIFETIME_SECONDS,
       options: '-c TimeZone=UTC -c plan_cache_mode=force_generic_plan -c enable_seqscan=off',
     }),
   );
