@@ -4,15 +4,14 @@ import { templateSchema } from '../messages';
 /** A login part of the URL or a `username`/`password` field: never repeated in a message. */
 const credential = z.string({ error: 'must be a string' }).max(255, { error: 'must be at most 255 characters' });
 
-const brokerUrl = z
-  .url({ protocol: /^amqps?$/, error: 'must be an amqp:// or amqps:// URL' })
-  .superRefine((text, context) => {
-    if (!URL.canParse(text)) return;
-    const url = new URL(text);
-    if (url.hostname === '') context.addIssue({ code: 'custom', message: 'must name the broker host' });
-    if (url.search !== '' || url.hash !== '') context.addIssue({ code: 'custom', message: 'takes no query or fragment: Dispatch sets the connection options itself' });
-    if (url.pathname.length > 1 && url.pathname.slice(1).includes('/')) context.addIssue({ code: 'custom', message: 'names the virtual host in one path segment (encode "/" as %2F)' });
-  });
+const brokerUrl = z.url({ protocol: /^amqps?$/, error: 'must be an amqp:// or amqps:// URL' }).superRefine((text, context) => {
+  if (!URL.canParse(text)) return;
+  const url = new URL(text);
+  if (url.hostname === '') context.addIssue({ code: 'custom', message: 'must name the broker host' });
+  if (url.search !== '' || url.hash !== '') context.addIssue({ code: 'custom', message: 'takes no query or fragment: Dispatch sets the connection options itself' });
+  if (url.pathname.length > 1 && url.pathname.slice(1).includes('/'))
+    context.addIssue({ code: 'custom', message: 'names the virtual host in one path segment (encode "/" as %2F)' });
+});
 
 /**
  * A RabbitMQ destination's config. Credentials given in the URL (`amqp://user:pass@host/vhost`)

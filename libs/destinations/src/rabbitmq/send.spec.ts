@@ -15,7 +15,14 @@ function setup(timeoutMs = 1_000) {
     writable: jest.fn(async (_signal: AbortSignal) => undefined),
     checkExchange: jest.fn(async (_exchange: string) => undefined),
     open: jest.spyOn(BrokerLink, 'open').mockImplementation(async () => {
-      const link: FakeLink = { closed: false, blocked: null, writable: mocks.writable, publish: mocks.publish, checkExchange: mocks.checkExchange, close: jest.fn(async () => undefined) };
+      const link: FakeLink = {
+        closed: false,
+        blocked: null,
+        writable: mocks.writable,
+        publish: mocks.publish,
+        checkExchange: mocks.checkExchange,
+        close: jest.fn(async () => undefined),
+      };
       opened.push(link);
       return link as unknown as BrokerLink;
     }),
@@ -105,7 +112,9 @@ describe('the rabbitmq sender', () => {
     expect(await sut.send(request(), live())).toMatchObject({ verdict: 'transient', error: 'the broker did not take the message (basic.nack)' });
     mocks.publish.mockResolvedValueOnce({ kind: 'closed', closedBy: null });
     expect(await sut.send(request(), live())).toMatchObject({ verdict: 'transient', error: 'the connection to the broker closed before it confirmed the message' });
-    const notFound = Object.assign(new Error('Channel closed by server: 404 (NOT-FOUND) with message "NOT_FOUND - no exchange \'org.org_1\' in vhost \'orders\'"'), { code: 404 });
+    const notFound = Object.assign(new Error("Channel closed by server: 404 (NOT-FOUND) with message \"NOT_FOUND - no exchange 'org.org_1' in vhost 'orders'\""), {
+      code: 404,
+    });
     mocks.publish.mockResolvedValueOnce({ kind: 'closed', closedBy: notFound });
     expect(await sut.send(request(), live())).toMatchObject({ verdict: 'permanent', statusCode: 404 });
   });

@@ -57,7 +57,11 @@ export function publicationOf(request: SendRequest<RabbitmqConfig>, target: { ex
  * records it); a nack, or a channel closed without a reason, may work later; a channel the broker
  * closed over this message (a missing exchange) is judged by its reply code.
  */
-export function publishVerdict(outcome: PublishOutcome, target: { exchange: string; routingKey: string }, config: RabbitmqConfig): BrokerFailure & Pick<SendResult, 'reply'> {
+export function publishVerdict(
+  outcome: PublishOutcome,
+  target: { exchange: string; routingKey: string },
+  config: RabbitmqConfig,
+): BrokerFailure & Pick<SendResult, 'reply'> {
   if (outcome.kind === 'confirmed') {
     if (!outcome.returned) return { verdict: 'delivered' };
     const { replyCode, replyText } = outcome.returned;
@@ -123,7 +127,8 @@ export class RabbitmqSender implements Sender<RabbitmqConfig> {
       await untilDeadline(link.checkExchange(exchange), deadline.signal);
       return { verdict: 'delivered', reply: `connected; exchange "${exchange}" exists`, durationMs: took() };
     } catch (error) {
-      if (deadline.signal.aborted) return { verdict: 'transient', error: this.overdue('connection', undefined, deadline.signal.reason, request.config), durationMs: took() };
+      if (deadline.signal.aborted)
+        return { verdict: 'transient', error: this.overdue('connection', undefined, deadline.signal.reason, request.config), durationMs: took() };
       return { ...brokerFailure(error, request.config), durationMs: took() };
     } finally {
       deadline.end();

@@ -7,12 +7,16 @@ const amqplib = {
     'Handshake terminated by server: 403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile."',
   ),
   vhostRefused: new Error('Expected ConnectionOpenOk; got <ConnectionClose channel:0>'),
-  channelClosed: (code: number, text: string) => Object.assign(new Error(`Channel closed by server: ${code} (${text.split(' ')[0].replace('_', '-')}) with message "${text}"`), { code }),
+  channelClosed: (code: number, text: string) =>
+    Object.assign(new Error(`Channel closed by server: ${code} (${text.split(' ')[0].replace('_', '-')}) with message "${text}"`), { code }),
   refused: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5999'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' }),
   timedOut: new Error('connect ETIMEDOUT'),
-  forced: Object.assign(new Error('Connection closed: 320 (CONNECTION-FORCED) with message "CONNECTION_FORCED - broker forced connection closure with reason \'shutdown\'"'), {
-    code: 320,
-  }),
+  forced: Object.assign(
+    new Error('Connection closed: 320 (CONNECTION-FORCED) with message "CONNECTION_FORCED - broker forced connection closure with reason \'shutdown\'"'),
+    {
+      code: 320,
+    },
+  ),
 };
 
 function setup(url = 'amqp://app-user:s3cret-pw@broker.example/orders') {
@@ -45,7 +49,11 @@ describe('what a RabbitMQ failure means', () => {
       error: "NOT_FOUND - no exchange 'events' in vhost 'orders' (the exchange must exist: Dispatch does not declare it)",
     });
     const denied = sut(amqplib.channelClosed(403, "ACCESS_REFUSED - access to exchange 'events' in vhost 'orders' refused for user 'app-user'"), config);
-    expect(denied).toEqual({ verdict: 'permanent', statusCode: 403, error: "ACCESS_REFUSED - access to exchange 'events' in vhost 'orders' refused for user '********'" });
+    expect(denied).toEqual({
+      verdict: 'permanent',
+      statusCode: 403,
+      error: "ACCESS_REFUSED - access to exchange 'events' in vhost 'orders' refused for user '********'",
+    });
     expect(sut(amqplib.channelClosed(406, 'PRECONDITION_FAILED - message size 200000000 is larger than configured max size 134217728'), config)).toMatchObject({
       verdict: 'permanent',
       statusCode: 406,
@@ -55,9 +63,16 @@ describe('what a RabbitMQ failure means', () => {
   it('retries a refused or lost connection, a timeout and a broker closing the connection', () => {
     const { sut, config } = setup();
     expect(sut(amqplib.refused, config)).toEqual({ verdict: 'transient', error: 'connection error (ECONNREFUSED): connect ECONNREFUSED 127.0.0.1:5999' });
+    expect(sut(new Error('Socket closed abruptly during opening handshake'), config)).toEqual({
+      verdict: 'transient',
+      error: 'connection error: Socket closed abruptly during opening handshake',
+    });
     expect(sut(amqplib.timedOut, config)).toEqual({ verdict: 'transient', error: 'timeout: connect ETIMEDOUT' });
     expect(sut(amqplib.forced, config)).toMatchObject({ verdict: 'transient', statusCode: 320 });
-    expect(sut(new Error('Handshake terminated by server: 541 (INTERNAL-ERROR) with message "INTERNAL_ERROR"'), config)).toMatchObject({ verdict: 'transient', statusCode: 541 });
+    expect(sut(new Error('Handshake terminated by server: 541 (INTERNAL-ERROR) with message "INTERNAL_ERROR"'), config)).toMatchObject({
+      verdict: 'transient',
+      statusCode: 541,
+    });
   });
 
   it("retries the egress guard's refusal, with its message", () => {
@@ -68,7 +83,7 @@ describe('what a RabbitMQ failure means', () => {
 });
 
 describe('withoutCredentials', () => {
-  it("replaces the user the broker quotes and the password anywhere, and leaves other words alone", () => {
+  it('replaces the user the broker quotes and the password anywhere, and leaves other words alone', () => {
     const credentials = { username: 'app', password: 'pw-123' };
     expect(withoutCredentials("refused for user 'app' in the app vhost (pw-123)", credentials)).toBe("refused for user '********' in the app vhost (********)");
     expect(withoutCredentials('nothing to hide', {})).toBe('nothing to hide');

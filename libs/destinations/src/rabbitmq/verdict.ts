@@ -36,6 +36,8 @@ export function brokerFailure(error: unknown, config: RabbitmqConfig): BrokerFai
     return { verdict: permanent ? 'permanent' : 'transient', statusCode: failure.code, error: `${serverText(message)}${hint}` };
   }
   if (typeof failure.code === 'string' && CONNECTION_CODES.has(failure.code)) return { verdict: 'transient', error: `connection error (${failure.code}): ${message}` };
+  // amqplib's words for a connection that ends before the broker opened it.
+  if (/^Socket closed abruptly/.test(message)) return { verdict: 'transient', error: `connection error: ${message}` };
   if (/ETIMEDOUT/.test(message)) return { verdict: 'transient', error: `timeout: ${message}` };
   return { verdict: 'transient', error: `error: ${message}` };
 }
