@@ -34,6 +34,7 @@ import { ReplaysController } from './deliveries/replays.controller';
 import { AuditController, AuditTrail } from './audit/audit-trail';
 import { AlertsController, AlertSettingsController } from './alerts/alerts.controller';
 import { HealthController } from './operations/health.controller';
+import { IngestRejectionsController } from './ingest/ingest-rejections.controller';
 import { ApiKeysController } from './organizations/api-keys.controller';
 import { OrganizationsController } from './organizations/organizations.controller';
 import { CreateApiKey, CreateOrganization, RevokeApiKey } from './organizations/api-key-usecases';
@@ -66,6 +67,7 @@ export class AppModule {
         AuditController,
         AlertsController,
         AlertSettingsController,
+        IngestRejectionsController,
         ApiKeysController,
         OrganizationsController,
         HealthController,

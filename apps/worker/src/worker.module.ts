@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DatabaseModule } from '@dispatch/db';
+import { IngestModule } from '@dispatch/ingest';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
 import { EgressGuard, Senders } from '@dispatch/destinations';
 import { OperationalEvents } from './alerts/operational-events';
@@ -12,6 +13,8 @@ import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
 import { DestinationCircuits } from './delivery/destination-circuits';
 import { AdaptiveRateLimit } from './flow-control/adaptive-rate-limit';
+import { IngestMessages } from './ingest/ingest-messages';
+import { NatsIngest } from './ingest/nats-ingest';
 import { WorkerHttp } from './operations/worker-http';
 import { WorkerMetrics } from './operations/worker-metrics';
 import { MaintenanceSchedule } from './reconciler/maintenance-schedule';
@@ -29,6 +32,7 @@ export class WorkerModule {
         ConfigModule.forRoot(config),
         DatabaseModule,
         QueueModule,
+        IngestModule,
         BullModule.forRootAsync({
           inject: [REDIS, DISPATCH_CONFIG],
           useFactory: (redis: RedisConnection, dispatchConfig: DispatchConfig) => ({ connection: redis, prefix: dispatchConfig.queuePrefix }),
@@ -56,6 +60,8 @@ export class WorkerModule {
         RetentionSweep,
         AutoDisable,
         MaintenanceSchedule,
+        IngestMessages,
+        NatsIngest,
       ],
     };
   }

@@ -53,6 +53,12 @@ export class WorkerMetrics implements AttemptObserver {
     labelNames: ['condition', 'change'] as const,
     registers: [this.registry],
   });
+  readonly ingestMessages = new Counter({
+    name: 'dispatch_ingest_messages_total',
+    help: 'Messages of the NATS ingest stream by outcome: ingested (a new event), duplicate (its id was accepted before), rejected (kept, never to be ingested), retried (delivered again later)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly runningWorkers = new Gauge({ name: 'dispatch_queue_workers', help: 'Destination queues with a running BullMQ worker', registers: [this.registry] });
   /** Labelled by source only (never the destination: thousands of them). */
   readonly rateLimiterRejections = new Counter({

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type { DispatchConfig } from '@dispatch/config';
-import type { DeadLetter, RetentionBatch, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import type { DeadLetter, IngestRejectionRepository, RetentionBatch, RetentionCursor, RetentionRepository } from '@dispatch/db';
 import type { DeliveryQueues } from '@dispatch/queue';
 import { RETENTION_JOB, RETENTION_RUN_MS, RetentionSweep } from './retention-sweep';
 
@@ -20,12 +20,14 @@ const batch = (scanned: number, events: number, next: RetentionCursor | null, de
   next,
 });
 
-function setup(options: { days?: number; batches?: RetentionBatch[]; replays?: number[]; msPerBatch?: number } = {}) {
+function setup(options: { days?: number; batches?: RetentionBatch[]; replays?: number[]; rejected?: number[]; msPerBatch?: number } = {}) {
   let clock = NOW;
   jest.spyOn(Date, 'now').mockImplementation(() => clock);
   const batches = [...(options.batches ?? [])];
   const replays = [...(options.replays ?? [])];
+  const rejected = [...(options.rejected ?? [])];
   const mocks = {
+    rejections: { removeOlderThan: jest.fn(async (_cutoff: Date, _limit: number): Promise<number> => rejected.shift() ?? 0) },
     repository: {
       organizationIds: jest.fn(async (): Promise<string[]> => ['org_a', 'org_b']),
       removeEvents: jest.fn(async (_organizationId: string, _cutoff: Date, _after: RetentionCursor, _limit: number): Promise<RetentionBatch> => {
@@ -45,6 +47,7 @@ function setup(options: { days?: number; batches?: RetentionBatch[]; replays?: n
     mocks.queues as unknown as DeliveryQueues,
     mocks.queue as unknown as Queue,
     mocks.config,
+    mocks.rejections as unknown as IngestRejectionRepository,
   );
   return { sut, mocks };
 }
@@ -54,10 +57,22 @@ afterEach(() => jest.restoreAllMocks());
 describe('RetentionSweep', () => {
   it('keeps everything when DISPATCH_RETENTION_DAYS is 0', async () => {
     const { sut, mocks } = setup({ days: 0 });
-    expect(await sut.run()).toEqual({ events: 0, deliveries: 0, attempts: 0, replays: 0, finished: true });
+    expect(await sut.run()).toEqual({ events: 0, deliveries: 0, attempts: 0, replays: 0, rejected: 0, finished: true });
     expect(mocks.repository.organizationIds).not.toHaveBeenCalled();
     expect(mocks.repository.removeEvents).not.toHaveBeenCalled();
     expect(mocks.repository.removeReplays).not.toHaveBeenCalled();
+    expect(mocks.rejections.removeOlderThan).not.toHaveBeenCalled();
+  });
+
+  it('removes rejected ingest messages older than the period a batch at a time, once every organization is done', async () => {
+    const msPerBatch = RETENTION_RUN_MS / 2;
+    const { sut, mocks } = setup({ msPerBatch, batches: [batch(3, 3, cursor('evt_3')), batch(3, 3, cursor('evt_6'))], rejected: [3, 3, 1] });
+    expect(await sut.run()).toMatchObject({ rejected: 0, finished: false });
+    expect(mocks.rejections.removeOlderThan).not.toHaveBeenCalled();
+    expect(await sut.run()).toMatchObject({ rejected: 7, finished: true });
+    // The second job started two batches later, and cuts off 30 days before it started.
+    expect(mocks.rejections.removeOlderThan.mock.calls).toEqual(Array(3).fill([new Date(NOW + 2 * msPerBatch - 30 * DAY_MS), 3]));
+    expect(mocks.log).toHaveBeenLastCalledWith('Removed 0 events, 0 deliveries, 0 attempts, 0 replays and 7 rejected ingest messages older than 30 days');
   });
 
   it('goes through every organization a batch at a time, each batch after the last, older than the period, then its replays', async () => {
@@ -65,7 +80,7 @@ describe('RetentionSweep', () => {
       batches: [batch(3, 3, cursor('evt_3')), batch(3, 1, cursor('evt_6')), batch(1, 1, cursor('evt_7')), batch(2, 2, cursor('evt_x'))],
       replays: [3, 1, 0],
     });
-    expect(await sut.run()).toEqual({ events: 7, deliveries: 14, attempts: 21, replays: 4, finished: true });
+    expect(await sut.run()).toEqual({ events: 7, deliveries: 14, attempts: 21, replays: 4, rejected: 0, finished: true });
     const cutoff = new Date(NOW - 30 * DAY_MS);
     expect(mocks.repository.removeEvents.mock.calls).toEqual([
       ['org_a', cutoff, START, 3],
@@ -80,7 +95,7 @@ describe('RetentionSweep', () => {
       ['org_b', cutoff, 3],
     ]);
     expect(mocks.queue.add).not.toHaveBeenCalled();
-    expect(mocks.log).toHaveBeenCalledWith('Removed 7 events, 14 deliveries, 21 attempts and 4 replays older than 30 days');
+    expect(mocks.log).toHaveBeenCalledWith('Removed 7 events, 14 deliveries, 21 attempts, 4 replays and 0 rejected ingest messages older than 30 days');
   });
 
   it('removes the failed jobs of the dead letters it removed, and goes on when Redis cannot be reached', async () => {

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Queue } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DeadLetter, RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import { DeadLetter, IngestRejectionRepository, RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
 import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 
 /** The name of the maintenance queue's retention jobs (its scheduler's and a continuation's). */
@@ -13,7 +13,7 @@ const DAY_MS = 86_400_000;
 /** How long one retention job works before it makes way for the reconciler on the same queue. */
 export const RETENTION_RUN_MS = 5_000;
 
-export type RetentionReport = { events: number; deliveries: number; attempts: number; replays: number; finished: boolean };
+export type RetentionReport = { events: number; deliveries: number; attempts: number; replays: number; rejected: number; finished: boolean };
 
 /** Where an unfinished sweep goes on: the organizations left, the first at `cursor`. */
 type Progress = { organizationIds: string[]; cursor: RetentionCursor };
@@ -23,7 +23,8 @@ type Progress = { organizationIds: string[]; cursor: RetentionCursor };
  * maintenance queue: organization by organization, a batch of DISPATCH_RETENTION_BATCH events
  * to a short transaction (see RetentionRepository for what is removed and what is kept),
  * yielding between batches. The failed jobs of removed dead letters leave their queues too. A job works for at most RETENTION_RUN_MS, then queues another
- * that goes on where it stopped, behind the reconciler's jobs waiting by then.
+ * that goes on where it stopped, behind the reconciler's jobs waiting by then. Once every
+ * organization is done, rejected messages of the ingest stream older than the period go too.
  */
 @Injectable()
 export class RetentionSweep {
@@ -35,10 +36,11 @@ export class RetentionSweep {
     private readonly queues: DeliveryQueues,
     @InjectQueue(MAINTENANCE_QUEUE) private readonly queue: Queue,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
+    private readonly rejections: IngestRejectionRepository,
   ) {}
 
   async run(): Promise<RetentionReport> {
-    const report: RetentionReport = { events: 0, deliveries: 0, attempts: 0, replays: 0, finished: true };
+    const report: RetentionReport = { events: 0, deliveries: 0, attempts: 0, replays: 0, rejected: 0, finished: true };
     const { days, batch } = this.config.retention;
     if (days === 0) return report;
     const started = Date.now();
@@ -67,9 +69,10 @@ export class RetentionSweep {
         break;
       }
     }
-    if (report.events > 0 || report.replays > 0) {
+    if (report.finished) report.rejected = await this.removeRejections(cutoff, batch);
+    if (report.events > 0 || report.replays > 0 || report.rejected > 0) {
       this.logger.log(
-        `Removed ${report.events} events, ${report.deliveries} deliveries, ${report.attempts} attempts and ${report.replays} replays older than ${days} days` +
+        `Removed ${report.events} events, ${report.deliveries} deliveries, ${report.attempts} attempts, ${report.replays} replays and ${report.rejected} rejected ingest messages older than ${days} days` +
           (report.finished ? '' : ' (going on in the next job)'),
       );
     }
@@ -89,6 +92,16 @@ export class RetentionSweep {
     let total = 0;
     for (;;) {
       const removed = await this.repository.removeReplays(organizationId, cutoff, batch);
+      total += removed;
+      if (removed < batch) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private async removeRejections(cutoff: Date, batch: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const removed = await this.rejections.removeOlderThan(cutoff, batch);
       total += removed;
       if (removed < batch) return total;
       await new Promise((resolve) => setImmediate(resolve));
