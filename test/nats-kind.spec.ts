@@ -68,7 +68,9 @@ describe('nats destinations', () => {
   beforeAll(async () => {
     privateServer = await startPrivateServer();
     subscriber = await connect({ servers: '127.0.0.1:4222', reconnect: false });
-    subscriber.subscribe(`${prefix}.>`, { callback: (_error, message) => received.push({ subject: message.subject, body: message.string(), headers: headersOf(message.headers) }) });
+    subscriber.subscribe(`${prefix}.>`, {
+      callback: (_error, message) => received.push({ subject: message.subject, body: message.string(), headers: headersOf(message.headers) }),
+    });
     await subscriber.flush();
     streams = await subscriber.jetstreamManager();
     await streams.streams.add({ name: stream, subjects: [`${prefix}.stored.>`] });
@@ -118,7 +120,9 @@ describe('nats destinations', () => {
     const destination = await createNats({ url: SERVER, subject: `${prefix}.stored.{event.id}`, jetstream: true });
     const { eventId, deliveryId } = await deliver(destination.id);
     const delivered = await waitForDelivery(system.client, deliveryId, 'delivered');
-    expect(delivered.attempts).toEqual([expect.objectContaining({ outcome: 'delivered', responseBody: expect.stringMatching(new RegExp(`^\\{"stream":"${stream}","seq":\\d+,"duplicate":false\\}$`)) })]);
+    expect(delivered.attempts).toEqual([
+      expect.objectContaining({ outcome: 'delivered', responseBody: expect.stringMatching(new RegExp(`^\\{"stream":"${stream}","seq":\\d+,"duplicate":false\\}$`)) }),
+    ]);
     const stored = await streams.streams.getMessage(stream, { last_by_subj: `${prefix}.stored.${eventId}` });
     expect(stored.header.get('Nats-Msg-Id')).toBe(deliveryId);
     const headers = Object.fromEntries(['webhook-id', 'webhook-timestamp', 'webhook-signature'].map((name) => [name, stored.header.get(name)]));
@@ -153,7 +157,10 @@ describe('nats destinations', () => {
 
   it('records a retry while the server is down and delivers on a later attempt once it is back', async () => {
     const proxy = await serverProxy();
-    const destination = await createNats({ url: `nats://127.0.0.1:${proxy.port}`, subject: `${prefix}.outage.{event.id}` }, { retryPolicy: { maxAttempts: 5, schedule: [500], jitter: 0 } });
+    const destination = await createNats(
+      { url: `nats://127.0.0.1:${proxy.port}`, subject: `${prefix}.outage.{event.id}` },
+      { retryPolicy: { maxAttempts: 5, schedule: [500], jitter: 0 } },
+    );
     // A first delivery leaves the destination holding a connection, which the outage breaks.
     await waitForDelivery(system.client, (await deliver(destination.id)).deliveryId, 'delivered');
     proxy.cut();
@@ -170,9 +177,17 @@ describe('nats destinations', () => {
     const policy = { retryPolicy: { maxAttempts: 5, schedule: [500], jitter: 0 } };
     const cases: [Record<string, unknown>, Record<string, unknown>, RegExp][] = [
       [{ url: privateServer.url, subject: 'allowed.{event.type}', username: USERNAME, password: 'wrong-password' }, {}, /^not authorized \(AUTHORIZATION_VIOLATION\)/],
-      [{ url: privateServer.url, subject: 'elsewhere.{event.type}', username: USERNAME, password: PASSWORD }, {}, /^not permitted to publish to "elsewhere\.reading\.taken" \(Permissions Violation\)$/],
+      [
+        { url: privateServer.url, subject: 'elsewhere.{event.type}', username: USERNAME, password: PASSWORD },
+        {},
+        /^not permitted to publish to "elsewhere\.reading\.taken" \(Permissions Violation\)$/,
+      ],
       // Outside the subscriber's subjects: a JetStream publish a subscriber takes waits for an answer until it times out.
-      [{ url: SERVER, subject: `${prefix}_nostream.{event.type}`, jetstream: true }, {}, /^no JetStream stream captures subject ".*_nostream\.reading\.taken" \(503 no responders\)$/],
+      [
+        { url: SERVER, subject: `${prefix}_nostream.{event.type}`, jetstream: true },
+        {},
+        /^no JetStream stream captures subject ".*_nostream\.reading\.taken" \(503 no responders\)$/,
+      ],
       [{ url: SERVER, subject: `${prefix}.{data.room}` }, { room: 'kitchen.>' }, /^subject ".*\.kitchen\.>" has a wildcard/],
       [{ url: SERVER, subject: `${prefix}.{data.room}` }, {}, /^the event's data has no value at \{data\.room\}$/],
     ];

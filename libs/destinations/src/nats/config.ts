@@ -20,7 +20,8 @@ const url = z
     else if (!parsed.hostname) ctx.addIssue({ code: 'custom', message: 'must name a host' });
     // Credentials have fields of their own, stored encrypted: a URL is shown as it is.
     else if (parsed.username || parsed.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials: use token, or username and password' });
-    else if ((parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search || parsed.hash) ctx.addIssue({ code: 'custom', message: 'must be only a host and a port' });
+    else if ((parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search || parsed.hash)
+      ctx.addIssue({ code: 'custom', message: 'must be only a host and a port' });
   });
 
 // A template whose placeholders are filled with a plain token must make a valid subject.
@@ -42,7 +43,8 @@ export const natsConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     if (config.password !== undefined && config.username === undefined) ctx.addIssue({ code: 'custom', path: ['username'], message: 'is required with password' });
-    if (config.token !== undefined && config.username !== undefined) ctx.addIssue({ code: 'custom', path: ['token'], message: 'cannot be given with username: use one or the other' });
+    if (config.token !== undefined && config.username !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['token'], message: 'cannot be given with username: use one or the other' });
   });
 
 /** A NATS destination's config; its `secret` is kept apart from the rest once the destination exists. */

@@ -1,5 +1,5 @@
 import type { LookupAddress } from 'node:dns';
-import { ConnectionOptions, ErrorCode, MsgHdrs, NatsConnection, NatsError, Status } from 'nats';
+import { ConnectionOptions, ErrorCode, Events, MsgHdrs, NatsConnection, NatsError, Status } from 'nats';
 import { Webhook } from 'standardwebhooks';
 import { generateSigningSecret, retryPolicySchema } from '@dispatch/domain';
 import { EgressGuard, Resolver } from '../egress';
@@ -125,7 +125,10 @@ describe('the nats sender', () => {
 
   it('fails at once, publishing nothing, when the event cannot fill the subject or fills it with something no subject may hold', async () => {
     const { sut, mocks, request } = setup();
-    expect(await sut.send(request({ subject: 'devices.{data.serial}' }), live())).toMatchObject({ verdict: 'permanent', error: "the event's data has no value at {data.serial}" });
+    expect(await sut.send(request({ subject: 'devices.{data.serial}' }), live())).toMatchObject({
+      verdict: 'permanent',
+      error: "the event's data has no value at {data.serial}",
+    });
     expect(await sut.send(request({ subject: 'devices.{data.spaced}' }), live())).toMatchObject({
       verdict: 'permanent',
       error: 'subject "devices.a b" has whitespace or a control character',
@@ -138,9 +141,16 @@ describe('the nats sender', () => {
     const { sut, mocks, opened, request } = setup();
     await sut.send(request(), live());
     mocks.flush.mockImplementationOnce(async () => {
-      opened[0].feed.report({ type: 'error', data: ErrorCode.PermissionsViolation, permissionContext: { operation: 'publish', subject: 'orgs.org_1.reading.taken.d-7' } });
+      opened[0].feed.report({
+        type: Events.Error,
+        data: ErrorCode.PermissionsViolation,
+        permissionContext: { operation: 'publish', subject: 'orgs.org_1.reading.taken.d-7' },
+      });
     });
-    expect(await sut.send(request(), live())).toMatchObject({ verdict: 'permanent', error: 'not permitted to publish to "orgs.org_1.reading.taken.d-7" (Permissions Violation)' });
+    expect(await sut.send(request(), live())).toMatchObject({
+      verdict: 'permanent',
+      error: 'not permitted to publish to "orgs.org_1.reading.taken.d-7" (Permissions Violation)',
+    });
   });
 
   it('keeps one connection per destination, opens another after the server closed it, and closes it on release', async () => {
@@ -181,7 +191,10 @@ describe('the nats sender', () => {
   it('retries, without connecting to it, a host that resolves to an address the guard refuses', async () => {
     const { sut, mocks, request } = setup();
     mocks.resolve.mockImplementationOnce((_host, _options, callback) => callback(null, [{ address: '10.0.0.8', family: 4 }]));
-    expect(await sut.send(request(), live())).toMatchObject({ verdict: 'transient', error: expect.stringMatching(/^nats.test resolves to an address that is not allowed/) });
+    expect(await sut.send(request(), live())).toMatchObject({
+      verdict: 'transient',
+      error: expect.stringMatching(/^nats.test resolves to an address that is not allowed/),
+    });
     expect(mocks.connect).not.toHaveBeenCalled();
   });
 

@@ -39,7 +39,10 @@ export class NatsSender implements Sender<NatsConfig> {
       subject = publishSubject(renderTemplate(config.subject, request));
       const message = signedMessage(request, now);
       const link = await untilDeadline(this.link(request), deadline.signal);
-      const reply = await untilDeadline(publish(link, subject, message, config.jetstream ? { msgID: request.deliveryId, timeoutMs: this.deps.timeoutMs } : null), deadline.signal);
+      const reply = await untilDeadline(
+        publish(link, subject, message, config.jetstream ? { msgID: request.deliveryId, timeoutMs: this.deps.timeoutMs } : null),
+        deadline.signal,
+      );
       return { verdict: 'delivered', durationMs: Math.round(performance.now() - started), ...(reply === undefined ? {} : { reply }) };
     } catch (error) {
       const failure = natsFailure(error, { subject, jetstream: config.jetstream, tls: isTls(config) });
@@ -153,7 +156,10 @@ export async function publish(
   const watch = link.refusals.watch(subject);
   try {
     if (jetstream) {
-      const ack = await Promise.race([link.connection.jetstream().publish(subject, message.body, { msgID: jetstream.msgID, headers, timeout: jetstream.timeoutMs }), watch.refused]);
+      const ack = await Promise.race([
+        link.connection.jetstream().publish(subject, message.body, { msgID: jetstream.msgID, headers, timeout: jetstream.timeoutMs }),
+        watch.refused,
+      ]);
       return JSON.stringify({ stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate });
     }
     link.connection.publish(subject, message.body, { headers });

@@ -74,8 +74,10 @@ export function natsFailure(thrown: unknown, context: PublishContext): NatsFailu
   const failure = thrown as NatsErrorShape;
   // A DOMException's code is a number: only the client's and the system's codes (text) count.
   const code = typeof failure.code === 'string' ? failure.code : failure.chainedError?.code;
-  if (failure.name === 'TimeoutError' || (code && TIMEOUT_CODES.has(code))) return { verdict: 'transient', error: described('timeout', code, failure.message), broken: true };
-  if (code && AUTH_CODES.has(code)) return { verdict: 'permanent', error: `not authorized (${code}): the server refused the credentials: ${failure.message}`, broken: true };
+  if (failure.name === 'TimeoutError' || (code && TIMEOUT_CODES.has(code)))
+    return { verdict: 'transient', error: described('timeout', code, failure.message), broken: true };
+  if (code && AUTH_CODES.has(code))
+    return { verdict: 'permanent', error: `not authorized (${code}): the server refused the credentials: ${failure.message}`, broken: true };
   if (code === 'PERMISSIONS_VIOLATION') return { verdict: 'permanent', error: `not permitted (${code}): ${failure.message}`, broken: false };
   if (code === 'MAX_PAYLOAD_EXCEEDED') return { verdict: 'permanent', error: "message too large: it exceeds the server's max_payload", broken: false };
   if (code === 'SERVER_OPT_NA' && failure.message === 'tls') {
@@ -97,7 +99,8 @@ export function natsFailure(thrown: unknown, context: PublishContext): NatsFailu
   const closedEarly = code === 'CONNECTION_REFUSED' && failure.chainedError !== undefined && failure.chainedError.code === undefined;
   const detail = closedEarly ? 'the connection closed before the server answered' : (failure.chainedError?.message ?? failure.message);
   if (code && CONNECTION_CODES.has(code)) return { verdict: 'transient', error: described('connection error', code, detail), broken: true };
-  if (code === 'TLS' || /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/.test(code ?? '')) return { verdict: 'transient', error: described('tls error', code, detail), broken: true };
+  if (code === 'TLS' || /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/.test(code ?? ''))
+    return { verdict: 'transient', error: described('tls error', code, detail), broken: true };
   return { verdict: 'transient', error: described('error', code, detail), broken: true };
 }
 
