@@ -119,6 +119,30 @@ describe('the rabbitmq sender', () => {
     expect(await sut.send(request(), live())).toMatchObject({ verdict: 'permanent', statusCode: 404 });
   });
 
+  it('retries a message dropped with a channel the broker closed over another one (a missing exchange, a message too large)', async () => {
+    const { sut, mocks, request } = setup();
+    const otherExchange = Object.assign(new Error("Channel closed by server: 404 (NOT-FOUND) with message \"NOT_FOUND - no exchange 'org.org_2' in vhost 'orders'\""), {
+      code: 404,
+    });
+    mocks.publish.mockResolvedValueOnce({ kind: 'closed', closedBy: otherExchange });
+    expect(await sut.send(request(), live())).toMatchObject({
+      verdict: 'transient',
+      error:
+        "the broker closed the channel over another message published with it: NOT_FOUND - no exchange 'org.org_2' in vhost 'orders' (the exchange must exist: Dispatch does not declare it)",
+    });
+    const tooLarge = (size: number) =>
+      Object.assign(
+        new Error(`Channel closed by server: 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - message size ${size} is larger than configured max size 100"`),
+        {
+          code: 406,
+        },
+      );
+    mocks.publish.mockResolvedValueOnce({ kind: 'closed', closedBy: tooLarge(999_999) });
+    expect(await sut.send(request(), live())).toMatchObject({ verdict: 'transient' });
+    mocks.publish.mockImplementationOnce(async (publication) => ({ kind: 'closed', closedBy: tooLarge(publication.content.length) }));
+    expect(await sut.send(request(), live())).toMatchObject({ verdict: 'permanent', statusCode: 406 });
+  });
+
   it('keeps one connection per destination across attempts, opens another when it closed, and closes it when the queue goes idle', async () => {
     const { sut, mocks, opened, request } = setup();
     await sut.send(request(), live());

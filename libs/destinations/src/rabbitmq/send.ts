@@ -55,11 +55,12 @@ export function publicationOf(request: SendRequest<RabbitmqConfig>, target: { ex
  * What the broker's answer to a publish means: confirmed is delivered (also when it returned the
  * message as unroutable: it reached the exchange, which is what the broker confirms; the attempt
  * records it); a nack, or a channel closed without a reason, may work later; a channel the broker
- * closed over this message (a missing exchange) is judged by its reply code.
+ * closed over this message (a missing exchange) is judged by its reply code, and one it closed
+ * over another message published on it at the same time (this one was dropped with it) is retried.
  */
 export function publishVerdict(
   outcome: PublishOutcome,
-  target: { exchange: string; routingKey: string },
+  publication: Pick<Publication, 'exchange' | 'routingKey' | 'content'>,
   config: RabbitmqConfig,
 ): BrokerFailure & Pick<SendResult, 'reply'> {
   if (outcome.kind === 'confirmed') {
@@ -67,12 +68,19 @@ export function publishVerdict(
     const { replyCode, replyText } = outcome.returned;
     return {
       verdict: 'delivered',
-      reply: `confirmed, but unroutable: the broker returned it (${replyCode} ${replyText}): no queue is bound to exchange "${target.exchange}" for routing key "${target.routingKey}"`,
+      reply: `confirmed, but unroutable: the broker returned it (${replyCode} ${replyText}): no queue is bound to exchange "${publication.exchange}" for routing key "${publication.routingKey}"`,
     };
   }
   if (outcome.kind === 'nacked') return { verdict: 'transient', error: 'the broker did not take the message (basic.nack)' };
-  if (outcome.closedBy) return brokerFailure(outcome.closedBy, config);
-  return { verdict: 'transient', error: 'the connection to the broker closed before it confirmed the message' };
+  if (!outcome.closedBy) return { verdict: 'transient', error: 'the connection to the broker closed before it confirmed the message' };
+  const failure = brokerFailure(outcome.closedBy, config);
+  if (failure.verdict !== 'permanent' || concerns(outcome.closedBy.message, publication)) return failure;
+  return { verdict: 'transient', error: `the broker closed the channel over another message published with it: ${failure.error}` };
+}
+
+/** Whether the broker's reason for closing a channel names this message: its exchange (404, 403) or its size (406). */
+function concerns(reason: string, publication: Pick<Publication, 'exchange' | 'content'>): boolean {
+  return reason.includes(`exchange '${publication.exchange}'`) || reason.includes(`message size ${publication.content.length} `);
 }
 
 /**
@@ -96,8 +104,9 @@ export class RabbitmqSender implements Sender<RabbitmqConfig> {
       waitingFor = 'flow control';
       await link.writable(deadline.signal);
       waitingFor = 'confirm';
-      const outcome = await untilDeadline(link.publish(publicationOf(request, target, now)), deadline.signal);
-      return { ...publishVerdict(outcome, target, request.config), durationMs: took() };
+      const publication = publicationOf(request, target, now);
+      const outcome = await untilDeadline(link.publish(publication), deadline.signal);
+      return { ...publishVerdict(outcome, publication, request.config), durationMs: took() };
     } catch (error) {
       if (error instanceof TemplateError) return { verdict: 'permanent', error: error.message, durationMs: took() };
       if (!deadline.signal.aborted) return { ...brokerFailure(error, request.config), durationMs: took() };
