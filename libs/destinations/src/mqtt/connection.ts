@@ -51,10 +51,10 @@ export class MqttConnection {
    * Connects and waits for the broker's CONNACK (at most `connectTimeoutMs`); rejects with the
    * egress guard's refusal, the socket's error, or a `BrokerRefusal` for a refused CONNACK.
    */
-  static open(config: MqttConfig, options: OpenOptions): Promise<MqttConnection> {
+  static async open(config: MqttConfig, options: OpenOptions): Promise<MqttConnection> {
     const url = new URL(config.url);
     const refusal = options.egress.hostRefusal(url.hostname);
-    if (refusal) return Promise.reject(refusal);
+    if (refusal) throw refusal;
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const secure = url.protocol === 'mqtts:';
     const port = url.port ? Number(url.port) : secure ? 8883 : 1883;
@@ -73,7 +73,7 @@ export class MqttConnection {
       ...(config.username === undefined ? {} : { username: config.username }),
       ...(config.password === undefined ? {} : { password: config.password }),
     });
-    return new Promise((resolve, reject) => {
+    return await new Promise((resolve, reject) => {
       const settle = () => {
         client.removeListener('connect', onConnect);
         client.removeListener('error', onError);
