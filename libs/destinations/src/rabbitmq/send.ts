@@ -6,6 +6,9 @@ import type { RabbitmqConfig } from './config';
 import { BrokerLink, Publication, PublishOutcome } from './link';
 import { brokerFailure, BrokerFailure, withoutCredentials } from './verdict';
 
+/** What an attempt (or a connection test) waits for, to say what did not come in time. */
+type Waiting = 'connection' | 'flow control' | 'confirm' | 'exchange check';
+
 /** AMQP short strings (exchange names, routing keys) hold at most 255 bytes. */
 const SHORT_STRING_BYTES = 255;
 
@@ -96,7 +99,7 @@ export class RabbitmqSender implements Sender<RabbitmqConfig> {
     const started = performance.now();
     const took = () => Math.round(performance.now() - started);
     const deadline = attemptDeadline(signal, this.deps.timeoutMs);
-    let waitingFor: 'connection' | 'flow control' | 'confirm' = 'connection';
+    let waitingFor: Waiting = 'connection';
     let link: BrokerLink | undefined;
     try {
       const target = targetOf(request);
@@ -128,16 +131,18 @@ export class RabbitmqSender implements Sender<RabbitmqConfig> {
     const took = () => Math.round(performance.now() - started);
     const deadline = attemptDeadline(signal, this.deps.timeoutMs);
     let opening: Promise<BrokerLink> | undefined;
+    let waitingFor: Waiting = 'connection';
     try {
       const exchange = /\{(event|data)\./.test(request.config.exchange) ? null : renderTemplate(request.config.exchange, request);
       opening = this.open(request);
       const link = await untilDeadline(opening, deadline.signal);
       if (exchange === null) return { verdict: 'delivered', reply: 'connected; the exchange depends on the event, so it was not checked', durationMs: took() };
+      waitingFor = 'exchange check';
       await untilDeadline(link.checkExchange(exchange), deadline.signal);
       return { verdict: 'delivered', reply: `connected; exchange "${exchange}" exists`, durationMs: took() };
     } catch (error) {
       if (deadline.signal.aborted)
-        return { verdict: 'transient', error: this.overdue('connection', undefined, deadline.signal.reason, request.config), durationMs: took() };
+        return { verdict: 'transient', error: this.overdue(waitingFor, undefined, deadline.signal.reason, request.config), durationMs: took() };
       return { ...brokerFailure(error, request.config), durationMs: took() };
     } finally {
       deadline.end();
@@ -167,12 +172,13 @@ export class RabbitmqSender implements Sender<RabbitmqConfig> {
   }
 
   /** Why an attempt ran out of time (or was stopped by shutdown), by what it was waiting for. */
-  private overdue(waitingFor: 'connection' | 'flow control' | 'confirm', link: BrokerLink | undefined, reason: unknown, config: RabbitmqConfig): string {
+  private overdue(waitingFor: Waiting, link: BrokerLink | undefined, reason: unknown, config: RabbitmqConfig): string {
     const { name, message } = (typeof reason === 'object' && reason !== null ? reason : { message: String(reason) }) as { name?: string; message?: string };
     if (name !== 'TimeoutError') return `stopped while waiting for the ${waitingFor}: ${message}`;
     const within = `within ${this.deps.timeoutMs} ms`;
     if (waitingFor === 'connection') return `timeout: no connection to the broker ${within}`;
     if (waitingFor === 'confirm') return `timeout: the broker did not confirm the message ${within}`;
+    if (waitingFor === 'exchange check') return `timeout: the broker did not answer the exchange check ${within}`;
     const blocked = link?.blocked;
     return blocked
       ? `flow control: the broker blocked publishing (${withoutCredentials(blocked, config)}) for longer than ${this.deps.timeoutMs} ms`
