@@ -15,14 +15,40 @@ const USERNAME = 'dispatch';
 const PASSWORD = 'right-password';
 
 /**
- * A Mosquitto of its own on a free loopback port, in a temporary directory: it lets in only
- * `dispatch` with PASSWORD, who may publish under `allowed/` and nowhere else.
+ * A Mosquitto of its own on free loopback ports, in a temporary directory: it lets in only
+ * `dispatch` with PASSWORD, who may publish under `allowed/` and nowhere else; `tlsUrl` is a
+ * TLS listener with a self-signed certificate.
  */
-async function startPrivateBroker(): Promise<{ url: string; stop: () => Promise<void> }> {
+async function startPrivateBroker(): Promise<{ url: string; tlsUrl: string; stop: () => Promise<void> }> {
   const directory = mkdtempSync(path.join(tmpdir(), 'dispatch-mqtt-'));
   // Mosquitto started as root reads its files as the mosquitto user.
   chmodSync(directory, 0o755);
-  const port = await freePort();
+  const [port, tlsPort] = [await freePort(), await freePort()];
+  const file = (name: string) => path.join(directory, name);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      file('key.pem'),
+      '-out',
+      file('cert.pem'),
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
+  chmodSync(file('key.pem'), 0o644);
   execFileSync('mosquitto_passwd', ['-b', '-c', path.join(directory, 'passwords'), USERNAME, PASSWORD]);
   chmodSync(path.join(directory, 'passwords'), 0o644);
   writeFileSync(path.join(directory, 'acl'), `user ${USERNAME}\ntopic readwrite allowed/#\n`);
@@ -35,6 +61,9 @@ async function startPrivateBroker(): Promise<{ url: string; stop: () => Promise<
       `acl_file ${path.join(directory, 'acl')}`,
       'persistence false',
       'log_dest stderr',
+      `listener ${tlsPort} 127.0.0.1`,
+      `certfile ${file('cert.pem')}`,
+      `keyfile ${file('key.pem')}`,
     ].join('\n'),
   );
   const broker: ChildProcess = spawn('mosquitto', ['-c', path.join(directory, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -56,6 +85,7 @@ async function startPrivateBroker(): Promise<{ url: string; stop: () => Promise<
   });
   return {
     url: `mqtt://127.0.0.1:${port}`,
+    tlsUrl: `mqtts://127.0.0.1:${tlsPort}`,
     stop: async () => {
       const exited = new Promise((resolve) => broker.once('exit', resolve));
       broker.kill('SIGTERM');
@@ -69,7 +99,7 @@ describe('mqtt destinations', () => {
   // Queues idle for a second are closed, and their connections released with them.
   const system = useSystem({ env: { DISPATCH_WORKER_IDLE_MS: '1000' } });
   let peer: MqttPeer;
-  let privateBroker: { url: string; stop: () => Promise<void> };
+  let privateBroker: { url: string; tlsUrl: string; stop: () => Promise<void> };
   const proxies: TcpProxy[] = [];
 
   beforeAll(async () => {
@@ -207,6 +237,11 @@ describe('mqtt destinations', () => {
       error: expect.stringMatching(/^the broker refused the connection: (Not authorized \(0x87\)|Bad User Name or Password \(0x86\))$/),
     });
     expect(await test({ url: `mqtt://127.0.0.1:${await freePort()}`, topic: 'x' })).toMatchObject({ ok: false, error: expect.stringContaining('ECONNREFUSED') });
+    // mqtts:// speaks TLS and checks the broker's certificate: a self-signed one is refused.
+    expect(await test({ url: privateBroker.tlsUrl, topic: 'allowed/x', username: USERNAME, password: PASSWORD })).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^tls error \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\)/),
+    });
     expect(peer.messages.length).toBe(before);
   });
 
