@@ -1,9 +1,15 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DispatchConfig, logLevels } from '@dispatch/config';
+import { NatsIngest } from './ingest/nats-ingest';
 import { WorkerModule } from './worker.module';
 
-/** The worker: supervisor of the destination queues, delivery processor and reconciler. */
-export function createWorker(config: DispatchConfig): Promise<INestApplicationContext> {
-  return NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: logLevels(config.logLevel) });
+/**
+ * The worker: supervisor of the destination queues, delivery processor, reconciler, and the
+ * ingest from NATS, started last, once everything else has.
+ */
+export async function createWorker(config: DispatchConfig): Promise<INestApplicationContext> {
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: logLevels(config.logLevel) });
+  app.get(NatsIngest).start();
+  return app;
 }

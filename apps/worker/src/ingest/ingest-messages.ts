@@ -58,11 +58,13 @@ export class IngestMessages {
     await this.checkOrganizations(reads);
     const accepted: (IngestResult | Error)[] = new Array(reads.length);
     const writable = reads.flatMap((read, index) => ('request' in read ? [{ index, request: read.request }] : []));
-    try {
-      const results = await this.ingest.executeEach(writable.map(({ request }) => request));
-      writable.forEach(({ index }, position) => (accepted[index] = results[position]));
-    } catch (error) {
-      for (const { index } of writable) accepted[index] = error as Error;
+    if (writable.length > 0) {
+      try {
+        const results = await this.ingest.executeEach(writable.map(({ request }) => request));
+        writable.forEach(({ index }, position) => (accepted[index] = results[position]));
+      } catch (error) {
+        for (const { index } of writable) accepted[index] = error as Error;
+      }
     }
 
     const rejected: { index: number; rejection: NewIngestRejection }[] = [];
@@ -77,10 +79,13 @@ export class IngestMessages {
         } else failed.push({ index, error: answer });
       }
     });
-    const recorded = await this.rejections.record(rejected.map(({ rejection }) => rejection)).then(
-      () => null,
-      (error: Error) => error,
-    );
+    const recorded =
+      rejected.length === 0
+        ? null
+        : await this.rejections.record(rejected.map(({ rejection }) => rejection)).then(
+            () => null,
+            (error: Error) => error,
+          );
 
     let delay = 0;
     const retry = (message: StreamMessage) => {
@@ -95,7 +100,8 @@ export class IngestMessages {
       const answer = accepted[index];
       if (rejectedAt.has(index)) {
         if (recorded === null) {
-          message.term(rejected.find((entry) => entry.index === index)?.rejection.reason.slice(0, 200));
+          // Without a reason: servers before 2.10 ignore `+TERM <reason>` (the reason is in the table).
+          message.term();
           this.metrics.ingestMessages.inc({ outcome: 'rejected' });
         } else if (message.info.deliveryCount < this.config.natsIngest.maxDeliver) retry(message);
         else

@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { AckPolicy, connect, ConsumerMessages, DeliverPolicy, JetStreamManager, JsMsg, NatsConnection, nanos } from 'nats';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { IngestMessages } from './ingest-messages';
@@ -25,7 +25,7 @@ const RECONNECT_MS = 2_000;
  * and the stream delivers it again after ack_wait: nothing is lost.
  */
 @Injectable()
-export class NatsIngest implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class NatsIngest implements BeforeApplicationShutdown {
   private readonly logger = new Logger('nats-ingest');
   private connection: NatsConnection | undefined;
   private messages: ConsumerMessages | undefined;
@@ -39,8 +39,12 @@ export class NatsIngest implements OnApplicationBootstrap, BeforeApplicationShut
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
   ) {}
 
-  onApplicationBootstrap(): void {
-    if (this.config.natsIngest.url) this.running = this.run();
+  /**
+   * Starts taking in messages (when DISPATCH_NATS_URL is set): once the worker has started and
+   * handles SIGTERM, so that a stop always finds messages finished and acknowledged.
+   */
+  start(): void {
+    if (this.config.natsIngest.url && !this.running) this.running = this.run();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
