@@ -28,8 +28,12 @@ export class MqttConnection {
   private lost: Error | null = null;
   private closing: Promise<void> | undefined;
   private readonly onLost = new Set<(error: Error) => void>();
+  /** QoS 1 and 2 publishes sent and not yet acknowledged, and those waiting their turn (MQTT 5 flow control). */
+  private unacknowledged = 0;
+  private readonly waiting: (() => void)[] = [];
 
-  private constructor(
+  /** Over a client that is connected: `open` makes one. */
+  constructor(
     private readonly client: MqttClient,
     /** The broker's CONNACK: what it allows (retain, the highest QoS, the largest packet). */
     readonly connack: IConnackPacket,
@@ -105,7 +109,43 @@ export class MqttConnection {
    * QoS 2) or, for QoS 0, once it is written to the socket. Rejects with a `BrokerRefusal` for
    * a reason code the broker refused it with, or when the connection is lost first.
    */
-  publish(topic: string, payload: string, options: IClientPublishOptions): Promise<void> {
+  async publish(topic: string, payload: string, options: IClientPublishOptions): Promise<void> {
+    const acknowledged = (options.qos ?? 0) > 0;
+    if (acknowledged) await this.turn();
+    try {
+      await this.send(topic, payload, options);
+    } finally {
+      if (acknowledged) this.acknowledged();
+    }
+  }
+
+  /**
+   * Waits until fewer QoS 1 and 2 publishes than the broker's Receive Maximum wait for their
+   * acknowledgement: a broker may end a connection that sends more.
+   */
+  private turn(): Promise<void> {
+    const receiveMaximum = this.connack.properties?.receiveMaximum ?? 65_535;
+    if (this.lost) return Promise.reject(this.lost);
+    if (this.unacknowledged < receiveMaximum) {
+      this.unacknowledged += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      this.onLost.add(reject);
+      this.waiting.push(() => {
+        this.onLost.delete(reject);
+        this.unacknowledged += 1;
+        resolve();
+      });
+    });
+  }
+
+  private acknowledged(): void {
+    this.unacknowledged -= 1;
+    this.waiting.shift()?.();
+  }
+
+  private send(topic: string, payload: string, options: IClientPublishOptions): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.lost) return reject(this.lost);
       this.onLost.add(reject);
