@@ -29,6 +29,10 @@ describe('mqtt config', () => {
     expect(problems({ url: 'mqtt://broker.test', topic: 't', qos: 3 })).toEqual([{ path: 'qos', message: 'must be 0, 1 or 2' }]);
   });
 
+  it.each(['mqtt://broker.test/devices', 'mqtt://broker.test?clientId=x', 'mqtt://broker.test#x'])('refuses %s: a URL names only the broker', (url) => {
+    expect(problems({ url, topic: 't' })).toEqual([{ path: 'url', message: 'must have no path, query or fragment' }]);
+  });
+
   it('refuses credentials in the URL, which answers show: they belong in username and password', () => {
     const found = problems({ url: 'mqtt://user:hunter2@broker.test', topic: 't' });
     expect(found).toEqual([{ path: 'url', message: 'must not carry credentials: use username and password' }]);
