@@ -20,6 +20,8 @@ export const mqttConfigSchema = z
       // The URL is shown in answers: credentials belong in username and password, stored encrypted.
       if (parsed.username || parsed.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials: use username and password' });
       if (!parsed.hostname) ctx.addIssue({ code: 'custom', message: 'must name a host' });
+      if ((parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search || parsed.hash)
+        ctx.addIssue({ code: 'custom', message: 'must have no path, query or fragment' });
     }),
     topic: templateSchema('topic').superRefine((template, ctx) => {
       // The parts the event does not fill: a filled-in value is checked when publishing.
