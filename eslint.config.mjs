@@ -7,7 +7,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const APPS = ['api', 'worker', 'admin'];
-const LIBS = ['domain', 'db', 'queue', 'destinations', 'config', 'testing'];
+const LIBS = ['domain', 'db', 'queue', 'ingest', 'destinations', 'config', 'testing'];
 
 /** What a project may not import, besides what none may: an app, or another project's files by a path. */
 const FORBIDDEN = {
