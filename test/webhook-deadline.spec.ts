@@ -42,6 +42,7 @@ describe('a webhook attempt under its deadline', () => {
     const sender = webhookKind.createSender({ timeoutMs, replyMaxBytes: 1_000_000, egress: new EgressGuard(LOOPBACK_ALLOWED.split(',')) });
     const request = {
       destinationId: uniqueId('dst_deadline'),
+      organizationId: uniqueId('org_deadline'),
       config: webhookKind.configSchema.parse({ url: receiver.url }),
       secrets: [generateSigningSecret()],
       retryPolicy: retryPolicySchema.parse({}),

@@ -146,6 +146,7 @@ describe('destinationSettings', () => {
       .sealed as StoredSecrets;
     return {
       ...sealed,
+      organizationId: 'org_A',
       previousSecretExpiresAt: new Date(Date.now() + 60_000),
       enabled: true,
       paused: false,

@@ -74,6 +74,7 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
   const kind: DestinationKind = { kind: 'carrier', configSchema: z.unknown(), secretFields: [], signsWithSecret: true, endpoints: () => [], createSender: () => sender };
   const destination = frozen({
     id: 'dst_A',
+    organizationId: 'org_A',
     kind,
     config: { url: 'https://receiver.test/hook', headers: { 'x-tenant': 't1' } },
     retryPolicy: { maxAttempts: 3, schedule: [1_000, 60_000], jitter: 0, nonRetryableStatuses: [422] },
