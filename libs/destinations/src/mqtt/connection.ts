@@ -35,7 +35,7 @@ export class MqttConnection {
   /** Over a client that is connected: `open` makes one. */
   constructor(
     private readonly client: MqttClient,
-    /** The broker's CONNACK: what it allows (retain, the highest QoS, the largest packet). */
+    /** The broker's CONNACK: what it allows (retain, the highest QoS, how many messages may await acknowledgement). */
     readonly connack: IConnackPacket,
   ) {
     let lastError: Error | undefined;

@@ -71,11 +71,11 @@ describe('what a failed MQTT attempt means', () => {
     });
     expect(sut('connect', new Error('connack timeout'))).toEqual({
       verdict: 'transient',
-      error: expect.stringMatching(/^timeout.*: the broker did not accept the connection in time/),
+      error: 'timeout: the broker did not accept the connection in time (no CONNACK)',
     });
     expect(sut('publish', new DOMException('The attempt took longer than 5000 ms', 'TimeoutError'))).toEqual({
       verdict: 'transient',
-      error: expect.stringMatching(/^timeout.*: The attempt took longer than 5000 ms$/),
+      error: 'timeout: The attempt took longer than 5000 ms',
     });
     expect(sut('publish', Object.assign(new Error('the broker closed the connection'), { code: 'ECONNRESET' }))).toEqual({
       verdict: 'transient',

@@ -65,5 +65,7 @@ export function mqttFailure(error: unknown): Pick<SendResult, 'verdict' | 'error
   if (error instanceof BrokerRefusal) {
     return { verdict: PERMANENT[error.stage].has(error.reasonCode) ? 'permanent' : 'transient', error: error.message, statusCode: error.reasonCode };
   }
+  // A DOMException's numeric code says nothing to a reader.
+  if (error instanceof DOMException && error.name === 'TimeoutError') return { verdict: 'transient', error: `timeout: ${error.message}` };
   return { verdict: 'transient', error: describeError(error) };
 }
