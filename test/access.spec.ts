@@ -81,6 +81,7 @@ describe('access: organizations and roles (api process, no worker)', () => {
         '/v1/replays',
         '/v1/destinations',
         '/v1/audit-log',
+        '/v1/ingest/rejected',
       ]) {
         const answer = await stranger.get(path);
         expect([path, answer.status, answer.body]).toEqual([path, 200, { data: [], nextCursor: null }]);
@@ -153,6 +154,7 @@ describe('access: organizations and roles (api process, no worker)', () => {
       { route: 'POST /v1/deliveries/retry', method: 'POST', path: () => '/v1/deliveries/retry', body: () => ({ destinationId: destination.id, status: 'pending' }) },
       { route: 'POST /v1/deliveries/cancel', method: 'POST', path: () => '/v1/deliveries/cancel', body: () => ({ destinationId: destination.id }) },
       { route: 'GET /v1/audit-log', method: 'GET', path: () => '/v1/audit-log' },
+      { route: 'GET /v1/ingest/rejected', method: 'GET', path: () => '/v1/ingest/rejected' },
     ];
 
     describe.each(['producer', 'viewer'] as const)('a %s key', (role) => {

@@ -99,6 +99,7 @@ const matrix: Record<string, Row> = {
   'GET /v1/alert-settings': { needs: 'read', object: false, ok: 200, request: () => ({ path: '/v1/alert-settings' }) },
   'PUT /v1/alert-settings': { needs: 'admin', object: false, ok: 200, request: () => ({ path: '/v1/alert-settings', body: { backlog: 2000 } }) },
   'GET /v1/audit-log': { needs: 'admin', object: false, ok: 200, request: () => ({ path: '/v1/audit-log' }) },
+  'GET /v1/ingest/rejected': { needs: 'admin', object: false, ok: 200, request: () => ({ path: '/v1/ingest/rejected' }) },
   'POST /v1/api-keys': { needs: 'admin', object: false, ok: 201, request: () => ({ path: '/v1/api-keys', body: { name: uniqueId('ci'), role: 'viewer' } }) },
   'GET /v1/api-keys': { needs: 'admin', object: false, ok: 200, request: () => ({ path: '/v1/api-keys' }) },
   'DELETE /v1/api-keys/:id': { needs: 'admin', object: true, ok: 204, request: async (_o, make) => ({ path: `/v1/api-keys/${await make.apiKey()}` }) },
