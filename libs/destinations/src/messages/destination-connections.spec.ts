@@ -47,6 +47,19 @@ describe("a broker kind's connections, one per destination", () => {
     await sut.release('dst_unknown');
   });
 
+  it('drops a connection found broken only while it is the one held: a new one another attempt opened stays', async () => {
+    const { sut, mocks } = setup();
+    const broken = await sut.get('dst_1', {}, mocks.open);
+    await sut.drop('dst_1', broken);
+    expect(broken.closed).toBe(true);
+    const fresh = await sut.get('dst_1', {}, mocks.open);
+    // A second attempt that also held the broken one drops it late.
+    await sut.drop('dst_1', broken);
+    expect(fresh.closed).toBe(false);
+    expect(await sut.get('dst_1', {}, mocks.open)).toBe(fresh);
+    expect(mocks.shut).toHaveBeenCalledTimes(2);
+  });
+
   it('keeps no failed open: the next attempt tries again', async () => {
     const { sut, mocks } = setup();
     mocks.open.mockRejectedValueOnce(new Error('ECONNREFUSED'));

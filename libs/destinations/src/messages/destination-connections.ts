@@ -5,9 +5,9 @@
  * shutdown (`close`). Attempts that arrive while a connection is being opened share that one.
  */
 export class DestinationConnections<Connection> {
-  private readonly held = new Map<string, { config: string; connection: Promise<Connection> }>();
+  private readonly held = new Map<string, { config: string; connection: Promise<Connection>; opened?: Connection }>();
 
-  /** `shut` closes a connection and never throws. */
+  /** `shut` closes a connection and never throws; it may be called again for one already closed. */
   constructor(private readonly shut: (connection: Connection) => Promise<void>) {}
 
   /**
@@ -19,21 +19,31 @@ export class DestinationConnections<Connection> {
     const current = this.held.get(destinationId);
     if (current?.config === key) return current.connection;
     if (current) await this.drop(destinationId);
-    const entry = { config: key, connection: open() };
+    const entry: { config: string; connection: Promise<Connection>; opened?: Connection } = { config: key, connection: open() };
     this.held.set(destinationId, entry);
-    entry.connection.catch(() => {
-      if (this.held.get(destinationId) === entry) this.held.delete(destinationId);
-    });
+    entry.connection.then(
+      (connection) => {
+        entry.opened = connection;
+      },
+      () => {
+        if (this.held.get(destinationId) === entry) this.held.delete(destinationId);
+      },
+    );
     return entry.connection;
   }
 
-  /** Closes the destination's connection, if it has one: the next attempt opens another. */
-  async drop(destinationId: string): Promise<void> {
+  /**
+   * Closes the destination's connection, if it has one: the next attempt opens another. Given
+   * `connection` (one an attempt found broken), only that one: when another attempt has
+   * already put a new connection in its place, the new one stays.
+   */
+  async drop(destinationId: string, connection?: Connection): Promise<void> {
     const entry = this.held.get(destinationId);
+    if (connection !== undefined && entry?.opened !== connection) return this.shut(connection);
     if (!entry) return;
     this.held.delete(destinationId);
-    const connection = await entry.connection.catch(() => null);
-    if (connection !== null) await this.shut(connection);
+    const held = await entry.connection.catch(() => null);
+    if (held !== null) await this.shut(held);
   }
 
   /** The destination's queue went idle. */

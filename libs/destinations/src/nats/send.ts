@@ -35,10 +35,11 @@ export class NatsSender implements Sender<NatsConfig> {
     const deadline = attemptDeadline(signal, this.deps.timeoutMs);
     const { config } = request;
     let subject: string | undefined;
+    let link: NatsLink | undefined;
     try {
       subject = publishSubject(renderTemplate(config.subject, request));
       const message = signedMessage(request, now);
-      const link = await untilDeadline(this.link(request), deadline.signal);
+      link = await untilDeadline(this.link(request), deadline.signal);
       const reply = await untilDeadline(
         publish(link, subject, message, config.jetstream ? { msgID: request.deliveryId, timeoutMs: this.deps.timeoutMs } : null),
         deadline.signal,
@@ -47,7 +48,7 @@ export class NatsSender implements Sender<NatsConfig> {
     } catch (error) {
       const failure = natsFailure(error, { subject, jetstream: config.jetstream, tls: isTls(config) });
       // Not awaited: a connection still opening is closed once it is open.
-      if (failure.broken) void this.links.drop(request.destinationId);
+      if (failure.broken) void this.links.drop(request.destinationId, link);
       return { verdict: failure.verdict, error: failure.error, durationMs: Math.round(performance.now() - started) };
     } finally {
       deadline.end();
@@ -106,7 +107,7 @@ export class NatsSender implements Sender<NatsConfig> {
     const link = await this.links.get(request.destinationId, key, open);
     if (!link.connection.isClosed()) return link;
     // Reconnecting is off: a server that went away while the connection sat idle closed it.
-    await this.links.drop(request.destinationId);
+    await this.links.drop(request.destinationId, link);
     return this.links.get(request.destinationId, key, open);
   }
 

@@ -114,7 +114,7 @@ export class RabbitmqSender implements Sender<RabbitmqConfig> {
       if (error instanceof TemplateError) return { verdict: 'permanent', error: error.message, durationMs: took() };
       if (!deadline.signal.aborted) return { ...brokerFailure(error, request.config), durationMs: took() };
       // No confirm in time leaves the connection in doubt: the next attempt opens another.
-      if (waitingFor === 'confirm') await this.connections.drop(request.destinationId);
+      if (waitingFor === 'confirm') await this.connections.drop(request.destinationId, link);
       return { verdict: 'transient', error: this.overdue(waitingFor, link, deadline.signal.reason, request.config), durationMs: took() };
     } finally {
       deadline.end();
@@ -163,7 +163,7 @@ export class RabbitmqSender implements Sender<RabbitmqConfig> {
   private async link(request: SendRequest<RabbitmqConfig>): Promise<BrokerLink> {
     const held = await this.connections.get(request.destinationId, request.config, () => this.open(request));
     if (!held.closed) return held;
-    await this.connections.drop(request.destinationId);
+    await this.connections.drop(request.destinationId, held);
     return this.connections.get(request.destinationId, request.config, () => this.open(request));
   }
 
