@@ -96,8 +96,8 @@ async function startPrivateBroker(): Promise<{ url: string; tlsUrl: string; stop
 }
 
 describe('mqtt destinations', () => {
-  // Queues idle for a second are closed, and their connections released with them.
-  const system = useSystem({ env: { DISPATCH_WORKER_IDLE_MS: '1000' } });
+  // Queues idle for a second are closed, and their connections released with them; an attempt lasts a second at most.
+  const system = useSystem({ env: { DISPATCH_WORKER_IDLE_MS: '1000', DISPATCH_WEBHOOK_TIMEOUT_MS: '1000' } });
   let peer: MqttPeer;
   let privateBroker: { url: string; tlsUrl: string; stop: () => Promise<void> };
   const proxies: TcpProxy[] = [];
@@ -176,6 +176,21 @@ describe('mqtt destinations', () => {
     proxy.restore();
     const delivered = await waitForDelivery(system.client, deliveryId, 'delivered');
     expect(delivered.attempts.at(-1)).toMatchObject({ outcome: 'delivered', error: null });
+    await peer.waitForEvent(eventId, 5_000);
+  });
+
+  it('records a timeout while the broker takes connections but answers nothing, and delivers once it answers again', async () => {
+    const proxy = await brokerProxy();
+    const destination = await createMqtt(
+      { url: `mqtt://127.0.0.1:${proxy.port}`, topic: `${peer.prefix}/stalled/{event.id}` },
+      { retryPolicy: { maxAttempts: 5, schedule: [500], jitter: 0 } },
+    );
+    proxy.stall();
+    const { eventId, deliveryId } = await deliver(destination.id);
+    const retrying = await waitForDelivery(system.client, deliveryId, 'retrying');
+    expect(retrying.attempts[0]).toMatchObject({ number: 1, outcome: 'retry', error: expect.stringMatching(/^timeout: /) });
+    proxy.restore();
+    await waitForDelivery(system.client, deliveryId, 'delivered');
     await peer.waitForEvent(eventId, 5_000);
   });
 
