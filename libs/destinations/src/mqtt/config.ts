@@ -28,8 +28,11 @@ export const mqttConfigSchema = z
       const problem = topicProblem(template.replace(/\{[^{}]*\}/g, 'x'));
       if (problem) ctx.addIssue({ code: 'custom', message: `topic ${problem}` });
     }),
-    qos: z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'must be 0, 1 or 2' }).default(1),
-    retain: z.boolean().default(false),
+    qos: z
+      .literal([0, 1, 2], { error: 'must be 0, 1 or 2' })
+      .default(1)
+      .describe('1 (default) or 2: delivered when the broker acknowledges the message; 0: once it is written to the socket'),
+    retain: z.boolean().default(false).describe('Ask the broker to keep the message as the retained message of its topic'),
     username: z.string().min(1).max(1024).optional(),
     password: z.string().max(1024).optional(),
     secret: z.string().optional(),
