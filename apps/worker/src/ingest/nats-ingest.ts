@@ -68,8 +68,10 @@ export class NatsIngest implements BeforeApplicationShutdown {
         if (this.stopping) break;
         this.messages = await consumer.consume({ max_messages: INGEST_GROUP * 2 });
         this.logger.log(`Taking in events from stream ${stream} at ${where}`);
+        reported = false;
         await this.pump(this.messages);
-        return;
+        if (this.stopping) return;
+        throw new Error('the consumer stopped (deleted?)');
       } catch (error) {
         if (!reported) this.logger.warn(`NATS ingest at ${where} is not running, trying again every ${RECONNECT_MS} ms: ${(error as Error).message}`);
         reported = true;
