@@ -58,7 +58,7 @@ export class MqttSender implements Sender<MqttConfig> {
       return { verdict: 'delivered', durationMs: took() };
     } catch (error) {
       // A refused message leaves the connection as it was; anything else (lost, no acknowledgement in time) leaves it in doubt.
-      if (connection && !(error instanceof BrokerRefusal && error.stage === 'publish')) await this.connections.drop(request.destinationId);
+      if (connection && !(error instanceof BrokerRefusal && error.stage === 'publish')) await this.connections.drop(request.destinationId, connection);
       return { ...mqttFailure(error), durationMs: took() };
     } finally {
       deadline.end();
@@ -103,7 +103,7 @@ export class MqttSender implements Sender<MqttConfig> {
   private async connection(request: SendRequest<MqttConfig>): Promise<MqttConnection> {
     const held = await this.connections.get(request.destinationId, request.config, () => this.open(request));
     if (!held.isLost) return held;
-    await this.connections.drop(request.destinationId);
+    await this.connections.drop(request.destinationId, held);
     return this.connections.get(request.destinationId, request.config, () => this.open(request));
   }
 

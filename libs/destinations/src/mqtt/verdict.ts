@@ -1,7 +1,7 @@
 import { ErrorWithReasonCode, ReasonCodes } from 'mqtt';
 import type { SendResult } from '@dispatch/domain';
 import { TemplateError } from '../messages';
-import { describeError } from '../webhook/send';
+import { describeError } from '../connection-errors';
 
 /** Where an MQTT attempt failed: opening the connection (CONNACK), publishing (PUBACK, PUBREC), or a broker that hung up. */
 export type MqttStage = 'connect' | 'publish' | 'disconnect';

@@ -2,6 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { Agent, Dispatcher, request } from 'undici';
 import { SendResult, signatureHeader, webhookBody } from '@dispatch/domain';
 import { attemptDeadline } from '../attempt-deadline';
+import { describeError } from '../connection-errors';
 import type { SendRequest, Sender, SenderDeps } from '../kind';
 import type { WebhookConfig } from './config';
 import { httpVerdict } from './verdict';
@@ -91,31 +92,4 @@ async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: numbe
   const decoder = new StringDecoder('utf8');
   const text = decoder.write(Buffer.concat(chunks));
   return size < maxBytes ? text + decoder.end() : text;
-}
-
-const CONNECTION_CODES = new Set([
-  'EGRESS_NOT_ALLOWED',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-]);
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_)/;
-
-/** A short, secret-free description of why a request failed, starting with its class. */
-export function describeError(error: unknown): string {
-  if (typeof error !== 'object' || error === null || !('message' in error)) return `error: ${String(error)}`;
-  const failure = error as { name?: string; message: string; code?: string; cause?: { code?: string; message?: string } };
-  const code = failure.code ?? failure.cause?.code;
-  const message = failure.cause?.message ?? failure.message;
-  if (failure.name === 'TimeoutError' || (code && TIMEOUT_CODES.has(code))) return `timeout${code ? ` (${code})` : ''}: ${message}`;
-  if (code && TLS_CODE.test(code)) return `tls error (${code}): ${message}`;
-  if (code && CONNECTION_CODES.has(code)) return `connection error (${code}): ${message}`;
-  return `error${code ? ` (${code})` : ''}: ${message}`;
 }
