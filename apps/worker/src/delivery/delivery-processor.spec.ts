@@ -315,6 +315,7 @@ describe('DeliveryProcessor attempt', () => {
     const { request, signal } = s.mocks.sender.requests[0];
     expect(request).toEqual({
       destinationId: 'dst_A',
+      organizationId: 'org_A',
       config: { url: 'https://receiver.test/hook', headers: { 'x-tenant': 't1' } },
       secrets: ['whsec_current', 'whsec_previous'],
       retryPolicy: { maxAttempts: 3, schedule: [1_000, 60_000], jitter: 0, nonRetryableStatuses: [422] },
