@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
@@ -42,7 +43,10 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     private readonly senders: Senders,
     private readonly observers: AttemptObservers,
     private readonly circuits: DestinationCircuits,
-  ) {}
+  ) {
+    // Every attempt in flight listens to it (its deadline): as many as the worker's attempt slots.
+    setMaxListeners(0, this.shutdown.signal);
+  }
 
   /** `slots`: the destination's attempts in flight; a claimed job waits for one. */
   async process(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings, slots: AttemptSlots): Promise<void> {
