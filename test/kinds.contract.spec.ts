@@ -3,7 +3,7 @@ import path from 'node:path';
 import IORedis from 'ioredis';
 import { destinationKinds, EgressGuard, findKind } from '@dispatch/destinations';
 import { generateSigningSecret, retryPolicySchema } from '@dispatch/domain';
-import { Json, sendEvent, uniqueId, waitForDelivery } from '@dispatch/testing';
+import { emptyFileStore, Json, sendEvent, uniqueId, waitForDelivery } from '@dispatch/testing';
 import type { ContractPeer, KindContract } from '../libs/destinations/src/kind.contract';
 import { freePort as closedPort, LOOPBACK_ALLOWED } from './processes';
 import { useSystem } from './system';
@@ -104,7 +104,7 @@ describe.each(destinationKinds.map((kind) => [kind.kind]))('the %s kind keeps th
   it('connects only through the egress guard: its sender refuses a peer on loopback when loopback is not allowed, and reaches it when it is', async () => {
     const kindOf = findKind(kind)!;
     const attempt = (egress: EgressGuard) => {
-      const sender = kindOf.createSender({ timeoutMs: 5_000, replyMaxBytes: 4_096, egress });
+      const sender = kindOf.createSender({ timeoutMs: 5_000, replyMaxBytes: 4_096, egress, files: emptyFileStore() });
       const eventId = uniqueId('evt_guarded');
       const request = {
         destinationId: uniqueId('dst_guarded'),

@@ -8,7 +8,7 @@ import { connect, JetStreamManager, MsgHdrs, NatsConnection } from 'nats';
 import { Webhook } from 'standardwebhooks';
 import { EgressGuard, findKind } from '@dispatch/destinations';
 import { generateSigningSecret, retryPolicySchema } from '@dispatch/domain';
-import { eventually, Json, sendEvent, TcpProxy, uniqueId, waitForDelivery } from '@dispatch/testing';
+import { emptyFileStore, eventually, Json, sendEvent, TcpProxy, uniqueId, waitForDelivery } from '@dispatch/testing';
 import { freePort, LOOPBACK_ALLOWED } from './processes';
 import { useSystem } from './system';
 
@@ -131,7 +131,7 @@ describe('nats destinations', () => {
 
   it('keeps one copy of a JetStream delivery sent again (a retry of the same delivery falls in the duplicate window)', async () => {
     const kind = findKind('nats')!;
-    const sender = kind.createSender({ timeoutMs: 5_000, replyMaxBytes: 4_096, egress: new EgressGuard(LOOPBACK_ALLOWED.split(',')) });
+    const sender = kind.createSender({ timeoutMs: 5_000, replyMaxBytes: 4_096, egress: new EgressGuard(LOOPBACK_ALLOWED.split(',')), files: emptyFileStore() });
     const eventId = uniqueId('evt_twice');
     const request = {
       destinationId: uniqueId('dst_twice'),

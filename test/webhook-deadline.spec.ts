@@ -2,7 +2,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { EgressGuard, webhookKind } from '@dispatch/destinations';
 import { generateSigningSecret, retryPolicySchema } from '@dispatch/domain';
-import { uniqueId } from '@dispatch/testing';
+import { emptyFileStore, uniqueId } from '@dispatch/testing';
 import { LOOPBACK_ALLOWED } from './processes';
 
 /** A receiver that answers 200 at once, then sends its body one byte every 100 ms, forever. */
@@ -39,7 +39,7 @@ describe('a webhook attempt under its deadline', () => {
   });
 
   function attempt(timeoutMs: number, signal: AbortSignal) {
-    const sender = webhookKind.createSender({ timeoutMs, replyMaxBytes: 1_000_000, egress: new EgressGuard(LOOPBACK_ALLOWED.split(',')) });
+    const sender = webhookKind.createSender({ timeoutMs, replyMaxBytes: 1_000_000, egress: new EgressGuard(LOOPBACK_ALLOWED.split(',')), files: emptyFileStore() });
     const request = {
       destinationId: uniqueId('dst_deadline'),
       organizationId: uniqueId('org_deadline'),

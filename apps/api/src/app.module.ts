@@ -3,7 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { EgressGuard, Senders } from '@dispatch/destinations';
+import { EgressGuard, FilesystemFileStore, Senders } from '@dispatch/destinations';
 import { DatabaseModule } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { QueueModule } from '@dispatch/queue';
@@ -83,7 +83,7 @@ export class AppModule {
         {
           provide: Senders,
           inject: [DISPATCH_CONFIG, EgressGuard],
-          useFactory: (c: DispatchConfig, egress: EgressGuard) => new Senders({ ...c.attempts, egress }),
+          useFactory: (c: DispatchConfig, egress: EgressGuard) => new Senders({ ...c.attempts, egress, files: new FilesystemFileStore(c.files.directory) }),
         },
         ApiKeyAuthenticator,
         ApiKeyGuard,

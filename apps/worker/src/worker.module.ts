@@ -4,7 +4,7 @@ import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config'
 import { DatabaseModule } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
-import { EgressGuard, Senders } from '@dispatch/destinations';
+import { EgressGuard, FilesystemFileStore, Senders } from '@dispatch/destinations';
 import { OperationalEvents } from './alerts/operational-events';
 import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
@@ -43,7 +43,7 @@ export class WorkerModule {
         {
           provide: Senders,
           inject: [DISPATCH_CONFIG],
-          useFactory: (c: DispatchConfig) => new Senders({ ...c.attempts, egress: new EgressGuard(c.egressAllow) }),
+          useFactory: (c: DispatchConfig) => new Senders({ ...c.attempts, egress: new EgressGuard(c.egressAllow), files: new FilesystemFileStore(c.files.directory) }),
         },
         AttemptObservers,
         OperationalEvents,

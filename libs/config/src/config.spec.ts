@@ -203,6 +203,7 @@ describe('configuration', () => {
       attempts: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, replyMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
       alerts: { evaluateMs: readme('DISPATCH_ALERTS_EVALUATE_MS') as number },
       egressAllow: readme('DISPATCH_EGRESS_ALLOW') === undefined ? [] : ['a README default the code does not know'],
+      files: { directory: readme('DISPATCH_FILES_DIR') as string },
       trustedProxies: readme('DISPATCH_TRUST_PROXY') === undefined ? [] : ['a README default the code does not know'],
       retention: {
         days: readme('DISPATCH_RETENTION_DAYS') as number,

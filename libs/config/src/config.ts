@@ -103,6 +103,7 @@ const environmentSchema = z.object({
   DISPATCH_REQUEST_TIMEOUT_MS: integer(30_000),
   DISPATCH_QUEUES_ALLOW_RETRIES: flag(false),
   DISPATCH_EGRESS_ALLOW: cidrList,
+  DISPATCH_FILES_DIR: z.string().min(1).default('.dispatch/files'),
   DISPATCH_TRUST_PROXY: cidrList,
   DISPATCH_NATS_URL: z.preprocess((text) => (text === '' ? undefined : text), z.string().url().optional()),
   DISPATCH_NATS_INGEST_STREAM: z
@@ -155,6 +156,8 @@ export type DispatchConfig = Readonly<{
   queues: Readonly<{ allowRetries: boolean }>;
   /** CIDRs destinations may reach even though they are not public addresses (loopback, private…). */
   egressAllow: readonly string[];
+  /** Where uploaded files are kept (`POST /v1/files`), for the deliveries that send them. */
+  files: Readonly<{ directory: string }>;
   /** CIDRs of the proxies in front of the API whose `X-Forwarded-For` names the client (for the per-address rate limit); empty: none. */
   trustedProxies: readonly string[];
   /**
@@ -211,6 +214,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     requestTimeoutMs: e.DISPATCH_REQUEST_TIMEOUT_MS,
     queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
+    files: { directory: e.DISPATCH_FILES_DIR },
     trustedProxies: e.DISPATCH_TRUST_PROXY,
     retention: { days: e.DISPATCH_RETENTION_DAYS, batch: e.DISPATCH_RETENTION_BATCH, sweepMs: e.DISPATCH_RETENTION_SWEEP_MS },
     autoDisableAfterMs: e.DISPATCH_AUTO_DISABLE_AFTER_MS,

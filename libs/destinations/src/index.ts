@@ -6,3 +6,4 @@ export * from './senders';
 export * from './settings';
 export * from './stored-secrets';
 export * from './messages';
+export * from './files';

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { RetryPolicy, SendResult } from '@dispatch/domain';
 import type { EgressGuard } from './egress';
+import type { FileStore } from './files/file-store';
 
 export type { SendResult, SendVerdict } from '@dispatch/domain';
 
@@ -12,6 +13,8 @@ export type SenderDeps = {
   replyMaxBytes: number;
   /** Every connection a sender opens goes through it: it refuses addresses destinations may not reach. */
   egress: EgressGuard;
+  /** The files producers uploaded (`POST /v1/files`), which file kinds deliver (`data.fileId`). */
+  files: FileStore;
 };
 
 /** A host a destination's config makes Dispatch connect to, and the config field (dotted path) that names it. */

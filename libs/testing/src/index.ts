@@ -9,3 +9,4 @@ export * from './tcp-proxy';
 export * from './redis-server';
 export * from './redis-cluster';
 export * from './deferred';
+export * from './files';

@@ -5,7 +5,7 @@ import type { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelive
 import { DestinationKind, DestinationSettings, EgressGuard, SendRequest, SendResult, Sender, Senders } from '@dispatch/destinations';
 import { DEFAULT_CIRCUIT_BREAKER } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError } from '@dispatch/queue';
-import { deferred } from '@dispatch/testing';
+import { deferred, emptyFileStore } from '@dispatch/testing';
 import { AttemptObservers, AttemptReport } from './attempt-observers';
 import { AttemptSlots } from './attempt-slots';
 import type { DestinationCircuits } from './destination-circuits';
@@ -135,7 +135,7 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
   const sut = new DeliveryProcessor(
     mocks.deliveries as unknown as AttemptRepository,
     mocks.queues as unknown as DeliveryQueues,
-    new Senders({ timeoutMs: 1_000, replyMaxBytes: 4_096, egress: new EgressGuard([]) }),
+    new Senders({ timeoutMs: 1_000, replyMaxBytes: 4_096, egress: new EgressGuard([]), files: emptyFileStore() }),
     observers,
     mocks.circuits as unknown as DestinationCircuits,
   );

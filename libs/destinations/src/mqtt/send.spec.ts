@@ -6,6 +6,7 @@ import { MqttConfig, mqttConfigSchema } from './config';
 import { MqttConnection } from './connection';
 import { MqttSender, publishOptions } from './send';
 import { BrokerRefusal } from './verdict';
+import { emptyFileStore } from '@dispatch/testing';
 
 type FakeConnection = { connack: { properties?: Record<string, unknown> }; isLost: boolean; publish: jest.Mock; close: jest.Mock };
 
@@ -31,7 +32,7 @@ function setup(timeoutMs = 1_000) {
     attemptNumber: 1,
     event: { id: 'evt_1', type: 'reading.taken', data: { device_id: 'd-7', wildcard: 'a/#' }, receivedAt: new Date('2026-01-02T03:04:05.000Z') },
   });
-  const sut = new MqttSender({ timeoutMs, replyMaxBytes: 1_024, egress: new EgressGuard([]) });
+  const sut = new MqttSender({ timeoutMs, replyMaxBytes: 1_024, egress: new EgressGuard([]), files: emptyFileStore() });
   return { sut, mocks, opened, request, secret };
 }
 

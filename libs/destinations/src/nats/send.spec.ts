@@ -6,6 +6,7 @@ import { EgressGuard, Resolver } from '../egress';
 import type { SendRequest } from '../kind';
 import { NatsConfig, natsConfigSchema } from './config';
 import { NatsSender } from './send';
+import { emptyFileStore } from '@dispatch/testing';
 
 /** A status feed a fake connection reports on, as the client's `status()` does. */
 function statusFeed() {
@@ -70,7 +71,7 @@ function setup(timeoutMs = 1_000) {
     attemptNumber: 1,
     event: { id: 'evt_1', type: 'reading.taken', data: { device_id: 'd-7', spaced: 'a b', wild: '>' }, receivedAt: new Date('2026-01-02T03:04:05.000Z') },
   });
-  const sut = new NatsSender({ timeoutMs, replyMaxBytes: 1_024, egress: new EgressGuard([], mocks.resolve) }, mocks.connect);
+  const sut = new NatsSender({ timeoutMs, replyMaxBytes: 1_024, egress: new EgressGuard([], mocks.resolve), files: emptyFileStore() }, mocks.connect);
   return { sut, mocks, opened, request, secret };
 }
 

@@ -5,6 +5,7 @@ import type { SendRequest } from '../kind';
 import { RabbitmqConfig, rabbitmqConfigSchema } from './config';
 import { BrokerLink, Publication, PublishOutcome } from './link';
 import { RabbitmqSender } from './send';
+import { emptyFileStore } from '@dispatch/testing';
 
 type FakeLink = { closed: boolean; blocked: string | null; writable: jest.Mock; publish: jest.Mock; checkExchange: jest.Mock; close: jest.Mock };
 
@@ -38,7 +39,7 @@ function setup(timeoutMs = 1_000) {
     attemptNumber: 2,
     event: { id: 'evt_1', type: 'order.paid', data: { region: 'eu', nested: { a: 1 } }, receivedAt: new Date('2026-01-02T03:04:05.000Z') },
   });
-  const sut = new RabbitmqSender({ timeoutMs, replyMaxBytes: 1_024, egress: new EgressGuard([]) });
+  const sut = new RabbitmqSender({ timeoutMs, replyMaxBytes: 1_024, egress: new EgressGuard([]), files: emptyFileStore() });
   return { sut, mocks, opened, request, secret };
 }
 
