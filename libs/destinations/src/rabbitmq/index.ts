@@ -10,8 +10,8 @@ export * from './verdict';
 export const rabbitmqKind: DestinationKind<RabbitmqConfig> = {
   kind: 'rabbitmq',
   configSchema: rabbitmqConfigSchema,
-  // Credentials given in the URL are moved to these fields when the config is read.
-  secretFields: ['username', 'password'],
+  // The signing secret, and the credentials (given in the URL, they are moved to these fields when the config is read).
+  secretFields: ['secret', 'username', 'password'],
   signsWithSecret: true,
   endpoints: (config) => [{ path: 'url', host: brokerHost(config) }],
   createSender: (deps) => new RabbitmqSender(deps),
