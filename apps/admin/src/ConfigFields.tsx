@@ -24,9 +24,8 @@ function listHint(field: ConfigField): string {
 }
 
 function placeholderOf(field: ConfigField): string | undefined {
-  if (field.type !== 'text') return undefined;
-  if (field.format === 'uri' || field.format === 'url') return 'https://example.com/hook';
-  if (field.format === 'email') return 'name@example.com';
+  if (field.example !== undefined) return field.example;
+  if (field.type === 'text' && field.format === 'email') return 'name@example.com';
   return undefined;
 }
 

@@ -1,7 +1,7 @@
 import { useMemo, useState, type FormEvent, type InputHTMLAttributes } from 'react';
 import { ApiError, errorMessage, type Api, type CreatedDestination, type Destination, type DestinationChanges, type DestinationKind } from './api';
 import { ConfigFields } from './ConfigFields';
-import { configFromValues, fieldsFromSchema, humanize, initialValues, type ConfigValues, type FieldProblem } from './configSchema';
+import { configFromValues, fieldsFromSchema, humanize, initialValues, valuesForVariant, variantKeyOf, type ConfigValues, type FieldProblem } from './configSchema';
 import {
   circuitBreakerForm,
   circuitBreakerFromForm,
@@ -75,10 +75,17 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
   const editing = destination !== undefined;
   const [kind, setKind] = useState<string>(destination?.kind ?? kinds?.[0]?.kind ?? '');
   const kindInfo = kinds?.find((candidate) => candidate.kind === kind) ?? null;
-  const fields = useMemo(() => (kindInfo ? fieldsFromSchema(kindInfo.configSchema, kindInfo.secretFields) : null), [kindInfo]);
+  // A kind whose config is one of several variants (an email's `transport`): the fields follow the chosen one.
+  const variantKey = useMemo(() => (kindInfo ? variantKeyOf(kindInfo.configSchema) : null), [kindInfo]);
+  const [configValues, setConfigValues] = useState<ConfigValues>(() => {
+    if (!kindInfo) return {};
+    const stored = variantKey ? destination?.config?.[variantKey] : undefined;
+    return initialValues(fieldsFromSchema(kindInfo.configSchema, kindInfo.secretFields, typeof stored === 'string' ? stored : undefined), destination?.config);
+  });
+  const variant = variantKey && typeof configValues[variantKey] === 'string' ? (configValues[variantKey] as string) : undefined;
+  const fields = useMemo(() => (kindInfo ? fieldsFromSchema(kindInfo.configSchema, kindInfo.secretFields, variant) : null), [kindInfo, variant]);
 
   const [name, setName] = useState(destination?.name ?? '');
-  const [configValues, setConfigValues] = useState<ConfigValues>(() => (fields ? initialValues(fields, destination?.config) : {}));
   const [eventTypes, setEventTypes] = useState(destination ? destination.eventTypes.join(', ') : '*');
   const [rateLimit, setRateLimit] = useState<RateLimitForm>(() => rateLimitForm(destination?.rateLimit));
   const [circuit, setCircuit] = useState<CircuitBreakerForm>(() => circuitBreakerForm(destination?.circuitBreaker));
@@ -157,7 +164,7 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
           ...(JSON.stringify(body.retryPolicy) !== JSON.stringify(initial.retryPolicy) ? { retryPolicy: body.retryPolicy } : {}),
         });
         setName('');
-        setConfigValues(fields ? initialValues(fields) : {});
+        setConfigValues(kindInfo ? initialValues(fieldsFromSchema(kindInfo.configSchema, kindInfo.secretFields)) : {});
         setEventTypes('*');
         setRateLimit(rateLimitForm(undefined));
         setCircuit(circuitBreakerForm(undefined));
@@ -224,7 +231,13 @@ export function DestinationForm({ api, kinds, labelledBy, idPrefix, destination,
             values={configValues}
             editing={editing}
             invalid={invalidConfig}
-            onChange={(field, value) => setConfigValues((current) => ({ ...current, [field]: value }))}
+            onChange={(field, value) =>
+              setConfigValues((current) =>
+                field === variantKey && kindInfo && typeof value === 'string'
+                  ? valuesForVariant(kindInfo.configSchema, kindInfo.secretFields, current, value)
+                  : { ...current, [field]: value },
+              )
+            }
           />
         </fieldset>
       ) : (

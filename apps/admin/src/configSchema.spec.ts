@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { configFromValues, fieldsFromSchema, humanize, initialValues, type JsonSchema } from './configSchema';
+import { configFromValues, fieldsFromSchema, humanize, initialValues, valuesForVariant, variantKeyOf, type JsonSchema } from './configSchema';
 
 /** The webhook config schema as zod 4's z.toJSONSchema emits it (what GET /v1/destination-kinds serves). */
 const webhookSchema: JsonSchema = {
@@ -132,6 +132,57 @@ describe('fieldsFromSchema', () => {
   it('gives no fields for a schema without properties', () => {
     expect(fieldsFromSchema({ type: 'object' })).toEqual([]);
     expect(fieldsFromSchema({})).toEqual([]);
+  });
+});
+
+/** A config of several variants, as zod 4 emits a discriminated union (an email's transports). */
+const emailSchema: JsonSchema = {
+  oneOf: [
+    {
+      type: 'object',
+      properties: {
+        transport: { type: 'string', const: 'smtp', title: 'Transport', description: 'How the mail is sent' },
+        host: { type: 'string', examples: ['smtp.example.com'] },
+        port: { type: 'integer', default: 587 },
+        password: { type: 'string' },
+        subject: { type: 'string', default: '{event.type}' },
+      },
+      required: ['transport', 'host', 'port', 'subject'],
+    },
+    {
+      type: 'object',
+      properties: { transport: { type: 'string', const: 'sendgrid' }, apiKey: { type: 'string' }, subject: { type: 'string', default: '{event.type}' } },
+      required: ['transport', 'apiKey', 'subject'],
+    },
+  ],
+};
+
+describe('a config of several variants', () => {
+  it('gives the variant property first, as a choice, then the fields of the chosen variant (the first by default)', () => {
+    expect(variantKeyOf(emailSchema)).toBe('transport');
+    expect(variantKeyOf(webhookSchema)).toBeNull();
+    expect(fieldsFromSchema(emailSchema, ['password', 'apiKey'])).toEqual([
+      { name: 'transport', label: 'Transport', required: true, type: 'enum', options: ['smtp', 'sendgrid'], default: 'smtp', description: 'How the mail is sent' },
+      { name: 'host', label: 'Host', required: true, type: 'text', example: 'smtp.example.com' },
+      { name: 'port', label: 'Port', required: false, type: 'number', integer: true, default: 587 },
+      { name: 'password', label: 'Password', required: false, type: 'secret' },
+      { name: 'subject', label: 'Subject', required: false, type: 'text', default: '{event.type}' },
+    ]);
+    expect(fieldsFromSchema(emailSchema, ['password', 'apiKey'], 'sendgrid').map((field) => field.name)).toEqual(['transport', 'apiKey', 'subject']);
+  });
+
+  it("keeps what was typed in a field the next variant has too, and sends the chosen variant's fields only", () => {
+    const smtp = initialValues(fieldsFromSchema(emailSchema, ['password', 'apiKey']));
+    const typed = { ...smtp, host: 'mail.test', subject: 'Report {data.name}' };
+    const sendgrid = valuesForVariant(emailSchema, ['password', 'apiKey'], typed, 'sendgrid');
+    expect(sendgrid).toEqual({ transport: 'sendgrid', apiKey: '', subject: 'Report {data.name}' });
+    const { config } = configFromValues(fieldsFromSchema(emailSchema, ['password', 'apiKey'], 'sendgrid'), { ...sendgrid, apiKey: 'SG.key' });
+    expect(config).toEqual({ transport: 'sendgrid', apiKey: 'SG.key', subject: 'Report {data.name}' });
+  });
+
+  it('shows a stored config in its own variant', () => {
+    const fields = fieldsFromSchema(emailSchema, ['password', 'apiKey'], 'sendgrid');
+    expect(initialValues(fields, { transport: 'sendgrid', apiKey: '********', subject: 'x' })).toEqual({ transport: 'sendgrid', apiKey: '********', subject: 'x' });
   });
 });
 

@@ -31,8 +31,10 @@ export interface JsonSchema {
 interface BaseField {
   /** The property's name in the config; a dotted path inside a nested object (`auth.password`). */
   name: string;
-  /** The name humanised: `maxDelayMs` → "Max delay ms", `url` → "URL", `auth.password` → "Auth password". */
+  /** The schema's `title`, else the name humanised: `maxDelayMs` → "Max delay ms", `url` → "URL", `auth.password` → "Auth password". */
   label: string;
+  /** The schema's first example (`examples`), shown as the input's placeholder. */
+  example?: string;
   /** A value must be given (listed in `required`, without a default). */
   required: boolean;
   description?: string;
@@ -141,11 +143,13 @@ function isStringList(schema: JsonSchema, root: JsonSchema): boolean {
 function fieldFor(name: string, raw: JsonSchema, required: boolean, secret: boolean, root: JsonSchema): ConfigField {
   const schema = simplify(raw, root);
   const hasDefault = 'default' in schema;
+  const example = Array.isArray(schema.examples) ? schema.examples[0] : undefined;
   const base: BaseField = {
     name,
-    label: humanize(name),
+    label: typeof schema.title === 'string' ? schema.title : humanize(name),
     required: required && !hasDefault,
     ...(typeof schema.description === 'string' ? { description: schema.description } : {}),
+    ...(typeof example === 'string' || typeof example === 'number' ? { example: String(example) } : {}),
   };
   const types = typesOf(schema);
 
@@ -201,17 +205,55 @@ function hasProperties(schema: JsonSchema): boolean {
 }
 
 /**
+ * The property that tells the branches of a config schema apart (`transport`, `provider`): a
+ * schema that is one of several objects, each giving that property a constant of its own.
+ * Null for a schema of one object.
+ */
+export function variantKeyOf(schema: JsonSchema): string | null {
+  const branches = branchesOf(schema);
+  if (!branches) return null;
+  const [first, ...rest] = branches;
+  const candidates = Object.keys(first.properties ?? {}).filter((key) => constantOf(first, key, schema) !== undefined);
+  return candidates.find((key) => rest.every((branch) => constantOf(branch, key, schema) !== undefined)) ?? null;
+}
+
+/** The values of the variant property, one per branch, in the schema's order. */
+export function variantsOf(schema: JsonSchema): string[] {
+  const key = variantKeyOf(schema);
+  return key ? (branchesOf(schema) ?? []).map((branch) => constantOf(branch, key, schema) as string) : [];
+}
+
+function branchesOf(schema: JsonSchema): JsonSchema[] | null {
+  const root = resolve(schema, schema);
+  const union = root.oneOf ?? root.anyOf;
+  if (!union || union.length < 2) return null;
+  const branches = union.map((branch) => resolve(branch, schema));
+  return branches.every(hasProperties) ? branches : null;
+}
+
+function constantOf(branch: JsonSchema, key: string, root: JsonSchema): string | undefined {
+  const property = isRecord(branch.properties?.[key]) ? resolve(branch.properties[key], root) : undefined;
+  if (typeof property?.const === 'string') return property.const;
+  return Array.isArray(property?.enum) && property.enum.length === 1 && typeof property.enum[0] === 'string' ? property.enum[0] : undefined;
+}
+
+/**
  * One field per property of a kind's config schema, in the schema's order; the properties of a
  * nested object are fields of their own, named by dotted path. A property is a secret when its
  * name (or dotted path) is in `secretFields` (the API's list) or is `secret`.
+ *
+ * A schema of several objects told apart by one property (see `variantKeyOf`) gives that
+ * property first, as a choice of the variants, then the fields of the variant `variant` (the
+ * first one when not given or unknown).
  */
-export function fieldsFromSchema(schema: JsonSchema, secretFields: readonly string[] = []): ConfigField[] {
+export function fieldsFromSchema(schema: JsonSchema, secretFields: readonly string[] = [], variant?: string): ConfigField[] {
   const secrets = new Set([...secretFields, 'secret']);
   const fields: ConfigField[] = [];
-  const walk = (object: JsonSchema, prefix: string[], groups: { name: string; required: boolean }[]) => {
+  const walk = (object: JsonSchema, prefix: string[], groups: { name: string; required: boolean }[], skip?: string) => {
     const properties = isRecord(object.properties) ? object.properties : {};
     const required = new Set(Array.isArray(object.required) ? object.required : []);
     for (const [key, raw] of Object.entries(properties)) {
+      if (key === skip) continue;
       const property = simplify(isRecord(raw) ? raw : {}, schema);
       const path = [...prefix, key];
       const name = path.join('.');
@@ -223,6 +265,24 @@ export function fieldsFromSchema(schema: JsonSchema, secretFields: readonly stri
       fields.push(groups.length > 0 ? { ...field, groups } : field);
     }
   };
+  const key = variantKeyOf(schema);
+  if (key) {
+    const options = variantsOf(schema);
+    const chosen = variant !== undefined && options.includes(variant) ? variant : options[0];
+    const branch = (branchesOf(schema) ?? [])[options.indexOf(chosen)];
+    const described = resolve((branch.properties ?? {})[key], schema);
+    fields.push({
+      name: key,
+      label: typeof described.title === 'string' ? described.title : humanize(key),
+      required: true,
+      type: 'enum',
+      options,
+      default: options[0],
+      ...(typeof described.description === 'string' ? { description: described.description } : {}),
+    });
+    walk(branch, [], [], key);
+    return fields;
+  }
   walk(simplify(schema, schema), [], []);
   return fields;
 }
@@ -285,6 +345,19 @@ export function initialValues(fields: readonly ConfigField[], config?: Record<st
         values[field.name] = typeof value === 'string' ? value : '';
     }
   }
+  return values;
+}
+
+/**
+ * The form's values once variant `variant` is chosen (see `variantKeyOf`): the fields of that
+ * variant, keeping what was typed in a field of the same name, the others at their defaults.
+ */
+export function valuesForVariant(schema: JsonSchema, secretFields: readonly string[], current: ConfigValues, variant: string): ConfigValues {
+  const key = variantKeyOf(schema);
+  const fields = fieldsFromSchema(schema, secretFields, variant);
+  const values = initialValues(fields);
+  for (const field of fields) if (field.name !== key && field.name in current) values[field.name] = current[field.name];
+  if (key) values[key] = variant;
   return values;
 }
 

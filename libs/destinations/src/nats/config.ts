@@ -32,8 +32,8 @@ const subject = templateSchema('subject').superRefine((template, ctx) => {
 
 export const natsConfigSchema = z
   .object({
-    url: url.describe('nats://host:4222, or tls://host:4222 for a server that takes TLS'),
-    subject: subject.describe('Where each event is published: {event.type}, {event.id}, {organization}, {data.<path>}'),
+    url: url.describe('nats://host:4222, or tls://host:4222 for a server that takes TLS').meta({ examples: ['nats://nats.example.com:4222'] }),
+    subject: subject.describe('Where each event is published: {event.type}, {event.id}, {organization}, {data.<path>}').meta({ examples: ['events.{event.type}'] }),
     jetstream: z.boolean().default(false).describe('Publish to JetStream: delivered when the stream acknowledges it'),
     token: z.string().min(1).max(4096).optional(),
     username: z.string().min(1).max(1024).optional(),

@@ -20,8 +20,12 @@ const brokerUrl = z.url({ protocol: /^amqps?$/, error: 'must be an amqp:// or am
  */
 export const rabbitmqConfigSchema = z
   .object({
-    url: brokerUrl.describe('amqp://[user:pass@]host[:5672][/vhost] (amqps:// for TLS); credentials in it are moved to username and password'),
-    exchange: templateSchema('exchange').describe('The exchange to publish to (it must exist: Dispatch does not declare it)'),
+    url: brokerUrl
+      .describe('amqp://[user:pass@]host[:5672][/vhost] (amqps:// for TLS); credentials in it are moved to username and password')
+      .meta({ examples: ['amqp://rabbitmq.example.com:5672/events'] }),
+    exchange: templateSchema('exchange')
+      .describe('The exchange to publish to (it must exist: Dispatch does not declare it)')
+      .meta({ examples: ['events'] }),
     routingKey: templateSchema('routing key').default('{event.type}'),
     persistent: z.boolean().default(true).describe('Publish with delivery mode 2 (persistent)'),
     username: credential.optional(),

@@ -49,7 +49,7 @@ const headerValue = z.string({ error: 'must be a string' }).max(4096, { error: '
 
 export const webhookConfigSchema = z
   .object({
-    url: z.url({ protocol: /^https?$/, message: 'must be an absolute http or https URL' }),
+    url: z.url({ protocol: /^https?$/, message: 'must be an absolute http or https URL' }).meta({ examples: ['https://example.com/hook'] }),
     method: z.enum(['POST', 'PUT', 'PATCH']).default('POST'),
     headers: z
       .record(z.string(), headerValue)
