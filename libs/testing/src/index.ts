@@ -10,3 +10,4 @@ export * from './redis-server';
 export * from './redis-cluster';
 export * from './deferred';
 export * from './files';
+export * from './sftp-server';
