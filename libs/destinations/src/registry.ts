@@ -4,9 +4,10 @@ import { webhookKind } from './webhook';
 import { mqttKind } from './mqtt';
 import { natsKind } from './nats';
 import { rabbitmqKind } from './rabbitmq';
+import { emailKind } from './email';
 
 /** Every kind this deployment delivers to: one line each. */
-export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind];
+export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind, emailKind];
 
 /** The kind named `kind`, if this deployment has it. */
 export function findKind(kind: string): DestinationKind | undefined {
