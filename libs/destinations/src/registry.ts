@@ -4,10 +4,11 @@ import { webhookKind } from './webhook';
 import { mqttKind } from './mqtt';
 import { natsKind } from './nats';
 import { rabbitmqKind } from './rabbitmq';
+import { emailKind } from './email';
 import { sftpKind } from './sftp';
 
 /** Every kind this deployment delivers to: one line each. */
-export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind, sftpKind];
+export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind, emailKind, sftpKind];
 
 /** The kind named `kind`, if this deployment has it. */
 export function findKind(kind: string): DestinationKind | undefined {
