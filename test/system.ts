@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { INestApplicationContext } from '@nestjs/common';
 import { DispatchConfig, loadConfig } from '@dispatch/config';
@@ -68,7 +71,11 @@ export function testEnvironment(settings: Record<string, string>): Record<string
  */
 export async function startSystem(options: SystemOptions = {}): Promise<TestSystem> {
   const database = await createTestDatabase('test');
-  const config = loadConfig(testEnvironment({ DATABASE_URL: options.databaseUrl ? options.databaseUrl(database.url) : database.url, ...options.env }));
+  // Uploaded files go to a directory of this system's own, removed with it.
+  const filesDirectory = mkdtempSync(path.join(os.tmpdir(), 'dispatch-test-files-'));
+  const config = loadConfig(
+    testEnvironment({ DATABASE_URL: options.databaseUrl ? options.databaseUrl(database.url) : database.url, DISPATCH_FILES_DIR: filesDirectory, ...options.env }),
+  );
   const api = await createApi(config);
   const routes: string[] = [];
   api
@@ -103,6 +110,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       } finally {
         await deleteQueueKeys(config.queuePrefix, config.redisClusterNodes.length > 0 ? config.redisClusterNodes : config.redisUrl).catch(() => undefined);
         await database.drop();
+        rmSync(filesDirectory, { recursive: true, force: true });
       }
     },
   };

@@ -24,8 +24,10 @@ type Row = {
   /** Its answer when allowed. */
   ok: number;
   /** The request, made fresh for each caller (a row that deletes gets a new object each time). */
-  request: (objects: Objects, make: Makers) => Promise<{ path: string; body?: unknown }> | { path: string; body?: unknown };
+  request: (objects: Objects, make: Makers) => Promise<Request> | Request;
 };
+
+type Request = { path: string; body?: unknown; headers?: Record<string, string> };
 
 type Makers = { destination: () => Promise<string>; delivery: () => Promise<string>; apiKey: () => Promise<string> };
 
@@ -56,6 +58,12 @@ const matrix: Record<string, Row> = {
     object: false,
     ok: 202,
     request: () => ({ path: '/v1/events', body: { id: uniqueId('evt_matrix'), type: 'nobody.wants', data: {} } }),
+  },
+  'POST /v1/files': {
+    needs: 'produce',
+    object: false,
+    ok: 201,
+    request: () => ({ path: '/v1/files', body: Buffer.from('a,b\n1,2\n'), headers: { 'content-type': 'application/octet-stream' } }),
   },
   'POST /v1/events/batch': {
     needs: 'produce',
@@ -171,8 +179,8 @@ describe('tenancy matrix: every /v1 route × caller × own or other organization
     const actual: Record<string, number> = {};
     for (const caller of callers) {
       expected[caller.name] = expectedStatus(row, caller);
-      const { path, body } = await row.request(objects, make);
-      const answer = await new ApiClient(system.url, caller.key()).request(method, path, body);
+      const { path, body, headers } = await row.request(objects, make);
+      const answer = await new ApiClient(system.url, caller.key()).request(method, path, body, headers);
       actual[caller.name] = answer.status;
     }
     expect(actual).toEqual(expected);

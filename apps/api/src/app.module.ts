@@ -3,7 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { EgressGuard, FilesystemFileStore, Senders } from '@dispatch/destinations';
+import { EgressGuard, FILE_STORE, FileStore, FilesystemFileStore, Senders } from '@dispatch/destinations';
 import { DatabaseModule } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { QueueModule } from '@dispatch/queue';
@@ -43,6 +43,8 @@ import { QueuesBoard } from './operations/queues-board';
 import { QUEUES_ROUTE } from './operations/queues-route';
 import { BoardRetries } from './operations/board-retries';
 import { DeliveryMetricsController } from './metrics/delivery-metrics.controller';
+import { FilesController } from './files/files.controller';
+import { UploadFile } from './files/upload-file';
 
 @Module({})
 export class AppModule {
@@ -61,6 +63,7 @@ export class AppModule {
         DestinationsController,
         DestinationKindsController,
         EventsController,
+        FilesController,
         DeliveriesController,
         ReplaysController,
         DeliveryMetricsController,
@@ -80,10 +83,11 @@ export class AppModule {
           inject: [DISPATCH_CONFIG],
           useFactory: (c: DispatchConfig) => new EgressGuard(c.egressAllow),
         },
+        { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new FilesystemFileStore(c.files.directory) },
         {
           provide: Senders,
-          inject: [DISPATCH_CONFIG, EgressGuard],
-          useFactory: (c: DispatchConfig, egress: EgressGuard) => new Senders({ ...c.attempts, egress, files: new FilesystemFileStore(c.files.directory) }),
+          inject: [DISPATCH_CONFIG, EgressGuard, FILE_STORE],
+          useFactory: (c: DispatchConfig, egress: EgressGuard, files: FileStore) => new Senders({ ...c.attempts, egress, files }),
         },
         ApiKeyAuthenticator,
         ApiKeyGuard,
@@ -108,6 +112,7 @@ export class AppModule {
         CreateApiKey,
         RevokeApiKey,
         CreateOrganization,
+        UploadFile,
       ],
     };
   }

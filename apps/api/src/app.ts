@@ -13,6 +13,7 @@ import { authenticateApiRequests } from './auth/access';
 import { ensureBootstrapKey } from './auth/bootstrap-key';
 import { limitRequestRates } from './http/rate-limit';
 import { acceptJsonBodies } from './http/json-body';
+import { acceptFileBodies } from './http/file-body';
 import { serverOptions } from './http/server-options';
 import { addSecurityHeaders } from './http/security-headers';
 import { Metrics } from './operations/metrics';
@@ -29,6 +30,7 @@ export async function createApi(config: DispatchConfig): Promise<NestFastifyAppl
   app.enableShutdownHooks();
   const server = app.getHttpAdapter().getInstance();
   acceptJsonBodies(server);
+  acceptFileBodies(server);
   // First, so that every answer carries them, also one a later hook gives (401, 429).
   await addSecurityHeaders(server);
   // onRequest hooks run in this order: the rate limit first (a flood without a valid key is refused

@@ -4,7 +4,7 @@ import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config'
 import { DatabaseModule } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
-import { EgressGuard, FilesystemFileStore, Senders } from '@dispatch/destinations';
+import { EgressGuard, FILE_STORE, FileStore, FilesystemFileStore, Senders } from '@dispatch/destinations';
 import { OperationalEvents } from './alerts/operational-events';
 import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
@@ -40,10 +40,11 @@ export class WorkerModule {
         BullModule.registerQueue({ name: MAINTENANCE_QUEUE }),
       ],
       providers: [
+        { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new FilesystemFileStore(c.files.directory) },
         {
           provide: Senders,
-          inject: [DISPATCH_CONFIG],
-          useFactory: (c: DispatchConfig) => new Senders({ ...c.attempts, egress: new EgressGuard(c.egressAllow), files: new FilesystemFileStore(c.files.directory) }),
+          inject: [DISPATCH_CONFIG, FILE_STORE],
+          useFactory: (c: DispatchConfig, files: FileStore) => new Senders({ ...c.attempts, egress: new EgressGuard(c.egressAllow), files }),
         },
         AttemptObservers,
         OperationalEvents,

@@ -58,6 +58,7 @@ describe('configuration', () => {
     ['DISPATCH_REQUEST_TIMEOUT_MS', '0'],
     ['DISPATCH_QUEUES_ALLOW_RETRIES', 'yes'],
     ['DISPATCH_RETENTION_DAYS', '-1'],
+    ['DISPATCH_FILES_MAX_BYTES', '0'],
     ['DISPATCH_RETENTION_DAYS', '1.5'],
     ['DISPATCH_RETENTION_DAYS', '36501'],
     ['DISPATCH_RETENTION_BATCH', '0'],
@@ -203,7 +204,7 @@ describe('configuration', () => {
       attempts: { timeoutMs: readme('DISPATCH_WEBHOOK_TIMEOUT_MS') as number, replyMaxBytes: readme('DISPATCH_RESPONSE_MAX_BYTES') as number },
       alerts: { evaluateMs: readme('DISPATCH_ALERTS_EVALUATE_MS') as number },
       egressAllow: readme('DISPATCH_EGRESS_ALLOW') === undefined ? [] : ['a README default the code does not know'],
-      files: { directory: readme('DISPATCH_FILES_DIR') as string },
+      files: { directory: readme('DISPATCH_FILES_DIR') as string, maxBytes: readme('DISPATCH_FILES_MAX_BYTES') as number },
       trustedProxies: readme('DISPATCH_TRUST_PROXY') === undefined ? [] : ['a README default the code does not know'],
       retention: {
         days: readme('DISPATCH_RETENTION_DAYS') as number,

@@ -104,6 +104,7 @@ const environmentSchema = z.object({
   DISPATCH_QUEUES_ALLOW_RETRIES: flag(false),
   DISPATCH_EGRESS_ALLOW: cidrList,
   DISPATCH_FILES_DIR: z.string().min(1).default('.dispatch/files'),
+  DISPATCH_FILES_MAX_BYTES: integer(100 * 1024 * 1024),
   DISPATCH_TRUST_PROXY: cidrList,
   DISPATCH_NATS_URL: z.preprocess((text) => (text === '' ? undefined : text), z.string().url().optional()),
   DISPATCH_NATS_INGEST_STREAM: z
@@ -157,7 +158,7 @@ export type DispatchConfig = Readonly<{
   /** CIDRs destinations may reach even though they are not public addresses (loopback, private…). */
   egressAllow: readonly string[];
   /** Where uploaded files are kept (`POST /v1/files`), for the deliveries that send them. */
-  files: Readonly<{ directory: string }>;
+  files: Readonly<{ directory: string; maxBytes: number }>;
   /** CIDRs of the proxies in front of the API whose `X-Forwarded-For` names the client (for the per-address rate limit); empty: none. */
   trustedProxies: readonly string[];
   /**
@@ -214,7 +215,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     requestTimeoutMs: e.DISPATCH_REQUEST_TIMEOUT_MS,
     queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
-    files: { directory: e.DISPATCH_FILES_DIR },
+    files: { directory: e.DISPATCH_FILES_DIR, maxBytes: e.DISPATCH_FILES_MAX_BYTES },
     trustedProxies: e.DISPATCH_TRUST_PROXY,
     retention: { days: e.DISPATCH_RETENTION_DAYS, batch: e.DISPATCH_RETENTION_BATCH, sweepMs: e.DISPATCH_RETENTION_SWEEP_MS },
     autoDisableAfterMs: e.DISPATCH_AUTO_DISABLE_AFTER_MS,

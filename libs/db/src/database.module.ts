@@ -16,6 +16,7 @@ import { DestinationHealthRepository } from './destination-health';
 import { AlertRepository } from './alerts';
 import { DeliveryMetricsRepository } from './delivery-metrics';
 import { IngestRejectionRepository } from './ingest-rejections';
+import { FileRepository } from './files';
 
 @Injectable()
 class DatabaseLifecycle implements OnApplicationShutdown {
@@ -52,6 +53,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     { provide: AlertRepository, inject: [Database], useFactory: (database: Database) => new AlertRepository(database) },
     { provide: DeliveryMetricsRepository, inject: [Database], useFactory: (database: Database) => new DeliveryMetricsRepository(database) },
     { provide: IngestRejectionRepository, inject: [Database], useFactory: (database: Database) => new IngestRejectionRepository(database) },
+    { provide: FileRepository, inject: [Database], useFactory: (database: Database) => new FileRepository(database) },
   ],
   exports: [
     Database,
@@ -71,6 +73,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     AlertRepository,
     DeliveryMetricsRepository,
     IngestRejectionRepository,
+    FileRepository,
   ],
 })
 export class DatabaseModule {}

@@ -40,3 +40,4 @@ export * from './destination-health';
 export * from './batcher';
 export * from './delivery-metrics';
 export * from './ingest-rejections';
+export * from './files';

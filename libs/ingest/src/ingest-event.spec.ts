@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { DestinationRepository, EventRepository, Ingest, IngestResult, RoutableDestination } from '@dispatch/db';
+import type { DestinationRepository, EventRepository, FileRepository, Ingest, IngestResult, RoutableDestination } from '@dispatch/db';
 import type { DeliveryQueues, EnqueueRequest } from '@dispatch/queue';
 import type { IngestEventInput } from './event-schema';
 import { IngestEvent } from './ingest-event';
@@ -28,6 +28,7 @@ const input = (fields: Partial<IngestEventInput> = {}): IngestEventInput => ({ t
 function setup() {
   const stored = [destination('org_a', 'dst_a', { ordering: 'key' }), destination('org_b', 'dst_b'), destination('org_b', 'dst_users', { eventTypes: ['user.*'] })];
   const seen = new Set<string>();
+  const uploaded = new Set(['org_a/fil_1']);
   const routable = ({ organizationId: _organizationId, ...rest }: Stored): RoutableDestination => rest;
   const mocks = {
     destinations: {
@@ -50,6 +51,9 @@ function setup() {
         }),
       ),
     },
+    files: {
+      missing: jest.fn(async (organizationId: string, ids: readonly string[]) => new Set(ids.filter((id) => !uploaded.has(`${organizationId}/${id}`)))),
+    },
     queues: { connected: true, enqueue: jest.fn(async (_requests: readonly EnqueueRequest[]): Promise<void> => undefined) },
   };
   jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
@@ -58,6 +62,7 @@ function setup() {
     mocks.routing as unknown as RoutingTable,
     mocks.events as unknown as EventRepository,
     mocks.queues as unknown as DeliveryQueues,
+    mocks.files as unknown as FileRepository,
   );
   return { sut, mocks };
 }
@@ -105,6 +110,19 @@ describe('IngestEvent.executeEach', () => {
     expect(answers[2]).toMatchObject({ created: true, event: { id: 'evt_3' } });
     expect(mocks.events.ingestMany.mock.calls[1][0].map(({ event }) => event.id)).toEqual(['evt_1', 'evt_3']);
     expect(mocks.queues.enqueue.mock.calls.flatMap(([requests]) => requests.map((r) => r.destinationId))).toEqual(['dst_a']);
+  });
+
+  it("refuses, for that event alone, an event whose data.fileId names no file of its organization (another's file included)", async () => {
+    const { sut, mocks } = setup();
+    const answers = await sut.executeEach([
+      { organizationId: 'org_a', id: 'evt_1', input: input({ data: { fileId: 'fil_1' } }) },
+      { organizationId: 'org_b', id: 'evt_2', input: input({ data: { fileId: 'fil_1' } }) },
+      { organizationId: 'org_a', id: 'evt_3', input: input({ data: { fileId: 'fil_gone' }, destinations: ['dst_x'] }) },
+    ]);
+    expect(answers[0]).toMatchObject({ created: true, event: { id: 'evt_1' } });
+    expect((answers[1] as InvalidEvent).problems).toEqual([{ path: 'data.fileId', message: 'unknown file "fil_1": upload it first (POST /v1/files)' }]);
+    expect((answers[2] as InvalidEvent).problems.map((problem) => problem.path)).toEqual(['data.fileId', 'destinations.0']);
+    expect(mocks.events.ingestMany.mock.calls[0][0].map(({ event }) => event.id)).toEqual(['evt_1']);
   });
 
   it('throws, queueing nothing, when the write fails as a whole (the database unreachable)', async () => {

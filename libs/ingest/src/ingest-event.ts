@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Batcher, DestinationRepository, EventRepository, Ingest, IngestResult, Prisma, RoutableDestination } from '@dispatch/db';
+import { Batcher, DestinationRepository, EventRepository, FileRepository, Ingest, IngestResult, Prisma, RoutableDestination } from '@dispatch/db';
 import { FieldProblem, matchesAnyEventType, newId } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
 import type { IngestEventInput } from './event-schema';
@@ -40,6 +40,7 @@ export class IngestEvent {
     private readonly routing: RoutingTable,
     private readonly events: EventRepository,
     private readonly queues: DeliveryQueues,
+    private readonly files: FileRepository,
   ) {}
 
   /** Accepts one event; its id is the body's, else `idempotencyKey`, else a new one. Throws InvalidEvent naming `destinations.N` for an unknown destination. */
@@ -134,19 +135,33 @@ export class IngestEvent {
   /**
    * The destinations of each event: those it names in `destinations` (read in one query for all
    * the events), else the enabled destinations whose event types match. An event naming an
-   * unknown destination gets an InvalidEvent naming `<at(index)>destinations.N` instead.
+   * unknown destination gets an InvalidEvent naming `<at(index)>destinations.N` instead, and one
+   * whose `data.fileId` names no file the organization uploaded, one naming `<at(index)>data.fileId`.
    */
   private async route(organizationId: string, inputs: readonly IngestEventInput[], at: (index: number) => string): Promise<Route[]> {
     const enabled = inputs.some((input) => !input.destinations) ? await this.routing.enabled(organizationId) : [];
     const named = [...new Set(inputs.flatMap((input) => input.destinations ?? []))];
     const found = named.length > 0 ? await this.destinations.findRoutable(organizationId, named) : [];
     const byId = new Map(found.map((destination) => [destination.id, destination]));
+    const fileIds = inputs.map((input) => fileIdOf(input.data));
+    const missingFiles = await this.files.missing(
+      organizationId,
+      fileIds.filter((id) => id !== undefined),
+    );
     return inputs.map((input, index) => {
-      if (!input.destinations) return enabled.filter((destination) => matchesAnyEventType(destination.eventTypes, input.type));
-      const missing: FieldProblem[] = input.destinations.flatMap((id, position) =>
-        byId.has(id) ? [] : [{ path: `${at(index)}destinations.${position}`, message: `unknown destination "${id}"` }],
-      );
-      if (missing.length > 0) return new InvalidEvent(missing);
+      const fileId = fileIds[index];
+      const problems: FieldProblem[] =
+        fileId !== undefined && missingFiles.has(fileId)
+          ? [{ path: `${at(index)}data.fileId`, message: `unknown file "${fileId}": upload it first (POST /v1/files)` }]
+          : [];
+      if (!input.destinations) {
+        if (problems.length > 0) return new InvalidEvent(problems);
+        return enabled.filter((destination) => matchesAnyEventType(destination.eventTypes, input.type));
+      }
+      input.destinations.forEach((id, position) => {
+        if (!byId.has(id)) problems.push({ path: `${at(index)}destinations.${position}`, message: `unknown destination "${id}"` });
+      });
+      if (problems.length > 0) return new InvalidEvent(problems);
       return [...new Set(input.destinations)].map((id) => byId.get(id) as RoutableDestination);
     });
   }
@@ -181,4 +196,11 @@ export class IngestEvent {
       clearTimeout(timer);
     }
   }
+}
+
+/** The uploaded file an event's data names (`data.fileId`), which file kinds deliver. */
+function fileIdOf(data: unknown): string | undefined {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return undefined;
+  const fileId = (data as { fileId?: unknown }).fileId;
+  return typeof fileId === 'string' ? fileId : undefined;
 }

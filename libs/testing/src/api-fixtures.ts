@@ -15,6 +15,13 @@ export async function sendEvent(client: ApiClient, event: Record<string, unknown
   return answer.body;
 }
 
+/** Uploads a file (`POST /v1/files`); throws unless it answers 201. Returns `{ id, size, sha256 }`. */
+export async function uploadFile(client: ApiClient, content: Uint8Array | string): Promise<{ id: string; size: number; sha256: string }> {
+  const answer = await client.request('POST', '/v1/files', typeof content === 'string' ? Buffer.from(content) : content, { 'content-type': 'application/octet-stream' });
+  if (answer.status !== 201) throw new Error(`POST /v1/files answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
 /** Waits until delivery `id` has `status`; returns it (with its attempts). */
 export function waitForDelivery(client: ApiClient, id: string, status: string, timeoutMs = 10_000): Promise<Json> {
   let last = 'unknown';

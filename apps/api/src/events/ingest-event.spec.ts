@@ -1,6 +1,6 @@
 import { BadRequestException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import type { Caller, DestinationRepository, EventRepository, Ingest, IngestResult, RoutableDestination } from '@dispatch/db';
+import type { Caller, DestinationRepository, EventRepository, FileRepository, Ingest, IngestResult, RoutableDestination } from '@dispatch/db';
 import type { DeliveryQueues, EnqueueRequest } from '@dispatch/queue';
 import { deferred } from '@dispatch/testing';
 import { IngestEvent, type IngestEventInput, type RoutingTable } from '@dispatch/ingest';
@@ -99,6 +99,7 @@ function setup(options: { destinations?: StoredDestination[] } = {}) {
         return write(ingests) as IngestResult[];
       }),
     },
+    files: { missing: jest.fn(async (_organizationId: string, _ids: readonly string[]) => new Set<string>()) },
     queues: {
       connected: true,
       enqueue: jest.fn(async (_requests: readonly EnqueueRequest[]): Promise<void> => undefined),
@@ -111,6 +112,7 @@ function setup(options: { destinations?: StoredDestination[] } = {}) {
     mocks.routing as unknown as RoutingTable,
     mocks.events as unknown as EventRepository,
     mocks.queues as unknown as DeliveryQueues,
+    mocks.files as unknown as FileRepository,
   );
   metricsOf.set(sut, mocks.metrics as unknown as Metrics);
   return { sut, mocks };

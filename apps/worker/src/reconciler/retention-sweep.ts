@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Queue } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DeadLetter, IngestRejectionRepository, RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import { DeadLetter, FileRepository, IngestRejectionRepository, RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import { FILE_STORE, FileStore } from '@dispatch/destinations';
 import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 
 /** The name of the maintenance queue's retention jobs (its scheduler's and a continuation's). */
@@ -13,7 +14,7 @@ const DAY_MS = 86_400_000;
 /** How long one retention job works before it makes way for the reconciler on the same queue. */
 export const RETENTION_RUN_MS = 5_000;
 
-export type RetentionReport = { events: number; deliveries: number; attempts: number; replays: number; rejected: number; finished: boolean };
+export type RetentionReport = { events: number; deliveries: number; attempts: number; replays: number; files: number; rejected: number; finished: boolean };
 
 /** Where an unfinished sweep goes on: the organizations left, the first at `cursor`. */
 type Progress = { organizationIds: string[]; cursor: RetentionCursor };
@@ -22,7 +23,8 @@ type Progress = { organizationIds: string[]; cursor: RetentionCursor };
  * Removes history older than DISPATCH_RETENTION_DAYS (0: keeps it forever), as a job of the
  * maintenance queue: organization by organization, a batch of DISPATCH_RETENTION_BATCH events
  * to a short transaction (see RetentionRepository for what is removed and what is kept),
- * yielding between batches. The failed jobs of removed dead letters leave their queues too. A job works for at most RETENTION_RUN_MS, then queues another
+ * yielding between batches. The failed jobs of removed dead letters leave their queues too, and
+ * so do uploaded files older than the period that no kept event names (row, then bytes). A job works for at most RETENTION_RUN_MS, then queues another
  * that goes on where it stopped, behind the reconciler's jobs waiting by then. Once every
  * organization is done, rejected messages of the ingest stream older than the period go too.
  */
@@ -37,10 +39,12 @@ export class RetentionSweep {
     @InjectQueue(MAINTENANCE_QUEUE) private readonly queue: Queue,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
     private readonly rejections: IngestRejectionRepository,
+    private readonly files: FileRepository,
+    @Inject(FILE_STORE) private readonly store: FileStore,
   ) {}
 
   async run(): Promise<RetentionReport> {
-    const report: RetentionReport = { events: 0, deliveries: 0, attempts: 0, replays: 0, rejected: 0, finished: true };
+    const report: RetentionReport = { events: 0, deliveries: 0, attempts: 0, replays: 0, files: 0, rejected: 0, finished: true };
     const { days, batch } = this.config.retention;
     if (days === 0) return report;
     const started = Date.now();
@@ -56,6 +60,7 @@ export class RetentionSweep {
       await this.discardJobs(removed.deadLetters);
       if (removed.scanned < batch || removed.next === null) {
         report.replays += await this.removeReplays(organizationId, cutoff, batch);
+        report.files += await this.removeFiles(organizationId, cutoff, batch);
         progress.organizationIds.shift();
         progress.cursor = RETENTION_START;
       } else {
@@ -70,9 +75,9 @@ export class RetentionSweep {
       }
     }
     if (report.finished) report.rejected = await this.removeRejections(cutoff, batch);
-    if (report.events > 0 || report.replays > 0 || report.rejected > 0) {
+    if (report.events > 0 || report.replays > 0 || report.files > 0 || report.rejected > 0) {
       this.logger.log(
-        `Removed ${report.events} events, ${report.deliveries} deliveries, ${report.attempts} attempts, ${report.replays} replays and ${report.rejected} rejected ingest messages older than ${days} days` +
+        `Removed ${report.events} events, ${report.deliveries} deliveries, ${report.attempts} attempts, ${report.replays} replays, ${report.files} files and ${report.rejected} rejected ingest messages older than ${days} days` +
           (report.finished ? '' : ' (going on in the next job)'),
       );
     }
@@ -94,6 +99,18 @@ export class RetentionSweep {
       const removed = await this.repository.removeReplays(organizationId, cutoff, batch);
       total += removed;
       if (removed < batch) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** The files older than the period no kept event names: rows first, so no new event can name a file whose bytes are going. */
+  private async removeFiles(organizationId: string, cutoff: Date, batch: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const removed = await this.files.removeUnnamed(organizationId, cutoff, batch);
+      for (const id of removed) await this.store.remove(id);
+      total += removed.length;
+      if (removed.length < batch) return total;
       await new Promise((resolve) => setImmediate(resolve));
     }
   }

@@ -15,6 +15,9 @@ export interface FileStore {
   remove(id: string): Promise<void>;
 }
 
+/** The injection token of the deployment's one FileStore, shared by the senders and the files route. */
+export const FILE_STORE = 'dispatch.fileStore';
+
 export class FileMissingError extends Error {
   readonly code = 'FILE_MISSING';
 
