@@ -72,5 +72,11 @@ export function sftpFailure(error: unknown, username: string): Pick<SendResult, 
   if (failure?.level === 'client-timeout') return { verdict: 'transient', error: `timeout: ${failure.message}` };
   if (/^(Cannot parse privateKey|privateKey value does not contain)/.test(failure?.message ?? ''))
     return { verdict: 'permanent', error: `privateKey: ${failure.message}` };
-  return { verdict: 'transient', error: describeError(error) };
+  const described = describeError(error);
+  // ssh2's words for a connection that ended before or while it was used.
+  if (described.startsWith('error') && (failure?.level === 'client-socket' || LOST.test(failure?.message ?? '')))
+    return { verdict: 'transient', error: `connection error${described.slice('error'.length)}` };
+  return { verdict: 'transient', error: described };
 }
+
+const LOST = /Connection lost before handshake|No response from server|Unexpected (end|close) event|No SFTP connection available/;
