@@ -12,13 +12,15 @@ export class HostKeyRefusedError extends Error {
 
   constructor(
     readonly seen: string,
-    expected: string | null,
+    expected: { fingerprint: string; by: 'pinned' | 'trusted on first use' } | null,
     host: string,
   ) {
     super(
       expected === null
         ? `the server ${host} showed host key ${seen}, which is not pinned: check it (ssh-keyscan ${host} | ssh-keygen -lf -) and set hostKeySha256 to it, or set trustOnFirstUse`
-        : `the server ${host} showed host key ${seen}, not the pinned ${expected}: the server's key changed, or this is not the server (hostKeySha256)`,
+        : expected.by === 'pinned'
+          ? `the server ${host} showed host key ${seen}, not the pinned ${expected.fingerprint}: the server's key changed, or this is not the server (hostKeySha256)`
+          : `the server ${host} showed host key ${seen}, not ${expected.fingerprint}, which was trusted on first use: the server's key changed, or this is not the server`,
     );
     this.name = 'HostKeyRefusedError';
   }
@@ -40,7 +42,7 @@ export class HostKeys {
   check(destinationId: string, config: Pick<SftpConfig, 'host' | 'port' | 'hostKeySha256' | 'trustOnFirstUse'>, key: Buffer): { firstUse: boolean } {
     const seen = fingerprintOf(key);
     if (config.hostKeySha256 !== undefined) {
-      if (seen !== config.hostKeySha256) throw new HostKeyRefusedError(seen, config.hostKeySha256, config.host);
+      if (seen !== config.hostKeySha256) throw new HostKeyRefusedError(seen, { fingerprint: config.hostKeySha256, by: 'pinned' }, config.host);
       return { firstUse: false };
     }
     if (!config.trustOnFirstUse) throw new HostKeyRefusedError(seen, null, config.host);
@@ -50,7 +52,7 @@ export class HostKeys {
       this.firstSeen.set(place, seen);
       return { firstUse: true };
     }
-    if (seen !== known) throw new HostKeyRefusedError(seen, known, config.host);
+    if (seen !== known) throw new HostKeyRefusedError(seen, { fingerprint: known, by: 'trusted on first use' }, config.host);
     return { firstUse: false };
   }
 }
