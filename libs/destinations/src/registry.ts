@@ -4,6 +4,7 @@ import { webhookKind } from './webhook';
 import { mqttKind } from './mqtt';
 import { natsKind } from './nats';
 import { rabbitmqKind } from './rabbitmq';
+import { storageKind } from './storage';
 import { emailKind } from './email';
 import { sftpKind } from './sftp';
 

@@ -11,3 +11,5 @@ export * from './redis-cluster';
 export * from './deferred';
 export * from './files';
 export * from './sftp-server';
+export * from './s3-server';
+export * from './azure-blob-server';

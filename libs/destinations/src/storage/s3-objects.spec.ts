@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { EgressGuard } from '../egress';
 import { S3Location, S3Objects } from './s3-objects';
-import { S3RVER_KEY, startS3rver } from './s3rver-peer';
+import { S3RVER_KEY, startS3rver } from '@dispatch/testing';
 
 const LOOPBACK = new EgressGuard(['127.0.0.0/8']);
 const MiB = 1024 * 1024;

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-/** The access key s3rver knows (its only account). Test code only: not part of the build. */
+/** The access key s3rver knows (its only account). */
 export const S3RVER_KEY = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 type S3rverServer = { run(): Promise<AddressInfo>; close(): Promise<void> };
