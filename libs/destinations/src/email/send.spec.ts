@@ -201,7 +201,7 @@ describe('the email sender through providers', () => {
     const statuses = [200, 429, 503, 401, 403, 422, 400];
     const provider = await startProvider((seen) => {
       const status = statuses[provider.seen.indexOf(seen)];
-      return { status, headers: status === 429 ? { 'retry-after': '7' } : {}, body: status === 200 ? '{"id":"re_1"}' : '{"message":"no"}' };
+      return { status, headers: (status === 429 ? { 'retry-after': '7' } : {}) as Record<string, string>, body: status === 200 ? '{"id":"re_1"}' : '{"message":"no"}' };
     });
     const { sut, request } = setup();
     const results = [];
