@@ -12,7 +12,15 @@ const smtp = { transport: 'smtp', host: 'smtp.example.com', from: 'dispatch@exam
 
 describe('email config', () => {
   it('fills the defaults of an SMTP config', () => {
-    expect(emailConfigSchema.parse(smtp)).toEqual({ ...smtp, port: 587, secure: false, subject: '{event.type}', attach: true, fileName: '{event.id}.json' });
+    expect(emailConfigSchema.parse(smtp)).toEqual({
+      ...smtp,
+      port: 587,
+      secure: false,
+      requireTls: false,
+      subject: '{event.type}',
+      attach: true,
+      fileName: '{event.id}.json',
+    });
   });
 
   it('names each bad field', () => {
@@ -52,6 +60,19 @@ describe('email config', () => {
     const schema = describeKind(emailKind).configSchema as { oneOf?: { properties: Record<string, { const?: string }> }[]; anyOf?: unknown };
     const branches = schema.oneOf ?? (schema.anyOf as typeof schema.oneOf)!;
     expect(branches.map((branch) => branch.properties.transport.const)).toEqual(['smtp', 'sendgrid', 'resend', 'ses']);
-    expect(Object.keys(branches[0].properties)).toEqual(['transport', 'host', 'port', 'secure', 'username', 'password', 'from', 'to', 'subject', 'attach', 'fileName']);
+    expect(Object.keys(branches[0].properties)).toEqual([
+      'transport',
+      'host',
+      'port',
+      'secure',
+      'requireTls',
+      'username',
+      'password',
+      'from',
+      'to',
+      'subject',
+      'attach',
+      'fileName',
+    ]);
   });
 });

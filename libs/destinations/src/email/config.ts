@@ -27,6 +27,7 @@ export const smtpConfigSchema = z
     host: z.string().min(1).max(253),
     port: z.int().min(1).max(65_535).default(587),
     secure: z.boolean().default(false).describe('true: TLS from the start (port 465); false: STARTTLS when the server offers it'),
+    requireTls: z.boolean().default(false).describe('With secure false: send nothing (no login, no mail) unless the server offers STARTTLS'),
     username: z.string().min(1).max(1024).optional(),
     password: z.string().max(1024).optional(),
     ...message,

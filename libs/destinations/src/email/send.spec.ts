@@ -134,6 +134,15 @@ describe('the email sender over SMTP', () => {
     await sut.close();
   });
 
+  it('with requireTls, sends nothing to a server that offers no STARTTLS: its refusal of STARTTLS is permanent', async () => {
+    const { sut, request } = setup();
+    const before = locked.mails.length;
+    const result = await sut.send(request(smtp(locked, { username: 'dispatch', password: 'right', requireTls: true })), live());
+    expect(result).toMatchObject({ verdict: 'permanent', statusCode: 500, reply: expect.stringContaining('command not recognized') });
+    expect(locked.mails.length).toBe(before);
+    await sut.close();
+  });
+
   it('keeps one pooled connection per destination across attempts, and closes it when released', async () => {
     const { sut, request } = setup();
     const before = open.connections();

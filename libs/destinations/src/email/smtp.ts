@@ -17,6 +17,7 @@ export function smtpOptions(config: SmtpConfig, egress: EgressGuard, timeoutMs: 
     host: config.host,
     port: config.port,
     secure: config.secure,
+    requireTLS: config.requireTls,
     ...(config.username ? { auth: { user: config.username, pass: config.password ?? '' } } : {}),
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
