@@ -9,7 +9,7 @@ import { emailKind } from './email';
 import { sftpKind } from './sftp';
 
 /** Every kind this deployment delivers to: one line each. */
-export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind, emailKind, sftpKind];
+export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind, emailKind, sftpKind, storageKind];
 
 /** The kind named `kind`, if this deployment has it. */
 export function findKind(kind: string): DestinationKind | undefined {
