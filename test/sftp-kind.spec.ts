@@ -60,15 +60,23 @@ describe('sftp destinations', () => {
     const { eventId, deliveryId } = await deliver(destination.id, { data: { region: 'eu', total: 42 } });
     const delivered = await waitForDelivery(system.client, deliveryId, 'delivered');
     const path = `${root}/report.ready/eu/eu-${eventId}.json`;
-    expect(delivered.attempts).toEqual([expect.objectContaining({ number: 1, outcome: 'delivered', error: null, responseBody: expect.stringMatching(new RegExp(`^wrote ${path} \\(\\d+ bytes\\)$`)) })]);
-    expect(JSON.parse(readFileSync(server.local(path), 'utf8'))).toEqual({ id: eventId, type: 'report.ready', timestamp: expect.any(String), data: { region: 'eu', total: 42 } });
+    expect(delivered.attempts).toEqual([
+      expect.objectContaining({ number: 1, outcome: 'delivered', error: null, responseBody: expect.stringMatching(new RegExp(`^wrote ${path} \\(\\d+ bytes\\)$`)) }),
+    ]);
+    expect(JSON.parse(readFileSync(server.local(path), 'utf8'))).toEqual({
+      id: eventId,
+      type: 'report.ready',
+      timestamp: expect.any(String),
+      data: { region: 'eu', total: 42 },
+    });
     expect(statSync(server.local(path)).mode & 0o777).toBe(0o600);
   });
 
   it('never shows a half-written file: the name appears only by a rename of the whole file, which replaces an older one', async () => {
     const directory = `/${uniqueId('latest')}`;
     const destination = await createSftp(config({ directory, fileName: 'latest.csv' }));
-    for (const content of ['a,b\n1,2\n', 'a,b\n3,4\n']) await waitForDelivery(system.client, (await deliver(destination.id, { data: { content } })).deliveryId, 'delivered');
+    for (const content of ['a,b\n1,2\n', 'a,b\n3,4\n'])
+      await waitForDelivery(system.client, (await deliver(destination.id, { data: { content } })).deliveryId, 'delivered');
     expect(readFileSync(server.local(`${directory}/latest.csv`), 'utf8')).toBe('a,b\n3,4\n');
     const touching = server.operations.filter((operation) => JSON.stringify(operation).includes(`${directory}/`));
     // Written only under hidden temporary names; the real name only ever a rename's target (or removed to be replaced).
@@ -98,7 +106,9 @@ describe('sftp destinations', () => {
     for (const [settings, error] of cases) {
       const destination = await createSftp(settings, { retryPolicy: FAST_RETRIES });
       const failed = await waitForDelivery(system.client, (await deliver(destination.id)).deliveryId, 'failed');
-      expect(failed.attempts).toEqual([expect.objectContaining({ number: 1, outcome: 'failed', error: typeof error === 'string' ? error : expect.stringMatching(error) })]);
+      expect(failed.attempts).toEqual([
+        expect.objectContaining({ number: 1, outcome: 'failed', error: typeof error === 'string' ? error : expect.stringMatching(error) }),
+      ]);
       expect(JSON.stringify(failed)).not.toContain('wrong-password');
     }
   });
@@ -139,9 +149,15 @@ describe('sftp destinations', () => {
     const before = server.operations.length;
     expect(await test(config({ directory: '/locked' }))).toMatchObject({ ok: true });
     expect(await test(config({ directory: '/not/yet' }))).toMatchObject({ ok: true });
-    expect(await test(config({ directory: '/not/yet', createDirectories: false }))).toMatchObject({ ok: false, error: 'directory /not/yet does not exist (and createDirectories is false)' });
+    expect(await test(config({ directory: '/not/yet', createDirectories: false }))).toMatchObject({
+      ok: false,
+      error: 'directory /not/yet does not exist (and createDirectories is false)',
+    });
     expect(await test(config({ password: 'wrong-password' }))).toMatchObject({ ok: false, error: expect.stringContaining('refused the credentials') });
-    expect(await test(config({ hostKeySha256: undefined }))).toMatchObject({ ok: false, error: expect.stringContaining(`showed host key ${server.hostKeySha256}, which is not pinned`) });
+    expect(await test(config({ hostKeySha256: undefined }))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining(`showed host key ${server.hostKeySha256}, which is not pinned`),
+    });
     expect(server.operations.length).toBe(before);
   });
 

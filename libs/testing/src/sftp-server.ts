@@ -1,9 +1,27 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, rmdirSync, Stats, statSync, lstatSync, unlinkSync, writeSync, chmodSync, fchmodSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  Stats,
+  statSync,
+  lstatSync,
+  unlinkSync,
+  writeSync,
+  chmodSync,
+  fchmodSync,
+} from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Server, utils, type Connection, type SFTPWrapper } from 'ssh2';
+import { Server, utils, type Connection, type ParsedKey, type SFTPWrapper } from 'ssh2';
 
 const { OPEN_MODE, STATUS_CODE } = utils.sftp;
 
@@ -11,7 +29,8 @@ const { OPEN_MODE, STATUS_CODE } = utils.sftp;
 export type SftpUser = { username: string; password?: string; publicKey?: string };
 
 /** What the server saw a client do to its files (paths as the client named them). */
-export type SftpOperation = { op: 'open-write'; path: string } | { op: 'rename'; from: string; to: string } | { op: 'setstat'; path: string; mode: number } | { op: 'remove'; path: string };
+export type SftpOperation =
+  { op: 'open-write'; path: string } | { op: 'rename'; from: string; to: string } | { op: 'setstat'; path: string; mode: number } | { op: 'remove'; path: string };
 
 export type SftpServerOptions = {
   users: SftpUser[];
@@ -41,11 +60,11 @@ export class SftpTestServer {
   static async start(options: SftpServerOptions): Promise<SftpTestServer> {
     const root = mkdtempSync(path.join(tmpdir(), 'dispatch-sftp-'));
     const hostKey = utils.generateKeyPairSync('ed25519');
-    const blob = (utils.parseKey(hostKey.public) as ReturnType<typeof utils.parseKey> & { getPublicSSH(): Buffer }).getPublicSSH();
+    const blob = (utils.parseKey(hostKey.public) as ParsedKey).getPublicSSH();
     const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-    let instance: SftpTestServer | undefined;
-    const server = new Server({ hostKeys: [hostKey.private] }, (client) => instance!.serve(client, options));
-    instance = new SftpTestServer(server, root, fingerprint);
+    const server = new Server({ hostKeys: [hostKey.private] });
+    const instance = new SftpTestServer(server, root, fingerprint);
+    server.on('connection', (client) => instance.serve(client, options));
     await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
     return instance;
   }
@@ -133,7 +152,14 @@ export class SftpTestServer {
       sftp.status(reqId, STATUS_CODE.FAILURE, 'Failure');
     };
     const denied = (reqId: number) => sftp.status(reqId, STATUS_CODE.PERMISSION_DENIED, 'Permission denied');
-    const attrsOf = (stats: Stats) => ({ mode: stats.mode, uid: stats.uid, gid: stats.gid, size: stats.size, atime: Math.floor(stats.atimeMs / 1000), mtime: Math.floor(stats.mtimeMs / 1000) });
+    const attrsOf = (stats: Stats) => ({
+      mode: stats.mode,
+      uid: stats.uid,
+      gid: stats.gid,
+      size: stats.size,
+      atime: Math.floor(stats.atimeMs / 1000),
+      mtime: Math.floor(stats.mtimeMs / 1000),
+    });
 
     sftp.on('REALPATH', (reqId, name) => {
       const resolved = clientPathOf(name);

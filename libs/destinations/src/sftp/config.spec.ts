@@ -25,7 +25,9 @@ describe('sftp config', () => {
     expect(problems({ ...VALID, password: undefined, privateKey: plain.private })).toEqual([]);
     const locked = utils.generateKeyPairSync('ed25519', { passphrase: 'open sesame', cipher: 'aes256-ctr', rounds: 16 });
     expect(problems({ ...VALID, password: undefined, privateKey: locked.private, passphrase: 'open sesame' })).toEqual([]);
-    expect(problems({ ...VALID, password: undefined, privateKey: locked.private })).toEqual([{ path: 'privateKey', message: expect.stringMatching(/^is not a private key SSH can use: .*passphrase/) }]);
+    expect(problems({ ...VALID, password: undefined, privateKey: locked.private })).toEqual([
+      { path: 'privateKey', message: expect.stringMatching(/^is not a private key SSH can use: .*passphrase/) },
+    ]);
     expect(problems({ ...VALID, privateKey: plain.public })).toEqual([{ path: 'privateKey', message: 'is not a private key SSH can use: it is a public key' }]);
     const garbage = problems({ ...VALID, privateKey: 'secret-garbage-123' });
     expect(garbage.map((problem) => problem.path)).toEqual(['privateKey']);
@@ -37,7 +39,9 @@ describe('sftp config', () => {
   it('names each bad field: no credentials, the host, port, directory, mode, templates and unknown fields', () => {
     expect(problems({ host: 'files.example', username: 'u', directory: '/in' })).toEqual([{ path: 'password', message: 'give password or privateKey (or both)' }]);
     expect(
-      problems({ ...VALID, host: 'sftp://files.example/x', port: 0, directory: 'in/{event.kind}', mode: '0999', fileName: 'a/b', extra: 1 }).map((problem) => problem.path),
+      problems({ ...VALID, host: 'sftp://files.example/x', port: 0, directory: 'in/{event.kind}', mode: '0999', fileName: 'a/b', extra: 1 }).map(
+        (problem) => problem.path,
+      ),
     ).toEqual(['host', 'port', 'directory', 'directory', 'mode', 'fileName', '']);
     expect(problems({ ...VALID, directory: '/in/../etc' })).toEqual([{ path: 'directory', message: 'directory must not have "." or ".." segments' }]);
     expect(problems({ ...VALID, directory: '/in/{data.region}/{event.type}', host: '[::1]' })).toEqual([]);

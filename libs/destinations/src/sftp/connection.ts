@@ -24,13 +24,14 @@ export function partialName(name: string): string {
  * itself: once lost it stays lost (the sender drops it and opens another on the next attempt).
  */
 export class SftpConnection {
-  private lost = false;
   /** Whether the server takes posix-rename@openssh.com (an atomic rename over an existing file); unknown until tried. */
   private posixRename: boolean | undefined;
 
   private constructor(
     private readonly client: SftpClient,
     private readonly socket: Socket,
+    /** Set once the connection ends, fails or is closed. */
+    private readonly state: { lost: boolean },
     /** The server's host key fingerprint, and whether it was trusted on first use by this connection. */
     readonly hostKey: { fingerprint: string; firstUse: boolean },
   ) {}
@@ -43,11 +44,11 @@ export class SftpConnection {
   static async open(config: SftpConfig, options: OpenOptions): Promise<SftpConnection> {
     const refusal = options.egress.hostRefusal(config.host);
     if (refusal) throw refusal;
-    let connection: SftpConnection | undefined;
+    const state = { lost: false };
     let refusedKey: HostKeyRefusedError | undefined;
     let hostKey: { fingerprint: string; firstUse: boolean } | undefined;
     let failure: Error | undefined;
-    const lose = () => connection?.markLost();
+    const lose = () => (state.lost = true);
     const client = new SftpClient(`dispatch-${options.destinationId}`, { error: lose, end: lose, close: lose });
     // ssh2's own error, with its level, before the client rewords it.
     client.on('error', (error: Error) => (failure ??= error));
@@ -78,16 +79,11 @@ export class SftpConnection {
       socket.destroy();
       throw refusedKey ?? failure ?? error;
     }
-    connection = new SftpConnection(client, socket, hostKey!);
-    return connection;
+    return new SftpConnection(client, socket, state, hostKey!);
   }
 
   get isLost(): boolean {
-    return this.lost;
-  }
-
-  private markLost(): void {
-    this.lost = true;
+    return this.state.lost;
   }
 
   /** Whether `directory` exists (and is a directory). */
@@ -111,7 +107,7 @@ export class SftpConnection {
       await this.rename(partial, target);
     } catch (error) {
       content.destroy();
-      if (!this.lost) await this.client.delete(partial, true).catch(() => undefined);
+      if (!this.state.lost) await this.client.delete(partial, true).catch(() => undefined);
       throw error;
     }
     return target;
@@ -122,7 +118,7 @@ export class SftpConnection {
     try {
       await this.step('mkdir', directory, () => this.client.mkdir(directory, true));
     } catch (error) {
-      if (this.lost || !(await this.directoryExists(directory).catch(() => false))) throw error;
+      if (this.state.lost || !(await this.directoryExists(directory).catch(() => false))) throw error;
     }
   }
 
@@ -145,7 +141,7 @@ export class SftpConnection {
     try {
       await this.step('rename', to, () => this.client.rename(from, to));
     } catch (error) {
-      if (this.lost || (await this.client.exists(to).catch(() => false)) === false) throw error;
+      if (this.state.lost || (await this.client.exists(to).catch(() => false)) === false) throw error;
       await this.step('remove', to, () => this.client.delete(to, true));
       await this.step('rename', to, () => this.client.rename(from, to));
     }
@@ -156,13 +152,13 @@ export class SftpConnection {
     try {
       return await work();
     } catch (error) {
-      throw new SftpOperationError(operation, path, error, this.lost);
+      throw new SftpOperationError(operation, path, error, this.state.lost);
     }
   }
 
   /** Closes (once, however often it is called); never throws. */
   async close(): Promise<void> {
-    this.lost = true;
+    this.state.lost = true;
     const ended = this.client.end().catch(() => undefined);
     await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     this.socket.destroy();

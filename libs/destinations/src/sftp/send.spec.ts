@@ -40,7 +40,10 @@ describe('the sftp sender', () => {
     const { sut, request, signal } = setup({ directory: '/in/{event.type}', mode: '0604' });
     const sent = request({ total: 3 });
     const result = await sut.send(sent, signal());
-    expect(result).toMatchObject({ verdict: 'delivered', reply: `wrote /in/report.ready/${sent.event.id}.json (${readFileSync(server.local(`/in/report.ready/${sent.event.id}.json`)).length} bytes)` });
+    expect(result).toMatchObject({
+      verdict: 'delivered',
+      reply: `wrote /in/report.ready/${sent.event.id}.json (${readFileSync(server.local(`/in/report.ready/${sent.event.id}.json`)).length} bytes)`,
+    });
     const file = server.local(`/in/report.ready/${sent.event.id}.json`);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ id: sent.event.id, type: 'report.ready', timestamp: '2026-01-02T03:04:05.000Z', data: { total: 3 } });
     expect(statSync(file).mode & 0o777).toBe(0o604);
@@ -86,9 +89,15 @@ describe('the sftp sender', () => {
     const { sut, request, signal } = setup();
     const other = `SHA256:${'A'.repeat(43)}`;
     const wrong = await sut.send({ ...request(), config: { ...request().config, hostKeySha256: other } }, signal());
-    expect(wrong).toMatchObject({ verdict: 'permanent', error: `the server 127.0.0.1 showed host key ${server.hostKeySha256}, not the pinned ${other}: the server's key changed, or this is not the server (hostKeySha256)` });
+    expect(wrong).toMatchObject({
+      verdict: 'permanent',
+      error: `the server 127.0.0.1 showed host key ${server.hostKeySha256}, not the pinned ${other}: the server's key changed, or this is not the server (hostKeySha256)`,
+    });
     const unpinned = { ...request().config, hostKeySha256: undefined };
-    expect(await sut.send({ ...request(), config: unpinned }, signal())).toMatchObject({ verdict: 'permanent', error: expect.stringContaining(`showed host key ${server.hostKeySha256}, which is not pinned`) });
+    expect(await sut.send({ ...request(), config: unpinned }, signal())).toMatchObject({
+      verdict: 'permanent',
+      error: expect.stringContaining(`showed host key ${server.hostKeySha256}, which is not pinned`),
+    });
     const trusted = await sut.send({ ...request(), config: { ...unpinned, trustOnFirstUse: true } }, signal());
     expect(trusted).toMatchObject({ verdict: 'delivered', reply: expect.stringContaining(`host key ${server.hostKeySha256} trusted on first use`) });
     await sut.close();
@@ -98,7 +107,10 @@ describe('the sftp sender', () => {
     const { sut, request, signal } = setup();
     writeFileSync(server.local('/in/.keep'), '');
     const before = server.operations.length;
-    expect(await sut.test(request(), signal())).toMatchObject({ verdict: 'delivered', reply: `connected as dispatch, host key ${server.hostKeySha256}; directory /in exists` });
+    expect(await sut.test(request(), signal())).toMatchObject({
+      verdict: 'delivered',
+      reply: `connected as dispatch, host key ${server.hostKeySha256}; directory /in exists`,
+    });
     expect(await sut.test({ ...request(), config: { ...request().config, directory: '/nowhere', createDirectories: false } }, signal())).toMatchObject({
       verdict: 'permanent',
       error: 'directory /nowhere does not exist (and createDirectories is false)',

@@ -28,8 +28,18 @@ export const contract: KindContract = {
     const { server, password } = peer as SftpPeer;
     return { host: peer.address.host, port: peer.address.port, username: USERNAME, password, hostKeySha256: server.hostKeySha256, directory: DIRECTORY };
   },
-  invalidConfig: { config: { host: 'sftp://files.example', port: 70_000, username: 'u', password: 'p', directory: 'relative/dir', mode: '999' }, paths: ['host', 'port', 'directory', 'mode'] },
+  invalidConfig: {
+    config: { host: 'sftp://files.example', port: 70_000, username: 'u', password: 'p', directory: 'relative/dir', mode: '999' },
+    paths: ['host', 'port', 'directory', 'mode'],
+  },
   blockedConfig: { config: { host: '169.254.169.254', username: 'u', password: 'p', directory: '/in' }, paths: ['host'] },
-  unreachableConfig: (closedPort) => ({ host: '127.0.0.1', port: closedPort, username: USERNAME, password: 'p', hostKeySha256: `SHA256:${'A'.repeat(43)}`, directory: DIRECTORY }),
+  unreachableConfig: (closedPort) => ({
+    host: '127.0.0.1',
+    port: closedPort,
+    username: USERNAME,
+    password: 'p',
+    hostKeySha256: `SHA256:${'A'.repeat(43)}`,
+    directory: DIRECTORY,
+  }),
   credentials: (peer) => ({ config: contract.validConfig(peer), secrets: [(peer as SftpPeer).password] }),
 };

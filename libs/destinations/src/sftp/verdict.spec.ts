@@ -16,10 +16,19 @@ describe('what an SFTP failure means', () => {
   const sut = (error: unknown) => sftpFailure(error, 'dispatch');
 
   it('fails for good on a refused login, a bad private key, a refused host key and what the event cannot fill', () => {
-    expect(sut(ssh2.login)).toEqual({ verdict: 'permanent', error: 'the server refused the credentials of user "dispatch": All configured authentication methods failed' });
-    expect(sut(new Error('Cannot parse privateKey: Unsupported key format'))).toEqual({ verdict: 'permanent', error: 'privateKey: Cannot parse privateKey: Unsupported key format' });
+    expect(sut(ssh2.login)).toEqual({
+      verdict: 'permanent',
+      error: 'the server refused the credentials of user "dispatch": All configured authentication methods failed',
+    });
+    expect(sut(new Error('Cannot parse privateKey: Unsupported key format'))).toEqual({
+      verdict: 'permanent',
+      error: 'privateKey: Cannot parse privateKey: Unsupported key format',
+    });
     expect(sut(new HostKeyRefusedError('SHA256:seen', null, 'files.example'))).toMatchObject({ verdict: 'permanent' });
-    expect(sut(new TemplateError("the event's data has no value at {data.region}"))).toEqual({ verdict: 'permanent', error: "directory: the event's data has no value at {data.region}" });
+    expect(sut(new TemplateError("the event's data has no value at {data.region}"))).toEqual({
+      verdict: 'permanent',
+      error: "directory: the event's data has no value at {data.region}",
+    });
     expect(sut(new DirectoryError('directory "/in/.." must not have "." or ".." segments'))).toMatchObject({ verdict: 'permanent' });
     expect(sut(new UndeliverableFileError('file fil_x does not exist'))).toMatchObject({ verdict: 'permanent' });
   });
@@ -29,18 +38,32 @@ describe('what an SFTP failure means', () => {
     expect(step(2, 'No such file')).toEqual({ verdict: 'permanent', statusCode: 2, error: 'write /in/.a.part: no such file or directory' });
     expect(step(3, 'Permission denied')).toEqual({ verdict: 'permanent', statusCode: 3, error: 'write /in/.a.part: permission denied' });
     expect(step(8, 'Operation unsupported')).toMatchObject({ verdict: 'permanent', statusCode: 8 });
-    expect(step(4, 'Failure')).toEqual({ verdict: 'transient', statusCode: 4, error: 'write /in/.a.part: the server failed without saying why (a full disk, among other causes)' });
+    expect(step(4, 'Failure')).toEqual({
+      verdict: 'transient',
+      statusCode: 4,
+      error: 'write /in/.a.part: the server failed without saying why (a full disk, among other causes)',
+    });
     const mkdir = Object.assign(new Error('mkdir: Bad path: /locked/in permission denied'), { code: 'ERR_BAD_PATH' });
-    expect(sut(new SftpOperationError('mkdir', '/locked/in', mkdir, false))).toEqual({ verdict: 'permanent', statusCode: 3, error: 'mkdir /locked/in: permission denied' });
+    expect(sut(new SftpOperationError('mkdir', '/locked/in', mkdir, false))).toEqual({
+      verdict: 'permanent',
+      statusCode: 3,
+      error: 'mkdir /locked/in: permission denied',
+    });
   });
 
   it('retries a refused or lost connection, a timeout and the egress guard', () => {
     expect(sut(ssh2.refused)).toEqual({ verdict: 'transient', error: 'connection error (ECONNREFUSED): connect ECONNREFUSED 127.0.0.1:2222' });
     expect(sut(ssh2.lost)).toEqual({ verdict: 'transient', error: 'connection error: Connection lost before handshake' });
     expect(sut(ssh2.handshakeTimeout)).toEqual({ verdict: 'transient', error: 'timeout: Timed out while waiting for handshake' });
-    expect(sut(new DOMException('The attempt took longer than 100 ms', 'TimeoutError'))).toEqual({ verdict: 'transient', error: 'timeout: The attempt took longer than 100 ms' });
+    expect(sut(new DOMException('The attempt took longer than 100 ms', 'TimeoutError'))).toEqual({
+      verdict: 'transient',
+      error: 'timeout: The attempt took longer than 100 ms',
+    });
     const reset = Object.assign(new Error('_put: Remote host has reset the connection'), { code: 'ECONNRESET' });
-    expect(sut(new SftpOperationError('write', '/in/.a.part', reset, true))).toEqual({ verdict: 'transient', error: 'write /in/.a.part: connection error (ECONNRESET): _put: Remote host has reset the connection' });
+    expect(sut(new SftpOperationError('write', '/in/.a.part', reset, true))).toEqual({
+      verdict: 'transient',
+      error: 'write /in/.a.part: connection error (ECONNRESET): _put: Remote host has reset the connection',
+    });
     const refusal = Object.assign(new Error('10.0.0.1 is not an allowed address: …'), { code: 'EGRESS_NOT_ALLOWED' });
     expect(sut(refusal)).toEqual({ verdict: 'transient', error: 'connection error (EGRESS_NOT_ALLOWED): 10.0.0.1 is not an allowed address: …' });
   });

@@ -35,7 +35,14 @@ export class SftpOperationError extends Error {
     const failure = (typeof cause === 'object' && cause !== null ? cause : {}) as { code?: unknown; message?: string };
     // ssh2-sftp-client reports a missing directory of mkdir -p, and a refused MKDIR, as a bad path.
     const badPath = failure.code === 'ERR_BAD_PATH' || failure.code === 'ENOENT';
-    const status = typeof failure.code === 'number' ? failure.code : badPath ? (/permission denied/.test(failure.message ?? '') ? STATUS.PERMISSION_DENIED : STATUS.NO_SUCH_FILE) : undefined;
+    const status =
+      typeof failure.code === 'number'
+        ? failure.code
+        : badPath
+          ? /permission denied/.test(failure.message ?? '')
+            ? STATUS.PERMISSION_DENIED
+            : STATUS.NO_SUCH_FILE
+          : undefined;
     const reason = status !== undefined ? (STATUS_WORDS[status] ?? `SFTP status ${status}`) : describeError(cause);
     super(`${operation} ${path}: ${reason}`);
     this.name = 'SftpOperationError';
@@ -67,8 +74,7 @@ export function sftpFailure(error: unknown, username: string): Pick<SendResult, 
   }
   if (error instanceof DOMException && error.name === 'TimeoutError') return { verdict: 'transient', error: `timeout: ${error.message}` };
   const failure = error as Ssh2Error;
-  if (failure?.level === 'client-authentication')
-    return { verdict: 'permanent', error: `the server refused the credentials of user "${username}": ${failure.message}` };
+  if (failure?.level === 'client-authentication') return { verdict: 'permanent', error: `the server refused the credentials of user "${username}": ${failure.message}` };
   if (failure?.level === 'client-timeout') return { verdict: 'transient', error: `timeout: ${failure.message}` };
   if (/^(Cannot parse privateKey|privateKey value does not contain)/.test(failure?.message ?? ''))
     return { verdict: 'permanent', error: `privateKey: ${failure.message}` };
