@@ -6,8 +6,8 @@ const address = z.email({ error: 'must be an email address' }).max(320);
 
 /** What every email transport shares: who it is from and to, the subject, and how the file travels. */
 const message = {
-  from: address.describe('The sender address (with SendGrid, Resend and SES, one the provider has verified)'),
-  to: z.array(address).min(1, { error: 'must name at least one recipient' }).max(50),
+  from: address.describe('The sender address (with SendGrid, Resend and SES, one the provider has verified)').meta({ examples: ['dispatch@example.com'] }),
+  to: z.array(address).min(1, { error: 'must name at least one recipient' }).max(50).describe('The recipients (1 to 50), all on one email'),
   subject: templateSchema('subject').default('{event.type}').describe('A template: {event.type}, {event.id}, {organization}, {data.<path>}'),
   attach: z.boolean().default(true).describe('true: the file is attached; false: its text is the body of the email (text files only)'),
   fileName: fileNameSchema,
@@ -23,11 +23,19 @@ const apiKey = z.string().min(1).max(4096);
 
 export const smtpConfigSchema = z
   .object({
-    transport: z.literal('smtp'),
-    host: z.string().min(1).max(253),
+    transport: z.literal('smtp').describe('How the email is sent: smtp, sendgrid, resend or ses'),
+    host: z
+      .string()
+      .min(1)
+      .max(253)
+      .meta({ examples: ['smtp.example.com'] }),
     port: z.int().min(1).max(65_535).default(587),
     secure: z.boolean().default(false).describe('true: TLS from the start (port 465); false: STARTTLS when the server offers it'),
-    requireTls: z.boolean().default(false).describe('With secure false: send nothing (no login, no mail) unless the server offers STARTTLS'),
+    requireTls: z
+      .boolean()
+      .default(false)
+      .meta({ title: 'Require TLS' })
+      .describe('With secure false: send nothing (no login, no mail) unless the server offers STARTTLS'),
     username: z.string().min(1).max(1024).optional(),
     password: z.string().max(1024).optional(),
     ...message,
@@ -42,9 +50,10 @@ export const sesConfigSchema = z
     region: z
       .string()
       .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { error: 'must be an AWS region such as eu-west-1' })
-      .max(32),
-    accessKeyId: z.string().min(1).max(128).describe('The access key id of an IAM user or role allowed ses:SendEmail'),
-    apiKey: apiKey.describe('The secret access key that goes with accessKeyId'),
+      .max(32)
+      .meta({ examples: ['eu-west-1'] }),
+    accessKeyId: z.string().min(1).max(128).meta({ title: 'Access key id' }).describe('The access key id of an IAM user or role allowed ses:SendEmail'),
+    apiKey: apiKey.describe('The secret access key that goes with accessKeyId').meta({ title: 'Secret access key' }),
     endpoint,
     ...message,
   })
