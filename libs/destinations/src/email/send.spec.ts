@@ -1,5 +1,5 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { AddressInfo, createServer as createNetServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -168,6 +168,18 @@ describe('the email sender over SMTP', () => {
       error: expect.stringContaining('ECONNREFUSED'),
     });
     await sut.close();
+  });
+
+  it('records a timeout, as transient, when the server takes the connection but never greets', async () => {
+    const silent = createNetServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const sut = new EmailSender({ timeoutMs: 300, replyMaxBytes: 1_024, egress: LOOPBACK, files: emptyFileStore() });
+    const { request } = setup();
+    const result = await sut.send(request({ transport: 'smtp', host: '127.0.0.1', port: (silent.address() as AddressInfo).port }), live());
+    expect(result).toMatchObject({ verdict: 'transient', error: expect.stringMatching(/^timeout/) });
+    expect(result.durationMs).toBeLessThan(2_000);
+    await sut.close();
+    await new Promise((resolve) => silent.close(resolve));
   });
 
   it('tests by logging in on a connection of its own, sending nothing', async () => {
