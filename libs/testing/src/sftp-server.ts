@@ -47,6 +47,8 @@ export type SftpServerOptions = {
  */
 export class SftpTestServer {
   readonly operations: SftpOperation[] = [];
+  /** How many bytes clients have written to files, all told. */
+  bytesWritten = 0;
   private readonly connections = new Set<Connection>();
   private readonly listeners: (() => void)[] = [];
 
@@ -199,7 +201,7 @@ export class SftpTestServer {
     sftp.on('WRITE', (reqId, handle, offset, data) => {
       const open = handleOf(handle);
       if (!open) return sftp.status(reqId, STATUS_CODE.FAILURE, 'Bad handle');
-      answer(reqId, () => writeSync(open.fd, data, 0, data.length, offset));
+      answer(reqId, () => (this.bytesWritten += writeSync(open.fd, data, 0, data.length, offset)));
     });
     sftp.on('READ', (reqId, handle, offset, length) => {
       const open = handleOf(handle);

@@ -1,8 +1,11 @@
-import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { utils } from 'ssh2';
 import { retryPolicySchema } from '@dispatch/domain';
 import { emptyFileStore, SftpTestServer } from '@dispatch/testing';
 import { EgressGuard } from '../egress';
+import type { FileStore } from '../files/file-store';
 import type { SendRequest } from '../kind';
 import { SftpConfig, sftpConfigSchema } from './config';
 import { SftpSender } from './send';
@@ -61,6 +64,45 @@ describe('the sftp sender', () => {
     expect((await sut.send(request({ content: 'one' }), signal())).verdict).toBe('delivered');
     expect((await sut.send(request({ content: 'two' }), signal())).verdict).toBe('delivered');
     expect(readFileSync(server.local('/in/latest.txt'), 'utf8')).toBe('two');
+    await sut.close();
+  });
+
+  it('delivers attempts of one destination made at the same time over its one connection', async () => {
+    const { sut, request, signal } = setup({ directory: '/together' });
+    const requests = Array.from({ length: 12 }, () => request());
+    const results = await Promise.all(requests.map((one) => sut.send(one, signal())));
+    expect(results.map((result) => result.verdict)).toEqual(requests.map(() => 'delivered'));
+    for (const one of requests) expect(JSON.parse(readFileSync(server.local(`/together/${one.event.id}.json`), 'utf8')).id).toBe(one.event.id);
+    await sut.close();
+  });
+
+  it('streams an uploaded file from the file store, reading it no faster than the server takes it', async () => {
+    const size = 48 * 1024 * 1024;
+    const chunk = randomBytes(256 * 1024);
+    const hash = createHash('sha256');
+    let produced = 0;
+    let furthestAhead = 0;
+    const content = new Readable({
+      read() {
+        furthestAhead = Math.max(furthestAhead, produced - server.bytesWritten);
+        if (produced === size) return this.push(null);
+        hash.update(chunk);
+        produced += chunk.length;
+        this.push(chunk);
+      },
+    });
+    const files: FileStore = { size: async () => size, open: async () => content, put: jest.fn(), remove: jest.fn() };
+    const sut = new SftpSender({ timeoutMs: 60_000, replyMaxBytes: 4_096, egress: new EgressGuard(['127.0.0.0/8']), files });
+    const { request } = setup({ fileName: 'big.bin', directory: '/big' });
+    const result = await sut.send(request({ fileId: 'fil_big' }), AbortSignal.timeout(60_000));
+    expect(result).toMatchObject({ verdict: 'delivered', reply: `wrote /big/big.bin (${size} bytes)` });
+    expect(
+      createHash('sha256')
+        .update(readFileSync(server.local('/big/big.bin')))
+        .digest('hex'),
+    ).toBe(hash.digest('hex'));
+    // Read ahead of what the server has written by a few buffers at most, never the whole file.
+    expect(furthestAhead).toBeLessThan(8 * 1024 * 1024);
     await sut.close();
   });
 
