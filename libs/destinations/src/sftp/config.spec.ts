@@ -1,4 +1,4 @@
-import { utils } from 'ssh2';
+import { utils, type ParsedKey } from 'ssh2';
 import { sftpConfigSchema } from './config';
 
 /** The issues zod finds in a config: path and message. */
@@ -32,6 +32,11 @@ describe('sftp config', () => {
     const garbage = problems({ ...VALID, privateKey: 'secret-garbage-123' });
     expect(garbage.map((problem) => problem.path)).toEqual(['privateKey']);
     expect(JSON.stringify(garbage)).not.toContain('secret-garbage-123');
+    // Pasted into a one-line field, which drops its line breaks: read all the same.
+    const oneLine = plain.private.replace(/\r?\n/g, '');
+    expect(problems({ ...VALID, privateKey: oneLine })).toEqual([]);
+    const restored = utils.parseKey(sftpConfigSchema.parse({ ...VALID, privateKey: oneLine }).privateKey!) as ParsedKey;
+    expect(restored.getPublicSSH()).toEqual((utils.parseKey(plain.private) as ParsedKey).getPublicSSH());
     // Sent back as "********" (keep the stored key): not read again.
     expect(problems({ ...VALID, privateKey: '********', passphrase: '********' })).toEqual([]);
   });

@@ -15,6 +15,20 @@ export function directoryProblem(directory: string): string | null {
   return null;
 }
 
+const KEY_BLOCK = /^\s*(-----BEGIN [A-Z0-9 ]+-----)\s*([A-Za-z0-9+/=\s]+?)\s*(-----END [A-Z0-9 ]+-----)\s*$/;
+
+/**
+ * A key given on one line (a form's password field drops line breaks) as SSH reads keys: its
+ * BEGIN and END lines, and the base64 between them in lines of 70 characters. Any other text
+ * stays as it is.
+ */
+function withLineBreaks(key: string): string {
+  const block = key.includes('\n') ? null : KEY_BLOCK.exec(key);
+  if (!block) return key;
+  const body = block[2].replace(/\s+/g, '');
+  return `${block[1]}\n${body.match(/.{1,70}/g)!.join('\n')}\n${block[3]}\n`;
+}
+
 export const sftpConfigSchema = z
   .object({
     host: z
@@ -26,7 +40,7 @@ export const sftpConfigSchema = z
     port: z.number().int().min(1).max(65_535).default(22),
     username: z.string().min(1).max(255),
     password: z.string().min(1).max(1024).optional(),
-    privateKey: z.string().min(1).max(16_384).optional().describe('A private key, PEM or OpenSSH text (-----BEGIN … PRIVATE KEY-----)'),
+    privateKey: z.string().min(1).max(16_384).transform(withLineBreaks).optional().describe('A private key, PEM or OpenSSH text (-----BEGIN … PRIVATE KEY-----)'),
     passphrase: z.string().min(1).max(1024).optional().describe("The private key's passphrase, when it is encrypted"),
     hostKeySha256: z
       .string()
