@@ -36,33 +36,45 @@ export const sftpConfigSchema = z
       .min(1)
       .max(253)
       .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._:-]+)$/, 'must be a host name or an IP address (no scheme, port or path)')
-      .describe('The SFTP server: a host name or an IP address'),
+      .describe('The SFTP server: a host name or an IP address')
+      .meta({ examples: ['sftp.example.com'] }),
     port: z.number().int().min(1).max(65_535).default(22),
     username: z.string().min(1).max(255),
     password: z.string().min(1).max(1024).optional(),
-    privateKey: z.string().min(1).max(16_384).transform(withLineBreaks).optional().describe('A private key, PEM or OpenSSH text (-----BEGIN … PRIVATE KEY-----)'),
+    privateKey: z
+      .string()
+      .min(1)
+      .max(16_384)
+      .transform(withLineBreaks)
+      .optional()
+      .describe('A private key, PEM or OpenSSH text (-----BEGIN … PRIVATE KEY-----)')
+      .meta({ title: 'Private key' }),
     passphrase: z.string().min(1).max(1024).optional().describe("The private key's passphrase, when it is encrypted"),
     hostKeySha256: z
       .string()
       .regex(FINGERPRINT, 'must be a SHA-256 host key fingerprint as `ssh-keyscan host | ssh-keygen -lf -` prints it (SHA256: and 43 base64 characters)')
       .transform((fingerprint) => `SHA256:${FINGERPRINT.exec(fingerprint)![1]}`)
       .optional()
-      .describe("The server's host key fingerprint: any other key is refused"),
+      .describe("The server's host key fingerprint (ssh-keyscan host | ssh-keygen -lf -): any other key is refused")
+      .meta({ title: 'Host key (SHA-256)', examples: ['SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s'] }),
     trustOnFirstUse: z
       .boolean()
       .default(false)
-      .describe('Without hostKeySha256: trust the first host key each worker process sees, and refuse any other after it. Off: an unpinned key is refused'),
+      .describe('Without hostKeySha256: trust the first host key each worker process sees, and refuse any other after it. Off: an unpinned key is refused')
+      .meta({ title: 'Trust on first use' }),
     directory: templateSchema('directory')
       .superRefine((template, context) => {
         const problem = directoryProblem(template.replace(/\{[^{}]*\}/g, 'x'));
         if (problem) context.addIssue({ code: 'custom', message: `directory ${problem}` });
       })
-      .describe('The absolute directory files are written to; a template ({event.type}, {data.<path>}…)'),
+      .describe('The absolute directory files are written to; a template ({event.type}, {data.<path>}…)')
+      .meta({ examples: ['/incoming/{event.type}'] }),
     createDirectories: z.boolean().default(true).describe('Create the directory (and its parents) when it does not exist'),
     mode: z
       .string()
       .regex(/^0?[0-7]{3}$/, 'must be an octal file mode such as "0640"')
-      .default('0640'),
+      .default('0640')
+      .describe("The file's permissions, octal"),
     fileName: fileNameSchema,
   })
   .strict()
