@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { utils } from 'ssh2';
 import { retryPolicySchema } from '@dispatch/domain';
-import { emptyFileStore, SftpTestServer } from '@dispatch/testing';
+import { emptyFileStore, SftpTestServer, TcpProxy } from '@dispatch/testing';
 import { EgressGuard } from '../egress';
 import type { FileStore } from '../files/file-store';
 import type { SendRequest } from '../kind';
@@ -143,6 +143,16 @@ describe('the sftp sender', () => {
     const trusted = await sut.send({ ...request(), config: { ...unpinned, trustOnFirstUse: true } }, signal());
     expect(trusted).toMatchObject({ verdict: 'delivered', reply: expect.stringContaining(`host key ${server.hostKeySha256} trusted on first use`) });
     await sut.close();
+  });
+
+  it('retries a server that takes the connection but answers nothing, as a timeout', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    proxy.stall();
+    const sut = new SftpSender({ timeoutMs: 300, replyMaxBytes: 4_096, egress: new EgressGuard(['127.0.0.0/8']), files: emptyFileStore() });
+    const { request } = setup({ port: proxy.port });
+    expect(await sut.send(request(), AbortSignal.timeout(5_000))).toMatchObject({ verdict: 'transient', error: expect.stringMatching(/^timeout: /) });
+    await sut.close();
+    await proxy.close();
   });
 
   it('tests by connecting and looking at the directory, writing nothing', async () => {
