@@ -9,6 +9,7 @@ const HOST_KEY = Buffer.from('a host key blob');
 
 jest.mock('ssh2-sftp-client', () =>
   jest.fn().mockImplementation(() => ({
+    client: { setMaxListeners: jest.fn() },
     on: jest.fn(),
     connect: jest.fn(async (options: { hostVerifier: (key: Buffer) => boolean; sock: { destroy(): void } }) => {
       options.sock.destroy();

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { connect as tcpConnect, Socket } from 'node:net';
 import { posix } from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
@@ -50,6 +51,9 @@ export class SftpConnection {
     let failure: Error | undefined;
     const lose = () => (state.lost = true);
     const client = new SftpClient(`dispatch-${options.destinationId}`, { error: lose, end: lose, close: lose });
+    // The client listens to its SSH connection once per operation in flight, and attempts share
+    // the connection: as many listeners as attempts run at once, each removed when its operation ends.
+    (client as unknown as { client: EventEmitter }).client.setMaxListeners(0);
     // ssh2's own error, with its level, before the client rewords it.
     client.on('error', (error: Error) => (failure ??= error));
     // Names are resolved by the guard's lookup: the address checked is the one connected to.
