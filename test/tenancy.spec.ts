@@ -59,6 +59,7 @@ const matrix: Record<string, Row> = {
     ok: 202,
     request: () => ({ path: '/v1/events', body: { id: uniqueId('evt_matrix'), type: 'nobody.wants', data: {} } }),
   },
+  'GET /v1/deliveries/:id/downloads': { needs: 'read', object: true, ok: 200, request: (o) => ({ path: `/v1/deliveries/${o.deliveryId}/downloads` }) },
   'POST /v1/files': {
     needs: 'produce',
     object: false,

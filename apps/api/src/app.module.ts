@@ -3,7 +3,8 @@ import { APP_FILTER } from '@nestjs/core';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { EgressGuard, FILE_STORE, FileStore, FilesystemFileStore, Senders } from '@dispatch/destinations';
+import { DownloadTokens, EgressGuard, FILE_STORE, FileStore, FilesystemFileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
+import { DownloadLinkRepository } from '@dispatch/db';
 import { DatabaseModule } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { QueueModule } from '@dispatch/queue';
@@ -45,6 +46,8 @@ import { BoardRetries } from './operations/board-retries';
 import { DeliveryMetricsController } from './metrics/delivery-metrics.controller';
 import { FilesController } from './files/files.controller';
 import { UploadFile } from './files/upload-file';
+import { DeliveryDownloadsController, PublicDownloadsController } from './downloads/downloads.controller';
+import { DownloadLinksReader } from './downloads/download-links.reader';
 
 @Module({})
 export class AppModule {
@@ -64,6 +67,8 @@ export class AppModule {
         DestinationKindsController,
         EventsController,
         FilesController,
+        PublicDownloadsController,
+        DeliveryDownloadsController,
         DeliveriesController,
         ReplaysController,
         DeliveryMetricsController,
@@ -84,10 +89,12 @@ export class AppModule {
           useFactory: (c: DispatchConfig) => new EgressGuard(c.egressAllow),
         },
         { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new FilesystemFileStore(c.files.directory) },
+        { provide: DownloadTokens, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new DownloadTokens(c.encryption) },
         {
           provide: Senders,
-          inject: [DISPATCH_CONFIG, EgressGuard, FILE_STORE],
-          useFactory: (c: DispatchConfig, egress: EgressGuard, files: FileStore) => new Senders({ ...c.attempts, egress, files }),
+          inject: [DISPATCH_CONFIG, EgressGuard, FILE_STORE, DownloadLinkRepository, DownloadTokens],
+          useFactory: (c: DispatchConfig, egress: EgressGuard, files: FileStore, links: DownloadLinkRepository, tokens: DownloadTokens) =>
+            new Senders({ ...c.attempts, egress, files, downloads: new RecordedDownloadLinks((link) => links.record(link), tokens, c.publicUrl) }),
         },
         ApiKeyAuthenticator,
         ApiKeyGuard,
@@ -113,6 +120,7 @@ export class AppModule {
         RevokeApiKey,
         CreateOrganization,
         UploadFile,
+        DownloadLinksReader,
       ],
     };
   }

@@ -1,10 +1,10 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DatabaseModule } from '@dispatch/db';
+import { DatabaseModule, DownloadLinkRepository } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
-import { EgressGuard, FILE_STORE, FileStore, FilesystemFileStore, Senders } from '@dispatch/destinations';
+import { DownloadTokens, EgressGuard, FILE_STORE, FileStore, FilesystemFileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
 import { OperationalEvents } from './alerts/operational-events';
 import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
@@ -20,6 +20,7 @@ import { WorkerMetrics } from './operations/worker-metrics';
 import { MaintenanceSchedule } from './reconciler/maintenance-schedule';
 import { ReconcileDeliveries } from './reconciler/reconcile-deliveries';
 import { RetentionSweep } from './reconciler/retention-sweep';
+import { ExpiredDownloads } from './reconciler/expired-downloads';
 import { AutoDisable } from './reconciler/auto-disable';
 import { DestinationSupervisor } from './supervisor/destination-supervisor';
 
@@ -43,9 +44,16 @@ export class WorkerModule {
         { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new FilesystemFileStore(c.files.directory) },
         {
           provide: Senders,
-          inject: [DISPATCH_CONFIG, FILE_STORE],
-          useFactory: (c: DispatchConfig, files: FileStore) => new Senders({ ...c.attempts, egress: new EgressGuard(c.egressAllow), files }),
+          inject: [DISPATCH_CONFIG, FILE_STORE, DownloadLinkRepository],
+          useFactory: (c: DispatchConfig, files: FileStore, links: DownloadLinkRepository) =>
+            new Senders({
+              ...c.attempts,
+              egress: new EgressGuard(c.egressAllow),
+              files,
+              downloads: new RecordedDownloadLinks((link) => links.record(link), new DownloadTokens(c.encryption), c.publicUrl),
+            }),
         },
+        ExpiredDownloads,
         AttemptObservers,
         OperationalEvents,
         OpenCircuits,

@@ -59,6 +59,7 @@ describe('configuration', () => {
     ['DISPATCH_QUEUES_ALLOW_RETRIES', 'yes'],
     ['DISPATCH_RETENTION_DAYS', '-1'],
     ['DISPATCH_FILES_MAX_BYTES', '0'],
+    ['DISPATCH_PUBLIC_URL', 'ftp://example.com'],
     ['DISPATCH_RETENTION_DAYS', '1.5'],
     ['DISPATCH_RETENTION_DAYS', '36501'],
     ['DISPATCH_RETENTION_BATCH', '0'],
@@ -205,6 +206,7 @@ describe('configuration', () => {
       alerts: { evaluateMs: readme('DISPATCH_ALERTS_EVALUATE_MS') as number },
       egressAllow: readme('DISPATCH_EGRESS_ALLOW') === undefined ? [] : ['a README default the code does not know'],
       files: { directory: readme('DISPATCH_FILES_DIR') as string, maxBytes: readme('DISPATCH_FILES_MAX_BYTES') as number },
+      publicUrl: String(readme('DISPATCH_PUBLIC_URL') ?? `http://localhost:${readme('PORT')}`),
       trustedProxies: readme('DISPATCH_TRUST_PROXY') === undefined ? [] : ['a README default the code does not know'],
       retention: {
         days: readme('DISPATCH_RETENTION_DAYS') as number,

@@ -105,6 +105,10 @@ const environmentSchema = z.object({
   DISPATCH_EGRESS_ALLOW: cidrList,
   DISPATCH_FILES_DIR: z.string().min(1).default('.dispatch/files'),
   DISPATCH_FILES_MAX_BYTES: integer(100 * 1024 * 1024),
+  DISPATCH_PUBLIC_URL: z.preprocess(
+    (text) => (text === '' ? undefined : text),
+    z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).optional(),
+  ),
   DISPATCH_TRUST_PROXY: cidrList,
   DISPATCH_NATS_URL: z.preprocess((text) => (text === '' ? undefined : text), z.string().url().optional()),
   DISPATCH_NATS_INGEST_STREAM: z
@@ -159,6 +163,8 @@ export type DispatchConfig = Readonly<{
   egressAllow: readonly string[];
   /** Where uploaded files are kept (`POST /v1/files`), for the deliveries that send them. */
   files: Readonly<{ directory: string; maxBytes: number }>;
+  /** Where clients reach the API, for the links it hands out (download links): no trailing slash. */
+  publicUrl: string;
   /** CIDRs of the proxies in front of the API whose `X-Forwarded-For` names the client (for the per-address rate limit); empty: none. */
   trustedProxies: readonly string[];
   /**
@@ -216,6 +222,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
     files: { directory: e.DISPATCH_FILES_DIR, maxBytes: e.DISPATCH_FILES_MAX_BYTES },
+    publicUrl: (e.DISPATCH_PUBLIC_URL ?? `http://${e.HOST === '0.0.0.0' || e.HOST === '::' ? 'localhost' : e.HOST}:${e.PORT}`).replace(/\/+$/, ''),
     trustedProxies: e.DISPATCH_TRUST_PROXY,
     retention: { days: e.DISPATCH_RETENTION_DAYS, batch: e.DISPATCH_RETENTION_BATCH, sweepMs: e.DISPATCH_RETENTION_SWEEP_MS },
     autoDisableAfterMs: e.DISPATCH_AUTO_DISABLE_AFTER_MS,

@@ -17,6 +17,7 @@ import { AlertRepository } from './alerts';
 import { DeliveryMetricsRepository } from './delivery-metrics';
 import { IngestRejectionRepository } from './ingest-rejections';
 import { FileRepository } from './files';
+import { DownloadLinkRepository } from './download-links';
 
 @Injectable()
 class DatabaseLifecycle implements OnApplicationShutdown {
@@ -54,6 +55,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     { provide: DeliveryMetricsRepository, inject: [Database], useFactory: (database: Database) => new DeliveryMetricsRepository(database) },
     { provide: IngestRejectionRepository, inject: [Database], useFactory: (database: Database) => new IngestRejectionRepository(database) },
     { provide: FileRepository, inject: [Database], useFactory: (database: Database) => new FileRepository(database) },
+    { provide: DownloadLinkRepository, inject: [Database], useFactory: (database: Database) => new DownloadLinkRepository(database) },
   ],
   exports: [
     Database,
@@ -74,6 +76,7 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     DeliveryMetricsRepository,
     IngestRejectionRepository,
     FileRepository,
+    DownloadLinkRepository,
   ],
 })
 export class DatabaseModule {}

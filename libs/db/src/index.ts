@@ -41,3 +41,4 @@ export * from './batcher';
 export * from './delivery-metrics';
 export * from './ingest-rejections';
 export * from './files';
+export * from './download-links';

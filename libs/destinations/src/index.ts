@@ -7,3 +7,4 @@ export * from './settings';
 export * from './stored-secrets';
 export * from './messages';
 export * from './files';
+export * from './download';

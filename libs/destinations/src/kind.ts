@@ -15,7 +15,26 @@ export type SenderDeps = {
   egress: EgressGuard;
   /** The files producers uploaded (`POST /v1/files`), which file kinds deliver (`data.fileId`). */
   files: FileStore;
+  /** Records the links `download` destinations hand out; absent where no link can be made (a unit test). */
+  downloads?: DownloadLinks;
 };
+
+/** A download link to make: a file already in the file store, for one delivery. */
+export type NewDownloadLink = {
+  organizationId: string;
+  deliveryId: string;
+  fileId: string;
+  name: string;
+  contentType: string;
+  size: number;
+  expiresAt: Date;
+  maxDownloads: number | null;
+};
+
+/** Makes download links: records one and answers its public URL (`<DISPATCH_PUBLIC_URL>/d/<token>`). */
+export interface DownloadLinks {
+  create(link: NewDownloadLink): Promise<{ url: string }>;
+}
 
 /** A host a destination's config makes Dispatch connect to, and the config field (dotted path) that names it. */
 export type Endpoint = { path: string; host: string };

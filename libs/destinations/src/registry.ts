@@ -7,9 +7,10 @@ import { rabbitmqKind } from './rabbitmq';
 import { storageKind } from './storage';
 import { emailKind } from './email';
 import { sftpKind } from './sftp';
+import { downloadKind } from './download';
 
 /** Every kind this deployment delivers to: one line each. */
-export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind, emailKind, sftpKind, storageKind];
+export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind, emailKind, sftpKind, storageKind, downloadKind];
 
 /** The kind named `kind`, if this deployment has it. */
 export function findKind(kind: string): DestinationKind | undefined {

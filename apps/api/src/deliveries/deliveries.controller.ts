@@ -15,6 +15,7 @@ import { deliverySelectionSchema } from './delivery-selection.schema';
 import { attemptView, deliveryView } from './delivery.view';
 import { ReplayDeliveries } from './replay-deliveries';
 import { RetryDelivery } from './retry-delivery';
+import { DownloadLinksReader } from '../downloads/download-links.reader';
 
 const listQuery = z.object({
   status: z.enum(DELIVERY_STATUSES).optional(),
@@ -37,6 +38,7 @@ export class DeliveriesController {
     private readonly replayDeliveries: ReplayDeliveries,
     private readonly cancelDeliveries: CancelDeliveries,
     private readonly audit: AuditTrail,
+    private readonly downloads: DownloadLinksReader,
   ) {}
 
   @Get()
@@ -73,7 +75,8 @@ export class DeliveriesController {
   async get(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     const delivery = await this.deliveries.find(caller.organizationId, id);
     if (!delivery) throw new NotFoundException(`Delivery ${id} not found`);
-    return { ...deliveryView(delivery), attempts: delivery.attempts.map(attemptView) };
+    const download = await this.downloads.of(caller.organizationId, id);
+    return { ...deliveryView(delivery), attempts: delivery.attempts.map(attemptView), ...(download ? { download } : {}) };
   }
 
   @Post(':id/retry')

@@ -8,6 +8,7 @@ import { ALERTS_JOB, AlertReport, EvaluateAlerts } from '../alerts/evaluate-aler
 import { WorkerMetrics } from '../operations/worker-metrics';
 import { RETENTION_JOB, RetentionReport, RetentionSweep } from './retention-sweep';
 import { AutoDisable } from './auto-disable';
+import { ExpiredDownloads } from './expired-downloads';
 
 const BATCH = 500;
 
@@ -16,7 +17,8 @@ const BATCH = 500;
  * live job (the process died between commit and enqueue, or Redis lost its data) and enqueues
  * them again. Enqueueing is idempotent (job id = delivery id). Each pass also removes from the
  * database the previous signing secrets that have expired, and disables the destinations whose
- * attempts have all failed for DISPATCH_AUTO_DISABLE_AFTER_MS (AutoDisable). Runs as a BullMQ job scheduler on
+ * attempts have all failed for DISPATCH_AUTO_DISABLE_AFTER_MS (AutoDisable), and the files of
+ * expired download links (ExpiredDownloads). Runs as a BullMQ job scheduler on
  * the maintenance queue, so one worker process runs it at a time. The queue's retention jobs
  * are handed to RetentionSweep, its alert evaluation jobs to EvaluateAlerts.
  */
@@ -35,6 +37,7 @@ export class ReconcileDeliveries extends WorkerHost {
     private readonly retention: RetentionSweep,
     private readonly autoDisable: AutoDisable,
     private readonly alerts: EvaluateAlerts,
+    private readonly expiredDownloads: ExpiredDownloads,
     @Inject(DISPATCH_CONFIG) private readonly config: DispatchConfig,
   ) {
     super();
@@ -51,6 +54,7 @@ export class ReconcileDeliveries extends WorkerHost {
     const enqueued = await this.reconcile(now);
     await this.clearExpiredSecrets(now);
     await this.autoDisable.run(now);
+    await this.expiredDownloads.run(now);
     return enqueued;
   }
 
