@@ -7,7 +7,7 @@ import { useSystem } from './system';
 const PUBLIC_URL = 'https://files.dispatch.test';
 
 describe('the download kind', () => {
-  const system = useSystem({ env: { DISPATCH_PUBLIC_URL: PUBLIC_URL } });
+  const system = useSystem({ env: { DISPATCH_PUBLIC_URL: PUBLIC_URL, DISPATCH_RETENTION_DAYS: '30', DISPATCH_RETENTION_SWEEP_MS: '500' } });
   let database: Database;
 
   beforeAll(() => {
@@ -134,6 +134,22 @@ describe('the download kind', () => {
     expect((await system.client.get(`/v1/deliveries/${delivery.id}`)).body.download).toMatchObject({ expired: true, downloads: 1 });
     // The log outlives the file.
     expect((await system.client.get(`/v1/deliveries/${delivery.id}/downloads`)).body.data).toHaveLength(1);
+  });
+
+  it('forgets, by retention, a link that expired before the period, with its log', async () => {
+    const { delivery } = await deliver();
+    expect((await open(delivery.download.url)).status).toBe(200);
+    const [link] = await database.sql<{ id: string; file_id: string }>('SELECT id, file_id FROM download_links WHERE delivery_id = $1', [delivery.id]);
+    await database.sql(`UPDATE download_links SET expires_at = now() - interval '31 days' WHERE id = $1`, [link.id]);
+    await eventually(
+      async () => ((await database.sql('SELECT id FROM download_links WHERE id = $1', [link.id])).length === 0 ? true : undefined),
+      10_000,
+      'the link to be removed',
+    );
+    expect(await database.sql('SELECT id FROM downloads WHERE link_id = $1', [link.id])).toEqual([]);
+    expect(existsSync(path.join(system.config.files.directory, link.file_id))).toBe(false);
+    expect((await open(delivery.download.url)).status).toBe(410);
+    expect((await system.client.get(`/v1/deliveries/${delivery.id}/downloads`)).body.data).toEqual([]);
   });
 
   it('refuses a config outside its bounds, naming each field', async () => {

@@ -78,6 +78,24 @@ export class DownloadLinkRepository {
     });
   }
 
+  /**
+   * Removes up to `limit` links that expired before `cutoff` (retention), with their download
+   * logs; answers the files of those whose file was still kept, for the caller to remove.
+   */
+  async removeExpiredBefore(cutoff: Date, limit: number): Promise<{ removed: number; files: string[] }> {
+    const rows = await this.prisma.$queryRaw<{ file_id: string; file_removed_at: Date | null }[]>`
+      WITH gone AS (
+        DELETE FROM download_links WHERE id IN (
+          SELECT id FROM download_links WHERE expires_at < ${cutoff} ORDER BY expires_at LIMIT ${limit}
+        )
+        RETURNING id, file_id, file_removed_at
+      ), logs AS (
+        DELETE FROM downloads WHERE link_id IN (SELECT id FROM gone)
+      )
+      SELECT file_id, file_removed_at FROM gone`;
+    return { removed: rows.length, files: rows.filter((row) => row.file_removed_at === null).map((row) => row.file_id) };
+  }
+
   async markFilesRemoved(ids: readonly string[], at: Date): Promise<void> {
     await this.prisma.downloadLink.updateMany({ where: { id: { in: [...ids] } }, data: { fileRemovedAt: at } });
   }

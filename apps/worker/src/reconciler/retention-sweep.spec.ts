@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type { DispatchConfig } from '@dispatch/config';
-import type { DeadLetter, FileRepository, IngestRejectionRepository, RetentionBatch, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import type { DeadLetter, DownloadLinkRepository, FileRepository, IngestRejectionRepository, RetentionBatch, RetentionCursor, RetentionRepository } from '@dispatch/db';
 import type { FileStore } from '@dispatch/destinations';
 import type { DeliveryQueues } from '@dispatch/queue';
 import { RETENTION_JOB, RETENTION_RUN_MS, RetentionSweep } from './retention-sweep';
@@ -21,13 +21,24 @@ const batch = (scanned: number, events: number, next: RetentionCursor | null, de
   next,
 });
 
-function setup(options: { days?: number; batches?: RetentionBatch[]; replays?: number[]; files?: string[][]; rejected?: number[]; msPerBatch?: number } = {}) {
+function setup(
+  options: {
+    days?: number;
+    batches?: RetentionBatch[];
+    replays?: number[];
+    files?: string[][];
+    links?: { removed: number; files: string[] }[];
+    rejected?: number[];
+    msPerBatch?: number;
+  } = {},
+) {
   let clock = NOW;
   jest.spyOn(Date, 'now').mockImplementation(() => clock);
   const batches = [...(options.batches ?? [])];
   const replays = [...(options.replays ?? [])];
   const rejected = [...(options.rejected ?? [])];
   const files = [...(options.files ?? [])];
+  const links = [...(options.links ?? [])];
   const mocks = {
     rejections: { removeOlderThan: jest.fn(async (_cutoff: Date, _limit: number): Promise<number> => rejected.shift() ?? 0) },
     repository: {
@@ -39,6 +50,9 @@ function setup(options: { days?: number; batches?: RetentionBatch[]; replays?: n
       removeReplays: jest.fn(async (_organizationId: string, _cutoff: Date, _limit: number): Promise<number> => replays.shift() ?? 0),
     },
     files: { removeUnnamed: jest.fn(async (_organizationId: string, _cutoff: Date, _limit: number): Promise<string[]> => files.shift() ?? []) },
+    downloadLinks: {
+      removeExpiredBefore: jest.fn(async (_cutoff: Date, _limit: number): Promise<{ removed: number; files: string[] }> => links.shift() ?? { removed: 0, files: [] }),
+    },
     store: { remove: jest.fn(async (_id: string): Promise<void> => undefined) },
     queue: { add: jest.fn(async () => ({ id: 'job' })) },
     queues: { discard: jest.fn(async (_destinationId: string, _deliveryId: string): Promise<void> => undefined) },
@@ -54,6 +68,7 @@ function setup(options: { days?: number; batches?: RetentionBatch[]; replays?: n
     mocks.rejections as unknown as IngestRejectionRepository,
     mocks.files as unknown as FileRepository,
     mocks.store as unknown as FileStore,
+    mocks.downloadLinks as unknown as DownloadLinkRepository,
   );
   return { sut, mocks };
 }
@@ -63,7 +78,7 @@ afterEach(() => jest.restoreAllMocks());
 describe('RetentionSweep', () => {
   it('keeps everything when DISPATCH_RETENTION_DAYS is 0', async () => {
     const { sut, mocks } = setup({ days: 0 });
-    expect(await sut.run()).toEqual({ events: 0, deliveries: 0, attempts: 0, replays: 0, files: 0, rejected: 0, finished: true });
+    expect(await sut.run()).toEqual({ events: 0, deliveries: 0, attempts: 0, replays: 0, files: 0, downloadLinks: 0, rejected: 0, finished: true });
     expect(mocks.repository.organizationIds).not.toHaveBeenCalled();
     expect(mocks.repository.removeEvents).not.toHaveBeenCalled();
     expect(mocks.repository.removeReplays).not.toHaveBeenCalled();
@@ -78,7 +93,9 @@ describe('RetentionSweep', () => {
     expect(await sut.run()).toMatchObject({ rejected: 7, finished: true });
     // The second job started two batches later, and cuts off 30 days before it started.
     expect(mocks.rejections.removeOlderThan.mock.calls).toEqual(Array(3).fill([new Date(NOW + 2 * msPerBatch - 30 * DAY_MS), 3]));
-    expect(mocks.log).toHaveBeenLastCalledWith('Removed 0 events, 0 deliveries, 0 attempts, 0 replays, 0 files and 7 rejected ingest messages older than 30 days');
+    expect(mocks.log).toHaveBeenLastCalledWith(
+      'Removed 0 events, 0 deliveries, 0 attempts, 0 replays, 0 files, 0 download links and 7 rejected ingest messages older than 30 days',
+    );
   });
 
   it('goes through every organization a batch at a time, each batch after the last, older than the period, then its replays', async () => {
@@ -86,8 +103,12 @@ describe('RetentionSweep', () => {
       batches: [batch(3, 3, cursor('evt_3')), batch(3, 1, cursor('evt_6')), batch(1, 1, cursor('evt_7')), batch(2, 2, cursor('evt_x'))],
       replays: [3, 1, 0],
       files: [['fil_1', 'fil_2', 'fil_3'], ['fil_4'], ['fil_5']],
+      links: [
+        { removed: 3, files: ['fil_6'] },
+        { removed: 1, files: [] },
+      ],
     });
-    expect(await sut.run()).toEqual({ events: 7, deliveries: 14, attempts: 21, replays: 4, files: 5, rejected: 0, finished: true });
+    expect(await sut.run()).toEqual({ events: 7, deliveries: 14, attempts: 21, replays: 4, files: 5, downloadLinks: 4, rejected: 0, finished: true });
     const cutoff = new Date(NOW - 30 * DAY_MS);
     expect(mocks.repository.removeEvents.mock.calls).toEqual([
       ['org_a', cutoff, START, 3],
@@ -107,9 +128,16 @@ describe('RetentionSweep', () => {
       ['org_a', cutoff, 3],
       ['org_b', cutoff, 3],
     ]);
-    expect(mocks.store.remove.mock.calls.map(([id]) => id)).toEqual(['fil_1', 'fil_2', 'fil_3', 'fil_4', 'fil_5']);
+    // Download links expired before the period go once every organization is done, with any file still kept.
+    expect(mocks.downloadLinks.removeExpiredBefore.mock.calls).toEqual([
+      [cutoff, 3],
+      [cutoff, 3],
+    ]);
+    expect(mocks.store.remove.mock.calls.map(([id]) => id)).toEqual(['fil_1', 'fil_2', 'fil_3', 'fil_4', 'fil_5', 'fil_6']);
     expect(mocks.queue.add).not.toHaveBeenCalled();
-    expect(mocks.log).toHaveBeenCalledWith('Removed 7 events, 14 deliveries, 21 attempts, 4 replays, 5 files and 0 rejected ingest messages older than 30 days');
+    expect(mocks.log).toHaveBeenCalledWith(
+      'Removed 7 events, 14 deliveries, 21 attempts, 4 replays, 5 files, 4 download links and 0 rejected ingest messages older than 30 days',
+    );
   });
 
   it('removes the failed jobs of the dead letters it removed, and goes on when Redis cannot be reached', async () => {

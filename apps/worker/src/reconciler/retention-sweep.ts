@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Queue } from 'bullmq';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DeadLetter, FileRepository, IngestRejectionRepository, RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
+import { DeadLetter, DownloadLinkRepository, FileRepository, IngestRejectionRepository, RETENTION_START, RetentionCursor, RetentionRepository } from '@dispatch/db';
 import { FILE_STORE, FileStore } from '@dispatch/destinations';
 import { DeliveryQueues, MAINTENANCE_QUEUE } from '@dispatch/queue';
 
@@ -14,7 +14,16 @@ const DAY_MS = 86_400_000;
 /** How long one retention job works before it makes way for the reconciler on the same queue. */
 export const RETENTION_RUN_MS = 5_000;
 
-export type RetentionReport = { events: number; deliveries: number; attempts: number; replays: number; files: number; rejected: number; finished: boolean };
+export type RetentionReport = {
+  events: number;
+  deliveries: number;
+  attempts: number;
+  replays: number;
+  files: number;
+  downloadLinks: number;
+  rejected: number;
+  finished: boolean;
+};
 
 /** Where an unfinished sweep goes on: the organizations left, the first at `cursor`. */
 type Progress = { organizationIds: string[]; cursor: RetentionCursor };
@@ -24,7 +33,8 @@ type Progress = { organizationIds: string[]; cursor: RetentionCursor };
  * maintenance queue: organization by organization, a batch of DISPATCH_RETENTION_BATCH events
  * to a short transaction (see RetentionRepository for what is removed and what is kept),
  * yielding between batches. The failed jobs of removed dead letters leave their queues too, and
- * so do uploaded files older than the period that no kept event names (row, then bytes). A job works for at most RETENTION_RUN_MS, then queues another
+ * so do uploaded files older than the period that no kept event names (row, then bytes), and
+ * download links that expired before the period, with their logs. A job works for at most RETENTION_RUN_MS, then queues another
  * that goes on where it stopped, behind the reconciler's jobs waiting by then. Once every
  * organization is done, rejected messages of the ingest stream older than the period go too.
  */
@@ -41,10 +51,11 @@ export class RetentionSweep {
     private readonly rejections: IngestRejectionRepository,
     private readonly files: FileRepository,
     @Inject(FILE_STORE) private readonly store: FileStore,
+    private readonly downloadLinks: DownloadLinkRepository,
   ) {}
 
   async run(): Promise<RetentionReport> {
-    const report: RetentionReport = { events: 0, deliveries: 0, attempts: 0, replays: 0, files: 0, rejected: 0, finished: true };
+    const report: RetentionReport = { events: 0, deliveries: 0, attempts: 0, replays: 0, files: 0, downloadLinks: 0, rejected: 0, finished: true };
     const { days, batch } = this.config.retention;
     if (days === 0) return report;
     const started = Date.now();
@@ -74,10 +85,13 @@ export class RetentionSweep {
         break;
       }
     }
-    if (report.finished) report.rejected = await this.removeRejections(cutoff, batch);
-    if (report.events > 0 || report.replays > 0 || report.files > 0 || report.rejected > 0) {
+    if (report.finished) {
+      report.rejected = await this.removeRejections(cutoff, batch);
+      report.downloadLinks = await this.removeDownloadLinks(cutoff, batch);
+    }
+    if (report.events > 0 || report.replays > 0 || report.files > 0 || report.downloadLinks > 0 || report.rejected > 0) {
       this.logger.log(
-        `Removed ${report.events} events, ${report.deliveries} deliveries, ${report.attempts} attempts, ${report.replays} replays, ${report.files} files and ${report.rejected} rejected ingest messages older than ${days} days` +
+        `Removed ${report.events} events, ${report.deliveries} deliveries, ${report.attempts} attempts, ${report.replays} replays, ${report.files} files, ${report.downloadLinks} download links and ${report.rejected} rejected ingest messages older than ${days} days` +
           (report.finished ? '' : ' (going on in the next job)'),
       );
     }
@@ -111,6 +125,17 @@ export class RetentionSweep {
       for (const id of removed) await this.store.remove(id);
       total += removed.length;
       if (removed.length < batch) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private async removeDownloadLinks(cutoff: Date, batch: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { removed, files } = await this.downloadLinks.removeExpiredBefore(cutoff, batch);
+      for (const id of files) await this.store.remove(id);
+      total += removed;
+      if (removed < batch) return total;
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
