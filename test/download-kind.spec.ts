@@ -152,6 +152,12 @@ describe('the download kind', () => {
     expect((await system.client.get(`/v1/deliveries/${delivery.id}/downloads`)).body.data).toEqual([]);
   });
 
+  it('tests a destination by writing a file to the store and removing it', async () => {
+    const tested = await system.client.post(`/v1/destinations/${await destination()}/test`);
+    expect(tested.status).toBe(200);
+    expect(tested.body).toMatchObject({ ok: true });
+  });
+
   it('refuses a config outside its bounds, naming each field', async () => {
     const refused = await system.client.post('/v1/destinations', { name: uniqueId('download'), kind: 'download', config: { expiresInSeconds: 5, maxDownloads: 0 } });
     expect(refused.status).toBe(400);
