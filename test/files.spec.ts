@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { createDatabase, Database } from '@dispatch/db';
-import { createTestOrganization, createWebhook, eventually, sendEvent, uploadFile, waitForDelivery } from '@dispatch/testing';
-import { useReceiver, useSystem } from './system';
+import { S3FileStore } from '@dispatch/destinations';
+import { createTestOrganization, createWebhook, eventually, S3RVER_KEY, sendEvent, startS3rver, uniqueId, uploadFile, waitForDelivery } from '@dispatch/testing';
+import { startSystem, TestSystem, useReceiver, useSystem } from './system';
 
 const MAX_BYTES = 1024 * 1024;
 const DAY_MS = 86_400_000;
@@ -123,4 +124,46 @@ describe('uploaded files (POST /v1/files)', () => {
     expect(left.map((row) => row.id)).toEqual([keptByEvent.id, recentFresh.id].sort());
     expect((await system.client.get('/v1/events/evt_old_file')).status).toBe(404);
   }, 30_000);
+});
+
+describe('uploaded files in an S3 bucket (DISPATCH_FILES_S3_BUCKET)', () => {
+  let s3: Awaited<ReturnType<typeof startS3rver>>;
+  let system: TestSystem;
+  /** The bucket, read on its own. */
+  let bucket: S3FileStore;
+
+  beforeAll(async () => {
+    s3 = await startS3rver(['dispatch-files']);
+    system = await startSystem({
+      env: {
+        DISPATCH_FILES_S3_BUCKET: 'dispatch-files',
+        DISPATCH_FILES_S3_ENDPOINT: s3.endpoint,
+        DISPATCH_FILES_S3_FORCE_PATH_STYLE: 'true',
+        DISPATCH_FILES_S3_ACCESS_KEY_ID: S3RVER_KEY.accessKeyId,
+        DISPATCH_FILES_S3_SECRET_ACCESS_KEY: S3RVER_KEY.secretAccessKey,
+        DISPATCH_FILES_S3_PREFIX: 'uploads/',
+      },
+    });
+    bucket = new S3FileStore({ endpoint: s3.endpoint, region: 'us-east-1', bucket: 'dispatch-files', forcePathStyle: true, ...S3RVER_KEY }, 'uploads/');
+  }, 60_000);
+
+  afterAll(async () => {
+    bucket?.close();
+    await system?.close();
+    await s3?.close();
+  }, 60_000);
+
+  it('keeps an upload as an object of the bucket, which the worker delivers from (a download link serving it)', async () => {
+    const content = randomBytes(200_000);
+    const file = await uploadFile(system.client, content);
+    expect(await bucket.size(file.id)).toBe(200_000);
+    expect(readdirSync(system.config.files.directory)).toEqual([]);
+
+    const destination = await system.client.post('/v1/destinations', { name: uniqueId('download'), kind: 'download', config: {}, eventTypes: ['nobody.*'] });
+    const sent = await sendEvent(system.client, { type: 'report.ready', data: { fileId: file.id }, destinations: [destination.body.id] });
+    await waitForDelivery(system.client, sent.deliveries[0].id, 'delivered');
+    const url: string = (await system.client.get(`/v1/deliveries/${sent.deliveries[0].id}`)).body.download.url;
+    const downloaded = await fetch(`${system.url}${new URL(url).pathname}`);
+    expect(Buffer.from(await downloaded.arrayBuffer())).toEqual(content);
+  });
 });

@@ -3,7 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DownloadTokens, EgressGuard, FILE_STORE, FileStore, FilesystemFileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
+import { DownloadTokens, EgressGuard, createFileStore, FILE_STORE, FileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
 import { DownloadLinkRepository } from '@dispatch/db';
 import { DatabaseModule } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
@@ -88,7 +88,7 @@ export class AppModule {
           inject: [DISPATCH_CONFIG],
           useFactory: (c: DispatchConfig) => new EgressGuard(c.egressAllow),
         },
-        { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new FilesystemFileStore(c.files.directory) },
+        { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => createFileStore(c.files) },
         { provide: DownloadTokens, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new DownloadTokens(c.encryption) },
         {
           provide: Senders,

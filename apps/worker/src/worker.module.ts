@@ -4,7 +4,7 @@ import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config'
 import { DatabaseModule, DownloadLinkRepository } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
-import { DownloadTokens, EgressGuard, FILE_STORE, FileStore, FilesystemFileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
+import { DownloadTokens, EgressGuard, createFileStore, FILE_STORE, FileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
 import { OperationalEvents } from './alerts/operational-events';
 import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
@@ -41,7 +41,7 @@ export class WorkerModule {
         BullModule.registerQueue({ name: MAINTENANCE_QUEUE }),
       ],
       providers: [
-        { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new FilesystemFileStore(c.files.directory) },
+        { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => createFileStore(c.files) },
         {
           provide: Senders,
           inject: [DISPATCH_CONFIG, FILE_STORE, DownloadLinkRepository],

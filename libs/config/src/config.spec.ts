@@ -17,7 +17,7 @@ function namedIn(environment: Record<string, string>): string[] {
   } catch (error) {
     const message = (error as Error).message;
     expect(message).toMatch(/^Invalid configuration: /);
-    return [...message.matchAll(/(?:^Invalid configuration: |; )([A-Z][A-Z_]*): /g)].map((match) => match[1]).sort();
+    return [...message.matchAll(/(?:^Invalid configuration: |; )([A-Z][A-Z0-9_]*): /g)].map((match) => match[1]).sort();
   }
   throw new Error(`${JSON.stringify(environment)} was accepted`);
 }
@@ -26,7 +26,7 @@ function namedIn(environment: Record<string, string>): string[] {
 function readmeDefaults(): Map<string, string> {
   const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
   const section = readme.split('\n## Configuration\n')[1].split('\n## ')[0];
-  const rows = [...section.matchAll(/^\| `([A-Z_]+)` \| (.+?) \|/gm)];
+  const rows = [...section.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \| (.+?) \|/gm)];
   return new Map(rows.map((row) => [row[1], row[2].trim()]));
 }
 
@@ -60,6 +60,8 @@ describe('configuration', () => {
     ['DISPATCH_RETENTION_DAYS', '-1'],
     ['DISPATCH_FILES_MAX_BYTES', '0'],
     ['DISPATCH_PUBLIC_URL', 'ftp://example.com'],
+    ['DISPATCH_FILES_S3_FORCE_PATH_STYLE', 'yes'],
+    ['DISPATCH_FILES_S3_ENDPOINT', 's3.example.com'],
     ['DISPATCH_RETENTION_DAYS', '1.5'],
     ['DISPATCH_RETENTION_DAYS', '36501'],
     ['DISPATCH_RETENTION_BATCH', '0'],
@@ -79,6 +81,11 @@ describe('configuration', () => {
     ['DISPATCH_NATS_INGEST_ACK_WAIT_MS', '0'],
   ])('refuses %s=%s with a message naming it (and only it)', (name, value) => {
     expect(namedIn({ [name]: value })).toEqual([name]);
+  });
+
+  it('requires the keys of the file bucket when DISPATCH_FILES_S3_BUCKET names one', () => {
+    expect(namedIn({ DISPATCH_FILES_S3_BUCKET: 'files' })).toEqual(['DISPATCH_FILES_S3_ACCESS_KEY_ID', 'DISPATCH_FILES_S3_SECRET_ACCESS_KEY']);
+    expect(namedIn({ DISPATCH_FILES_S3_BUCKET: 'files', DISPATCH_FILES_S3_ACCESS_KEY_ID: 'AKIA' })).toEqual(['DISPATCH_FILES_S3_SECRET_ACCESS_KEY']);
   });
 
   it('names every bad variable at once', () => {
@@ -226,6 +233,19 @@ describe('configuration', () => {
       logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],
     };
     expect(loadConfig({})).toEqual(expected);
+    // The file bucket's settings, which apply once a bucket is named.
+    expect(readme('DISPATCH_FILES_S3_BUCKET')).toBeUndefined();
+    const keys = { DISPATCH_FILES_S3_ACCESS_KEY_ID: 'AKIA', DISPATCH_FILES_S3_SECRET_ACCESS_KEY: 'secret' };
+    expect(readme('DISPATCH_FILES_S3_ACCESS_KEY_ID') ?? readme('DISPATCH_FILES_S3_SECRET_ACCESS_KEY')).toBeUndefined();
+    expect(loadConfig({ DISPATCH_FILES_S3_BUCKET: 'files', ...keys }).files.s3).toEqual({
+      bucket: 'files',
+      region: readme('DISPATCH_FILES_S3_REGION'),
+      endpoint: readme('DISPATCH_FILES_S3_ENDPOINT'),
+      accessKeyId: 'AKIA',
+      secretAccessKey: 'secret',
+      forcePathStyle: readme('DISPATCH_FILES_S3_FORCE_PATH_STYLE') === 'true',
+      prefix: readme('DISPATCH_FILES_S3_PREFIX'),
+    });
     // Every variable the README lists was compared.
     expect([...listed.keys()].filter((name) => !used.has(name))).toEqual([]);
   });

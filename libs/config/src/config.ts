@@ -105,6 +105,16 @@ const environmentSchema = z.object({
   DISPATCH_EGRESS_ALLOW: cidrList,
   DISPATCH_FILES_DIR: z.string().min(1).default('.dispatch/files'),
   DISPATCH_FILES_MAX_BYTES: integer(100 * 1024 * 1024),
+  DISPATCH_FILES_S3_BUCKET: z.preprocess((text) => (text === '' ? undefined : text), z.string().min(1).optional()),
+  DISPATCH_FILES_S3_REGION: z.string().min(1).default('us-east-1'),
+  DISPATCH_FILES_S3_ENDPOINT: z.preprocess(
+    (text) => (text === '' ? undefined : text),
+    z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).optional(),
+  ),
+  DISPATCH_FILES_S3_ACCESS_KEY_ID: z.preprocess((text) => (text === '' ? undefined : text), z.string().min(1).optional()),
+  DISPATCH_FILES_S3_SECRET_ACCESS_KEY: z.preprocess((text) => (text === '' ? undefined : text), z.string().min(1).optional()),
+  DISPATCH_FILES_S3_FORCE_PATH_STYLE: flag(false),
+  DISPATCH_FILES_S3_PREFIX: z.string().default(''),
   DISPATCH_PUBLIC_URL: z.preprocess(
     (text) => (text === '' ? undefined : text),
     z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).optional(),
@@ -162,7 +172,12 @@ export type DispatchConfig = Readonly<{
   /** CIDRs destinations may reach even though they are not public addresses (loopback, private…). */
   egressAllow: readonly string[];
   /** Where uploaded files are kept (`POST /v1/files`), for the deliveries that send them. */
-  files: Readonly<{ directory: string; maxBytes: number }>;
+  files: Readonly<{
+    directory: string;
+    maxBytes: number;
+    /** Set when DISPATCH_FILES_S3_BUCKET is: files are objects of that bucket (under `prefix`) instead of in `directory`. */
+    s3?: Readonly<{ bucket: string; region: string; endpoint?: string; accessKeyId: string; secretAccessKey: string; forcePathStyle: boolean; prefix: string }>;
+  }>;
   /** Where clients reach the API, for the links it hands out (download links): no trailing slash. */
   publicUrl: string;
   /** CIDRs of the proxies in front of the API whose `X-Forwarded-For` names the client (for the per-address rate limit); empty: none. */
@@ -193,6 +208,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     throw new Error(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  if (e.DISPATCH_FILES_S3_BUCKET !== undefined) {
+    const missing = (['DISPATCH_FILES_S3_ACCESS_KEY_ID', 'DISPATCH_FILES_S3_SECRET_ACCESS_KEY'] as const).filter((name) => e[name] === undefined);
+    if (missing.length > 0) throw new Error(`Invalid configuration: ${missing.map((name) => `${name}: required when DISPATCH_FILES_S3_BUCKET is set`).join('; ')}`);
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -221,7 +240,22 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     requestTimeoutMs: e.DISPATCH_REQUEST_TIMEOUT_MS,
     queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
-    files: { directory: e.DISPATCH_FILES_DIR, maxBytes: e.DISPATCH_FILES_MAX_BYTES },
+    files: {
+      directory: e.DISPATCH_FILES_DIR,
+      maxBytes: e.DISPATCH_FILES_MAX_BYTES,
+      s3:
+        e.DISPATCH_FILES_S3_BUCKET === undefined
+          ? undefined
+          : {
+              bucket: e.DISPATCH_FILES_S3_BUCKET,
+              region: e.DISPATCH_FILES_S3_REGION,
+              endpoint: e.DISPATCH_FILES_S3_ENDPOINT,
+              accessKeyId: e.DISPATCH_FILES_S3_ACCESS_KEY_ID as string,
+              secretAccessKey: e.DISPATCH_FILES_S3_SECRET_ACCESS_KEY as string,
+              forcePathStyle: e.DISPATCH_FILES_S3_FORCE_PATH_STYLE,
+              prefix: e.DISPATCH_FILES_S3_PREFIX,
+            },
+    },
     publicUrl: (e.DISPATCH_PUBLIC_URL ?? `http://${e.HOST === '0.0.0.0' || e.HOST === '::' ? 'localhost' : e.HOST}:${e.PORT}`).replace(/\/+$/, ''),
     trustedProxies: e.DISPATCH_TRUST_PROXY,
     retention: { days: e.DISPATCH_RETENTION_DAYS, batch: e.DISPATCH_RETENTION_BATCH, sweepMs: e.DISPATCH_RETENTION_SWEEP_MS },
