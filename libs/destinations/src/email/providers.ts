@@ -9,6 +9,7 @@ import type { DeliveredFile } from '../files/delivered-file';
 import { providerBase, ResendConfig, SendgridConfig, SesConfig } from './config';
 import { EmailMessage, jsonWithFile } from './message';
 import { UnsendableEmailError } from './verdict';
+import { readCapped } from '../http-reply';
 
 const MiB = 1024 * 1024;
 
@@ -101,23 +102,6 @@ async function answerOf(response: Dispatcher.ResponseData, replyMaxBytes: number
     retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
     reply: await readCapped(response.body, replyMaxBytes),
   };
-}
-
-async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    if (size >= maxBytes) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks)
-    .subarray(0, maxBytes)
-    .toString('utf8')
-    .replace(/\uFFFD+$/, '');
 }
 
 /**

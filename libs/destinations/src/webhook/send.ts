@@ -1,8 +1,8 @@
-import { StringDecoder } from 'node:string_decoder';
 import { Agent, Dispatcher, request } from 'undici';
 import { SendResult, signatureHeader, webhookBody } from '@dispatch/domain';
 import { attemptDeadline } from '../attempt-deadline';
 import { describeError } from '../connection-errors';
+import { readCapped } from '../http-reply';
 import type { SendRequest, Sender, SenderDeps } from '../kind';
 import type { WebhookConfig } from './config';
 import { httpVerdict } from './verdict';
@@ -74,22 +74,4 @@ export class WebhookSender implements Sender<WebhookConfig> {
   async close(): Promise<void> {
     await this.agent.close();
   }
-}
-
-async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buffer = chunk as Buffer;
-    chunks.push(buffer.subarray(0, maxBytes - size));
-    size += buffer.length;
-    if (size >= maxBytes) {
-      body.destroy();
-      break;
-    }
-  }
-  // A cut answer may end inside a multi-byte character: only whole characters are kept.
-  const decoder = new StringDecoder('utf8');
-  const text = decoder.write(Buffer.concat(chunks));
-  return size < maxBytes ? text + decoder.end() : text;
 }
