@@ -4,8 +4,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FilesystemDirectory } from './filesystem-directory';
 
+const roots: string[] = [];
+afterAll(() => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))));
+
 async function setup() {
   const root = await mkdtemp(path.join(os.tmpdir(), 'dispatch-storage-'));
+  roots.push(root);
   const directory = path.join(root, 'exports');
   const outside = path.join(root, 'outside');
   await mkdir(directory);
