@@ -102,6 +102,10 @@ if (process.argv.slice(2).some((arg) => arg === '--destinations' || arg.startsWi
 if (process.argv.slice(2).includes('--noisy-neighbour')) {
   await import('./bench/noisy-neighbour.mjs');
 }
+// `--files` runs the files scenario instead (see scripts/bench/files.mjs).
+if (process.argv.slice(2).includes('--files')) {
+  await import('./bench/files.mjs');
+}
 // `--nats-ingest` runs the NATS ingest scenario instead (see scripts/bench/nats-ingest.mjs).
 if (process.argv.slice(2).includes('--nats-ingest')) {
   await import('./bench/nats-ingest.mjs');

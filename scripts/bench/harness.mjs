@@ -4,6 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -216,6 +217,16 @@ export async function dropDatabase(url, name) {
     await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
   } finally {
     await client.end();
+  }
+}
+
+/** A process's resident memory now (VmRSS), or its peak so far (`'VmHWM'`), in bytes (Linux: /proc/<pid>/status); 0 when unknown. */
+export function residentBytes(pid, field = 'VmRSS') {
+  try {
+    const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -41,6 +41,7 @@ import {
   onCleanup,
   positiveInteger,
   prepareDatabase,
+  residentBytes,
   root,
   runBenchmark,
   sleep,
@@ -112,8 +113,8 @@ async function main() {
     const info = await monitor.info('clients').catch(() => '');
     const clients = Number(/connected_clients:(\d+)/.exec(info)?.[1] ?? 0);
     samples.connections = Math.max(samples.connections, clients);
-    const apiRss = rss(api.child.pid);
-    const workerRss = rss(worker.child.pid);
+    const apiRss = residentBytes(api.child.pid);
+    const workerRss = residentBytes(worker.child.pid);
     samples.rss.api = Math.max(samples.rss.api, apiRss);
     samples.rss.worker = Math.max(samples.rss.worker, workerRss);
     samples.rss.both = Math.max(samples.rss.both, apiRss + workerRss);
@@ -289,15 +290,6 @@ function cpuSeconds(pid) {
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return Number.NaN;
-  }
-}
-
-function rss(pid) {
-  try {
-    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb ? Number(kb) * 1024 : 0;
-  } catch {
-    return 0;
   }
 }
 
