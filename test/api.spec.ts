@@ -121,7 +121,7 @@ describe('REST API (api process, no worker)', () => {
       const notUrl = await client.post('/v1/destinations', webhookDestination('not a url'));
       expect(notUrl.status).toBe(400);
       expect(notUrl.body.details).toEqual([{ path: 'config.url', message: 'must be an absolute http or https URL' }]);
-      const kind = await client.post('/v1/destinations', webhookDestination(RECEIVER, { kind: 'email' }));
+      const kind = await client.post('/v1/destinations', webhookDestination(RECEIVER, { kind: 'carrier-pigeon' }));
       expect(kind.body.details).toEqual([{ path: 'kind', message: expect.stringContaining('not available yet') }]);
       expect((await client.get('/v1/destinations?limit=200')).body.data.length).toBe(before);
     });

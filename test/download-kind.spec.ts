@@ -147,7 +147,9 @@ describe('the download kind', () => {
       'the link to be removed',
     );
     expect(await database.sql('SELECT id FROM downloads WHERE link_id = $1', [link.id])).toEqual([]);
-    expect(existsSync(path.join(system.config.files.directory, link.file_id))).toBe(false);
+    // Its file goes right after its row.
+    const stored = path.join(system.config.files.directory, link.file_id);
+    await eventually(async () => (existsSync(stored) ? undefined : true), 5_000, "the link's file to be removed");
     expect((await open(delivery.download.url)).status).toBe(410);
     expect((await system.client.get(`/v1/deliveries/${delivery.id}/downloads`)).body.data).toEqual([]);
   });

@@ -13,10 +13,7 @@ const BUCKET = 'exports';
 describe('storage destinations', () => {
   // Filesystem destinations may write only under the directories the operator lists; S3 uploads go in 5 MiB parts.
   const root = path.join(os.tmpdir(), uniqueId('dispatch-storage-kind'));
-  const saved = { directories: process.env.DISPATCH_STORAGE_DIRECTORIES, parts: process.env.DISPATCH_STORAGE_PART_BYTES };
-  process.env.DISPATCH_STORAGE_DIRECTORIES = root;
-  process.env.DISPATCH_STORAGE_PART_BYTES = String(5 * MiB);
-  const system = useSystem({ env: { DISPATCH_WEBHOOK_TIMEOUT_MS: '5000' } });
+  const system = useSystem({ env: { DISPATCH_WEBHOOK_TIMEOUT_MS: '5000', DISPATCH_STORAGE_DIRECTORIES: root, DISPATCH_STORAGE_PART_BYTES: String(5 * MiB) } });
   let s3: Awaited<ReturnType<typeof startS3rver>>;
   let azurite: Awaited<ReturnType<typeof startAzurite>>;
   let objects: S3Objects;
@@ -37,8 +34,6 @@ describe('storage destinations', () => {
   afterAll(async () => {
     objects?.close();
     await Promise.all([s3?.close(), azurite?.close(), ...proxies.map((proxy) => proxy.close()), rm(root, { recursive: true, force: true })]);
-    process.env.DISPATCH_STORAGE_DIRECTORIES = saved.directories;
-    process.env.DISPATCH_STORAGE_PART_BYTES = saved.parts;
   });
 
   const s3Config = (overrides: Record<string, unknown> = {}) => ({

@@ -3,7 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { DownloadTokens, EgressGuard, createFileStore, FILE_STORE, FileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
+import { configureKinds, DownloadTokens, EgressGuard, createFileStore, FILE_STORE, FileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
 import { DownloadLinkRepository } from '@dispatch/db';
 import { DatabaseModule } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
@@ -93,8 +93,11 @@ export class AppModule {
         {
           provide: Senders,
           inject: [DISPATCH_CONFIG, EgressGuard, FILE_STORE, DownloadLinkRepository, DownloadTokens],
-          useFactory: (c: DispatchConfig, egress: EgressGuard, files: FileStore, links: DownloadLinkRepository, tokens: DownloadTokens) =>
-            new Senders({ ...c.attempts, egress, files, downloads: new RecordedDownloadLinks((link) => links.record(link), tokens, c.publicUrl) }),
+          useFactory: (c: DispatchConfig, egress: EgressGuard, files: FileStore, links: DownloadLinkRepository, tokens: DownloadTokens) => {
+            // Before any destination config is validated.
+            configureKinds({ storage: c.storage });
+            return new Senders({ ...c.attempts, egress, files, downloads: new RecordedDownloadLinks((link) => links.record(link), tokens, c.publicUrl) });
+          },
         },
         ApiKeyAuthenticator,
         ApiKeyGuard,

@@ -4,7 +4,7 @@ import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config'
 import { DatabaseModule, DownloadLinkRepository } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
-import { DownloadTokens, EgressGuard, createFileStore, FILE_STORE, FileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
+import { configureKinds, DownloadTokens, EgressGuard, createFileStore, FILE_STORE, FileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
 import { OperationalEvents } from './alerts/operational-events';
 import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
@@ -45,13 +45,16 @@ export class WorkerModule {
         {
           provide: Senders,
           inject: [DISPATCH_CONFIG, FILE_STORE, DownloadLinkRepository],
-          useFactory: (c: DispatchConfig, files: FileStore, links: DownloadLinkRepository) =>
-            new Senders({
+          useFactory: (c: DispatchConfig, files: FileStore, links: DownloadLinkRepository) => {
+            // Before any destination is read.
+            configureKinds({ storage: c.storage });
+            return new Senders({
               ...c.attempts,
               egress: new EgressGuard(c.egressAllow),
               files,
               downloads: new RecordedDownloadLinks((link) => links.record(link), new DownloadTokens(c.encryption), c.publicUrl),
-            }),
+            });
+          },
         },
         ExpiredDownloads,
         AttemptObservers,

@@ -161,6 +161,14 @@ describe('configuration', () => {
     }
   });
 
+  it('reads the storage directories (absolute paths, blanks ignored) and refuses a relative one or parts under 5 MiB', () => {
+    expect(loadConfig({ DISPATCH_STORAGE_DIRECTORIES: ' /srv/exports, ,/var/dispatch/ ' }).storage.directories).toEqual(['/srv/exports', '/var/dispatch']);
+    expect(namedIn({ DISPATCH_STORAGE_DIRECTORIES: 'exports' })).toEqual(['DISPATCH_STORAGE_DIRECTORIES']);
+    expect(() => loadConfig({ DISPATCH_STORAGE_DIRECTORIES: 'exports' })).toThrow('"exports" is not an absolute path');
+    expect(namedIn({ DISPATCH_STORAGE_PART_BYTES: String(5 * 1024 * 1024 - 1) })).toEqual(['DISPATCH_STORAGE_PART_BYTES']);
+    expect(loadConfig({ DISPATCH_STORAGE_PART_BYTES: String(16 * 1024 * 1024) }).storage.partBytes).toBe(16 * 1024 * 1024);
+  });
+
   it('reads the encryption keys, standard or URL-safe base64, an empty previous key being none', () => {
     const previous = Buffer.alloc(32, 0xfb);
     expect(loadConfig({ DISPATCH_ENCRYPTION_KEY_PREVIOUS: previous.toString('base64url') }).encryption).toEqual({ current: KEY, previous });
@@ -213,6 +221,10 @@ describe('configuration', () => {
       alerts: { evaluateMs: readme('DISPATCH_ALERTS_EVALUATE_MS') as number },
       egressAllow: readme('DISPATCH_EGRESS_ALLOW') === undefined ? [] : ['a README default the code does not know'],
       files: { directory: readme('DISPATCH_FILES_DIR') as string, maxBytes: readme('DISPATCH_FILES_MAX_BYTES') as number },
+      storage: {
+        directories: readme('DISPATCH_STORAGE_DIRECTORIES') === undefined ? [] : ['a README default the code does not know'],
+        partBytes: readme('DISPATCH_STORAGE_PART_BYTES') as number,
+      },
       publicUrl: String(readme('DISPATCH_PUBLIC_URL') ?? `http://localhost:${readme('PORT')}`),
       trustedProxies: readme('DISPATCH_TRUST_PROXY') === undefined ? [] : ['a README default the code does not know'],
       retention: {

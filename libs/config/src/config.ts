@@ -1,3 +1,4 @@
+import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
@@ -105,6 +106,23 @@ const environmentSchema = z.object({
   DISPATCH_EGRESS_ALLOW: cidrList,
   DISPATCH_FILES_DIR: z.string().min(1).default('.dispatch/files'),
   DISPATCH_FILES_MAX_BYTES: integer(100 * 1024 * 1024),
+  DISPATCH_STORAGE_DIRECTORIES: z
+    .string()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .superRefine((entries, ctx) => {
+      for (const entry of entries) if (!path.isAbsolute(entry)) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an absolute path` });
+    }),
+  DISPATCH_STORAGE_PART_BYTES: z.coerce
+    .number()
+    .int()
+    .min(5 * 1024 * 1024, { message: 'must be at least 5242880 (5 MiB, the smallest part S3 takes)' })
+    .default(8 * 1024 * 1024),
   DISPATCH_FILES_S3_BUCKET: z.preprocess((text) => (text === '' ? undefined : text), z.string().min(1).optional()),
   DISPATCH_FILES_S3_REGION: z.string().min(1).default('us-east-1'),
   DISPATCH_FILES_S3_ENDPOINT: z.preprocess(
@@ -178,6 +196,8 @@ export type DispatchConfig = Readonly<{
     /** Set when DISPATCH_FILES_S3_BUCKET is: files are objects of that bucket (under `prefix`) instead of in `directory`. */
     s3?: Readonly<{ bucket: string; region: string; endpoint?: string; accessKeyId: string; secretAccessKey: string; forcePathStyle: boolean; prefix: string }>;
   }>;
+  /** Storage destinations: the directories the filesystem provider may write under (absolute), and the S3 multipart part size. */
+  storage: Readonly<{ directories: readonly string[]; partBytes: number }>;
   /** Where clients reach the API, for the links it hands out (download links): no trailing slash. */
   publicUrl: string;
   /** CIDRs of the proxies in front of the API whose `X-Forwarded-For` names the client (for the per-address rate limit); empty: none. */
@@ -240,6 +260,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     requestTimeoutMs: e.DISPATCH_REQUEST_TIMEOUT_MS,
     queues: { allowRetries: e.DISPATCH_QUEUES_ALLOW_RETRIES },
     egressAllow: e.DISPATCH_EGRESS_ALLOW,
+    storage: { directories: e.DISPATCH_STORAGE_DIRECTORIES.map((entry) => path.resolve(entry)), partBytes: e.DISPATCH_STORAGE_PART_BYTES },
     files: {
       directory: e.DISPATCH_FILES_DIR,
       maxBytes: e.DISPATCH_FILES_MAX_BYTES,

@@ -1,12 +1,13 @@
 import { storageConfigSchema } from './config';
+import { configureStorage, storageSettings } from './settings';
 
 const s3 = { provider: 's3', region: 'eu-west-1', bucket: 'reports', accessKeyId: 'AKIA1', secretAccessKey: 'secret' };
 const issues = (config: unknown) => storageConfigSchema.safeParse(config).error?.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })) ?? [];
 
 describe('a storage config', () => {
-  const env = process.env.DISPATCH_STORAGE_DIRECTORIES;
-  beforeEach(() => (process.env.DISPATCH_STORAGE_DIRECTORIES = '/srv/exports, /var/dispatch'));
-  afterAll(() => (process.env.DISPATCH_STORAGE_DIRECTORIES = env));
+  const before = storageSettings();
+  beforeEach(() => configureStorage({ ...before, directories: ['/srv/exports', '/var/dispatch'] }));
+  afterAll(() => configureStorage(before));
 
   it('takes an S3 bucket, with defaults for the prefix, path style and file name', () => {
     expect(storageConfigSchema.parse(s3)).toEqual({ ...s3, prefix: '', forcePathStyle: false, fileName: '{event.id}.json' });
@@ -36,7 +37,7 @@ describe('a storage config', () => {
     expect(issues({ provider: 'filesystem', directory: '/var/dispatch' })).toEqual([]);
     for (const directory of ['/etc', '/srv/exports-other', '/srv/exports/../../etc', 'relative/dir'])
       expect(issues({ provider: 'filesystem', directory })).toEqual([expect.objectContaining({ path: 'directory' })]);
-    delete process.env.DISPATCH_STORAGE_DIRECTORIES;
+    configureStorage({ ...before, directories: [] });
     expect(issues({ provider: 'filesystem', directory: '/srv/exports' })).toEqual([
       { path: 'directory', message: 'must be inside a directory DISPATCH_STORAGE_DIRECTORIES lists (it lists none)' },
     ]);

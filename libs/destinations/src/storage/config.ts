@@ -2,18 +2,10 @@ import path from 'node:path';
 import { z } from 'zod';
 import { fileNameSchema } from '../files';
 import { templateSchema } from '../messages';
+import { storageSettings } from './settings';
 
 /** The setting that lists the directories (absolute, comma-separated) filesystem destinations may write under. */
 export const STORAGE_DIRECTORIES_SETTING = 'DISPATCH_STORAGE_DIRECTORIES';
-
-/** The directories filesystem destinations may write under, from `env` (none: the filesystem provider is off). */
-export function storageDirectories(env: NodeJS.ProcessEnv = process.env): string[] {
-  return (env[STORAGE_DIRECTORIES_SETTING] ?? '')
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry.length > 0)
-    .map((entry) => path.resolve(entry));
-}
 
 /** Why `key` (a rendered prefix and file name, `/`-separated) cannot name an object, or null. */
 export function objectKeyProblem(key: string): string | null {
@@ -84,7 +76,7 @@ export const filesystemConfigSchema = z
         ctx.addIssue({ code: 'custom', message: 'must be an absolute path without ".." segments' });
         return;
       }
-      const allowed = storageDirectories();
+      const allowed = storageSettings().directories;
       const resolved = path.resolve(directory);
       if (!allowed.some((root) => resolved === root || resolved.startsWith(root + path.sep)))
         ctx.addIssue({

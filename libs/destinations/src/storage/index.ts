@@ -3,6 +3,7 @@ import { azureServiceUrl } from './azure-blobs';
 import { StorageConfig, storageConfigSchema } from './config';
 import { s3Host } from './s3-objects';
 import { StorageSender } from './send';
+import { storageSettings } from './settings';
 
 export * from './config';
 export * from './s3-objects';
@@ -10,9 +11,7 @@ export * from './azure-blobs';
 export * from './filesystem-directory';
 export * from './send';
 export * from './verdict';
-
-/** The setting that sets the part size of S3 multipart uploads (bytes, at least 5 MiB; default 8 MiB). */
-export const STORAGE_PART_BYTES_SETTING = 'DISPATCH_STORAGE_PART_BYTES';
+export * from './settings';
 
 /** Each delivered file written as an object: an S3-compatible bucket, an Azure Blob container, or a local directory. */
 export const storageKind: DestinationKind<StorageConfig> = {
@@ -25,5 +24,5 @@ export const storageKind: DestinationKind<StorageConfig> = {
     if (config.provider === 'azure') return [{ path: 'endpoint', host: new URL(azureServiceUrl(config)).hostname }];
     return [];
   },
-  createSender: (deps) => new StorageSender(deps, { partBytes: Number(process.env[STORAGE_PART_BYTES_SETTING]) || undefined }),
+  createSender: (deps) => new StorageSender(deps, { partBytes: storageSettings().partBytes }),
 };

@@ -9,6 +9,7 @@ import { EgressGuard } from '../egress';
 import { FilesystemFileStore } from '../files';
 import { storageConfigSchema } from './config';
 import { StorageSender } from './send';
+import { configureStorage, storageSettings } from './settings';
 
 const MiB = 1024 * 1024;
 
@@ -16,17 +17,17 @@ describe('the storage sender', () => {
   let s3: Awaited<ReturnType<typeof startS3rver>>;
   let azurite: Awaited<ReturnType<typeof startAzurite>>;
   let directory: string;
-  const env = process.env.DISPATCH_STORAGE_DIRECTORIES;
+  const before = storageSettings();
 
   beforeAll(async () => {
     s3 = await startS3rver(['exports']);
     azurite = await startAzurite(['exports']);
     directory = await mkdtemp(path.join(os.tmpdir(), 'dispatch-storage-send-'));
-    process.env.DISPATCH_STORAGE_DIRECTORIES = directory;
+    configureStorage({ ...before, directories: [directory] });
   });
 
   afterAll(async () => {
-    process.env.DISPATCH_STORAGE_DIRECTORIES = env;
+    configureStorage(before);
     await Promise.all([s3?.close(), azurite?.close(), rm(directory, { recursive: true, force: true })]);
   });
 
