@@ -82,53 +82,56 @@ describe.each(destinationKinds.map((kind) => [kind.kind]))('the %s kind keeps th
     expect((await system.client.get('/v1/destinations?limit=200')).body.data.length).toBe(before + 1);
   });
 
-  it('refuses a config whose host is a literal address the egress guard refuses, on create and update: a 400 naming each field and how to allow it, writing nothing', async () => {
-    const blocked = contract.blockedConfig;
-    if (blocked === null) return; // the kind opens no connection
-    const paths = blocked.paths.map((field) => `config.${field}`).sort();
-    const before = (await system.client.get('/v1/destinations?limit=200')).body.data.length;
-    const refused = await create(blocked.config);
-    expect(refused.status).toBe(400);
-    expect(refused.body.details.map((detail: Json) => detail.path).sort()).toEqual(paths);
-    for (const detail of refused.body.details) expect(detail.message).toMatch(/not an allowed address.*DISPATCH_EGRESS_ALLOW/);
-    expect((await system.client.get('/v1/destinations?limit=200')).body.data.length).toBe(before);
+  // A kind that opens no connection (a download link) has no host to refuse and no peer to miss.
+  const blocked = contract.blockedConfig;
+  const unreachableConfig = contract.unreachableConfig;
 
-    const existing = (await create(contract.validConfig(peer))).body;
-    const patched = await system.client.request('PATCH', `/v1/destinations/${existing.id}`, { config: blocked.config });
-    expect(patched.status).toBe(400);
-    expect(patched.body.details.map((detail: Json) => detail.path).sort()).toEqual(paths);
-    expect((await system.client.get(`/v1/destinations/${existing.id}`)).body.config).toEqual(existing.config);
-  });
+  if (blocked !== null)
+    it('refuses a config whose host is a literal address the egress guard refuses, on create and update: a 400 naming each field and how to allow it, writing nothing', async () => {
+      const paths = blocked.paths.map((field) => `config.${field}`).sort();
+      const before = (await system.client.get('/v1/destinations?limit=200')).body.data.length;
+      const refused = await create(blocked.config);
+      expect(refused.status).toBe(400);
+      expect(refused.body.details.map((detail: Json) => detail.path).sort()).toEqual(paths);
+      for (const detail of refused.body.details) expect(detail.message).toMatch(/not an allowed address.*DISPATCH_EGRESS_ALLOW/);
+      expect((await system.client.get('/v1/destinations?limit=200')).body.data.length).toBe(before);
 
-  it('connects only through the egress guard: its sender refuses a peer on loopback when loopback is not allowed, and reaches it when it is', async () => {
-    if (contract.unreachableConfig === null) return; // the kind opens no connection
-    const kindOf = findKind(kind)!;
-    const attempt = (egress: EgressGuard) => {
-      const sender = kindOf.createSender({ timeoutMs: 5_000, replyMaxBytes: 4_096, egress, files: emptyFileStore() });
-      const eventId = uniqueId('evt_guarded');
-      const request = {
-        destinationId: uniqueId('dst_guarded'),
-        organizationId: uniqueId('org_guarded'),
-        config: kindOf.configSchema.parse(contract.validConfig(peer)),
-        secrets: kindOf.signsWithSecret ? [generateSigningSecret()] : [],
-        retryPolicy: retryPolicySchema.parse({}),
-        deliveryId: uniqueId('dlv_guarded'),
-        attemptNumber: 1,
-        event: { id: eventId, type: 'contract.guarded', data: {}, receivedAt: new Date() },
+      const existing = (await create(contract.validConfig(peer))).body;
+      const patched = await system.client.request('PATCH', `/v1/destinations/${existing.id}`, { config: blocked.config });
+      expect(patched.status).toBe(400);
+      expect(patched.body.details.map((detail: Json) => detail.path).sort()).toEqual(paths);
+      expect((await system.client.get(`/v1/destinations/${existing.id}`)).body.config).toEqual(existing.config);
+    });
+
+  if (unreachableConfig !== null)
+    it('connects only through the egress guard: its sender refuses a peer on loopback when loopback is not allowed, and reaches it when it is', async () => {
+      const kindOf = findKind(kind)!;
+      const attempt = (egress: EgressGuard) => {
+        const sender = kindOf.createSender({ timeoutMs: 5_000, replyMaxBytes: 4_096, egress, files: emptyFileStore() });
+        const eventId = uniqueId('evt_guarded');
+        const request = {
+          destinationId: uniqueId('dst_guarded'),
+          organizationId: uniqueId('org_guarded'),
+          config: kindOf.configSchema.parse(contract.validConfig(peer)),
+          secrets: kindOf.signsWithSecret ? [generateSigningSecret()] : [],
+          retryPolicy: retryPolicySchema.parse({}),
+          deliveryId: uniqueId('dlv_guarded'),
+          attemptNumber: 1,
+          event: { id: eventId, type: 'contract.guarded', data: {}, receivedAt: new Date() },
+        };
+        return sender
+          .send(request, AbortSignal.timeout(5_000))
+          .then((result) => ({ eventId, result }))
+          .finally(() => sender.close());
       };
-      return sender
-        .send(request, AbortSignal.timeout(5_000))
-        .then((result) => ({ eventId, result }))
-        .finally(() => sender.close());
-    };
-    const refused = await attempt(new EgressGuard([]));
-    expect(refused.result).toMatchObject({ verdict: 'transient', error: expect.stringMatching(/not an allowed address.*DISPATCH_EGRESS_ALLOW/) });
-    const allowed = await attempt(new EgressGuard(LOOPBACK_ALLOWED.split(',')));
-    expect(allowed.result.verdict).toBe('delivered');
-    // The allowed attempt is a barrier: the refused one reached the peer before it or not at all.
-    await peer.waitForEvent(allowed.eventId, 10_000);
-    await expect(peer.waitForEvent(refused.eventId, 0)).rejects.toThrow();
-  });
+      const refused = await attempt(new EgressGuard([]));
+      expect(refused.result).toMatchObject({ verdict: 'transient', error: expect.stringMatching(/not an allowed address.*DISPATCH_EGRESS_ALLOW/) });
+      const allowed = await attempt(new EgressGuard(LOOPBACK_ALLOWED.split(',')));
+      expect(allowed.result.verdict).toBe('delivered');
+      // The allowed attempt is a barrier: the refused one reached the peer before it or not at all.
+      await peer.waitForEvent(allowed.eventId, 10_000);
+      await expect(peer.waitForEvent(refused.eventId, 0)).rejects.toThrow();
+    });
 
   it('delivers to a live peer', async () => {
     const destination = (await create(contract.validConfig(peer))).body;
@@ -139,14 +142,14 @@ describe.each(destinationKinds.map((kind) => [kind.kind]))('the %s kind keeps th
     expect(delivered.attempts).toEqual([expect.objectContaining({ number: 1, outcome: 'delivered', error: null })]);
   });
 
-  it('fails transiently against an unreachable peer: the attempt records the error, and the delivery waits to retry', async () => {
-    if (contract.unreachableConfig === null) return; // the kind opens no connection
-    const destination = (await create(contract.unreachableConfig(await closedPort()), { retryPolicy: { maxAttempts: 3, schedule: [60_000], jitter: 0 } })).body;
-    const deliveryId = (await sendEvent(system.client, { type: 'contract.unreachable', destinations: [destination.id] })).deliveries[0].id;
-    const retrying = await waitForDelivery(system.client, deliveryId, 'retrying');
-    expect(retrying.attempts).toEqual([expect.objectContaining({ number: 1, outcome: 'retry', statusCode: null, error: expect.any(String) })]);
-    expect(retrying.lastError).toBe(retrying.attempts[0].error);
-  });
+  if (unreachableConfig !== null)
+    it('fails transiently against an unreachable peer: the attempt records the error, and the delivery waits to retry', async () => {
+      const destination = (await create(unreachableConfig(await closedPort()), { retryPolicy: { maxAttempts: 3, schedule: [60_000], jitter: 0 } })).body;
+      const deliveryId = (await sendEvent(system.client, { type: 'contract.unreachable', destinations: [destination.id] })).deliveries[0].id;
+      const retrying = await waitForDelivery(system.client, deliveryId, 'retrying');
+      expect(retrying.attempts).toEqual([expect.objectContaining({ number: 1, outcome: 'retry', statusCode: null, error: expect.any(String) })]);
+      expect(retrying.lastError).toBe(retrying.attempts[0].error);
+    });
 
   it('never shows its credentials after creation: not in answers, logs or job data', async () => {
     const output = captureOutput();
