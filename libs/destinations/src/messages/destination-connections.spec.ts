@@ -60,6 +60,25 @@ describe("a broker kind's connections, one per destination", () => {
     expect(mocks.shut).toHaveBeenCalledTimes(2);
   });
 
+  it('opens another when the one held was lost while idle, closing the lost one', async () => {
+    const lost = new Set<FakeConnection>();
+    const mocks = {
+      shut: jest.fn(async (connection: FakeConnection) => {
+        connection.closed = true;
+      }),
+    };
+    let opened = 0;
+    const open = async (): Promise<FakeConnection> => ({ id: ++opened, closed: false });
+    const sut = new DestinationConnections<FakeConnection>(mocks.shut, (connection) => lost.has(connection));
+    const first = await sut.get('dst_1', {}, open);
+    expect(await sut.get('dst_1', {}, open)).toBe(first);
+    lost.add(first);
+    const second = await sut.get('dst_1', {}, open);
+    expect(second.id).toBe(2);
+    expect(first.closed).toBe(true);
+    expect(await sut.get('dst_1', {}, open)).toBe(second);
+  });
+
   it('keeps no failed open: the next attempt tries again', async () => {
     const { sut, mocks } = setup();
     mocks.open.mockRejectedValueOnce(new Error('ECONNREFUSED'));

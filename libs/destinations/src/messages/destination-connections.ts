@@ -1,24 +1,32 @@
 /**
  * The connections a broker kind keeps: one per destination, opened on its first attempt,
  * reused by the attempts after it, and closed when the destination's queue goes idle
- * (`release`), when its config changes, when an attempt finds it broken (`drop`), or at
- * shutdown (`close`). Attempts that arrive while a connection is being opened share that one.
+ * (`release`), when its config changes, when it was lost while idle (`lost`), when an attempt
+ * finds it broken (`drop`), or at shutdown (`close`). Attempts that arrive while a connection is being opened share that one.
  */
 export class DestinationConnections<Connection> {
   private readonly held = new Map<string, { config: string; connection: Promise<Connection>; opened?: Connection }>();
 
-  /** `shut` closes a connection and never throws; it may be called again for one already closed. */
-  constructor(private readonly shut: (connection: Connection) => Promise<void>) {}
+  /**
+   * `shut` closes a connection and never throws; it may be called again for one already closed.
+   * `lost` tells a connection the peer closed while it sat idle (client libraries here do not
+   * reconnect by themselves): the next attempt opens another instead of failing on it.
+   */
+  constructor(
+    private readonly shut: (connection: Connection) => Promise<void>,
+    private readonly lost: (connection: Connection) => boolean = () => false,
+  ) {}
 
   /**
    * The destination's connection for `config` (compared as JSON: another config means another
-   * connection), opened with `open` when there is none. A failed open is not kept.
+   * connection), opened with `open` when there is none or the one held was lost. A failed open
+   * is not kept.
    */
   async get(destinationId: string, config: unknown, open: () => Promise<Connection>): Promise<Connection> {
     const key = JSON.stringify(config);
     const current = this.held.get(destinationId);
-    if (current?.config === key) return current.connection;
-    if (current) await this.drop(destinationId);
+    if (current?.config === key && !(current.opened !== undefined && this.lost(current.opened))) return current.connection;
+    if (current) await this.drop(destinationId, current.opened);
     const entry: { config: string; connection: Promise<Connection>; opened?: Connection } = { config: key, connection: open() };
     this.held.set(destinationId, entry);
     entry.connection.then(

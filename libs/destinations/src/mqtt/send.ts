@@ -39,7 +39,10 @@ function unsupported(connection: MqttConnection, config: MqttConfig): string | n
  * opens another.
  */
 export class MqttSender implements Sender<MqttConfig> {
-  private readonly connections = new DestinationConnections<MqttConnection>((connection) => connection.close());
+  private readonly connections = new DestinationConnections<MqttConnection>(
+    (connection) => connection.close(),
+    (connection) => connection.isLost,
+  );
 
   constructor(private readonly deps: SenderDeps) {}
 
@@ -100,10 +103,7 @@ export class MqttSender implements Sender<MqttConfig> {
   }
 
   /** The destination's connection, reopened when the one held was lost while idle (nothing was waiting on it). */
-  private async connection(request: SendRequest<MqttConfig>): Promise<MqttConnection> {
-    const held = await this.connections.get(request.destinationId, request.config, () => this.open(request));
-    if (!held.isLost) return held;
-    await this.connections.drop(request.destinationId, held);
+  private connection(request: SendRequest<MqttConfig>): Promise<MqttConnection> {
     return this.connections.get(request.destinationId, request.config, () => this.open(request));
   }
 

@@ -23,7 +23,11 @@ type NatsLink = { connection: NatsConnection; refusals: PublishRefusals };
  * window keeps one copy of a retried delivery.
  */
 export class NatsSender implements Sender<NatsConfig> {
-  private readonly links = new DestinationConnections<NatsLink>((link) => link.connection.close().catch(() => undefined));
+  private readonly links = new DestinationConnections<NatsLink>(
+    (link) => link.connection.close().catch(() => undefined),
+    // Reconnecting is off: a server that went away while the connection sat idle closed it.
+    (link) => link.connection.isClosed(),
+  );
 
   constructor(
     private readonly deps: SenderDeps,
@@ -100,15 +104,9 @@ export class NatsSender implements Sender<NatsConfig> {
   }
 
   /** The destination's open connection: the one it holds unless the server closed it meanwhile. */
-  private async link(request: SendRequest<NatsConfig>): Promise<NatsLink> {
+  private link(request: SendRequest<NatsConfig>): Promise<NatsLink> {
     const { url, token, username, password } = request.config;
-    const key = { url, token, username, password };
-    const open = () => this.open(request.config);
-    const link = await this.links.get(request.destinationId, key, open);
-    if (!link.connection.isClosed()) return link;
-    // Reconnecting is off: a server that went away while the connection sat idle closed it.
-    await this.links.drop(request.destinationId, link);
-    return this.links.get(request.destinationId, key, open);
+    return this.links.get(request.destinationId, { url, token, username, password }, () => this.open(request.config));
   }
 
   private async open(config: NatsConfig): Promise<NatsLink> {

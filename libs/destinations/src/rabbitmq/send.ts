@@ -91,7 +91,10 @@ function concerns(reason: string, publication: Pick<Publication, 'exchange' | 'c
  * destination. Delivered when the broker confirms the message (basic.ack).
  */
 export class RabbitmqSender implements Sender<RabbitmqConfig> {
-  private readonly connections = new DestinationConnections<BrokerLink>((link) => link.close());
+  private readonly connections = new DestinationConnections<BrokerLink>(
+    (link) => link.close(),
+    (link) => link.closed,
+  );
 
   constructor(private readonly deps: SenderDeps) {}
 
@@ -160,10 +163,7 @@ export class RabbitmqSender implements Sender<RabbitmqConfig> {
   }
 
   /** The destination's link, opened again when the one held has closed since its last attempt. */
-  private async link(request: SendRequest<RabbitmqConfig>): Promise<BrokerLink> {
-    const held = await this.connections.get(request.destinationId, request.config, () => this.open(request));
-    if (!held.closed) return held;
-    await this.connections.drop(request.destinationId, held);
+  private link(request: SendRequest<RabbitmqConfig>): Promise<BrokerLink> {
     return this.connections.get(request.destinationId, request.config, () => this.open(request));
   }
 

@@ -29,7 +29,10 @@ function trustNote(connection: SftpConnection): string {
  * dropped; the next attempt opens another.
  */
 export class SftpSender implements Sender<SftpConfig> {
-  private readonly connections = new DestinationConnections<SftpConnection>((connection) => connection.close());
+  private readonly connections = new DestinationConnections<SftpConnection>(
+    (connection) => connection.close(),
+    (connection) => connection.isLost,
+  );
   private readonly hostKeys = new HostKeys();
 
   constructor(private readonly deps: SenderDeps) {}
@@ -95,10 +98,7 @@ export class SftpSender implements Sender<SftpConfig> {
   }
 
   /** The destination's connection, reopened when the one held was lost while idle. */
-  private async connection(request: SendRequest<SftpConfig>): Promise<SftpConnection> {
-    const held = await this.connections.get(request.destinationId, request.config, () => this.open(request));
-    if (!held.isLost) return held;
-    await this.connections.drop(request.destinationId, held);
+  private connection(request: SendRequest<SftpConfig>): Promise<SftpConnection> {
     return this.connections.get(request.destinationId, request.config, () => this.open(request));
   }
 
