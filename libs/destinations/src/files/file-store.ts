@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
 import type { Readable } from 'node:stream';
 
 /**
@@ -29,3 +31,20 @@ export class FileMissingError extends Error {
 
 /** A file id as Dispatch makes them (`fil_…`): the only names a store keeps, so none can leave its place. */
 export const FILE_ID = /^fil_[0-9a-z]{1,64}$/;
+
+/**
+ * A stream that passes a file's bytes through as they are, counting them and hashing them
+ * (SHA-256) on the way: what a store answers once the file is written.
+ */
+export function measuring(): { stream: Transform; measured: () => { size: number; sha256: string } } {
+  const hash = createHash('sha256');
+  let size = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  return { stream, measured: () => ({ size, sha256: hash.digest('hex') }) };
+}

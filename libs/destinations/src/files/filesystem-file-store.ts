@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FILE_ID, FileMissingError, FileStore } from './file-store';
+import { FILE_ID, FileMissingError, FileStore, measuring } from './file-store';
 
 /** Files in one directory of the local filesystem, one per id; written under a temporary name, then renamed. */
 export class FilesystemFileStore implements FileStore {
@@ -14,23 +14,15 @@ export class FilesystemFileStore implements FileStore {
     const target = this.pathOf(id);
     await mkdir(this.directory, { recursive: true });
     const partial = `${target}.${randomBytes(6).toString('hex')}.partial`;
-    const hash = createHash('sha256');
-    let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
+    const measure = measuring();
     try {
-      await pipeline(content, measure, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
+      await pipeline(content, measure.stream, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
       await rename(partial, target);
     } catch (error) {
       await rm(partial, { force: true });
       throw error;
     }
-    return { size, sha256: hash.digest('hex') };
+    return measure.measured();
   }
 
   async open(id: string, range?: { start: number; end: number }): Promise<Readable> {

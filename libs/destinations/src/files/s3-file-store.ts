@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { EgressGuard } from '../egress';
 import { S3Location, S3ObjectMissingError, S3Objects } from '../storage/s3-objects';
-import { FILE_ID, FileMissingError, FileStore } from './file-store';
+import { FILE_ID, FileMissingError, FileStore, measuring } from './file-store';
 
 /**
  * The deployment's own bucket: configured by its operator, not by a destination, so any
@@ -23,19 +22,11 @@ export class S3FileStore implements FileStore {
 
   async put(id: string, content: Readable): Promise<{ size: number; sha256: string }> {
     const key = this.keyOf(id);
-    const hash = createHash('sha256');
-    let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    content.once('error', (error) => measure.destroy(error));
+    const measure = measuring();
+    content.once('error', (error) => measure.stream.destroy(error));
     // A failed upload leaves nothing: a multipart one is aborted, a single PutObject never lands.
-    await this.objects.put(key, content.pipe(measure), { contentType: 'application/octet-stream' });
-    return { size, sha256: hash.digest('hex') };
+    await this.objects.put(key, content.pipe(measure.stream), { contentType: 'application/octet-stream' });
+    return measure.measured();
   }
 
   async open(id: string, range?: { start: number; end: number }): Promise<Readable> {
