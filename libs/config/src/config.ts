@@ -146,6 +146,13 @@ const environmentSchema = z.object({
   DISPATCH_NATS_INGEST_SUBJECTS: ingestSubjects,
   DISPATCH_NATS_INGEST_MAX_DELIVER: integer(20),
   DISPATCH_NATS_INGEST_ACK_WAIT_MS: integer(30_000),
+  DISPATCH_WS_REPLAY: z.coerce.number().int().min(0).max(100_000).default(1000),
+  DISPATCH_WS_REPLAY_TTL_SECONDS: integer(86_400),
+  DISPATCH_WS_PING_MS: integer(54_000),
+  DISPATCH_WS_PONG_WAIT_MS: integer(60_000),
+  DISPATCH_WS_SEND_QUEUE: integer(128),
+  DISPATCH_WS_REORDER_WAIT_MS: integer(250),
+  DISPATCH_WS_PRESENCE_DEBOUNCE_MS: z.coerce.number().int().min(0).default(5_000),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
 });
 
@@ -217,6 +224,23 @@ export type DispatchConfig = Readonly<{
    * when it was not acknowledged within `ackWaitMs`.
    */
   natsIngest: Readonly<{ url: string | undefined; stream: string; subjects: string; maxDeliver: number; ackWaitMs: number }>;
+  /**
+   * Live WebSocket push (the `websocket` kind and the sessions the API holds): the last `replay`
+   * frames of a subject are kept for `replayTtlSeconds`; sessions are pinged every `pingMs` and
+   * closed when no pong came within `pongWaitMs`, or when more than `sendQueue` frames wait to
+   * be written; a frame that came before the one it follows is held back at most `reorderWaitMs`;
+   * presence events wait `presenceDebounceMs` so that a device that drops and comes back within
+   * it announces nothing.
+   */
+  live: Readonly<{
+    replay: number;
+    replayTtlSeconds: number;
+    pingMs: number;
+    pongWaitMs: number;
+    sendQueue: number;
+    reorderWaitMs: number;
+    presenceDebounceMs: number;
+  }>;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 }>;
 
@@ -287,6 +311,15 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
       subjects: e.DISPATCH_NATS_INGEST_SUBJECTS,
       maxDeliver: e.DISPATCH_NATS_INGEST_MAX_DELIVER,
       ackWaitMs: e.DISPATCH_NATS_INGEST_ACK_WAIT_MS,
+    },
+    live: {
+      replay: e.DISPATCH_WS_REPLAY,
+      replayTtlSeconds: e.DISPATCH_WS_REPLAY_TTL_SECONDS,
+      pingMs: e.DISPATCH_WS_PING_MS,
+      pongWaitMs: e.DISPATCH_WS_PONG_WAIT_MS,
+      sendQueue: e.DISPATCH_WS_SEND_QUEUE,
+      reorderWaitMs: e.DISPATCH_WS_REORDER_WAIT_MS,
+      presenceDebounceMs: e.DISPATCH_WS_PRESENCE_DEBOUNCE_MS,
     },
     logLevel: e.LOG_LEVEL,
   };
