@@ -5,7 +5,6 @@ import { DatabaseModule, DownloadLinkRepository } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
 import { configureKinds, DownloadTokens, EgressGuard, createFileStore, FILE_STORE, FileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
-import { OperationalEvents } from './alerts/operational-events';
 import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
 import { GoneDestinations } from './alerts/gone-destinations';
@@ -58,7 +57,6 @@ export class WorkerModule {
         },
         ExpiredDownloads,
         AttemptObservers,
-        OperationalEvents,
         OpenCircuits,
         EvaluateAlerts,
         GoneDestinations,

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Alert, AlertRepository, AttemptMeasures, DestinationBacklog, NewAlert } from '@dispatch/db';
 import { AlertSettings, DEFAULT_ALERT_SETTINGS } from '@dispatch/domain';
 import { announcement, EvaluateAlerts } from './evaluate-alerts';
-import type { OperationalEvents } from './operational-events';
+import type { OperationalEvents } from '@dispatch/ingest';
 import type { OpenCircuits } from './open-circuits';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
@@ -119,6 +119,7 @@ describe('EvaluateAlerts', () => {
       'dispatch_alert_changes_total{condition="consecutive_failures",change="opened"} 1',
     );
     expect(mocks.alerts.attemptMeasures).toHaveBeenCalledWith(NOW, 900_000, expect.arrayContaining(['dispatch.alert.opened', 'dispatch.destination.disabled']));
+    expect(mocks.alerts.attemptMeasures.mock.calls[0][2]).not.toContain('dispatch.presence.disconnected');
   });
 
   it('opens none within the cooldown after the last alert of that condition resolved', async () => {
@@ -170,6 +171,7 @@ describe('EvaluateAlerts', () => {
     const { sut, mocks } = setup({ settings, backlogs, destinations, operational: new Map([['dst_1', 4]]) });
     await sut.run(NOW);
     expect(mocks.alerts.operationalBacklogs).toHaveBeenCalledWith(['org_1'], expect.arrayContaining(['dispatch.alert.opened']));
+    expect(mocks.alerts.operationalBacklogs.mock.calls[0][1]).not.toContain('dispatch.presence.connected');
     expect(mocks.alerts.open).not.toHaveBeenCalled();
 
     const over = setup({ settings, backlogs, destinations, operational: new Map([['dst_1', 1]]) });

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Alert, alertKey, AlertRepository, AlertedDestination, alertView, AttemptMeasures, MAX_DESTINATIONS } from '@dispatch/db';
 import {
   ALERT_CONDITIONS,
+  ALERTING_EVENT_TYPES,
   alertMessage,
   AlertSettings,
   alertWindowMs,
@@ -10,8 +11,9 @@ import {
   DestinationMeasures,
   observeConditions,
   OpenAlertState,
+  OperationalEventType,
 } from '@dispatch/domain';
-import { OPERATIONAL_EVENT_TYPES, OperationalEvents, OperationalEventType } from './operational-events';
+import { OperationalEvents } from '@dispatch/ingest';
 import { OpenCircuits } from './open-circuits';
 import { WorkerMetrics } from '../operations/worker-metrics';
 
@@ -32,8 +34,9 @@ export type AlertReport = { opened: number; escalated: number; resolved: number;
  * The reads are set-based (one statement for the attempts of every destination in its alert
  * window, one for the backlogs, one for the open alerts, one for the recent resolutions, one
  * read of the open circuits), so an evaluation costs the same few statements however many
- * destinations there are. Deliveries of operational events never count: failing to deliver an
- * alert does not raise another.
+ * destinations there are. Deliveries of the alert and destination events (ALERTING_EVENT_TYPES)
+ * never count: failing to deliver an alert does not raise another. Presence events count like
+ * any producer's: a destination that cannot take them is failing.
  *
  * A change is written first and announced after (`announced` marks it done), so an event lost
  * to a crash or a database error between the two is emitted by the next evaluation; its id is
@@ -53,7 +56,7 @@ export class EvaluateAlerts {
   async run(now: Date = new Date()): Promise<AlertReport> {
     const report: AlertReport = { opened: 0, escalated: 0, resolved: 0, announced: 0 };
     const bounds = await this.alerts.settingsBounds();
-    const measured = await this.alerts.attemptMeasures(now, bounds.widestWindowMs, OPERATIONAL_EVENT_TYPES);
+    const measured = await this.alerts.attemptMeasures(now, bounds.widestWindowMs, ALERTING_EVENT_TYPES);
     const backlogs = await this.alerts.backlogs();
     const open = await this.alerts.openAlerts();
     const resolutions = await this.alerts.lastResolutions(new Date(now.getTime() - bounds.longestCooldownMs));
@@ -166,7 +169,7 @@ export class EvaluateAlerts {
   }
 
   /**
-   * Deliveries of operational events waiting for a destination do not make it backlogged. They
+   * Deliveries of alert and destination events waiting for a destination do not make it backlogged. They
    * are counted (from the events, by type) only in organizations with a destination over its
    * threshold, where they could make the difference.
    */
@@ -181,7 +184,7 @@ export class EvaluateAlerts {
       const threshold = destination && settings.get(destination.organizationId)?.backlog;
       if (destination && threshold !== null && threshold !== undefined && count > threshold) over.add(destination.organizationId);
     }
-    const operational = await this.alerts.operationalBacklogs([...over], OPERATIONAL_EVENT_TYPES);
+    const operational = await this.alerts.operationalBacklogs([...over], ALERTING_EVENT_TYPES);
     for (const [id, count] of operational) backlog.set(id, Math.max(0, (backlog.get(id) ?? 0) - count));
   }
 }

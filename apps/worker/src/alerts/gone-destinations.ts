@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DestinationRepository } from '@dispatch/db';
 import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
-import { destinationSummary, OperationalEvents } from './operational-events';
+import { destinationSummary, OperationalEvents } from '@dispatch/ingest';
 
 /** A destination whose receiver said gone is announced once in this time by one process (its attempts in flight may all answer 410). */
 const ANNOUNCED_FOR_MS = 60_000;

@@ -3,7 +3,7 @@ import type { AuditRepository, DestinationRecord, DestinationRepository } from '
 import type { DestinationSettings } from '@dispatch/destinations';
 import { AttemptOutcome, circuitBreakerSettingsSchema, SendResult } from '@dispatch/domain';
 import type { CircuitBreakers, CircuitSnapshot, DeliveryQueues } from '@dispatch/queue';
-import type { OperationalEvents } from '../alerts/operational-events';
+import type { OperationalEvents } from '@dispatch/ingest';
 import type { WorkerMetrics } from '../operations/worker-metrics';
 import { OpenCircuits } from '../alerts/open-circuits';
 import { AttemptObservers, AttemptReport } from './attempt-observers';

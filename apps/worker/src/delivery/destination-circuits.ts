@@ -13,7 +13,7 @@ import {
 } from '@dispatch/domain';
 import { CircuitBreakers, DeliveryQueues, parseCircuitNotice } from '@dispatch/queue';
 import { OpenCircuits } from '../alerts/open-circuits';
-import { destinationSummary, OperationalEvents } from '../alerts/operational-events';
+import { destinationSummary, OperationalEvents } from '@dispatch/ingest';
 import { WorkerMetrics } from '../operations/worker-metrics';
 import { AttemptObserver, AttemptObservers, AttemptReport } from './attempt-observers';
 

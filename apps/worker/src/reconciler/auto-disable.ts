@@ -3,7 +3,7 @@ import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { AuditRepository, AutoDisabledDestination, DestinationHealthRepository } from '@dispatch/db';
 import { autoDisableReason } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
-import { destinationSummary, OperationalEvents } from '../alerts/operational-events';
+import { destinationSummary, OperationalEvents } from '@dispatch/ingest';
 
 /** The audit trail's actor for what Dispatch does by itself (no API key did it). */
 export const SYSTEM_ACTOR = 'dispatch';
