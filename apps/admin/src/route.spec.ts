@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { routeFromHash } from './route';
+import { liveHash, routeFromHash } from './route';
 
 describe('routes', () => {
   it('reads a view, and a destination of its own', () => {
@@ -8,8 +8,20 @@ describe('routes', () => {
     expect(routeFromHash('#/destinations/a%2Fb')).toEqual({ view: 'destinations', destinationId: 'a/b' });
   });
 
+  it('reads the subject of the Live page from the query string, as the page writes it', () => {
+    expect(routeFromHash('#/live')).toEqual({ view: 'live' });
+    expect(routeFromHash('#/live?subject=user_123')).toEqual({ view: 'live', subject: 'user_123' });
+    expect(routeFromHash('#/live?x=1&subject=a+b')).toEqual({ view: 'live', subject: 'a+b' });
+    expect(routeFromHash('#/live?subject=')).toEqual({ view: 'live' });
+    expect(routeFromHash('#/live?subject=%E0%A4%A')).toEqual({ view: 'live' });
+    for (const subject of ['org:7|room=a+b@eu', 'user 1/?&#', 'a=b']) {
+      expect(liveHash(subject).replace('#/live?subject=', '')).not.toMatch(/[ /?&#+=]/);
+      expect(routeFromHash(liveHash(subject))).toEqual({ view: 'live', subject });
+    }
+  });
+
   it('takes anything else for the destinations list', () => {
-    for (const hash of ['', '#', '#/', '#/nothing', '#/alerts/x', '#/destinations/x/y', '#/destinations/%E0%A4%A']) {
+    for (const hash of ['', '#', '#/', '#/nothing', '#/alerts/x', '#/live/x', '#/destinations/x/y', '#/destinations/%E0%A4%A']) {
       expect(routeFromHash(hash)).toEqual({ view: 'destinations' });
     }
   });

@@ -1,18 +1,48 @@
 // The app's pages and their addresses (the URL's hash, so the API's static file serving needs no
 // route of its own): `#/destinations`, `#/destinations/<id>`, `#/deliveries`, `#/alerts`, …
+// The Live page keeps its subject in the hash's query string: `#/live?subject=user_123`.
 
-export type View = 'destinations' | 'deliveries' | 'alerts' | 'audit' | 'api-keys';
+export type View = 'destinations' | 'deliveries' | 'alerts' | 'audit' | 'api-keys' | 'live';
 
-/** A page: a view, and for a destination's own page the destination's id. */
+/** A page: a view, for a destination's own page the destination's id, for the Live page the subject shown. */
 export interface Route {
   view: View;
   destinationId?: string;
+  subject?: string;
 }
 
-const VIEWS: readonly View[] = ['destinations', 'deliveries', 'alerts', 'audit', 'api-keys'];
+const VIEWS: readonly View[] = ['destinations', 'deliveries', 'alerts', 'audit', 'api-keys', 'live'];
+
+/**
+ * The `subject` parameter of a hash's query string, decoded as a URI component (so a `+` typed
+ * into a link stays a `+`, which subjects may hold); undefined when absent, empty or undecodable.
+ */
+function subjectParameter(search: string): string | undefined {
+  for (const pair of search.split('&')) {
+    const [name, ...value] = pair.split('=');
+    if (name !== 'subject') continue;
+    try {
+      const subject = decodeURIComponent(value.join('='));
+      return subject === '' ? undefined : subject;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** The address of the Live page showing `subject`. */
+export function liveHash(subject: string): string {
+  return `#/live?subject=${encodeURIComponent(subject)}`;
+}
 
 /** The page a hash names; anything unknown is the destinations list. */
 export function routeFromHash(hash: string): Route {
+  const [path, ...query] = hash.replace(/^#\/?/, '').split('?');
+  if (path === 'live') {
+    const subject = subjectParameter(query.join('?'));
+    return subject === undefined ? { view: 'live' } : { view: 'live', subject };
+  }
   const [name, id, ...rest] = hash.replace(/^#\/?/, '').split('/');
   if (name === 'destinations' && id && rest.length === 0) {
     try {
