@@ -110,6 +110,10 @@ if (process.argv.slice(2).includes('--files')) {
 if (process.argv.slice(2).includes('--nats-ingest')) {
   await import('./bench/nats-ingest.mjs');
 }
+// `--websocket` runs the live WebSocket push scenario instead (see scripts/bench/websocket.mjs).
+if (process.argv.slice(2).includes('--websocket')) {
+  await import('./bench/websocket.mjs');
+}
 
 const here = path.join(root, 'scripts', 'bench');
 

@@ -148,9 +148,11 @@ export async function waitUntilReady(url, timeoutMs) {
  * Dispatch's API and worker, built, as processes of their own on `databaseUrl` and `redisUrl`,
  * on a free loopback port, with the settings every benchmark gives them (loopback allowed by
  * the egress guard, a fresh encryption key, a per-key request limit never reached) and `env` on
- * top. Resolves once the API answers ready.
+ * top. Resolves once the API answers ready. With `apis` above 1, as many API processes, each on
+ * a port of its own with the same settings, started one after the other once the one before is
+ * ready: `apis` lists them all (`{ api, base }`), `api` and `base` are the first.
  */
-export async function startDispatch({ databaseUrl, redisUrl, bootstrapKey, prefix, env = {} }) {
+export async function startDispatch({ databaseUrl, redisUrl, bootstrapKey, prefix, env = {}, apis: apiCount = 1 }) {
   const port = await freePort();
   const settings = {
     ...process.env,
@@ -175,7 +177,17 @@ export async function startDispatch({ databaseUrl, redisUrl, bootstrapKey, prefi
   const worker = app('worker', 'apps/worker/dist/main.js');
   const base = `http://127.0.0.1:${port}`;
   await waitUntilReady(`${base}/health/ready`, 60_000);
-  return { api, worker, base };
+  const apis = [{ api, base }];
+  while (apis.length < apiCount) {
+    const more = await freePort();
+    const entry = startProcess(
+      `api ${apis.length + 1}`,
+      spawn(process.execPath, [path.join(root, 'apps/api/dist/main.js')], { cwd: root, env: { ...settings, PORT: String(more) }, stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
+    apis.push({ api: entry, base: `http://127.0.0.1:${more}` });
+    await waitUntilReady(`${apis.at(-1).base}/health/ready`, 60_000);
+  }
+  return { api, worker, base, apis };
 }
 
 /** One call to Dispatch's API with `key`: its status and its body, parsed. */
