@@ -3,11 +3,21 @@ import { APP_FILTER } from '@nestjs/core';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { BullBoardModule } from '@bull-board/nestjs';
 import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
-import { configureKinds, DownloadTokens, EgressGuard, createFileStore, FILE_STORE, FileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
+import {
+  configureKinds,
+  DownloadTokens,
+  EgressGuard,
+  createFileStore,
+  FILE_STORE,
+  FileStore,
+  RecordedDownloadLinks,
+  Senders,
+  SubjectStreams,
+} from '@dispatch/destinations';
 import { DownloadLinkRepository } from '@dispatch/db';
 import { DatabaseModule } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
-import { QueueModule } from '@dispatch/queue';
+import { QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
 import { ApiKeyGuard } from './auth/access';
 import { ErrorShapeFilter } from './http/errors';
@@ -48,6 +58,10 @@ import { FilesController } from './files/files.controller';
 import { UploadFile } from './files/upload-file';
 import { DeliveryDownloadsController, PublicDownloadsController } from './downloads/downloads.controller';
 import { DownloadLinksReader } from './downloads/download-links.reader';
+import { LiveController } from './live/live.controller';
+import { LiveHub } from './live/live-hub';
+import { Presence } from './live/presence';
+import { StreamTokens } from './live/stream-tokens';
 
 @Module({})
 export class AppModule {
@@ -80,6 +94,7 @@ export class AppModule {
         OrganizationsController,
         HealthController,
         MetricsController,
+        LiveController,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorShapeFilter },
@@ -90,13 +105,19 @@ export class AppModule {
         },
         { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => createFileStore(c.files) },
         { provide: DownloadTokens, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new DownloadTokens(c.encryption) },
+        { provide: StreamTokens, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => new StreamTokens(c.encryption) },
+        {
+          provide: SubjectStreams,
+          inject: [REDIS, DISPATCH_CONFIG],
+          useFactory: (redis: RedisConnection, c: DispatchConfig) => new SubjectStreams(redis, c.queuePrefix, c.live),
+        },
         {
           provide: Senders,
-          inject: [DISPATCH_CONFIG, EgressGuard, FILE_STORE, DownloadLinkRepository, DownloadTokens],
-          useFactory: (c: DispatchConfig, egress: EgressGuard, files: FileStore, links: DownloadLinkRepository, tokens: DownloadTokens) => {
+          inject: [DISPATCH_CONFIG, EgressGuard, FILE_STORE, DownloadLinkRepository, DownloadTokens, SubjectStreams],
+          useFactory: (c: DispatchConfig, egress: EgressGuard, files: FileStore, links: DownloadLinkRepository, tokens: DownloadTokens, live: SubjectStreams) => {
             // Before any destination config is validated.
             configureKinds({ storage: c.storage });
-            return new Senders({ ...c.attempts, egress, files, downloads: new RecordedDownloadLinks((link) => links.record(link), tokens, c.publicUrl) });
+            return new Senders({ ...c.attempts, egress, files, downloads: new RecordedDownloadLinks((link) => links.record(link), tokens, c.publicUrl), live });
           },
         },
         ApiKeyAuthenticator,
@@ -124,6 +145,8 @@ export class AppModule {
         CreateOrganization,
         UploadFile,
         DownloadLinksReader,
+        Presence,
+        LiveHub,
       ],
     };
   }

@@ -19,6 +19,7 @@ import { addSecurityHeaders } from './http/security-headers';
 import { Metrics } from './operations/metrics';
 import { BoardRetries } from './operations/board-retries';
 import { boardPageWithoutThirdParties, queuesGate } from './operations/queues-board';
+import { LiveHub } from './live/live-hub';
 
 /** The API application, ready to listen: routes, OpenAPI, Bull Board and the admin app. */
 export async function createApi(config: DispatchConfig): Promise<NestFastifyApplication> {
@@ -39,6 +40,8 @@ export async function createApi(config: DispatchConfig): Promise<NestFastifyAppl
   server.addHook('onRequest', queuesGate(app.get(ApiKeyAuthenticator), app.get(BoardRetries)));
   server.addHook('onSend', boardPageWithoutThirdParties);
   server.addHook('onRequest', authenticateApiRequests(app.get(ApiKeyAuthenticator)));
+  // Live WebSocket sessions (`/v1/stream`): upgrades are taken before Fastify sees them.
+  app.get(LiveHub).attach(server.server);
   const metrics = app.get(Metrics);
   server.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'other';

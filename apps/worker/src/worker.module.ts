@@ -4,7 +4,17 @@ import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config'
 import { DatabaseModule, DownloadLinkRepository } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
-import { configureKinds, DownloadTokens, EgressGuard, createFileStore, FILE_STORE, FileStore, RecordedDownloadLinks, Senders } from '@dispatch/destinations';
+import {
+  configureKinds,
+  DownloadTokens,
+  EgressGuard,
+  createFileStore,
+  FILE_STORE,
+  FileStore,
+  RecordedDownloadLinks,
+  Senders,
+  SubjectStreams,
+} from '@dispatch/destinations';
 import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
 import { GoneDestinations } from './alerts/gone-destinations';
@@ -43,8 +53,8 @@ export class WorkerModule {
         { provide: FILE_STORE, inject: [DISPATCH_CONFIG], useFactory: (c: DispatchConfig) => createFileStore(c.files) },
         {
           provide: Senders,
-          inject: [DISPATCH_CONFIG, FILE_STORE, DownloadLinkRepository],
-          useFactory: (c: DispatchConfig, files: FileStore, links: DownloadLinkRepository) => {
+          inject: [DISPATCH_CONFIG, FILE_STORE, DownloadLinkRepository, REDIS],
+          useFactory: (c: DispatchConfig, files: FileStore, links: DownloadLinkRepository, redis: RedisConnection) => {
             // Before any destination is read.
             configureKinds({ storage: c.storage });
             return new Senders({
@@ -52,6 +62,7 @@ export class WorkerModule {
               egress: new EgressGuard(c.egressAllow),
               files,
               downloads: new RecordedDownloadLinks((link) => links.record(link), new DownloadTokens(c.encryption), c.publicUrl),
+              live: new SubjectStreams(redis, c.queuePrefix, c.live),
             });
           },
         },

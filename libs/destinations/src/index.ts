@@ -8,3 +8,4 @@ export * from './stored-secrets';
 export * from './messages';
 export * from './files';
 export * from './download';
+export * from './websocket';

@@ -17,7 +17,23 @@ export type SenderDeps = {
   files: FileStore;
   /** Records the links `download` destinations hand out; absent where no link can be made (a unit test). */
   downloads?: DownloadLinks;
+  /** Pushes to the live WebSocket sessions of a subject (`websocket` destinations); absent where there is no Redis (a unit test). */
+  live?: LivePush;
 };
+
+/** An event as a live session receives it, in a frame. */
+export type LiveEvent = { id: string; type: string; timestamp: string; data: unknown };
+
+/** Live WebSocket push: frames for the sessions of a subject, which the API processes hold. */
+export interface LivePush {
+  /**
+   * Gives the event the subject's next seq, keeps it for replay and publishes it to the API
+   * processes that hold sessions of the subject; answers the seq and how many processes got it.
+   */
+  push(organizationId: string, subject: string, event: LiveEvent): Promise<{ seq: number; processes: number }>;
+  /** How many API processes hold sessions of the subject now. */
+  processesHolding(organizationId: string, subject: string): Promise<number>;
+}
 
 /** A download link to make: a file already in the file store, for one delivery. */
 export type NewDownloadLink = {

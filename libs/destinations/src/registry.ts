@@ -8,9 +8,20 @@ import { configureStorage, StorageDeploymentSettings, storageKind } from './stor
 import { emailKind } from './email';
 import { sftpKind } from './sftp';
 import { downloadKind } from './download';
+import { websocketKind } from './websocket';
 
 /** Every kind this deployment delivers to: one line each. */
-export const destinationKinds: readonly DestinationKind[] = [webhookKind, mqttKind, natsKind, rabbitmqKind, emailKind, sftpKind, storageKind, downloadKind];
+export const destinationKinds: readonly DestinationKind[] = [
+  webhookKind,
+  mqttKind,
+  natsKind,
+  rabbitmqKind,
+  emailKind,
+  sftpKind,
+  storageKind,
+  downloadKind,
+  websocketKind,
+];
 
 /** What a deployment sets for its kinds (from its config), where a kind needs settings of the deployment. */
 export type KindSettings = Readonly<{ storage: StorageDeploymentSettings }>;

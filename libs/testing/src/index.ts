@@ -13,3 +13,4 @@ export * from './files';
 export * from './sftp-server';
 export * from './s3-server';
 export * from './azure-blob-server';
+export * from './live-client';
