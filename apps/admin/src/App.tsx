@@ -6,6 +6,7 @@ import { AuditLog } from './AuditLog';
 import { Deliveries } from './Deliveries';
 import { DestinationPage } from './DestinationPage';
 import { Destinations } from './Destinations';
+import { Live } from './Live';
 import { routeFromHash, type Route, type View } from './route';
 import { SignIn } from './SignIn';
 
@@ -60,6 +61,9 @@ export function App() {
               <button type="button" aria-current={view === 'alerts' ? 'page' : undefined} onClick={() => go('alerts')}>
                 Alerts
               </button>
+              <button type="button" aria-current={view === 'live' ? 'page' : undefined} onClick={() => go('live')}>
+                Live
+              </button>
               <button type="button" aria-current={view === 'audit' ? 'page' : undefined} onClick={() => go('audit')}>
                 Audit log
               </button>
@@ -95,6 +99,8 @@ export function App() {
         <Deliveries api={api} />
       ) : view === 'api-keys' ? (
         <ApiKeys api={api} />
+      ) : view === 'live' ? (
+        <Live api={api} subject={route.subject} />
       ) : (
         <AuditLog api={api} />
       )}

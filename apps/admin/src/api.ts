@@ -284,6 +284,33 @@ export interface CreatedApiKey {
   createdAt: string;
 }
 
+/** `GET /v1/presence/:subject`: whether a device of the subject is connected, to any API process. */
+export interface Presence {
+  subject: string;
+  online: boolean;
+  sessions: number;
+}
+
+/** One live WebSocket session (`GET /v1/stream-sessions?subject=`). */
+export interface StreamSession {
+  id: string;
+  subject: string;
+  /** The API process that holds it. */
+  process: string;
+  connectedAt: string;
+  remoteAddress: string;
+}
+
+/** `GET /v1/stream-subjects/:subject`: the subject's stream of pushed frames and what is kept for replay. */
+export interface StreamSubject {
+  subject: string;
+  /** The last `seq` given (0: nothing pushed yet). */
+  latestSeq: number;
+  /** Frames kept for replay. */
+  kept: number;
+  oldestKeptSeq: number | null;
+}
+
 export interface ErrorDetail {
   path: string;
   message: string;
@@ -414,6 +441,10 @@ export interface Api {
   createApiKey(input: NewApiKey): Promise<CreatedApiKey>;
   /** Revokes a key at once (409 for the organization's last admin key). */
   revokeApiKey(apiKeyId: string): Promise<void>;
+  getPresence(subject: string): Promise<Presence>;
+  /** The subject's live sessions, on every API process. */
+  listStreamSessions(subject: string): Promise<StreamSession[]>;
+  getStreamSubject(subject: string): Promise<StreamSubject>;
 }
 
 /** Entries of the audit log read at once. */
@@ -509,6 +540,9 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
     revokeApiKey: async (apiKeyId) => {
       await call<unknown>('DELETE', `/v1/api-keys/${id(apiKeyId)}`);
     },
+    getPresence: (subject) => call<Presence>('GET', `/v1/presence/${id(subject)}`),
+    listStreamSessions: async (subject) => (await call<{ data: StreamSession[] }>('GET', `/v1/stream-sessions${query({ subject })}`)).data,
+    getStreamSubject: (subject) => call<StreamSubject>('GET', `/v1/stream-subjects/${id(subject)}`),
   };
 }
 
