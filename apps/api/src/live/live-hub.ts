@@ -5,7 +5,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { seqOfFrame, SubjectStreams } from '@dispatch/destinations';
 import { newId } from '@dispatch/domain';
-import { REDIS, RedisConnection } from '@dispatch/queue';
+import { duplicateConnection, REDIS, RedisConnection } from '@dispatch/queue';
 import { CLOSE, LiveSession } from './live-session';
 import { Presence } from './presence';
 import { StreamGrant, StreamTokens } from './stream-tokens';
@@ -50,7 +50,7 @@ export class LiveHub implements BeforeApplicationShutdown {
 
   /** Takes the WebSocket upgrades of the API's HTTP server; call once, before it listens. */
   attach(server: Server): void {
-    const subscriber = this.redis.duplicate();
+    const subscriber = duplicateConnection(this.redis, { connectionName: 'dispatch-live' });
     subscriber.on('error', () => undefined); // the shared connection logs Redis being down
     subscriber.on('message', (channel: string, frame: string) => this.deliver(channel, frame));
     // Frames published while the subscription was down are kept: every session looks for them.
