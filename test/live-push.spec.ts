@@ -120,6 +120,35 @@ describe('live WebSocket push', () => {
     expectContiguous(ahead, 7);
   });
 
+  it('counts sessions, frames by source, closes and refused upgrades in the API metrics', async () => {
+    const metric = async (name: string): Promise<number> => {
+      const text = (await system.client.get('/metrics')).body as string;
+      const line = text.split('\n').find((entry) => entry.startsWith(`${name} `));
+      return line ? Number(line.slice(name.length + 1)) : 0;
+    };
+    const before = {
+      live: await metric('dispatch_live_frames_total{source="live"}'),
+      replay: await metric('dispatch_live_frames_total{source="replay"}'),
+      closes: await metric('dispatch_live_session_closes_total{reason="client"}'),
+      refused: await metric('dispatch_live_upgrades_refused_total{status="401"}'),
+    };
+    const subject = uniqueId('user');
+    const device = await connect(subject);
+    expect(await metric('dispatch_live_sessions')).toBe(1);
+    await push(subject, 3);
+    await device.waitForEvents(3);
+    await device.close();
+    const back = await connect(subject, 1);
+    await back.waitForEvents(2);
+    await back.close();
+    await expect(LiveClient.connect(system.url, 'nonsense')).rejects.toMatchObject({ status: 401 });
+    await eventually(async () => ((await metric('dispatch_live_sessions')) === 0 ? true : undefined));
+    expect(await metric('dispatch_live_frames_total{source="live"}')).toBe(before.live + 3);
+    expect(await metric('dispatch_live_frames_total{source="replay"}')).toBe(before.replay + 2);
+    expect(await metric('dispatch_live_session_closes_total{reason="client"}')).toBe(before.closes + 2);
+    expect(await metric('dispatch_live_upgrades_refused_total{status="401"}')).toBe(before.refused + 1);
+  });
+
   it('refuses a missing, changed, expired or foreign token before the upgrade, and a bad lastSeq', async () => {
     /** How the API answers an upgrade to `/v1/stream` with `token` (and `lastSeq`). */
     const refusal = async (token: string, lastSeq?: number) => {

@@ -6,6 +6,7 @@ import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { seqOfFrame, SubjectStreams } from '@dispatch/destinations';
 import { newId } from '@dispatch/domain';
 import { duplicateConnection, REDIS, RedisConnection } from '@dispatch/queue';
+import { Metrics } from '../operations/metrics';
 import { CLOSE, LiveSession } from './live-session';
 import { Presence } from './presence';
 import { StreamGrant, StreamTokens } from './stream-tokens';
@@ -46,6 +47,7 @@ export class LiveHub implements BeforeApplicationShutdown {
     private readonly streams: SubjectStreams,
     private readonly tokens: StreamTokens,
     private readonly presence: Presence,
+    private readonly metrics: Metrics,
   ) {}
 
   /** Takes the WebSocket upgrades of the API's HTTP server; call once, before it listens. */
@@ -91,14 +93,20 @@ export class LiveHub implements BeforeApplicationShutdown {
 
   private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(request.url ?? '/', 'http://localhost');
-    if (url.pathname !== STREAM_PATH) return refuse(socket, 404, 'Not Found', `no WebSocket endpoint at ${url.pathname}; live sessions open at ${STREAM_PATH}`);
-    if (this.closing) return refuse(socket, 503, 'Service Unavailable', 'this API process is shutting down; connect again');
+    if (url.pathname !== STREAM_PATH) return this.refuse(socket, 404, 'Not Found', `no WebSocket endpoint at ${url.pathname}; live sessions open at ${STREAM_PATH}`);
+    if (this.closing) return this.refuse(socket, 503, 'Service Unavailable', 'this API process is shutting down; connect again');
     const grant = this.tokens.verify(url.searchParams.get('token') ?? '');
-    if (!grant) return refuse(socket, 401, 'Unauthorized', 'token: a valid stream token is required (from POST /v1/stream-tokens); it is missing, changed or expired');
+    if (!grant)
+      return this.refuse(socket, 401, 'Unauthorized', 'token: a valid stream token is required (from POST /v1/stream-tokens); it is missing, changed or expired');
     const lastSeqText = url.searchParams.get('lastSeq');
-    if (lastSeqText !== null && !/^\d{1,15}$/.test(lastSeqText)) return refuse(socket, 400, 'Bad Request', 'lastSeq: must be a whole number, 0 or more');
+    if (lastSeqText !== null && !/^\d{1,15}$/.test(lastSeqText)) return this.refuse(socket, 400, 'Bad Request', 'lastSeq: must be a whole number, 0 or more');
     const lastSeq = lastSeqText === null ? undefined : Number(lastSeqText);
     this.server.handleUpgrade(request, socket, head, (ws) => void this.open(ws, grant, lastSeq, request.socket.remoteAddress ?? ''));
+  }
+
+  private refuse(socket: Duplex, statusCode: number, error: string, message: string): void {
+    this.metrics.liveRefusals.inc({ status: String(statusCode) });
+    refuse(socket, statusCode, error, message);
   }
 
   private async open(ws: WebSocket, grant: StreamGrant, lastSeq: number | undefined, remoteAddress: string): Promise<void> {
@@ -108,7 +116,17 @@ export class LiveHub implements BeforeApplicationShutdown {
       read: (afterSeq: number, count: number) => this.streams.read(organizationId, subject, afterSeq, count),
       latestSeq: () => this.streams.latestSeq(organizationId, subject),
     };
-    const session = new LiveSession(newId('wss'), organizationId, subject, remoteAddress, ws, reader, this.config.live, (ended) => this.ended(channel, ended));
+    const session = new LiveSession(
+      newId('wss'),
+      organizationId,
+      subject,
+      remoteAddress,
+      ws,
+      reader,
+      this.config.live,
+      (ended) => this.ended(channel, ended),
+      (source) => this.metrics.liveFrames.inc({ source }),
+    );
     session.nextPingAt = Date.now() + this.config.live.pingMs;
     ws.on('pong', () => {
       session.lastPongAt = Date.now();
@@ -121,6 +139,7 @@ export class LiveHub implements BeforeApplicationShutdown {
       this.sessions.set(channel, sessions);
     }
     sessions.add(session);
+    this.metrics.liveSessions.inc();
     try {
       await this.subscribe(channel);
       if (session.isEnded) return;
@@ -128,13 +147,15 @@ export class LiveHub implements BeforeApplicationShutdown {
       await session.start(lastSeq);
     } catch (error) {
       this.logger.warn(`A live session of "${subject}" could not start: ${(error as Error).message}`);
-      session.end({ code: 1011, reason: 'live push is unavailable; connect again' });
+      session.end(CLOSE.unavailable);
     }
   }
 
   private ended(channel: string, session: LiveSession): void {
     const sessions = this.sessions.get(channel);
     if (!sessions?.delete(session)) return;
+    this.metrics.liveSessions.dec();
+    this.metrics.liveCloses.inc({ reason: session.endReason ?? 'error' });
     if (session.presence) {
       const clearing = session.presence
         .then(() => this.presence.left(session))
@@ -185,6 +206,7 @@ export class LiveHub implements BeforeApplicationShutdown {
 
 /** Answers an upgrade request with an HTTP error, in the API's error shape, and closes the connection. */
 function refuse(socket: Duplex, statusCode: number, error: string, message: string): void {
+  socket.on('error', () => undefined);
   const body = JSON.stringify({ statusCode, error, message });
   socket.end(
     `HTTP/1.1 ${statusCode} ${error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

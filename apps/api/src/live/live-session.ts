@@ -27,7 +27,16 @@ export const CLOSE = {
   goingAway: { code: 1001, reason: 'going away' },
   backpressure: { code: 4008, reason: 'backpressure overflow' },
   pongTimeout: { code: 4000, reason: 'pong timeout' },
+  unavailable: { code: 1011, reason: 'live push is unavailable; connect again' },
 } as const;
+
+/** Why a session ended, as metrics count it. */
+export type EndReason = 'client' | 'pong_timeout' | 'backpressure' | 'going_away' | 'error';
+
+const END_REASONS: Record<number, EndReason> = { 1001: 'going_away', 4008: 'backpressure', 4000: 'pong_timeout', 1011: 'error' };
+
+/** Told of the frames a session writes (metrics). */
+export type FramesWritten = (source: 'live' | 'replay' | 'resync') => void;
 
 /** Kept frames are read and written this many at a time, each batch once the socket took the one before. */
 const REPLAY_PAGE = 100;
@@ -69,6 +78,8 @@ export class LiveSession {
   private mustResync = false;
   private holdTimer: NodeJS.Timeout | undefined;
   private ended = false;
+  /** Why it ended (once it has). */
+  endReason: EndReason | undefined;
 
   constructor(
     readonly id: string,
@@ -80,6 +91,7 @@ export class LiveSession {
     private readonly limits: SessionLimits,
     /** Told once, when the session ends, whoever ends it. */
     private readonly onEnd: (session: LiveSession) => void,
+    private readonly written: FramesWritten = () => undefined,
   ) {
     this.whenClosed = new Promise((resolve) => {
       this.connectionClosed = resolve;
@@ -99,7 +111,8 @@ export class LiveSession {
       this.mustResync = true;
     } else this.nextSeq = lastSeq + 1;
     this.started = true;
-    if (lastSeq === undefined) this.flushHeld();
+    // Frames held while the last seq was read were dropped (too many): they are kept, read them there.
+    if (lastSeq === undefined && !this.droppedWhileCatchingUp) this.flushHeld();
     else await this.catchUp();
   }
 
@@ -133,7 +146,7 @@ export class LiveSession {
   /** Closes the session with `code` (cut after a grace period if the client does not answer). */
   end(close: { code: number; reason: string }): void {
     if (this.ended) return;
-    this.finish();
+    this.finish(END_REASONS[close.code] ?? 'error');
     try {
       this.socket.close(close.code, close.reason);
     } catch {
@@ -145,13 +158,13 @@ export class LiveSession {
 
   /** Ends the session without a close handshake (the client is gone). */
   cut(): void {
-    if (!this.ended) this.finish();
+    if (!this.ended) this.finish('error');
     this.socket.terminate();
   }
 
   /** The connection closed (the client closed it, it dropped, or a close this side began is through). */
   closed(): void {
-    if (!this.ended) this.finish();
+    if (!this.ended) this.finish('client');
     this.connectionClosed();
   }
 
@@ -163,8 +176,9 @@ export class LiveSession {
     }
   }
 
-  private finish(): void {
+  private finish(reason: EndReason): void {
     this.ended = true;
+    this.endReason = reason;
     clearTimeout(this.holdTimer);
     this.held.clear();
     this.onEnd(this);
@@ -175,7 +189,7 @@ export class LiveSession {
       clearTimeout(this.holdTimer);
       this.holdTimer = undefined;
       this.catchingUp = this.writeKept()
-        .catch(() => this.end({ code: 1011, reason: 'frames could not be read' }))
+        .catch(() => this.end(CLOSE.unavailable))
         .finally(() => {
           this.catchingUp = null;
           this.flushHeld();
@@ -198,8 +212,8 @@ export class LiveSession {
       const written: Promise<void>[] = [];
       for (const { seq, frame } of frames) {
         if (seq < this.nextSeq) continue;
-        if (seq > this.nextSeq) written.push(this.writePaced(resyncFrame(seq)));
-        written.push(this.writePaced(frame));
+        if (seq > this.nextSeq) written.push(this.writePaced(resyncFrame(seq), 'resync'));
+        written.push(this.writePaced(frame, 'replay'));
         this.nextSeq = seq + 1;
       }
       for (const seq of this.held.keys()) if (seq < this.nextSeq) this.held.delete(seq);
@@ -233,18 +247,20 @@ export class LiveSession {
   }
 
   private writeLive(frame: string): void {
+    this.written('live');
     this.writing += 1;
     this.socket.send(frame, () => {
       this.writing -= 1;
     });
   }
 
-  private writePaced(frame: string): Promise<void> {
+  private writePaced(frame: string, source: 'replay' | 'resync'): Promise<void> {
+    this.written(source);
     return new Promise((resolve) => this.socket.send(frame, () => resolve()));
   }
 
   private async writeResync(fromSeq: number): Promise<void> {
-    await this.writePaced(resyncFrame(fromSeq));
+    await this.writePaced(resyncFrame(fromSeq), 'resync');
     this.nextSeq = fromSeq;
   }
 

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Injectable } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of the API process. */
 @Injectable()
@@ -25,6 +25,26 @@ export class Metrics {
     name: 'dispatch_rate_limiter_rejections_total',
     help: "Sends held back by a destination's rate limit (source=test: POST /v1/destinations/:id/test answered 429)",
     labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly liveSessions = new Gauge({ name: 'dispatch_live_sessions', help: 'Live WebSocket sessions this API process holds', registers: [this.registry] });
+  readonly liveFrames = new Counter({
+    name: 'dispatch_live_frames_total',
+    help: 'Frames written to live WebSocket sessions (source=live: as pushed; replay: kept frames after lastSeq or a gap; resync: resync_required)',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly liveCloses = new Counter({
+    name: 'dispatch_live_session_closes_total',
+    help: 'Live WebSocket sessions ended, by why (client, pong_timeout, backpressure, going_away, error)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly liveRefusals = new Counter({
+    name: 'dispatch_live_upgrades_refused_total',
+    help: 'WebSocket upgrades to /v1/stream refused, by HTTP status (401: no valid stream token)',
+    labelNames: ['status'] as const,
     registers: [this.registry],
   });
 
