@@ -14,6 +14,9 @@ export function serverOptions(config: DispatchConfig) {
   const timeoutMs = config.requestTimeoutMs;
   return {
     bodyLimit: BODY_LIMIT_BYTES,
+    // A path parameter longer than this is answered 404 by the router (100 unless told), before any
+    // schema sees it: event ids go to 255 characters and live subjects to 200.
+    routerOptions: { maxParamLength: 1_000 },
     trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
     requestTimeout: timeoutMs,
     connectionTimeout: timeoutMs + config.attempts.timeoutMs,
