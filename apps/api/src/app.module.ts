@@ -62,6 +62,7 @@ import { LiveController } from './live/live.controller';
 import { LiveHub } from './live/live-hub';
 import { Presence } from './live/presence';
 import { StreamTokens } from './live/stream-tokens';
+import { StreamTokensController } from './live/stream-tokens.controller';
 
 @Module({})
 export class AppModule {
@@ -95,6 +96,7 @@ export class AppModule {
         HealthController,
         MetricsController,
         LiveController,
+        StreamTokensController,
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorShapeFilter },
