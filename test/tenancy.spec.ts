@@ -66,6 +66,7 @@ const matrix: Record<string, Row> = {
     ok: 201,
     request: () => ({ path: '/v1/files', body: Buffer.from('a,b\n1,2\n'), headers: { 'content-type': 'application/octet-stream' } }),
   },
+  'POST /v1/stream-tokens': { needs: 'produce', object: false, ok: 201, request: () => ({ path: '/v1/stream-tokens', body: { subject: 'user_123' } }) },
   'POST /v1/events/batch': {
     needs: 'produce',
     object: false,
