@@ -67,6 +67,10 @@ const matrix: Record<string, Row> = {
     request: () => ({ path: '/v1/files', body: Buffer.from('a,b\n1,2\n'), headers: { 'content-type': 'application/octet-stream' } }),
   },
   'POST /v1/stream-tokens': { needs: 'produce', object: false, ok: 201, request: () => ({ path: '/v1/stream-tokens', body: { subject: 'user_123' } }) },
+  // Subjects belong to the caller's organization: another organization's caller reads its own subject of that name.
+  'GET /v1/presence/:subject': { needs: 'read', object: false, ok: 200, request: () => ({ path: '/v1/presence/user_123' }) },
+  'GET /v1/stream-sessions': { needs: 'read', object: false, ok: 200, request: () => ({ path: '/v1/stream-sessions?subject=user_123' }) },
+  'GET /v1/stream-subjects/:subject': { needs: 'read', object: false, ok: 200, request: () => ({ path: '/v1/stream-subjects/user_123' }) },
   'POST /v1/events/batch': {
     needs: 'produce',
     object: false,
