@@ -28,7 +28,9 @@ export async function createApi(config: DispatchConfig): Promise<NestFastifyAppl
     bufferLogs: true,
     bodyParser: false, // acceptJsonBodies below is the one body parser
   });
-  app.enableShutdownHooks();
+  // On SIGTERM/SIGINT: hooks run (live sessions closed with 1001, connections closed), then exit 0
+  // (rather than the signal raised again, which ends the process as killed).
+  app.enableShutdownHooks(undefined, { useProcessExit: true });
   const server = app.getHttpAdapter().getInstance();
   acceptJsonBodies(server);
   acceptFileBodies(server);
