@@ -67,7 +67,7 @@ return members
  * only when a destination subscribes to it. A leave is announced after the debounce: if a
  * session of the same subject arrives first (a device that dropped and came back, to this
  * process or another), neither is announced. The sessions of a process that died are cleared
- * by the others; their leave is announced only if the subject has no session left.
+ * by the others, and their leaves announced the same way.
  */
 @Injectable()
 export class Presence {
@@ -182,8 +182,7 @@ export class Presence {
       for (const [sessionId, text] of Object.entries(sessions)) {
         const { o, s } = JSON.parse(text) as { o: string; s: string };
         await this.redis.hdel(this.sessionsKey(o, s), sessionId);
-        // The device may be back on another process already: then it never left.
-        if ((await this.sessionsOf(o, s)).length === 0) this.queue(o, 'dispatch.presence.disconnected', s, sessionId, new Date(now));
+        await this.leave(o, s, sessionId, new Date(now));
       }
       await this.redis.del(this.processKey(processId));
       this.logger.log(`Cleared ${Object.keys(sessions).length} live sessions of API process ${processId}, gone since ${new Date(now - PROCESS_GONE_MS).toISOString()}`);

@@ -45,7 +45,7 @@ async function startDevice(api: ContractApi): Promise<ContractPeer> {
 export const contract: KindContract = {
   startPeer: startDevice,
   validConfig: () => ({ subject: SUBJECT }),
-  invalidConfig: { config: { subject: 'user {data.id' }, paths: ['subject'] },
+  invalidConfig: { config: { subject: 'user {data.id}' }, paths: ['subject'] },
   // Opens no connection: devices come to Dispatch.
   blockedConfig: null,
   unreachableConfig: null,
