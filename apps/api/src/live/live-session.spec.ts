@@ -149,6 +149,16 @@ describe('LiveSession', () => {
     expect(mocks.socket.closedWith).toBeUndefined();
   });
 
+  it('goes on from the frames it holds when nothing at all is kept (no replay): resync_required names the first of them', async () => {
+    const { sut, mocks } = setup();
+    await sut.start(undefined);
+    const frames = mocks.subject.publish(4);
+    mocks.subject.forget(1, 2, 3, 4);
+    for (const seq of [1, 3, 4]) sut.offer(seq, frames[seq - 1]);
+    await jest.advanceTimersByTimeAsync(LIMITS.reorderWaitMs);
+    expect(mocks.socket.written).toEqual([1, 'resync:3', 3, 4]);
+  });
+
   it('started with lastSeq, writes the kept frames after it first, then the live ones that came meanwhile, none twice', async () => {
     const { sut, mocks } = setup();
     mocks.socket.takesAtOnce = false;

@@ -207,7 +207,8 @@ export class LiveSession {
       if (this.ended) return;
       if (this.mustResync || (frames.length === 0 && latestSeq >= this.nextSeq)) {
         this.mustResync = false;
-        await this.writeResync(frames[0]?.seq ?? latestSeq + 1);
+        // Nothing kept after the gap: the next frame is the first one held, if any came live.
+        await this.writeResync(frames[0]?.seq ?? Math.min(latestSeq + 1, ...this.held.keys()));
       }
       const written: Promise<void>[] = [];
       for (const { seq, frame } of frames) {
