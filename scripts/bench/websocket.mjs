@@ -127,6 +127,11 @@ const bootstrapKey = randomBytes(16).toString('hex');
 /** Epoch ms with sub-ms resolution: comparable across the benchmark's processes. */
 const now = () => performance.timeOrigin + performance.now();
 
+/** Events sent to each subject so far, by side (the seq every session of it must end on). */
+const sentTo = new Map();
+/** The next subject of each side: events go to the subjects in turn. */
+const nextSubject = new Map();
+
 await runBenchmark(main, printReport);
 
 async function main() {
@@ -300,13 +305,17 @@ function layout(client, query, urls) {
 /** Opens every session of a side; the memory of its two servers before and after, per session. */
 async function openSessions(side, ready = async () => {}) {
   const before = await Promise.all(side.memory.map((read) => settledMemory(read)));
+  const window = await side.sampler.begin();
   const openedAt = performance.now();
   const answers = await Promise.all(side.clients.map((client, i) => client.ask({ type: 'open', sessions: side.layout(i), inFlight: HANDSHAKES }, 'opened')));
   const openMs = performance.now() - openedAt;
+  const usage = await side.sampler.end(window);
   const opened = answers.reduce((sum, answer) => sum + answer.opened, 0);
   const failures = answers.reduce((sum, answer) => sum + answer.failures, 0);
   const firstFailure = answers.find((answer) => answer.firstFailure)?.firstFailure;
   console.log(`  ${opened} open in ${ms(openMs)} ms (${rate((opened * 1000) / openMs)} a second)${failures ? `; ${failures} refused, the first: ${firstFailure}` : ''}`);
+  const openCpu = usage && opened > 0 ? cpuLine(usage, opened) : null;
+  if (openCpu) console.log(`  CPU a session opened (ms): ${openCpu.text}`);
   if (failures > 0) throw new Error(`${side.name}: ${failures} of ${SESSIONS} sessions could not open (the first: ${firstFailure})`);
   await ready();
   await sleep(2_000);
@@ -325,7 +334,7 @@ async function openSessions(side, ready = async () => {}) {
     );
     return figures;
   });
-  return { opened, openMs, perServer, perClient: answers.map((answer) => answer.opened) };
+  return { opened, openMs, openCpu, perServer, perClient: answers.map((answer) => answer.opened) };
 }
 
 /** A process's memory after its sessions settle: RSS now, and the lowest heap of five reads 300 ms apart. */
@@ -404,11 +413,6 @@ function bareSender(publisher) {
   };
 }
 
-/** Events sent to each subject so far, by side (the seq every session of it must end on). */
-const sentTo = new Map();
-/** The next subject of each side: events go to the subjects in turn. */
-const nextSubject = new Map();
-
 function makeEvents(side, phase, count) {
   const counts = sentTo.get(side.name) ?? new Uint32Array(SUBJECTS);
   sentTo.set(side.name, counts);
@@ -440,19 +444,21 @@ async function burst(side, phase, count) {
   const figures = await framesOf(side, phase, frames, firstSend, sentMs);
   const usage = await side.sampler.end(window);
   if (usage) {
-    const total = Object.values(usage.parts).reduce((sum, value) => sum + value, 0);
-    figures.cpu = {
-      parts: usage.parts,
-      perFrame: total / figures.frames,
-      coresBusy: total / usage.wallMs,
-      otherCores: Math.max(0, usage.machineMs - total) / usage.wallMs,
-    };
-    const shown = Object.entries(usage.parts).map(([part, cpuMs]) => `${part} ${(cpuMs / figures.frames).toFixed(3)}`);
-    console.log(
-      `  CPU a frame (ms): ${shown.join(', ')}; ${figures.cpu.perFrame.toFixed(3)} in all; cores busy ${figures.cpu.coresBusy.toFixed(2)}, other processes ${figures.cpu.otherCores.toFixed(2)}`,
-    );
+    figures.cpu = cpuLine(usage, figures.frames);
+    console.log(`  CPU a frame (ms): ${figures.cpu.text}`);
   }
   return figures;
+}
+
+/** CPU ms of each part and in all per `count` (frames, sessions), the cores the side kept busy, and the cores other processes did. */
+function cpuLine(usage, count) {
+  const total = Object.values(usage.parts).reduce((sum, value) => sum + value, 0);
+  const figures = { perUnit: total / count, coresBusy: total / usage.wallMs, otherCores: Math.max(0, usage.machineMs - total) / usage.wallMs };
+  const shown = Object.entries(usage.parts).map(([part, cpuMs]) => `${part} ${(cpuMs / count).toFixed(3)}`);
+  return {
+    ...figures,
+    text: `${shown.join(', ')}; ${figures.perUnit.toFixed(3)} in all; cores busy ${figures.coresBusy.toFixed(2)}, other processes ${figures.otherCores.toFixed(2)}`,
+  };
 }
 
 /** Events one at a time at --paced-rate a second, whether or not the one before was answered. */
@@ -531,6 +537,7 @@ async function failoverPhase(side, killed, sessionsOnKilled) {
   sent.catch(() => {});
   await sleep(1_000);
   killed.api.stopping = true; // killed on purpose: not a process that failed the run
+  const window = await side.sampler.begin();
   const killAt = now();
   killed.api.child.kill('SIGKILL');
   console.log(`  API 1 (pid ${killed.api.child.pid}) killed with ${sessionsOnKilled} sessions`);
@@ -550,8 +557,10 @@ async function failoverPhase(side, killed, sessionsOnKilled) {
   }
   status = await side.clients[0].ask({ type: 'check' }, 'check');
   const reconnectMs = status.lastReconnectAt - killAt;
+  const firstCloseMs = status.firstCloseAt - killAt;
+  const firstReconnectMs = status.firstReconnectAt - killAt;
   console.log(
-    `  all ${sessionsOnKilled} reconnected to API 2 ${ms(reconnectMs)} ms after the kill (${status.reconnectFailures} attempts refused on the way${status.firstReconnectFailure ? `, the first: ${status.firstReconnectFailure}` : ''})`,
+    `  all ${sessionsOnKilled} reconnected to API 2 ${ms(reconnectMs)} ms after the kill (the first close seen at ${ms(firstCloseMs)} ms, the first reconnect at ${ms(firstReconnectMs)} ms; ${status.reconnectFailures} attempts refused on the way${status.firstReconnectFailure ? `, the first: ${status.firstReconnectFailure}` : ''})`,
   );
   stopAt = performance.now() + 1_000;
   const count = await sent;
@@ -560,8 +569,11 @@ async function failoverPhase(side, killed, sessionsOnKilled) {
   for (let i = 0; i < count; i += 1) expected += sessionsOf(Number(events[i].index));
   await untilFrames(side, 'dkill', expected);
   const caughtUpMs = now() - killAt;
+  const usage = await side.sampler.end(window);
   console.log(`  ${count} events sent in the phase; every session had all of their frames ${ms(caughtUpMs)} ms after the kill`);
-  return { sessions: sessionsOnKilled, reconnectMs, caughtUpMs, refused: status.reconnectFailures, events: count };
+  // From the kill until every frame arrived: the reconnects, their replay, and the events sent meanwhile.
+  if (usage) console.log(`  CPU a session reconnected (ms), with the events of the phase: ${cpuLine(usage, sessionsOnKilled).text}`);
+  return { sessions: sessionsOnKilled, reconnectMs, firstCloseMs, firstReconnectMs, caughtUpMs, refused: status.reconnectFailures, events: count };
 }
 
 /** Gaps, duplicates, repeated events, resyncs, and sessions not at the last seq of their subject. */
@@ -673,17 +685,19 @@ function printReport({ dispatchOpen, dispatchBurst, dispatchPaced, failover, che
     open.perServer
       .map((server, i) => `server ${i + 1} ${kib(server.rssPerSession)} KiB RSS, ${kib(server.heapPerSession)} KiB heap (${server.sessions} sessions)`)
       .join('; ');
+  const opening = (open) => `${rate((open.opened * 1000) / open.openMs)}${open.openCpu ? `; CPU ${open.openCpu.perUnit.toFixed(3)} ms a session opened` : ''}`;
   const rows = [
     ['Sessions', `${SESSIONS} on ${SUBJECTS} subjects, half on each server`],
-    ['Dispatch: sessions opened a second', rate((dispatchOpen.opened * 1000) / dispatchOpen.openMs)],
+    ['Dispatch: sessions opened a second', opening(dispatchOpen)],
+    ['Bare ws: sessions opened a second', opening(bareOpen)],
     ['Dispatch: memory a session', perSession(dispatchOpen).replaceAll('server', 'API')],
     ['Bare ws: memory a session', perSession(bareOpen)],
     ['Dispatch: frames/s, saturated', `${rate(dispatchBurst.framesPerSecond)} (${dispatchBurst.frames} frames)`],
     ['Bare ws: frames/s, saturated', `${rate(bareBurst.framesPerSecond)} (${bareBurst.frames} frames)`],
     ...(dispatchBurst.cpu && bareBurst.cpu
       ? [
-          ['Dispatch: CPU a frame (ms), cores busy, saturated', `${dispatchBurst.cpu.perFrame.toFixed(3)}, ${dispatchBurst.cpu.coresBusy.toFixed(2)}`],
-          ['Bare ws: CPU a frame (ms), cores busy, saturated', `${bareBurst.cpu.perFrame.toFixed(3)}, ${bareBurst.cpu.coresBusy.toFixed(2)}`],
+          ['Dispatch: CPU a frame (ms), cores busy, saturated', `${dispatchBurst.cpu.perUnit.toFixed(3)}, ${dispatchBurst.cpu.coresBusy.toFixed(2)}`],
+          ['Bare ws: CPU a frame (ms), cores busy, saturated', `${bareBurst.cpu.perUnit.toFixed(3)}, ${bareBurst.cpu.coresBusy.toFixed(2)}`],
         ]
       : []),
     ['Dispatch: send-to-frame p50 / p99 (ms), saturated', `${ms(dispatchBurst.latency.p50)} / ${ms(dispatchBurst.latency.p99)}`],
@@ -692,7 +706,7 @@ function printReport({ dispatchOpen, dispatchBurst, dispatchPaced, failover, che
     [`Bare ws: send-to-frame p50 / p99 (ms) at ${PACED_RATE}/s`, `${ms(barePaced.latency.p50)} / ${ms(barePaced.latency.p99)}`],
     [
       'Failover: API 1 killed (SIGKILL)',
-      `${failover.sessions} sessions reconnected to API 2 in ${ms(failover.reconnectMs)} ms, all frames in ${ms(failover.caughtUpMs)} ms (${failover.refused} attempts refused, ${failover.events} events sent meanwhile)`,
+      `${failover.sessions} sessions reconnected to API 2 in ${ms(failover.reconnectMs)} ms (the first in ${ms(failover.firstReconnectMs)}), all frames in ${ms(failover.caughtUpMs)} ms (${failover.refused} attempts refused, ${failover.events} events sent meanwhile)`,
     ],
     [
       'Dispatch: seq over the run',

@@ -9,7 +9,7 @@
 // - each session keeps the last `seq` it got: a frame whose seq is not the last + 1 is a gap
 //   (higher) or a duplicate (not higher); a `resync_required` frame is counted apart;
 // - a session that closes without being asked reconnects to its next URL (round robin over the
-//   ones it was given) with `lastSeq=<the last seq it got>`, through the same handshake limit,
+//   ones it was given) with `lastSeq=<the last seq it got>` (0 if none), through the same handshake limit,
 //   trying again every 100–300 ms while refused; the time of each reconnect is kept.
 //
 // Messages from the parent:
@@ -17,7 +17,8 @@
 //   { type: 'count' }                 → { type: 'count', phases: { <phase>: frames }, reconnected, open }
 //   { type: 'report', phase }         → { type: 'report', phase, latencies: Float64Array, frames, firstAt, lastAt }
 //   { type: 'check' }                 → { type: 'check', gaps, duplicates, repeatedEvents, resyncs, lastSeq: { <subject>: [seq of each session] },
-//                                          reconnected, lastReconnectAt, reconnectFailures, firstReconnectFailure, open, closeCodes }
+//                                          firstCloseAt, reconnected, firstReconnectAt, lastReconnectAt, reconnectFailures, firstReconnectFailure,
+//                                          open, closeCodes }
 //   { type: 'close' }                 → { type: 'closed' } once every session is closed
 // Messages to the parent: the answers above, and { type: 'ready' } once.
 import WebSocket from 'ws';
@@ -30,14 +31,26 @@ let inFlight = 100;
 let handshakes = 0;
 const waiting = []; // sessions waiting for a handshake slot
 const phases = new Map(); // phase → { latencies: number[], firstAt, lastAt }
-const tally = { gaps: 0, duplicates: 0, repeatedEvents: 0, resyncs: 0, reconnected: 0, lastReconnectAt: 0, reconnectFailures: 0, firstReconnectFailure: null };
+const tally = {
+  gaps: 0,
+  duplicates: 0,
+  repeatedEvents: 0,
+  resyncs: 0,
+  firstCloseAt: 0,
+  reconnected: 0,
+  firstReconnectAt: 0,
+  lastReconnectAt: 0,
+  reconnectFailures: 0,
+  firstReconnectFailure: null,
+};
 const closeCodes = new Map();
 let closingAll = null;
 
 function urlOf(session) {
   const url = new URL(session.urls[session.next % session.urls.length]);
   url.search = session.query;
-  if (session.lastSeq > 0) url.searchParams.set('lastSeq', String(session.lastSeq));
+  // A reconnect names the last seq it got, 0 included (a new session starts after the subject's last).
+  if (session.next > 0) url.searchParams.set('lastSeq', String(session.lastSeq));
   return url.toString();
 }
 
@@ -71,7 +84,9 @@ function connect(session) {
       ws.on('close', (code) => {
         if (!wasOpen) return; // a handshake that failed: reported through done()
         closeCodes.set(code, (closeCodes.get(code) ?? 0) + 1);
-        if (!session.closing) reconnect(session);
+        if (session.closing) return;
+        tally.firstCloseAt ||= now();
+        reconnect(session);
       });
     };
     if (handshakes < inFlight) start();
@@ -86,6 +101,7 @@ async function reconnect(session) {
     if (!failure) {
       tally.reconnected += 1;
       tally.lastReconnectAt = now();
+      tally.firstReconnectAt ||= tally.lastReconnectAt;
       return;
     }
     tally.reconnectFailures += 1;
@@ -159,7 +175,18 @@ async function closeAll() {
   await Promise.all(closing);
   sessions = [];
   phases.clear();
-  Object.assign(tally, { gaps: 0, duplicates: 0, repeatedEvents: 0, resyncs: 0, reconnected: 0, lastReconnectAt: 0, reconnectFailures: 0, firstReconnectFailure: null });
+  Object.assign(tally, {
+    gaps: 0,
+    duplicates: 0,
+    repeatedEvents: 0,
+    resyncs: 0,
+    firstCloseAt: 0,
+    reconnected: 0,
+    firstReconnectAt: 0,
+    lastReconnectAt: 0,
+    reconnectFailures: 0,
+    firstReconnectFailure: null,
+  });
   closeCodes.clear();
 }
 
