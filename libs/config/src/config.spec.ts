@@ -179,6 +179,13 @@ describe('configuration', () => {
     expect(() => loadEncryptionKeys({ DISPATCH_ENCRYPTION_KEY: 'short' })).toThrow(/^Invalid configuration: DISPATCH_ENCRYPTION_KEY: must be/);
   });
 
+  it('refuses a pong wait no longer than the ping interval, naming both', () => {
+    expect(() => loadConfig({ DISPATCH_WS_PING_MS: '60000', DISPATCH_WS_PONG_WAIT_MS: '60000' })).toThrow(
+      'DISPATCH_WS_PONG_WAIT_MS: must be more than DISPATCH_WS_PING_MS (60000)',
+    );
+    expect(loadConfig({ DISPATCH_WS_PING_MS: '100', DISPATCH_WS_PONG_WAIT_MS: '400' }).live).toMatchObject({ pingMs: 100, pongWaitMs: 400 });
+  });
+
   it('defaults to what the README table lists', () => {
     const listed = readmeDefaults();
     const used = new Set<string>();

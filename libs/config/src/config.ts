@@ -252,6 +252,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
     throw new Error(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  if (e.DISPATCH_WS_PONG_WAIT_MS <= e.DISPATCH_WS_PING_MS) {
+    throw new Error(
+      `Invalid configuration: DISPATCH_WS_PONG_WAIT_MS: must be more than DISPATCH_WS_PING_MS (${e.DISPATCH_WS_PING_MS}), or every session would be closed before its first pong could come`,
+    );
+  }
   if (e.DISPATCH_FILES_S3_BUCKET !== undefined) {
     const missing = (['DISPATCH_FILES_S3_ACCESS_KEY_ID', 'DISPATCH_FILES_S3_SECRET_ACCESS_KEY'] as const).filter((name) => e[name] === undefined);
     if (missing.length > 0) throw new Error(`Invalid configuration: ${missing.map((name) => `${name}: required when DISPATCH_FILES_S3_BUCKET is set`).join('; ')}`);

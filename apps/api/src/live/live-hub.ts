@@ -69,13 +69,6 @@ export class LiveHub implements BeforeApplicationShutdown {
     this.presence.start();
   }
 
-  /** How many sessions this process holds. */
-  get sessionCount(): number {
-    let count = 0;
-    for (const set of this.sessions.values()) count += set.size;
-    return count;
-  }
-
   async beforeApplicationShutdown(): Promise<void> {
     if (!this.subscriber || this.closing) return;
     this.closing = true;
