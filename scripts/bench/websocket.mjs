@@ -539,6 +539,8 @@ async function failoverPhase(side, killed, sessionsOnKilled) {
   killed.api.stopping = true; // killed on purpose: not a process that failed the run
   const window = await side.sampler.begin();
   const killAt = now();
+  let goneAt = 0;
+  killed.api.exit.then(() => (goneAt = now()));
   killed.api.child.kill('SIGKILL');
   console.log(`  API 1 (pid ${killed.api.child.pid}) killed with ${sessionsOnKilled} sessions`);
   const until = performance.now() + STALL_MS;
@@ -559,8 +561,9 @@ async function failoverPhase(side, killed, sessionsOnKilled) {
   const reconnectMs = status.lastReconnectAt - killAt;
   const firstCloseMs = status.firstCloseAt - killAt;
   const firstReconnectMs = status.firstReconnectAt - killAt;
+  const goneMs = goneAt - killAt;
   console.log(
-    `  all ${sessionsOnKilled} reconnected to API 2 ${ms(reconnectMs)} ms after the kill (the first close seen at ${ms(firstCloseMs)} ms, the first reconnect at ${ms(firstReconnectMs)} ms; ${status.reconnectFailures} attempts refused on the way${status.firstReconnectFailure ? `, the first: ${status.firstReconnectFailure}` : ''})`,
+    `  all ${sessionsOnKilled} reconnected to API 2 ${ms(reconnectMs)} ms after the kill (the process gone at ${ms(goneMs)} ms, the first close seen at ${ms(firstCloseMs)} ms, the first reconnect at ${ms(firstReconnectMs)} ms; ${status.reconnectFailures} attempts refused on the way${status.firstReconnectFailure ? `, the first: ${status.firstReconnectFailure}` : ''})`,
   );
   stopAt = performance.now() + 1_000;
   const count = await sent;
