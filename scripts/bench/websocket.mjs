@@ -1,5 +1,5 @@
 // npm run bench -- --websocket: live WebSocket push to many sessions across two API processes,
-// against a bare `ws` server fed by Redis PUBLISH.
+// against bare `ws` servers fed by Redis PUBLISH.
 //
 // The scenario: Dispatch's two API processes and one worker, built, as real processes on
 // loopback (each API on a port of its own; one database, queue prefix and Redis server of the
@@ -7,32 +7,43 @@
 // organization, a producer key and a destination of kind `websocket` with config
 // `{ "subject": "{data.user_id}" }` for the event type `bench.live` (no rate limit).
 //
+// The bare baseline: two bare `ws` servers (scripts/bench/ws-bare-server.mjs), each a process of
+// its own, subscribed per subject to a Redis server of their own; a message is the frame Dispatch
+// would send, published (Redis PUBLISH) by this process and written as it is to the sessions of
+// its subject. No token, seq, order, replay, presence or backpressure: the least a push across
+// processes costs.
+//
 // Sessions. --sessions sessions (10,000 by default) on ceil(sessions / 2) subjects `user_<n>`:
 // two sessions a subject, one on each API process, so every push crosses processes for one of
-// the two (the worker publishes once, both APIs push). The sessions are opened by two client
-// processes (scripts/bench/ws-clients.mjs), one holding the sessions on each API, so their CPU
-// is neither this process's nor the servers'; each opens at most --handshakes at a time. A
-// session's token comes from POST /v1/stream-tokens `{ subject }` (one a subject, both of its
-// sessions use it). The open-file limit is raised for every process of the run (`ulimit -n`)
-// when it is below what the sessions need.
+// the two (the worker publishes once, both APIs push); as many on the bare servers, laid out the
+// same way. The sessions are opened by two client processes (scripts/bench/ws-clients.mjs), each
+// holding the sessions on one API and on one bare server, so their CPU is neither this
+// process's nor the servers'; each opens at most --handshakes at a time. A Dispatch session's
+// token comes from POST /v1/stream-tokens `{ subject }` (one a subject, both of its sessions use
+// it). Both sides' sessions stay open, side by side, until the end. The open-file limit is raised
+// for every process of the run (`ulimit -n`) when it is below what the sessions need.
 //
 // Figures:
+// - sessions opened per second, and the CPU a session costs to open;
 // - memory per session of each API process: its RSS (/proc/<pid>/status) and V8 heap used
 //   (dispatch_api_nodejs_heap_size_used_bytes of its /metrics; the lowest of five reads 300 ms
 //   apart, so garbage not yet collected counts less) before and after its sessions open,
-//   (after − before) / its sessions; the same for the bare servers;
-// - the push, saturated: --events events (10,000) in batches of --batch-size (100) through
-//   POST /v1/events/batch, --batch-in-flight (4) requests at a time, alternating between the
-//   two APIs, each event to the next subject in turn: frames received per second (from the first
-//   send to the last frame), and the latency from just before the request that carried the event
-//   (its `sentAt`, in the event's data) to the frame's arrival at the client, p50 and p99;
-// - the push, paced: --paced-events events (1,000) one a request at --paced-rate per second (200),
-//   below saturation: the same latency, p50 and p99;
-// - the bare baseline, measured in the same run after Dispatch's sessions are closed: two bare
-//   `ws` servers (scripts/bench/ws-bare-server.mjs) subscribed per subject to a Redis server of
-//   their own, the same number of sessions opened the same way, and the same two phases sent as
-//   Redis PUBLISH of the frame (a pipeline of --batch-size publishes for a batch), with the same
-//   figures; "websocket push ratio" is Dispatch's saturated frames per second over the bare one's;
+//   (after − before) / its sessions; the same for the bare servers (process.memoryUsage());
+// - the push, saturated, after a warm-up of one event to each subject (at most 1,000) on each
+//   side: --rounds rounds (3), each sending --events events (10,000) to both sides in
+//   alternating order (Dispatch first in odd rounds). Dispatch's in batches of --batch-size (100)
+//   through POST /v1/events/batch, --batch-in-flight (4) requests at a time, alternating between
+//   the two APIs; the bare side's as pipelines of as many PUBLISH, as many at a time. Each event
+//   goes to the next subject in turn. Per phase: frames received per second (from the first send
+//   to the last frame), the latency from just before the request (or pipeline) that carried the
+//   event (its `sentAt`, in the event's data) to the frame's arrival at the client, p50 and p99,
+//   and on Linux the CPU a frame costs in each process of the side (/proc, scripts/bench/cpu.mjs;
+//   Dispatch's PostgreSQL backends as pg_stat_activity lists them) and the cores the side and
+//   every other process kept busy. Figures are the median (min–max) of the rounds; each round's
+//   ratio is Dispatch's frames per second over the bare side's, and the last line is
+//   "websocket push ratio: <median> (min …, max … over N rounds; …)";
+// - the push, paced: --paced-events events (1,000) one a request (or a publish) at --paced-rate
+//   per second (200), below saturation: the same latency, p50 and p99, on each side;
 // - failover: with events sent at --paced-rate through the second API, the first API process is
 //   killed (SIGKILL) one second in; its sessions reconnect to the second with `lastSeq` of the
 //   last frame they got. It prints the time from the kill until every one of them has
@@ -46,7 +57,7 @@
 // the Redis servers and the database it creates are removed at the end, on failure and on Ctrl+C.
 //
 // Usage: node scripts/bench.mjs --websocket [--sessions N] [--events N] [--batch-size N] [--batch-in-flight N]
-//        [--paced-events N] [--paced-rate N] [--handshakes N] [--no-build]
+//        [--paced-events N] [--paced-rate N] [--handshakes N] [--rounds N] [--no-build]
 import { fork, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -76,7 +87,7 @@ import {
 } from './harness.mjs';
 
 const USAGE =
-  'Usage: node scripts/bench.mjs --websocket [--sessions N] [--events N] [--batch-size N] [--batch-in-flight N] [--paced-events N] [--paced-rate N] [--handshakes N] [--no-build]';
+  'Usage: node scripts/bench.mjs --websocket [--sessions N] [--events N] [--batch-size N] [--batch-in-flight N] [--paced-events N] [--paced-rate N] [--handshakes N] [--rounds N] [--no-build]';
 /** The longest a phase may go without a new frame before the run gives up. */
 const STALL_MS = 60_000;
 const EVENT_TYPE = 'bench.live';
@@ -94,6 +105,7 @@ try {
       'paced-events': { type: 'string', default: '1000' },
       'paced-rate': { type: 'string', default: '200' },
       handshakes: { type: 'string', default: '100' },
+      rounds: { type: 'string', default: '3' },
       'no-build': { type: 'boolean', default: false },
     },
   }));
@@ -107,6 +119,7 @@ const BATCH_IN_FLIGHT = positiveInteger(options['batch-in-flight'], '--batch-in-
 const PACED_EVENTS = positiveInteger(options['paced-events'], '--paced-events', usageError);
 const PACED_RATE = positiveInteger(options['paced-rate'], '--paced-rate', usageError);
 const HANDSHAKES = positiveInteger(options.handshakes, '--handshakes', usageError);
+const ROUNDS = positiveInteger(options.rounds, '--rounds', usageError);
 if (SESSIONS < 2) usageError('--sessions must be at least 2 (one on each API process)');
 if (BATCH_SIZE > 500) usageError('--batch-size must be at most 500 (the most POST /v1/events/batch takes)');
 /** Two sessions a subject (the last has one when --sessions is odd): session k is on subject floor(k / 2), on API k % 2. */
@@ -197,15 +210,9 @@ async function main() {
   });
   console.log(`  ${SUBJECTS} tokens in ${ms(performance.now() - tokensStarted)} ms`);
 
-  // ----- Dispatch's sessions
+  // ----- The two sides: Dispatch's APIs, and the bare servers
   const streamUrl = (base) => `${base.replace(/^http/, 'ws')}/v1/stream`;
   const urls = [streamUrl(first.base), streamUrl(second.base)];
-  const dispatchLayout = (client) => layout(client, (subject) => `token=${encodeURIComponent(tokens[subject])}`, client === 0 ? urls : [urls[1], urls[0]]);
-  const apiMemory = dispatch.apis.map(
-    ({ api, base }) =>
-      () =>
-        readApiMemory(api.child.pid, base),
-  );
   // CPU (Linux, /proc): the APIs, the worker, Redis, the PostgreSQL backends of the run's database, the clients, this process.
   const monitor = new pg.Client({ connectionString: withDatabase(databaseUrl, 'postgres') });
   await monitor.connect();
@@ -215,8 +222,12 @@ async function main() {
   const dispatchSide = {
     name: 'Dispatch',
     clients,
-    memory: apiMemory,
-    layout: dispatchLayout,
+    memory: dispatch.apis.map(
+      ({ api, base }) =>
+        () =>
+          readApiMemory(api.child.pid, base),
+    ),
+    layout: (client) => layout(client, (subject) => `token=${encodeURIComponent(tokens[subject])}`, client === 0 ? urls : [urls[1], urls[0]]),
     send: dispatchSender(agent, producerKey, dispatch.apis),
     sampler: new CpuSampler({
       refresh: async () => {
@@ -231,23 +242,7 @@ async function main() {
       ],
     }),
   };
-  step(`Dispatch: opening ${SESSIONS} sessions (${HANDSHAKES} handshakes at a time per client process)`);
-  const dispatchOpen = await openSessions(dispatchSide);
 
-  step(`Dispatch: warm-up, ${WARMUP} events`);
-  await burst(dispatchSide, 'dwarm', WARMUP);
-  step(`Dispatch: ${EVENTS} events in batches of ${BATCH_SIZE}, ${BATCH_IN_FLIGHT} requests in flight`);
-  const dispatchBurst = await burst(dispatchSide, 'dburst', EVENTS);
-  step(`Dispatch: ${PACED_EVENTS} events at ${PACED_RATE}/s, one a request`);
-  const dispatchPaced = await paced(dispatchSide, 'dpaced', PACED_EVENTS);
-
-  step(`Dispatch: failover, events at ${PACED_RATE}/s through API 2, API 1 killed (SIGKILL) 1 s in`);
-  const failover = await failoverPhase(dispatchSide, first, dispatchOpen.perClient[0]);
-  step('Dispatch: seq of every session over the whole run');
-  const check = await checkSeq(dispatchSide);
-  await Promise.all(clients.map((client) => client.ask({ type: 'close' }, 'closed')));
-
-  // ----- The bare baseline
   step('Bare baseline: two ws servers fed by Redis PUBLISH');
   const bare = await Promise.all([startBare('bare server 1', bareRedis.url), startBare('bare server 2', bareRedis.url)]);
   console.log(`  at ${bare.map((server) => server.url).join(', ')} (pids ${bare.map((server) => server.pid).join(', ')})`);
@@ -264,6 +259,9 @@ async function main() {
       parts: () => [...bare.map((server) => ({ part: 'servers', pid: server.pid })), { part: 'Redis', pid: bareRedis.child.pid }, ...common],
     }),
   };
+
+  step(`Dispatch: opening ${SESSIONS} sessions (${HANDSHAKES} handshakes at a time per client process)`);
+  const dispatchOpen = await openSessions(dispatchSide);
   step(`Bare: opening ${SESSIONS} sessions`);
   const bareOpen = await openSessions(bareSide, async () => {
     // Each server subscribes as its first session of a subject opens: wait until every subject has both.
@@ -280,16 +278,38 @@ async function main() {
       await sleep(100);
     }
   });
-  step(`Bare: warm-up, ${WARMUP} messages`);
+
+  step(`Warm-up: ${WARMUP} events through Dispatch, ${WARMUP} bare messages`);
+  await burst(dispatchSide, 'dwarm', WARMUP);
   await burst(bareSide, 'bwarm', WARMUP);
-  step(`Bare: ${EVENTS} messages in pipelines of ${BATCH_SIZE}, ${BATCH_IN_FLIGHT} in flight`);
-  const bareBurst = await burst(bareSide, 'bburst', EVENTS);
+
+  const rounds = [];
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    const order = round % 2 === 1 ? [dispatchSide, bareSide] : [bareSide, dispatchSide];
+    const figures = { round };
+    for (const side of order) {
+      const what = side === dispatchSide ? `${EVENTS} events in batches of ${BATCH_SIZE}` : `${EVENTS} messages in pipelines of ${BATCH_SIZE}`;
+      step(`Round ${round}/${ROUNDS}, ${side.name}: ${what}, ${BATCH_IN_FLIGHT} in flight`);
+      figures[side.name] = await burst(side, `${side.name}_r${round}`, EVENTS);
+    }
+    figures.ratio = figures.Dispatch.framesPerSecond / figures.bare.framesPerSecond;
+    console.log(`  round ${round}: ratio ${figures.ratio.toFixed(3)}`);
+    rounds.push(figures);
+  }
+
+  step(`Dispatch: ${PACED_EVENTS} events at ${PACED_RATE}/s, one a request`);
+  const dispatchPaced = await paced(dispatchSide, 'dpaced', PACED_EVENTS);
   step(`Bare: ${PACED_EVENTS} messages at ${PACED_RATE}/s, one a publish`);
   const barePaced = await paced(bareSide, 'bpaced', PACED_EVENTS);
+
+  step(`Dispatch: failover, events at ${PACED_RATE}/s through API 2, API 1 killed (SIGKILL) 1 s in`);
+  const failover = await failoverPhase(dispatchSide, first, dispatchOpen.perClient[0]);
+  step('Seq of every session over the whole run');
+  const check = await checkSeq(dispatchSide);
   const bareCheck = await checkSeq(bareSide);
   await Promise.all(clients.map((client) => client.ask({ type: 'close' }, 'closed')));
 
-  return { dispatchOpen, dispatchBurst, dispatchPaced, failover, check, bareOpen, bareBurst, barePaced, bareCheck };
+  return { dispatchOpen, bareOpen, rounds, dispatchPaced, barePaced, failover, check, bareCheck };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,7 +327,9 @@ async function openSessions(side, ready = async () => {}) {
   const before = await Promise.all(side.memory.map((read) => settledMemory(read)));
   const window = await side.sampler.begin();
   const openedAt = performance.now();
-  const answers = await Promise.all(side.clients.map((client, i) => client.ask({ type: 'open', sessions: side.layout(i), inFlight: HANDSHAKES }, 'opened')));
+  const answers = await Promise.all(
+    side.clients.map((client, i) => client.ask({ type: 'open', group: side.name, sessions: side.layout(i), inFlight: HANDSHAKES }, 'opened')),
+  );
   const openMs = performance.now() - openedAt;
   const usage = await side.sampler.end(window);
   const opened = answers.reduce((sum, answer) => sum + answer.opened, 0);
@@ -513,7 +535,7 @@ async function untilFrames(side, phase, expected) {
   let logAt = performance.now();
   for (;;) {
     checkProcesses();
-    const counts = await Promise.all(side.clients.map((client) => client.ask({ type: 'count' }, 'count')));
+    const counts = await Promise.all(side.clients.map((client) => client.ask({ type: 'count', group: side.name }, 'count')));
     const frames = counts.reduce((sum, count) => sum + (count.phases[phase] ?? 0), 0);
     if (frames >= expected) return;
     if (frames !== seen) [seen, progressAt] = [frames, performance.now()];
@@ -547,17 +569,17 @@ async function failoverPhase(side, killed, sessionsOnKilled) {
   let status;
   for (;;) {
     checkProcesses();
-    const { reconnected } = await side.clients[0].ask({ type: 'count' }, 'count');
+    const { reconnected } = await side.clients[0].ask({ type: 'count', group: side.name }, 'count');
     if (reconnected >= sessionsOnKilled) break;
     if (performance.now() > until) {
-      status = await side.clients[0].ask({ type: 'check' }, 'check');
+      status = await side.clients[0].ask({ type: 'check', group: side.name }, 'check');
       throw new Error(
         `${status.reconnected} of ${sessionsOnKilled} sessions had reconnected ${STALL_MS / 1000} s after the kill (${status.reconnectFailures} attempts refused, the first: ${status.firstReconnectFailure})`,
       );
     }
     await sleep(50);
   }
-  status = await side.clients[0].ask({ type: 'check' }, 'check');
+  status = await side.clients[0].ask({ type: 'check', group: side.name }, 'check');
   const reconnectMs = status.lastReconnectAt - killAt;
   const firstCloseMs = status.firstCloseAt - killAt;
   const firstReconnectMs = status.firstReconnectAt - killAt;
@@ -581,7 +603,7 @@ async function failoverPhase(side, killed, sessionsOnKilled) {
 
 /** Gaps, duplicates, repeated events, resyncs, and sessions not at the last seq of their subject. */
 async function checkSeq(side) {
-  const checks = await Promise.all(side.clients.map((client) => client.ask({ type: 'check' }, 'check')));
+  const checks = await Promise.all(side.clients.map((client) => client.ask({ type: 'check', group: side.name }, 'check')));
   const counts = sentTo.get(side.name);
   const sum = (field) => checks.reduce((total, check) => total + check[field], 0);
   let behind = 0;
@@ -601,7 +623,7 @@ async function checkSeq(side) {
   }
   const figures = { gaps: sum('gaps'), duplicates: sum('duplicates'), repeatedEvents: sum('repeatedEvents'), resyncs: sum('resyncs'), behind, sessions, firstBehind };
   console.log(
-    `  ${sessions} sessions: ${figures.gaps} gaps, ${figures.duplicates} duplicates, ${figures.repeatedEvents} events received twice, ${figures.resyncs} resync_required, ${behind} not at their subject's last seq${firstBehind ? ` (e.g. ${firstBehind})` : ''}`,
+    `  ${side.name}: ${sessions} sessions, ${figures.gaps} gaps, ${figures.duplicates} duplicates, ${figures.repeatedEvents} events received twice, ${figures.resyncs} resync_required, ${behind} not at their subject's last seq${firstBehind ? ` (e.g. ${firstBehind})` : ''}`,
   );
   return figures;
 }
@@ -683,28 +705,34 @@ function ensureFileLimit(need) {
 // ---------------------------------------------------------------------------------------------
 // Output.
 
-function printReport({ dispatchOpen, dispatchBurst, dispatchPaced, failover, check, bareOpen, bareBurst, barePaced, bareCheck }) {
-  const perSession = (open) =>
+function printReport({ dispatchOpen, bareOpen, rounds, dispatchPaced, barePaced, failover, check, bareCheck }) {
+  const perSession = (open, name) =>
     open.perServer
-      .map((server, i) => `server ${i + 1} ${kib(server.rssPerSession)} KiB RSS, ${kib(server.heapPerSession)} KiB heap (${server.sessions} sessions)`)
+      .map((server, i) => `${name} ${i + 1} ${kib(server.rssPerSession)} KiB RSS, ${kib(server.heapPerSession)} KiB heap (${server.sessions} sessions)`)
       .join('; ');
   const opening = (open) => `${rate((open.opened * 1000) / open.openMs)}${open.openCpu ? `; CPU ${open.openCpu.perUnit.toFixed(3)} ms a session opened` : ''}`;
+  const over = (pick, format) => spread(rounds.map(pick), format);
+  const pair = (side, low, high) => `${over((r) => r[side].latency[low], ms)} / ${over((r) => r[side].latency[high], ms)}`;
+  const withCpu = rounds.every((r) => r.Dispatch.cpu && r.bare.cpu);
+  const roundsText = `${ROUNDS} round${ROUNDS === 1 ? '' : 's'}`;
   const rows = [
     ['Sessions', `${SESSIONS} on ${SUBJECTS} subjects, half on each server`],
     ['Dispatch: sessions opened a second', opening(dispatchOpen)],
     ['Bare ws: sessions opened a second', opening(bareOpen)],
-    ['Dispatch: memory a session', perSession(dispatchOpen).replaceAll('server', 'API')],
-    ['Bare ws: memory a session', perSession(bareOpen)],
-    ['Dispatch: frames/s, saturated', `${rate(dispatchBurst.framesPerSecond)} (${dispatchBurst.frames} frames)`],
-    ['Bare ws: frames/s, saturated', `${rate(bareBurst.framesPerSecond)} (${bareBurst.frames} frames)`],
-    ...(dispatchBurst.cpu && bareBurst.cpu
+    ['Dispatch: memory a session', perSession(dispatchOpen, 'API')],
+    ['Bare ws: memory a session', perSession(bareOpen, 'server')],
+    ['Dispatch: frames/s, saturated', over((r) => r.Dispatch.framesPerSecond, rate)],
+    ['Bare ws: frames/s, saturated', over((r) => r.bare.framesPerSecond, rate)],
+    ...(withCpu
       ? [
-          ['Dispatch: CPU a frame (ms), cores busy, saturated', `${dispatchBurst.cpu.perUnit.toFixed(3)}, ${dispatchBurst.cpu.coresBusy.toFixed(2)}`],
-          ['Bare ws: CPU a frame (ms), cores busy, saturated', `${bareBurst.cpu.perUnit.toFixed(3)}, ${bareBurst.cpu.coresBusy.toFixed(2)}`],
+          ['Dispatch: CPU a frame (ms), saturated', over((r) => r.Dispatch.cpu.perUnit, cpuMs)],
+          ['Bare ws: CPU a frame (ms), saturated', over((r) => r.bare.cpu.perUnit, cpuMs)],
+          ['Dispatch / bare: cores busy, saturated', `${over((r) => r.Dispatch.cpu.coresBusy, cores)} / ${over((r) => r.bare.cpu.coresBusy, cores)}`],
+          ['Other processes: cores busy, Dispatch / bare', `${over((r) => r.Dispatch.cpu.otherCores, cores)} / ${over((r) => r.bare.cpu.otherCores, cores)}`],
         ]
       : []),
-    ['Dispatch: send-to-frame p50 / p99 (ms), saturated', `${ms(dispatchBurst.latency.p50)} / ${ms(dispatchBurst.latency.p99)}`],
-    ['Bare ws: send-to-frame p50 / p99 (ms), saturated', `${ms(bareBurst.latency.p50)} / ${ms(bareBurst.latency.p99)}`],
+    ['Dispatch: send-to-frame p50 / p99 (ms), saturated', pair('Dispatch', 'p50', 'p99')],
+    ['Bare ws: send-to-frame p50 / p99 (ms), saturated', pair('bare', 'p50', 'p99')],
     [`Dispatch: send-to-frame p50 / p99 (ms) at ${PACED_RATE}/s`, `${ms(dispatchPaced.latency.p50)} / ${ms(dispatchPaced.latency.p99)}`],
     [`Bare ws: send-to-frame p50 / p99 (ms) at ${PACED_RATE}/s`, `${ms(barePaced.latency.p50)} / ${ms(barePaced.latency.p99)}`],
     [
@@ -718,12 +746,18 @@ function printReport({ dispatchOpen, dispatchBurst, dispatchPaced, failover, che
     ['Bare ws: seq over the run', `${bareCheck.gaps} gaps, ${bareCheck.duplicates} duplicates, ${bareCheck.behind} of ${bareCheck.sessions} sessions behind`],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
-  console.log(`\n== WebSocket push: ${SESSIONS} sessions, ${EVENTS} events saturated (batches of ${BATCH_SIZE}), ${PACED_EVENTS} at ${PACED_RATE}/s ==`);
+  console.log(
+    `\n== WebSocket push: ${SESSIONS} sessions; saturated: median (min–max) over ${roundsText} of ${EVENTS} events (batches of ${BATCH_SIZE}); ${PACED_EVENTS} at ${PACED_RATE}/s ==`,
+  );
   for (const [label, value] of rows) console.log(`  ${label.padEnd(width)}  ${value}`);
+  console.log(
+    `Ratio by round (in order): ${rounds.map((r) => `${r.round}: ${r.ratio.toFixed(3)}${r.round % 2 === 1 ? ' (Dispatch first)' : ' (bare first)'}`).join('; ')}`,
+  );
   const ok = check.gaps + check.duplicates + check.repeatedEvents + check.resyncs + check.behind === 0;
   console.log(`seq check: ${ok ? 'ok (no gap, no duplicate, every session at its last seq)' : 'FAILED'}`);
+  const ratio = summary(rounds.map((r) => r.ratio));
   console.log(
-    `websocket push ratio: ${(dispatchBurst.framesPerSecond / bareBurst.framesPerSecond).toFixed(3)} (Dispatch's frames/s over the bare ws server's, saturated)`,
+    `websocket push ratio: ${ratio.median.toFixed(3)} (min ${ratio.min.toFixed(3)}, max ${ratio.max.toFixed(3)} over ${roundsText}; Dispatch's frames/s over the bare ws servers', saturated)`,
   );
   if (!ok) process.exit(1);
 }
@@ -744,6 +778,25 @@ function percentiles(values) {
   const sorted = Float64Array.from(values).sort();
   const at = (p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
   return { p50: at(50), p99: at(99), max: sorted[sorted.length - 1] };
+}
+
+function summary(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return { median: sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2, min: sorted[0], max: sorted.at(-1) };
+}
+
+function spread(values, format) {
+  const { median, min, max } = summary(values);
+  return values.length === 1 ? format(median) : `${format(median)} (${format(min)}–${format(max)})`;
+}
+
+function cpuMs(value) {
+  return value.toFixed(3);
+}
+
+function cores(value) {
+  return value.toFixed(2);
 }
 
 function rate(value) {

@@ -12,11 +12,14 @@
 //   ones it was given) with `lastSeq=<the last seq it got>` (0 if none), through the same handshake limit,
 //   trying again every 100–300 ms while refused; the time of each reconnect is kept.
 //
+// Sessions belong to a group (the servers they were opened to: the benchmark keeps Dispatch's and
+// the bare baseline's open side by side), and these counts are kept per group.
+//
 // Messages from the parent:
-//   { type: 'open', sessions: [{ subject, urls, query }], inFlight }  → { type: 'opened', opened, failures, firstFailure, ms }
-//   { type: 'count' }                 → { type: 'count', phases: { <phase>: frames }, reconnected, open }
+//   { type: 'open', group, sessions: [{ subject, urls, query }], inFlight }  → { type: 'opened', opened, failures, firstFailure, ms }
+//   { type: 'count', group }          → { type: 'count', phases: { <phase>: frames }, reconnected, open }
 //   { type: 'report', phase }         → { type: 'report', phase, latencies: Float64Array, frames, firstAt, lastAt }
-//   { type: 'check' }                 → { type: 'check', gaps, duplicates, repeatedEvents, resyncs, lastSeq: { <subject>: [seq of each session] },
+//   { type: 'check', group }          → { type: 'check', gaps, duplicates, repeatedEvents, resyncs, lastSeq: { <subject>: [seq of each session] },
 //                                          firstCloseAt, reconnected, firstReconnectAt, lastReconnectAt, reconnectFailures, firstReconnectFailure,
 //                                          open, closeCodes }
 //   { type: 'close' }                 → { type: 'closed' } once every session is closed
@@ -25,26 +28,36 @@ import WebSocket from 'ws';
 
 const now = () => performance.timeOrigin + performance.now();
 
-/** Every session: { subject, urls, query, next, ws, lastSeq, ids: Set, closing }. */
+/** Every session: { group, tally, subject, urls, query, next, ws, lastSeq, ids: Set, closing }. */
 let sessions = [];
 let inFlight = 100;
 let handshakes = 0;
 const waiting = []; // sessions waiting for a handshake slot
 const phases = new Map(); // phase → { latencies: number[], firstAt, lastAt }
-const tally = {
-  gaps: 0,
-  duplicates: 0,
-  repeatedEvents: 0,
-  resyncs: 0,
-  firstCloseAt: 0,
-  reconnected: 0,
-  firstReconnectAt: 0,
-  lastReconnectAt: 0,
-  reconnectFailures: 0,
-  firstReconnectFailure: null,
-};
-const closeCodes = new Map();
+/** The counts of each group of sessions. */
+const tallies = new Map();
 let closingAll = null;
+
+function tallyOf(group) {
+  let tally = tallies.get(group);
+  if (!tally) {
+    tally = {
+      gaps: 0,
+      duplicates: 0,
+      repeatedEvents: 0,
+      resyncs: 0,
+      firstCloseAt: 0,
+      reconnected: 0,
+      firstReconnectAt: 0,
+      lastReconnectAt: 0,
+      reconnectFailures: 0,
+      firstReconnectFailure: null,
+      closeCodes: {},
+    };
+    tallies.set(group, tally);
+  }
+  return tally;
+}
 
 function urlOf(session) {
   const url = new URL(session.urls[session.next % session.urls.length]);
@@ -83,7 +96,8 @@ function connect(session) {
       ws.on('message', (data) => frame(session, data));
       ws.on('close', (code) => {
         if (!wasOpen) return; // a handshake that failed: reported through done()
-        closeCodes.set(code, (closeCodes.get(code) ?? 0) + 1);
+        const { tally } = session;
+        tally.closeCodes[code] = (tally.closeCodes[code] ?? 0) + 1;
         if (session.closing) return;
         tally.firstCloseAt ||= now();
         reconnect(session);
@@ -95,6 +109,7 @@ function connect(session) {
 }
 
 async function reconnect(session) {
+  const { tally } = session;
   for (;;) {
     session.next += 1;
     const failure = await connect(session);
@@ -119,6 +134,7 @@ function frame(session, data) {
   } catch {
     return;
   }
+  const { tally } = session;
   if (message.type === 'resync_required') {
     tally.resyncs += 1;
     // What follows starts at fromSeq: the ones before it are gone, not a gap this session caused.
@@ -142,10 +158,11 @@ function frame(session, data) {
   entry.lastAt = at;
 }
 
-async function open({ sessions: given, inFlight: limit }) {
+async function open({ group, sessions: given, inFlight: limit }) {
   inFlight = limit;
   const started = performance.now();
-  const opened = given.map(({ subject, urls, query }) => ({ subject, urls, query, next: 0, ws: null, lastSeq: 0, ids: new Set(), closing: false }));
+  const tally = tallyOf(group);
+  const opened = given.map(({ subject, urls, query }) => ({ group, tally, subject, urls, query, next: 0, ws: null, lastSeq: 0, ids: new Set(), closing: false }));
   let failures = 0;
   let firstFailure = null;
   const results = await Promise.all(opened.map(connect));
@@ -175,19 +192,7 @@ async function closeAll() {
   await Promise.all(closing);
   sessions = [];
   phases.clear();
-  Object.assign(tally, {
-    gaps: 0,
-    duplicates: 0,
-    repeatedEvents: 0,
-    resyncs: 0,
-    firstCloseAt: 0,
-    reconnected: 0,
-    firstReconnectAt: 0,
-    lastReconnectAt: 0,
-    reconnectFailures: 0,
-    firstReconnectFailure: null,
-  });
-  closeCodes.clear();
+  tallies.clear();
 }
 
 process.on('message', async (message) => {
@@ -199,8 +204,8 @@ process.on('message', async (message) => {
       process.send({
         type: 'count',
         phases: Object.fromEntries([...phases].map(([phase, { latencies }]) => [phase, latencies.length])),
-        reconnected: tally.reconnected,
-        open: sessions.filter((session) => session.ws?.readyState === WebSocket.OPEN).length,
+        reconnected: tallyOf(message.group).reconnected,
+        open: sessions.filter((session) => session.group === message.group && session.ws?.readyState === WebSocket.OPEN).length,
       });
       break;
     case 'report': {
@@ -217,13 +222,13 @@ process.on('message', async (message) => {
     }
     case 'check': {
       const lastSeq = {};
-      for (const session of sessions) (lastSeq[session.subject] ??= []).push(session.lastSeq);
+      const ofGroup = sessions.filter((session) => session.group === message.group);
+      for (const session of ofGroup) (lastSeq[session.subject] ??= []).push(session.lastSeq);
       process.send({
         type: 'check',
-        ...tally,
+        ...tallyOf(message.group),
         lastSeq,
-        open: sessions.filter((session) => session.ws?.readyState === WebSocket.OPEN).length,
-        closeCodes: Object.fromEntries(closeCodes),
+        open: ofGroup.filter((session) => session.ws?.readyState === WebSocket.OPEN).length,
       });
       break;
     }
