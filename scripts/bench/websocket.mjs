@@ -529,7 +529,11 @@ async function framesOf(side, phase, expected, firstSend, sentMs) {
   return figures;
 }
 
-async function untilFrames(side, phase, expected) {
+/**
+ * Waits until `expected` frames of `phase` have arrived; throws when none arrived for STALL_MS,
+ * or, with `missingAfterMs`, answers the frames missing once none arrived for that long.
+ */
+async function untilFrames(side, phase, expected, missingAfterMs = null) {
   let seen = -1;
   let progressAt = performance.now();
   let logAt = performance.now();
@@ -537,8 +541,9 @@ async function untilFrames(side, phase, expected) {
     checkProcesses();
     const counts = await Promise.all(side.clients.map((client) => client.ask({ type: 'count', group: side.name }, 'count')));
     const frames = counts.reduce((sum, count) => sum + (count.phases[phase] ?? 0), 0);
-    if (frames >= expected) return;
+    if (frames >= expected) return 0;
     if (frames !== seen) [seen, progressAt] = [frames, performance.now()];
+    if (missingAfterMs !== null && performance.now() - progressAt > missingAfterMs) return expected - frames;
     if (performance.now() - progressAt > STALL_MS) throw new Error(`${side.name} ${phase}: ${frames} of ${expected} frames arrived, then none for ${STALL_MS / 1000} s`);
     if (performance.now() - logAt > 5_000) {
       logAt = performance.now();
@@ -592,13 +597,15 @@ async function failoverPhase(side, killed, sessionsOnKilled) {
   // What every session must get: each event sent in the phase, at every session of its subject.
   let expected = 0;
   for (let i = 0; i < count; i += 1) expected += sessionsOf(Number(events[i].index));
-  await untilFrames(side, 'dkill', expected);
-  const caughtUpMs = now() - killAt;
+  // Frames a session never gets (a gap) would hold the phase up forever: after 15 s with none, the seq check says which.
+  const missing = await untilFrames(side, 'dkill', expected, 15_000);
+  const caughtUpMs = missing === 0 ? now() - killAt : null;
   const usage = await side.sampler.end(window);
-  console.log(`  ${count} events sent in the phase; every session had all of their frames ${ms(caughtUpMs)} ms after the kill`);
+  if (missing === 0) console.log(`  ${count} events sent in the phase; every session had all of their frames ${ms(caughtUpMs)} ms after the kill`);
+  else console.log(`  ${count} events sent in the phase; ${missing} of their ${expected} frames had not arrived 15 s after the last one that did`);
   // From the kill until every frame arrived: the reconnects, their replay, and the events sent meanwhile.
   if (usage) console.log(`  CPU a session reconnected (ms), with the events of the phase: ${cpuLine(usage, sessionsOnKilled).text}`);
-  return { sessions: sessionsOnKilled, reconnectMs, firstCloseMs, firstReconnectMs, caughtUpMs, refused: status.reconnectFailures, events: count };
+  return { sessions: sessionsOnKilled, reconnectMs, firstCloseMs, firstReconnectMs, caughtUpMs, missing, refused: status.reconnectFailures, events: count };
 }
 
 /** Gaps, duplicates, repeated events, resyncs, and sessions not at the last seq of their subject. */
@@ -737,7 +744,7 @@ function printReport({ dispatchOpen, bareOpen, rounds, dispatchPaced, barePaced,
     [`Bare ws: send-to-frame p50 / p99 (ms) at ${PACED_RATE}/s`, `${ms(barePaced.latency.p50)} / ${ms(barePaced.latency.p99)}`],
     [
       'Failover: API 1 killed (SIGKILL)',
-      `${failover.sessions} sessions reconnected to API 2 in ${ms(failover.reconnectMs)} ms (the first in ${ms(failover.firstReconnectMs)}), all frames in ${ms(failover.caughtUpMs)} ms (${failover.refused} attempts refused, ${failover.events} events sent meanwhile)`,
+      `${failover.sessions} sessions reconnected to API 2 in ${ms(failover.reconnectMs)} ms (the first in ${ms(failover.firstReconnectMs)}), ${failover.missing === 0 ? `all frames in ${ms(failover.caughtUpMs)} ms` : `${failover.missing} frames never arrived`} (${failover.refused} attempts refused, ${failover.events} events sent meanwhile)`,
     ],
     [
       'Dispatch: seq over the run',
@@ -753,7 +760,7 @@ function printReport({ dispatchOpen, bareOpen, rounds, dispatchPaced, barePaced,
   console.log(
     `Ratio by round (in order): ${rounds.map((r) => `${r.round}: ${r.ratio.toFixed(3)}${r.round % 2 === 1 ? ' (Dispatch first)' : ' (bare first)'}`).join('; ')}`,
   );
-  const ok = check.gaps + check.duplicates + check.repeatedEvents + check.resyncs + check.behind === 0;
+  const ok = check.gaps + check.duplicates + check.repeatedEvents + check.resyncs + check.behind + failover.missing === 0;
   console.log(`seq check: ${ok ? 'ok (no gap, no duplicate, every session at its last seq)' : 'FAILED'}`);
   const ratio = summary(rounds.map((r) => r.ratio));
   console.log(
