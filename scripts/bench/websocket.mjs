@@ -20,8 +20,8 @@
 // holding the sessions on one API and on one bare server, so their CPU is neither this
 // process's nor the servers'; each opens at most --handshakes at a time. A Dispatch session's
 // token comes from POST /v1/stream-tokens `{ subject }` (one a subject, both of its sessions use
-// it). Both sides' sessions stay open, side by side, until the end. The open-file limit is raised
-// for every process of the run (`ulimit -n`) when it is below what the sessions need.
+// it). Both sides' sessions stay open, side by side, until the end. Each process needs an open
+// file per session it holds: the run stops at once when the open-file limit is below that.
 //
 // Figures:
 // - sessions opened per second, and the CPU a session costs to open;
@@ -692,20 +692,33 @@ async function withChildren(promise) {
 }
 
 /**
- * Each process holds up to every session (the surviving API after the failover) and a socket per
- * session: below `need` open files, the run starts again in a shell that raised the limit
- * (`ulimit -n`), which every process it starts inherits.
+ * A process holds a socket per session, up to every session (the surviving API after the
+ * failover): it needs `need` open files. Node raises its own soft limit to the hard one at start,
+ * and the processes it starts inherit that; when the soft limit is still below `need` (and the
+ * hard one is not), the run starts again in a shell that raised it (`ulimit -Sn`). Below the hard
+ * limit, it stops at once, naming it.
  */
 function ensureFileLimit(need) {
-  const soft = Number(spawnSync('bash', ['-c', 'ulimit -Sn'], { encoding: 'utf8' }).stdout?.trim());
-  if (!Number.isFinite(soft) || soft >= need) return; // "unlimited", or enough
-  if (process.env.DISPATCH_BENCH_FILE_LIMIT) usageError(`the open-file limit is ${soft} after raising it; --sessions ${SESSIONS} needs ${need}`);
-  const target = Math.max(need, 65_536);
-  console.log(`(the open-file limit is ${soft}: running again with ulimit -n ${target})`);
-  const again = spawnSync('bash', ['-c', `ulimit -n ${target} && exec "$0" "$@"`, process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, DISPATCH_BENCH_FILE_LIMIT: String(target) },
-  });
+  const [soft, hard] = spawnSync('bash', ['-c', 'ulimit -Sn; ulimit -Hn'], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
+    .map((text) => (text === 'unlimited' ? Infinity : Number(text)));
+  if (!(soft < need)) return; // enough, or unlimited
+  const target = Math.min(hard, Math.max(need, 65_536));
+  if (target < need || process.env.DISPATCH_BENCH_FILE_LIMIT) {
+    usageError(
+      `--sessions ${SESSIONS} needs ${need} open files a process; the limit is ${soft} and cannot be raised above ${hard} here (ulimit -Hn, as root), or use fewer sessions`,
+    );
+  }
+  console.log(`(the open-file limit is ${soft}: running again with ulimit -Sn ${target})`);
+  const again = spawnSync(
+    'bash',
+    ['-c', `ulimit -Sn ${target} && exec "$@"`, 'bench', process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, DISPATCH_BENCH_FILE_LIMIT: String(target) },
+    },
+  );
   process.exit(again.status ?? 1);
 }
 
