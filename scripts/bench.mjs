@@ -91,6 +91,7 @@ import {
   startDispatch,
   startProcess,
   step,
+  withChildren,
   withDatabase,
 } from './bench/harness.mjs';
 
@@ -611,22 +612,6 @@ async function startBare(redis, receiver) {
 
 // ---------------------------------------------------------------------------------------------
 // Processes: Dispatch's API and worker, the receiver, the bare worker, the Redis servers.
-
-/** Resolves as the promise does, or rejects as soon as a process the benchmark started exits on its own. */
-async function withChildren(promise) {
-  let settled = false;
-  const watch = (async () => {
-    while (!settled) {
-      checkProcesses();
-      await sleep(50);
-    }
-  })();
-  try {
-    return await Promise.race([promise, watch]);
-  } finally {
-    settled = true;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Dispatch's API: the load.

@@ -129,6 +129,22 @@ export function checkProcesses() {
   }
 }
 
+/** Resolves as the promise does, or rejects as soon as a process the benchmark started exits on its own. */
+export async function withChildren(promise) {
+  let settled = false;
+  const watch = (async () => {
+    while (!settled) {
+      checkProcesses();
+      await sleep(50);
+    }
+  })();
+  try {
+    return await Promise.race([promise, watch]);
+  } finally {
+    settled = true;
+  }
+}
+
 /** Waits until `url` answers 200, failing as soon as a process the benchmark started exits. */
 export async function waitUntilReady(url, timeoutMs) {
   const deadline = performance.now() + timeoutMs;

@@ -83,6 +83,7 @@ import {
   startOwnRedis,
   startProcess,
   step,
+  withChildren,
   withDatabase,
 } from './harness.mjs';
 
@@ -673,22 +674,6 @@ async function startBare(name, redisUrl) {
       return { rss, heap: heapUsed };
     },
   };
-}
-
-/** Resolves as the promise does, or rejects as soon as a process the benchmark started exits on its own. */
-async function withChildren(promise) {
-  let settled = false;
-  const watch = (async () => {
-    while (!settled) {
-      checkProcesses();
-      await sleep(50);
-    }
-  })();
-  try {
-    return await Promise.race([promise, watch]);
-  } finally {
-    settled = true;
-  }
 }
 
 /**
