@@ -5,6 +5,7 @@ export * from './signing';
 export * from './delivery-status';
 export * from './retry-policy';
 export * from './attempt-outcome';
+export * from './failure-category';
 export * from './webhook-payload';
 export * from './readiness';
 export * from './send-result';

@@ -7,6 +7,12 @@
  */
 export type SendVerdict = 'delivered' | 'transient' | 'permanent' | 'gone';
 
+/**
+ * What a kind knows for sure about why an attempt failed, when its status code and error do
+ * not say it (see failureCategory): the egress guard refused the address.
+ */
+export type SendFailure = 'egress_refused';
+
 export type SendResult = {
   verdict: SendVerdict;
   /** The peer asked to wait at least this long before the next attempt. */
@@ -20,6 +26,8 @@ export type SendResult = {
   error?: string;
   /** Why it was not delivered, in a few words, when the peer replied (`HTTP 500`). */
   reason?: string;
+  /** Why it failed, when the kind knows it for sure (the egress guard refused the address). */
+  failure?: SendFailure;
 };
 
 /** Text a peer sent, made safe to store: no NUL characters (PostgreSQL text cannot hold them). */
