@@ -24,6 +24,7 @@ import { DestinationCircuits } from './delivery/destination-circuits';
 import { AdaptiveRateLimit } from './flow-control/adaptive-rate-limit';
 import { IngestMessages } from './ingest/ingest-messages';
 import { NatsIngest } from './ingest/nats-ingest';
+import { DatabaseGauges } from './operations/database-gauges';
 import { WorkerHttp } from './operations/worker-http';
 import { WorkerMetrics } from './operations/worker-metrics';
 import { MaintenanceSchedule } from './reconciler/maintenance-schedule';
@@ -72,6 +73,7 @@ export class WorkerModule {
         EvaluateAlerts,
         GoneDestinations,
         WorkerMetrics,
+        DatabaseGauges,
         AdaptiveRateLimit,
         WorkerHttp,
         DestinationCircuits,

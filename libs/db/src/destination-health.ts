@@ -27,6 +27,12 @@ export type AutoDisabledDestination = {
   failingSince: Date;
 };
 
+/** The statuses of a delivery not yet settled: its backlog. */
+export type OpenDeliveryStatus = 'pending' | 'delivering' | 'retrying';
+
+/** A destination failing now, and its failures in a row. */
+export type FailingDestination = { destinationId: string; consecutiveFailures: number };
+
 type HealthRow = {
   destination_id: string;
   consecutive_failures: number;
@@ -108,6 +114,37 @@ export class DestinationHealthRepository {
       'destination-backlog',
     );
     return Number(row.count);
+  }
+
+  /**
+   * Open deliveries of every destination by status (a status without any: 0), for the
+   * `dispatch_deliveries_backlog` gauge: one count over the (status, next_attempt_at) index.
+   */
+  async backlogByStatus(): Promise<Record<OpenDeliveryStatus, number>> {
+    const rows = await this.database.sql<{ status: OpenDeliveryStatus; count: number }>(
+      `SELECT status::text AS status, count(*)::int AS count FROM deliveries WHERE status IN ('pending', 'delivering', 'retrying') GROUP BY status`,
+      [],
+      'backlog-by-status',
+    );
+    const counts: Record<OpenDeliveryStatus, number> = { pending: 0, delivering: 0, retrying: 0 };
+    for (const row of rows) counts[row.status] = row.count;
+    return counts;
+  }
+
+  /**
+   * The `limit` destinations with the most failures in a row among those with a failed attempt
+   * at `since` or later, most first (ties by id): one read of the health rows (one per
+   * destination), whatever the rate of attempts.
+   */
+  async mostConsecutiveFailures(since: Date, limit: number): Promise<FailingDestination[]> {
+    const rows = await this.database.sql<{ destination_id: string; consecutive_failures: number }>(
+      `SELECT destination_id, consecutive_failures FROM destination_health
+       WHERE consecutive_failures > 0 AND last_failure_at >= $1::timestamp
+       ORDER BY consecutive_failures DESC, destination_id LIMIT $2`,
+      [since.toISOString(), limit],
+      'most-consecutive-failures',
+    );
+    return rows.map((row) => ({ destinationId: row.destination_id, consecutiveFailures: row.consecutive_failures }));
   }
 
   /**

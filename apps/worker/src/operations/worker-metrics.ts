@@ -2,6 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AttemptObserver, AttemptObservers, AttemptReport } from '../delivery/attempt-observers';
 
+/** How many of the destinations failing most `dispatch_destination_consecutive_failures` shows. */
+export const FAILING_TOP = 10;
+/** A destination counts as failing now when its last failed attempt is this recent. */
+export const FAILING_WINDOW_MS = 15 * 60_000;
+
 /** Prometheus metrics of the worker process; it counts attempts as an attempt observer. */
 @Injectable()
 export class WorkerMetrics implements AttemptObserver {
@@ -86,9 +91,37 @@ export class WorkerMetrics implements AttemptObserver {
     registers: [this.registry],
   });
 
+  // Read from the database when scraped (DatabaseGauges), so every worker process shows the
+  // same values: a dashboard takes their max, not their sum.
+  readonly backlog = new Gauge({
+    name: 'dispatch_deliveries_backlog',
+    help: 'Open deliveries of every destination by status (pending: before their first attempt; retrying: waiting for a retry; delivering: an attempt under way), read from the database',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+    collect: () => this.collectFromDatabase(),
+  });
+  /**
+   * The destinations failing most, bounded: a series only for each of the few (FAILING_TOP)
+   * with the most failures in a row among those that failed recently, so thousands of
+   * destinations never make thousands of series.
+   */
+  readonly failingDestinations = new Gauge({
+    name: 'dispatch_destination_consecutive_failures',
+    help: `Failures in a row of the ${FAILING_TOP} destinations with the most among those with a failed attempt in the last ${FAILING_WINDOW_MS / 60_000} minutes (no series for the others), read from the database`,
+    labelNames: ['destination'] as const,
+    registers: [this.registry],
+    collect: () => this.collectFromDatabase(),
+  });
+  private collectFromDatabase: () => Promise<void> = () => Promise.resolve();
+
   constructor(observers: AttemptObservers) {
     collectDefaultMetrics({ register: this.registry, prefix: 'dispatch_worker_' });
     observers.subscribe(this);
+  }
+
+  /** What brings the gauges read from the database up to date; awaited when they are collected (a scrape). */
+  collectWith(collect: () => Promise<void>): void {
+    this.collectFromDatabase = collect;
   }
 
   attempted({ destination, result, outcome, delivery }: AttemptReport): void {
