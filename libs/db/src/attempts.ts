@@ -1,4 +1,4 @@
-import { AttemptHealth, statusesThatCanBecome } from '@dispatch/domain';
+import { AttemptHealth, FailureCategory, statusesThatCanBecome } from '@dispatch/domain';
 import { Batcher, writeTogetherOrAlone } from './batcher';
 import { nextInOrder, orderingBlocker } from './ordering';
 import type { Database, DeliveryStatus, PrismaClient } from './prisma';
@@ -37,6 +37,8 @@ export type AttemptSettlement = {
   disableDestination?: string;
   /** What the attempt counts as in its destination's health (a throttled answer is no failure). */
   health: AttemptHealth;
+  /** Why the delivery failed for good (status `failed`); null (or absent) otherwise. */
+  failureCategory?: FailureCategory | null;
 };
 
 const CLAIMABLE = statusesThatCanBecome('delivering');
@@ -189,6 +191,9 @@ export class AttemptRepository {
    * - `settled` changes only a delivery still `delivering`: when an operator asked for a new
    *   attempt meanwhile, their retry wins (the delivery stays `pending`, marked for a manual
    *   attempt) and this attempt is recorded all the same.
+   * - `settled` writes the delivery's failure category with its status: the dead letter's
+   *   category, null otherwise (and `claimed` clears it: a dead letter attempted again is no
+   *   longer one).
    * - `disabled`: a receiver that answered gone disables its destination in the same commit as
    *   the attempt that learned it.
    * - `health`: each destination of the group gets its health row brought up to date (created on
@@ -213,9 +218,9 @@ export class AttemptRepository {
     return this.database.sqlByKey<ClaimRow>(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamp[], $6::int[], $7::int[], $8::text[], $9::text[],
-                              $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[], $18::text[], $19::text[])
+                              $10::text[], $11::timestamp[], $12::text[], $13::text[], $14::text[], $18::text[], $19::text[], $20::text[])
            WITH ORDINALITY AS i(attempt_id, delivery_id, number, trigger, started_at, duration_ms, status_code, response_body, error,
-                status, next_attempt_at, last_error, disable_reason, destination_id, outcome, health, ord)
+                status, next_attempt_at, last_error, disable_reason, destination_id, outcome, health, failure_category, ord)
        ), recorded AS (
          INSERT INTO attempts (id, delivery_id, number, trigger, started_at, duration_ms, outcome, status_code, response_body, error)
          SELECT attempt_id, delivery_id, number, trigger::"AttemptTrigger", started_at, duration_ms, outcome::"AttemptOutcome",
@@ -223,7 +228,7 @@ export class AttemptRepository {
        ), settled AS (
          UPDATE deliveries d
          SET status = i.status::"DeliveryStatus", next_attempt_at = i.next_attempt_at, last_error = i.last_error,
-             last_status_code = i.status_code, updated_at = now()
+             last_status_code = i.status_code, failure_category = i.failure_category::"FailureCategory", updated_at = now()
          FROM input i WHERE d.id = i.delivery_id AND d.status = 'delivering'
        ), disabled AS (
          UPDATE destinations dst SET enabled = false, disabled_reason = i.disable_reason, disabled_at = now(), updated_at = now()
@@ -276,7 +281,7 @@ export class AttemptRepository {
        ), claimed AS (
          UPDATE deliveries d
          SET status = 'delivering', attempt_count = d.attempt_count + 1, manual_retry_at = NULL,
-             next_attempt_at = NULL, updated_at = now()
+             next_attempt_at = NULL, failure_category = NULL, updated_at = now()
          FROM old
          WHERE d.id = old.id AND old.status::text = ANY($16::text[])
          RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
@@ -304,6 +309,7 @@ export class AttemptRepository {
         claims.map((claim) => claim.destinationId),
         column((one) => one.attempt.outcome),
         column((one) => one.settlement.health),
+        column((one) => one.settlement.failureCategory ?? null),
       ],
       'write-attempts',
     );

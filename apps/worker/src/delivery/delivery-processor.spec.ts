@@ -341,7 +341,7 @@ describe('DeliveryProcessor attempt', () => {
     expect(error).toMatchObject({ delayMs: 1_000, message: 'error: socket hang up' });
     const [attempt, settlement] = s.mocks.deliveries.settleAttempt.mock.calls[0];
     expect(attempt).toMatchObject({ outcome: 'retry', statusCode: null, responseBody: null, error: 'error: socket hang up' });
-    expect(settlement).toEqual({ status: 'retrying', nextAttemptAt: new Date(NOW + 1_000), lastError: 'error: socket hang up', health: 'failure' });
+    expect(settlement).toEqual({ status: 'retrying', nextAttemptAt: new Date(NOW + 1_000), lastError: 'error: socket hang up', health: 'failure', failureCategory: null });
     expect(s.mocks.reports.map((report) => report.result.verdict)).toEqual(['transient']);
   });
 
@@ -393,30 +393,64 @@ describe('DeliveryProcessor settle', () => {
   });
 
   it.each([
-    ['delivered', DELIVERED, 1, { status: 'delivered', nextAttemptAt: null, lastError: null, health: 'success' }, undefined],
+    ['delivered', DELIVERED, 1, { status: 'delivered', nextAttemptAt: null, lastError: null, health: 'success', failureCategory: null }, undefined],
     [
       'a transient failure with attempts left',
       UNAVAILABLE,
       1,
-      { status: 'retrying', nextAttemptAt: new Date(NOW + 1_000), lastError: 'HTTP 503', health: 'failure' },
+      { status: 'retrying', nextAttemptAt: new Date(NOW + 1_000), lastError: 'HTTP 503', health: 'failure', failureCategory: null },
       RetryLaterError,
     ],
     [
       'a transient failure on the last attempt',
       UNAVAILABLE,
       3,
-      { status: 'failed', nextAttemptAt: null, lastError: 'HTTP 503; gave up after 3 attempts', health: 'failure' },
+      { status: 'failed', nextAttemptAt: null, lastError: 'HTTP 503; gave up after 3 attempts', health: 'failure', failureCategory: 'receiver_5xx' },
       UnrecoverableError,
     ],
-    ['a permanent failure', UNPROCESSABLE, 1, { status: 'failed', nextAttemptAt: null, lastError: 'HTTP 422, not retryable', health: 'failure' }, UnrecoverableError],
+    [
+      'a permanent failure',
+      UNPROCESSABLE,
+      1,
+      { status: 'failed', nextAttemptAt: null, lastError: 'HTTP 422, not retryable', health: 'failure', failureCategory: 'receiver_4xx' },
+      UnrecoverableError,
+    ],
+    [
+      'a sender that threw on the last attempt',
+      new Error('socket hang up'),
+      3,
+      { status: 'failed', nextAttemptAt: null, lastError: 'error: socket hang up; gave up after 3 attempts', health: 'failure', failureCategory: 'timeout_or_network' },
+      UnrecoverableError,
+    ],
+    [
+      'an address the egress guard refused, on the last attempt',
+      { verdict: 'transient', error: 'connection error: refused', failure: 'egress_refused', durationMs: 1 },
+      3,
+      { status: 'failed', nextAttemptAt: null, lastError: 'connection error: refused; gave up after 3 attempts', health: 'failure', failureCategory: 'egress_refused' },
+      UnrecoverableError,
+    ],
+    [
+      'a failure at once without a receiver status (a template the event cannot fill)',
+      { verdict: 'permanent', error: 'topic: {data.region} is not in the event', durationMs: 1 },
+      1,
+      { status: 'failed', nextAttemptAt: null, lastError: 'topic: {data.region} is not in the event', health: 'failure', failureCategory: 'configuration' },
+      UnrecoverableError,
+    ],
     [
       'a gone receiver (the destination is disabled)',
       GONE,
       1,
-      { status: 'failed', nextAttemptAt: null, lastError: 'receiver answered 410 Gone', disableDestination: 'receiver answered 410 Gone', health: 'failure' },
+      {
+        status: 'failed',
+        nextAttemptAt: null,
+        lastError: 'receiver answered 410 Gone',
+        disableDestination: 'receiver answered 410 Gone',
+        health: 'failure',
+        failureCategory: 'receiver_4xx',
+      },
       UnrecoverableError,
     ],
-  ])('settles %s and answers BullMQ accordingly', async (_name, answer, attemptNumber, expected, thrown) => {
+  ] as [string, Answer, number, AttemptSettlement, unknown][])('settles %s and answers BullMQ accordingly', async (_name, answer, attemptNumber, expected, thrown) => {
     const s = setup({ answers: [answer], delivery: { attemptNumber } });
     const answered = await run(s).then(
       () => undefined,

@@ -3,7 +3,7 @@ import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } from '@dispatch/db';
 import { DestinationSettings, Senders, sendRequest, SendResult } from '@dispatch/destinations';
-import { attemptHealth, AttemptOutcome, classifyAttempt, newId, storableText } from '@dispatch/domain';
+import { attemptHealth, AttemptOutcome, classifyAttempt, failureCategory, newId, storableText } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError, retryPriority } from '@dispatch/queue';
 import { AttemptObservers } from './attempt-observers';
 import { AttemptSlots, SlotsClosedError } from './attempt-slots';
@@ -223,17 +223,17 @@ function orderWait(blockerNextAttemptAt: Date | null): number {
   return Math.min(ORDER_WAIT_MAX_MS, Math.max(ORDER_WAIT_MS, blockerNextAttemptAt.getTime() - Date.now() + 1000));
 }
 
-/** The delivery's new status, and what the attempt counts as in its destination's health. */
+/** The delivery's new status (with its failure category when it failed for good), and what the attempt counts as in its destination's health. */
 function settlement(outcome: AttemptOutcome, result: SendResult, now: Date): AttemptSettlement {
   const health = attemptHealth(result, outcome);
   switch (outcome.kind) {
     case 'delivered':
-      return { status: 'delivered', nextAttemptAt: null, lastError: null, health };
+      return { status: 'delivered', nextAttemptAt: null, lastError: null, health, failureCategory: null };
     case 'retry':
-      return { status: 'retrying', nextAttemptAt: new Date(now.getTime() + outcome.delayMs), lastError: outcome.reason, health };
+      return { status: 'retrying', nextAttemptAt: new Date(now.getTime() + outcome.delayMs), lastError: outcome.reason, health, failureCategory: null };
     case 'failed':
-      return { status: 'failed', nextAttemptAt: null, lastError: outcome.reason, health };
+      return { status: 'failed', nextAttemptAt: null, lastError: outcome.reason, health, failureCategory: failureCategory(result) };
     case 'gone':
-      return { status: 'failed', nextAttemptAt: null, lastError: outcome.reason, disableDestination: outcome.reason, health };
+      return { status: 'failed', nextAttemptAt: null, lastError: outcome.reason, disableDestination: outcome.reason, health, failureCategory: failureCategory(result) };
   }
 }
