@@ -1,3 +1,5 @@
+import type { SendResult } from '@dispatch/domain';
+
 const CONNECTION_CODES = new Set([
   'EGRESS_NOT_ALLOWED',
   'ECONNREFUSED',
@@ -23,4 +25,18 @@ export function describeError(error: unknown): string {
   if (code && TLS_CODE.test(code)) return `tls error (${code}): ${message}`;
   if (code && CONNECTION_CODES.has(code)) return `connection error (${code}): ${message}`;
   return `error${code ? ` (${code})` : ''}: ${message}`;
+}
+
+/**
+ * `{ failure: 'egress_refused' }` when the egress guard refused the connection (the error, or
+ * an error it was caused by, is its `EgressRefusedError`), else nothing: for a kind to spread
+ * into the result of a failed attempt, so the dead letter's category need not be read from text.
+ */
+export function egressFailure(error: unknown): Pick<SendResult, 'failure'> {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    if ((current as { code?: unknown }).code === 'EGRESS_NOT_ALLOWED') return { failure: 'egress_refused' };
+    current = (current as { cause?: unknown }).cause;
+  }
+  return {};
 }

@@ -1,5 +1,5 @@
 import type { SendResult } from '@dispatch/domain';
-import { describeError } from '../connection-errors';
+import { describeError, egressFailure } from '../connection-errors';
 import { UndeliverableFileError } from '../files/delivered-file';
 import { parseRetryAfter } from '../webhook/verdict';
 
@@ -32,7 +32,7 @@ export function smtpFailure(error: unknown): Verdict {
     return { verdict: code >= 500 ? 'permanent' : 'transient', statusCode: code, reason: `SMTP ${code}`, ...(reply ? { reply } : {}) };
   }
   if (failure.code === 'EAUTH') return { verdict: 'permanent', error: `authentication failed: ${failure.message ?? 'the server refused the login'}` };
-  return { verdict: 'transient', error: describeError(error) };
+  return { verdict: 'transient', error: describeError(error), ...egressFailure(error) };
 }
 
 /** What a provider's HTTP answer means: 2xx delivered; 408, 429 and 5xx may work later (after `Retry-After`); any other 4xx (a bad key, a refused message) will not. */
@@ -48,7 +48,7 @@ export function providerVerdict(statusCode: number, retryAfter: string | null, n
 
 /** A failure before or without an answer from a provider: the email could not be made, or the provider was not reached (retried). */
 export function providerFailure(error: unknown): Verdict {
-  return notSendable(error) ?? { verdict: 'transient', error: describeError(error) };
+  return notSendable(error) ?? { verdict: 'transient', error: describeError(error), ...egressFailure(error) };
 }
 
 function notSendable(error: unknown): Verdict | null {

@@ -1,7 +1,7 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { RestError } from '@azure/storage-blob';
 import type { SendResult } from '@dispatch/domain';
-import { describeError } from '../connection-errors';
+import { describeError, egressFailure } from '../connection-errors';
 import { UndeliverableFileError } from '../files';
 import { TemplateError } from '../messages';
 import { DirectoryEscapeError } from './filesystem-directory';
@@ -69,7 +69,7 @@ export function storageFailure(error: unknown, provider: 's3' | 'azure' | 'files
     if (FILESYSTEM_PERMANENT.has(code)) return { verdict: 'permanent', error: message };
     if (FILESYSTEM_TRANSIENT.has(code)) return { verdict: 'transient', error: message };
   }
-  return { verdict: 'transient', error: describeError(error) };
+  return { verdict: 'transient', error: describeError(error), ...egressFailure(error) };
 }
 
 /** The first line of a service's message, at most 300 characters (Azure appends request ids and times). */

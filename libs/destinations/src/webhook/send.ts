@@ -1,7 +1,7 @@
 import { Agent, Dispatcher, request } from 'undici';
 import { SendResult, signatureHeader, webhookBody } from '@dispatch/domain';
 import { attemptDeadline } from '../attempt-deadline';
-import { describeError } from '../connection-errors';
+import { describeError, egressFailure } from '../connection-errors';
 import { readCapped } from '../http-reply';
 import type { SendRequest, Sender, SenderDeps } from '../kind';
 import type { WebhookConfig } from './config';
@@ -60,7 +60,7 @@ export class WebhookSender implements Sender<WebhookConfig> {
       );
       return { ...verdict, statusCode: response.statusCode, reply, durationMs: Math.round(performance.now() - started) };
     } catch (error) {
-      return { verdict: 'transient', error: describeError(error), durationMs: Math.round(performance.now() - started) };
+      return { verdict: 'transient', error: describeError(error), ...egressFailure(error), durationMs: Math.round(performance.now() - started) };
     } finally {
       deadline.end();
     }
