@@ -37,7 +37,10 @@ describe('failureCategory', () => {
     ['a webhook timed out waiting for headers', { verdict: 'transient', error: 'timeout (UND_ERR_HEADERS_TIMEOUT): Headers Timeout Error' }],
     ['a closed port', { verdict: 'transient', error: 'connection error (ECONNREFUSED): connect ECONNREFUSED 127.0.0.1:9' }],
     ['a name that does not resolve', { verdict: 'transient', error: 'connection error (ENOTFOUND): getaddrinfo ENOTFOUND hooks.example' }],
-    ['a TLS certificate the worker does not trust', { verdict: 'transient', error: 'tls error (SELF_SIGNED_CERT_IN_CHAIN): self-signed certificate in certificate chain' }],
+    [
+      'a TLS certificate the worker does not trust',
+      { verdict: 'transient', error: 'tls error (SELF_SIGNED_CERT_IN_CHAIN): self-signed certificate in certificate chain' },
+    ],
     ['a sender that threw', { verdict: 'transient', error: 'error: something broke' }],
     ['an MQTT broker kept answering quota exceeded (0x97, not an HTTP-like code)', { verdict: 'transient', statusCode: 0x97, error: 'Quota exceeded' }],
   ] as const)('timeout_or_network: %s', (_, result) => {
@@ -46,8 +49,14 @@ describe('failureCategory', () => {
 
   it.each([
     ['the kind says so', { verdict: 'transient', error: 'connection error: refused', failure: 'egress_refused' }],
-    ['a literal address, in the text only', { verdict: 'transient', error: `connection error (EGRESS_NOT_ALLOWED): 10.0.0.1 is not an allowed address: ${EGRESS_MESSAGE}` }],
-    ['a name resolving to loopback, as a broker kind reports it', { verdict: 'transient', error: `localhost resolves to an address that is not allowed: ${EGRESS_MESSAGE}` }],
+    [
+      'a literal address, in the text only',
+      { verdict: 'transient', error: `connection error (EGRESS_NOT_ALLOWED): 10.0.0.1 is not an allowed address: ${EGRESS_MESSAGE}` },
+    ],
+    [
+      'a name resolving to loopback, as a broker kind reports it',
+      { verdict: 'transient', error: `localhost resolves to an address that is not allowed: ${EGRESS_MESSAGE}` },
+    ],
     ['refused before connecting, a failure at once (MQTT)', { verdict: 'permanent', error: `127.0.0.1 is not an allowed address: ${EGRESS_MESSAGE}` }],
   ] as const)('egress_refused: %s', (_, result) => {
     expect(sut(lastAttempt(result))).toBe('egress_refused');

@@ -341,7 +341,13 @@ describe('DeliveryProcessor attempt', () => {
     expect(error).toMatchObject({ delayMs: 1_000, message: 'error: socket hang up' });
     const [attempt, settlement] = s.mocks.deliveries.settleAttempt.mock.calls[0];
     expect(attempt).toMatchObject({ outcome: 'retry', statusCode: null, responseBody: null, error: 'error: socket hang up' });
-    expect(settlement).toEqual({ status: 'retrying', nextAttemptAt: new Date(NOW + 1_000), lastError: 'error: socket hang up', health: 'failure', failureCategory: null });
+    expect(settlement).toEqual({
+      status: 'retrying',
+      nextAttemptAt: new Date(NOW + 1_000),
+      lastError: 'error: socket hang up',
+      health: 'failure',
+      failureCategory: null,
+    });
     expect(s.mocks.reports.map((report) => report.result.verdict)).toEqual(['transient']);
   });
 
