@@ -3,9 +3,12 @@ import { Alerts } from './Alerts';
 import { API_KEY_STORAGE, createApi } from './api';
 import { ApiKeys } from './ApiKeys';
 import { AuditLog } from './AuditLog';
+import { DeadLetters } from './DeadLetters';
 import { Deliveries } from './Deliveries';
 import { DestinationPage } from './DestinationPage';
 import { Destinations } from './Destinations';
+import { EventPage } from './EventPage';
+import { Events } from './Events';
 import { Live } from './Live';
 import { routeFromHash, type Route, type View } from './route';
 import { SignIn } from './SignIn';
@@ -55,8 +58,14 @@ export function App() {
               <button type="button" aria-current={view === 'destinations' ? 'page' : undefined} onClick={() => go('destinations')}>
                 Destinations
               </button>
+              <button type="button" aria-current={view === 'events' ? 'page' : undefined} onClick={() => go('events')}>
+                Events
+              </button>
               <button type="button" aria-current={view === 'deliveries' ? 'page' : undefined} onClick={() => go('deliveries')}>
                 Deliveries
+              </button>
+              <button type="button" aria-current={view === 'dead-letters' ? 'page' : undefined} onClick={() => go('dead-letters')}>
+                Dead letters
               </button>
               <button type="button" aria-current={view === 'alerts' ? 'page' : undefined} onClick={() => go('alerts')}>
                 Alerts
@@ -97,6 +106,14 @@ export function App() {
         <Alerts api={api} />
       ) : view === 'deliveries' ? (
         <Deliveries api={api} />
+      ) : view === 'events' ? (
+        route.eventId === undefined ? (
+          <Events api={api} />
+        ) : (
+          <EventPage key={route.eventId} api={api} eventId={route.eventId} />
+        )
+      ) : view === 'dead-letters' ? (
+        <DeadLetters api={api} />
       ) : view === 'api-keys' ? (
         <ApiKeys api={api} />
       ) : view === 'live' ? (

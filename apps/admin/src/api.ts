@@ -185,6 +185,94 @@ export interface DeliveryFilter {
   limit?: number;
 }
 
+/** Why a dead letter failed for good (`failureCategory` of a failed delivery). */
+export type FailureCategory = 'receiver_4xx' | 'receiver_5xx' | 'timeout_or_network' | 'egress_refused' | 'configuration';
+
+export const FAILURE_CATEGORIES: readonly FailureCategory[] = ['receiver_4xx', 'receiver_5xx', 'timeout_or_network', 'egress_refused', 'configuration'];
+
+/** An event as `GET /v1/events` lists it. */
+export interface EventSummary {
+  id: string;
+  type: string;
+  source: string | null;
+  data: unknown;
+  orderingKey: string | null;
+  priority: number;
+  correlationId: string | null;
+  tags: string[];
+  receivedAt: string;
+  /** The trace the event was written in; null when tracing is off. */
+  traceId?: string | null;
+  /** The size of `data` as JSON, in bytes. */
+  dataBytes?: number;
+}
+
+export interface EventFilter {
+  type?: string;
+  correlationId?: string;
+  since?: string;
+  until?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+/** One attempt of a delivery, as an event's story shows it. */
+export interface EventAttempt {
+  number: number;
+  trigger: 'scheduled' | 'manual';
+  startedAt: string;
+  durationMs: number | null;
+  outcome?: string | null;
+  statusCode: number | null;
+  responseBody: string | null;
+  error: string | null;
+}
+
+/** What was sent to the receiver: the payload as it got it, where (never a secret) and the header names or protocol properties. */
+export interface SentRequest {
+  payload?: unknown;
+  target?: string | null;
+  headers?: string[];
+  [property: string]: unknown;
+}
+
+/** A delivery of the event to one destination, with every attempt. */
+export interface EventDelivery {
+  id: string;
+  status: DeliveryStatus;
+  destination: { id: string; name: string; kind: string };
+  failureCategory: FailureCategory | null;
+  attempts: EventAttempt[];
+  request?: SentRequest | null;
+}
+
+/** `GET /v1/events/:id`: the event and what happened to it. */
+export interface EventStory extends EventSummary {
+  deliveries: EventDelivery[];
+}
+
+export interface DestinationCount {
+  id: string;
+  name: string;
+  count: number;
+}
+
+/** One failure category of the dead letters (`GET /v1/dead-letters/categories`). */
+export interface DeadLetterCategory {
+  category: FailureCategory;
+  count: number;
+  bytes: number;
+  destinations: DestinationCount[];
+  oldestAt: string | null;
+  newestAt: string | null;
+}
+
+export interface DeadLetterFilter {
+  since?: string;
+  until?: string;
+  destinationId?: string;
+}
+
 /** Statuses a bulk action can select: every one but `delivering` (in flight). */
 export type SelectableStatus = Exclude<DeliveryStatus, 'delivering'>;
 
@@ -192,11 +280,14 @@ export type SelectableStatus = Exclude<DeliveryStatus, 'delivering'>;
 export interface DeliverySelection {
   destinationId?: string;
   status?: SelectableStatus | SelectableStatus[];
+  failureCategory?: FailureCategory | FailureCategory[];
 }
 
-/** What a replay would select (dry run). */
-export interface ReplayCount {
+/** What a replay would select (dry run): how many deliveries, the bytes of their payloads and the destinations touched. */
+export interface ReplayPreview {
   count: number;
+  bytes?: number;
+  destinations?: DestinationCount[];
 }
 
 /** A replay that was started: `count` deliveries get a new attempt now. */
@@ -398,11 +489,17 @@ export interface Api {
   listDeliveries(filter: DeliveryFilter): Promise<Page<Delivery>>;
   getDelivery(deliveryId: string): Promise<DeliveryDetail>;
   retryDelivery(deliveryId: string): Promise<void>;
-  /** The dry run of a replay: how many deliveries it would select. */
-  countReplay(selection: DeliverySelection): Promise<ReplayCount>;
+  /** The dry run of a replay: how many deliveries it would select, their bytes and destinations. */
+  countReplay(selection: DeliverySelection): Promise<ReplayPreview>;
   /** Starts a replay: a new attempt now for every selected delivery. */
   replayDeliveries(selection: DeliverySelection): Promise<ReplayStarted>;
   getReplay(replayId: string): Promise<Replay>;
+  /** Events, newest first, a page at a time. */
+  listEvents(filter: EventFilter): Promise<Page<EventSummary>>;
+  /** An event with every delivery, attempt and what was sent. */
+  getEvent(eventId: string): Promise<EventStory>;
+  /** The dead letters by failure category, every category listed. */
+  listDeadLetterCategories(filter: DeadLetterFilter): Promise<DeadLetterCategory[]>;
   /** Cancels a pending, retrying or failed delivery (409 otherwise). */
   cancelDelivery(deliveryId: string): Promise<Delivery>;
   /** The latest operator actions, newest first. */
@@ -501,9 +598,12 @@ export function createApi(apiKey: string, onUnauthorized: () => void): Api {
     retryDelivery: async (deliveryId) => {
       await call<unknown>('POST', `/v1/deliveries/${id(deliveryId)}/retry`);
     },
-    countReplay: (selection) => call<ReplayCount>('POST', '/v1/deliveries/retry', { ...selection, dryRun: true }),
+    countReplay: (selection) => call<ReplayPreview>('POST', '/v1/deliveries/retry', { ...selection, dryRun: true }),
     replayDeliveries: (selection) => call<ReplayStarted>('POST', '/v1/deliveries/retry', { ...selection, dryRun: false }),
     getReplay: (replayId) => call<Replay>('GET', `/v1/replays/${id(replayId)}`),
+    listEvents: (filter) => call<Page<EventSummary>>('GET', `/v1/events${query({ ...filter })}`),
+    getEvent: (eventId) => call<EventStory>('GET', `/v1/events/${id(eventId)}`),
+    listDeadLetterCategories: async (filter) => (await call<{ data: DeadLetterCategory[] }>('GET', `/v1/dead-letters/categories${query({ ...filter })}`)).data,
     cancelDelivery: (deliveryId) => call<Delivery>('POST', `/v1/deliveries/${id(deliveryId)}/cancel`),
     listAuditLog: (limit = AUDIT_LOG_LIMIT) => call<Page<AuditEntry>>('GET', `/v1/audit-log${query({ limit })}`),
     listApiKeys: async () => (await call<{ data: ApiKey[] }>('GET', '/v1/api-keys')).data,

@@ -1,17 +1,24 @@
 // The app's pages and their addresses (the URL's hash, so the API's static file serving needs no
 // route of its own): `#/destinations`, `#/destinations/<id>`, `#/deliveries`, `#/alerts`, …
 // The Live page keeps its subject in the hash's query string: `#/live?subject=user_123`.
+// An event's own page is `#/events/<id>`.
 
-export type View = 'destinations' | 'deliveries' | 'alerts' | 'audit' | 'api-keys' | 'live';
+export type View = 'destinations' | 'deliveries' | 'events' | 'dead-letters' | 'alerts' | 'audit' | 'api-keys' | 'live';
 
-/** A page: a view, for a destination's own page the destination's id, for the Live page the subject shown. */
+/** A page: a view, for a destination's or an event's own page its id, for the Live page the subject shown. */
 export interface Route {
   view: View;
   destinationId?: string;
+  eventId?: string;
   subject?: string;
 }
 
-const VIEWS: readonly View[] = ['destinations', 'deliveries', 'alerts', 'audit', 'api-keys', 'live'];
+const VIEWS: readonly View[] = ['destinations', 'deliveries', 'events', 'dead-letters', 'alerts', 'audit', 'api-keys', 'live'];
+
+/** The address of an event's own page. */
+export function eventHash(eventId: string): string {
+  return `#/events/${encodeURIComponent(eventId)}`;
+}
 
 /**
  * The `subject` parameter of a hash's query string, decoded as a URI component (so a `+` typed
@@ -47,6 +54,13 @@ export function routeFromHash(hash: string): Route {
   if (name === 'destinations' && id && rest.length === 0) {
     try {
       return { view: 'destinations', destinationId: decodeURIComponent(id) };
+    } catch {
+      return { view: 'destinations' };
+    }
+  }
+  if (name === 'events' && id && rest.length === 0) {
+    try {
+      return { view: 'events', eventId: decodeURIComponent(id) };
     } catch {
       return { view: 'destinations' };
     }

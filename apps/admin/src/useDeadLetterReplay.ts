@@ -1,13 +1,13 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { errorMessage, type Api, type Replay } from './api';
+import { errorMessage, type Api, type FailureCategory, type Replay, type ReplayPreview } from './api';
 
 /** Where the replay of dead letters stands, as the Deliveries view shows it. */
 export type ReplayPhase =
   | { kind: 'idle' }
   /** The dry run is counting the dead letters. */
   | { kind: 'counting' }
-  /** The dry run found some: the operator is asked to confirm. */
-  | { kind: 'confirm'; count: number; destinationId: string | undefined }
+  /** The dry run found some: the operator is asked to confirm (the preview: count, bytes, destinations). */
+  | { kind: 'confirm'; count: number; destinationId: string | undefined; failureCategory?: FailureCategory; preview: ReplayPreview }
   /** The dry run found none. */
   | { kind: 'empty' }
   | { kind: 'starting'; count: number }
@@ -61,15 +61,16 @@ export function useDeadLetterReplay(api: Api, options: Options) {
     [],
   );
 
-  /** Dry run for the dead letters of one destination, or of all when none is given. */
+  /** Dry run for the dead letters of one destination, or of all when none is given; of one failure category when given. */
   const ask = useCallback(
-    async (destinationId: string | undefined) => {
+    async (destinationId: string | undefined, failureCategory?: FailureCategory) => {
       const request = ++askToken.current;
       setPhase({ kind: 'counting' });
       try {
-        const { count } = await api.countReplay({ status: 'failed', destinationId });
+        const preview = await api.countReplay({ status: 'failed', destinationId, failureCategory });
         if (request !== askToken.current) return;
-        setPhase(count > 0 ? { kind: 'confirm', count, destinationId } : { kind: 'empty' });
+        const { count } = preview;
+        setPhase(count > 0 ? { kind: 'confirm', count, destinationId, failureCategory, preview } : { kind: 'empty' });
       } catch (caught) {
         if (request !== askToken.current) return;
         setPhase({ kind: 'idle' });
@@ -87,7 +88,7 @@ export function useDeadLetterReplay(api: Api, options: Options) {
 
   /** Starts the replay the operator confirmed and follows it to the end. */
   const start = useCallback(
-    async (destinationId: string | undefined, count: number) => {
+    async (destinationId: string | undefined, count: number, failureCategory?: FailureCategory) => {
       askToken.current++;
       const run = ++runToken.current;
       setPhase({ kind: 'starting', count });
@@ -95,7 +96,7 @@ export function useDeadLetterReplay(api: Api, options: Options) {
       let replayId: string;
       let shown: { done: number; total: number };
       try {
-        const started = await api.replayDeliveries({ status: 'failed', destinationId });
+        const started = await api.replayDeliveries({ status: 'failed', destinationId, failureCategory });
         replayId = started.replayId;
         shown = { done: 0, total: started.count };
       } catch (caught) {
