@@ -1,5 +1,5 @@
 // npm start: builds what changed, migrates the database, then runs the API (which serves the
-// admin app) and the worker, and prints where everything is and the admin key.
+// admin app) and the worker, whose start-up lines say where everything is; then the admin key.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,9 +32,10 @@ function encryptionKey() {
   mkdirSync(path.dirname(file), { recursive: true });
   const key = randomBytes(32).toString('base64');
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
-  console.log(`Made an encryption key for the secrets in the database, kept in ${path.relative(root, file)}: back it up; without it they cannot be read.`);
   return key;
 }
+/** The file of the encryption key, when it is kept in .dispatch/ rather than given. */
+const encryptionKeyFile = env.DISPATCH_ENCRYPTION_KEY ? undefined : path.relative(root, path.join(root, '.dispatch', 'encryption-key'));
 env.DISPATCH_ENCRYPTION_KEY = encryptionKey();
 
 if (!process.argv.includes('--no-build')) {
@@ -111,13 +112,11 @@ for (let tries = 0; tries < 120 && !stopping; tries += 1) {
     () => false,
   );
   if (ready) {
+    // The API's own start-up lines above say where everything is; this says what only npm start knows.
+    const keyFile = encryptionKeyFile ? `\n  Encryption key  ${encryptionKeyFile} (back it up: without it the secrets in the database cannot be read)` : '';
     console.log(`
-Dispatch is running.
-  Admin app   ${base}/
-  API         ${base}/v1   (OpenAPI: ${base}/docs)
-  Queues      ${base}/queues   (Bull Board; user any, password the admin key)
-  Metrics     ${base}/metrics
-  Admin key   ${env.DISPATCH_BOOTSTRAP_KEY}
+Dispatch is running: open ${base}/ and sign in with the admin key.
+  Admin key       ${env.DISPATCH_BOOTSTRAP_KEY}${keyFile}
 Press Ctrl+C to stop.`);
     break;
   }

@@ -70,7 +70,7 @@ describe('npm start (scripts/start.mjs)', () => {
     const exited = new Promise<number | null>((resolve) => start?.on('exit', (code) => resolve(code)));
     start.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     start.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await waitFor(async () => (output.includes('Dispatch is running.') ? true : undefined), 40_000, 'Dispatch running');
+    await waitFor(async () => (output.includes('Dispatch is running:') ? true : undefined), 40_000, 'Dispatch running');
     await waitFor(() => ready(`http://127.0.0.1:${metricsPort}/health/ready`), 20_000, 'the worker ready');
 
     const [worker] = startedPids(output, 'worker');

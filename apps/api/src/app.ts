@@ -4,9 +4,10 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { DispatchConfig, logLevels } from '@dispatch/config';
+import { DispatchConfig, nestLogger } from '@dispatch/config';
 import { OrganizationRepository } from '@dispatch/db';
 import { REDIS } from '@dispatch/queue';
+import { nameServerSpan } from '@dispatch/telemetry';
 import { AppModule } from './app.module';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
 import { authenticateApiRequests } from './auth/access';
@@ -21,10 +22,15 @@ import { BoardRetries } from './operations/board-retries';
 import { boardPageWithoutThirdParties, queuesGate } from './operations/queues-board';
 import { LiveHub } from './live/live-hub';
 
+/** Where the built admin app the API serves is: DISPATCH_ADMIN_DIR, else apps/admin/dist. */
+export function adminDirectory(config: DispatchConfig): string {
+  return config.adminDir ?? path.resolve(__dirname, '..', '..', 'admin', 'dist');
+}
+
 /** The API application, ready to listen: routes, OpenAPI, Bull Board and the admin app. */
 export async function createApi(config: DispatchConfig): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), new FastifyAdapter(serverOptions(config)), {
-    logger: logLevels(config.logLevel),
+    logger: nestLogger(config, 'api'),
     bufferLogs: true,
     bodyParser: false, // acceptJsonBodies below is the one body parser
   });
@@ -34,6 +40,11 @@ export async function createApi(config: DispatchConfig): Promise<NestFastifyAppl
   const server = app.getHttpAdapter().getInstance();
   acceptJsonBodies(server);
   acceptFileBodies(server);
+  // A trace's server span is named after its route (`POST /v1/events`), also when a later hook answers.
+  server.addHook('onRequest', (request, _reply, done) => {
+    nameServerSpan(request.method, request.routeOptions.url);
+    done();
+  });
   // First, so that every answer carries them, also one a later hook gives (401, 429).
   await addSecurityHeaders(server);
   // onRequest hooks run in this order: the rate limit first (a flood without a valid key is refused
@@ -63,7 +74,7 @@ export async function createApi(config: DispatchConfig): Promise<NestFastifyAppl
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 
-  const adminDir = config.adminDir ?? path.resolve(__dirname, '..', '..', 'admin', 'dist');
+  const adminDir = adminDirectory(config);
   if (existsSync(adminDir)) app.useStaticAssets({ root: adminDir, prefix: '/', index: 'index.html' });
   else Logger.warn(`No admin app at ${adminDir}; build it with "npm run build"`, 'api');
   return app;

@@ -1,7 +1,10 @@
+import './tracing';
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '@dispatch/config';
 import { logUnhandledRejections } from '@dispatch/domain';
+import { WorkerHttp } from './operations/worker-http';
+import { workerSummary } from './operations/startup-summary';
 import { createWorker } from './worker';
 
 async function main(): Promise<void> {
@@ -28,7 +31,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  Logger.log('Dispatch worker started', 'worker');
+  Logger.log(workerSummary(config.logFormat, config, app.get(WorkerHttp).port ?? config.worker.metricsPort), 'worker');
 }
 
 main().catch((error: unknown) => {

@@ -1,6 +1,6 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { DispatchConfig, logLevels } from '@dispatch/config';
+import { DispatchConfig, nestLogger } from '@dispatch/config';
 import { NatsIngest } from './ingest/nats-ingest';
 import { WorkerModule } from './worker.module';
 
@@ -9,7 +9,7 @@ import { WorkerModule } from './worker.module';
  * ingest from NATS, started last, once everything else has.
  */
 export async function createWorker(config: DispatchConfig): Promise<INestApplicationContext> {
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: logLevels(config.logLevel) });
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), { logger: nestLogger(config, 'worker') });
   app.get(NatsIngest).start();
   return app;
 }

@@ -259,6 +259,8 @@ describe('configuration', () => {
       requestTimeoutMs: readme('DISPATCH_REQUEST_TIMEOUT_MS') as number,
       queues: { allowRetries: readme('DISPATCH_QUEUES_ALLOW_RETRIES') === 'true' },
       logLevel: readme('LOG_LEVEL') as DispatchConfig['logLevel'],
+      // Unset: pretty, as NODE_ENV is not `production`.
+      logFormat: (readme('DISPATCH_LOG_FORMAT') as undefined) ?? 'pretty',
     };
     expect(loadConfig({})).toEqual(expected);
     // The file bucket's settings, which apply once a bucket is named.

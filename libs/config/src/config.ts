@@ -154,6 +154,7 @@ const environmentSchema = z.object({
   DISPATCH_WS_REORDER_WAIT_MS: integer(250),
   DISPATCH_WS_PRESENCE_DEBOUNCE_MS: z.coerce.number().int().min(0).default(5_000),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  DISPATCH_LOG_FORMAT: z.preprocess((text) => (text === '' ? undefined : text), z.enum(['json', 'pretty']).optional()),
 });
 
 export type DispatchConfig = Readonly<{
@@ -242,6 +243,8 @@ export type DispatchConfig = Readonly<{
     presenceDebounceMs: number;
   }>;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+  /** How log lines are written: one JSON object a line (`json`), or for people (`pretty`); `json` by default when NODE_ENV is `production`. */
+  logFormat: 'json' | 'pretty';
 }>;
 
 /** Reads and validates the environment once; throws naming every bad variable. */
@@ -327,6 +330,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Dispat
       presenceDebounceMs: e.DISPATCH_WS_PRESENCE_DEBOUNCE_MS,
     },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.DISPATCH_LOG_FORMAT ?? (environment.NODE_ENV === 'production' ? 'json' : 'pretty'),
   };
 }
 
@@ -350,9 +354,3 @@ export function loadEncryptionKeys(environment: NodeJS.ProcessEnv = process.env)
 
 /** Nest injection token for the loaded configuration. */
 export const DISPATCH_CONFIG = Symbol('DISPATCH_CONFIG');
-
-/** Nest log levels from the most severe down to `level`. */
-export function logLevels(level: DispatchConfig['logLevel']): DispatchConfig['logLevel'][] {
-  const all = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
-  return all.slice(0, all.indexOf(level) + 1);
-}

@@ -36,7 +36,8 @@ export class WorkerHttp implements OnApplicationBootstrap, OnApplicationShutdown
     });
     await new Promise<void>((resolve) => server.listen(this.config.worker.metricsPort, this.config.host, resolve));
     this.server = server;
-    this.logger.log(`Worker metrics on http://127.0.0.1:${this.port}/metrics`);
+    // The worker's start-up summary names it (main.ts).
+    this.logger.debug(`Worker metrics on http://127.0.0.1:${this.port}/metrics`);
   }
 
   /** The port it listens on (once bootstrapped). */
