@@ -107,5 +107,12 @@ export interface DestinationKind<Config = unknown> {
    * refuses a config whose host is a literal address the egress guard refuses.
    */
   endpoints(config: Config): readonly Endpoint[];
+  /**
+   * What its sender sends besides the payload, for an operator to read (`request.properties` in
+   * GET /v1/events/:id): the protocol's properties (a webhook's method, URL and header names),
+   * never a credential. Given the config as stored (its credentials sealed). Without it, the
+   * destination's config as the API shows it says where deliveries go.
+   */
+  requestProperties?(config: Readonly<Record<string, unknown>>): Record<string, unknown>;
   createSender(deps: SenderDeps): Sender<Config>;
 }

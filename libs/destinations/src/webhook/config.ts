@@ -2,7 +2,7 @@ import { validateHeaderValue } from 'node:http';
 import { z } from 'zod';
 
 /** Headers Dispatch sets itself; a destination may not override them. */
-const DISPATCH_HEADERS = new Set([
+export const DISPATCH_HEADERS: ReadonlySet<string> = new Set([
   'content-type',
   'user-agent',
   'webhook-id',

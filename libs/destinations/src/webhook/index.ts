@@ -1,5 +1,5 @@
 import type { DestinationKind } from '../kind';
-import { CREDENTIAL_HEADERS, secretHeaderNames, WebhookConfig, webhookConfigSchema } from './config';
+import { CREDENTIAL_HEADERS, DISPATCH_HEADERS, secretHeaderNames, WebhookConfig, webhookConfigSchema } from './config';
 import { WebhookSender } from './send';
 
 export * from './config';
@@ -15,5 +15,11 @@ export const webhookKind: DestinationKind<WebhookConfig> = {
   secretPaths: (config) => secretHeaderNames(config).map((name) => ['headers', name]),
   signsWithSecret: true,
   endpoints: (config) => [{ path: 'url', host: new URL(config.url).hostname }],
+  // Header names only: a value may be a credential.
+  requestProperties: (config) => ({
+    method: typeof config.method === 'string' ? config.method : 'POST',
+    url: config.url,
+    headers: [...DISPATCH_HEADERS, ...Object.keys(typeof config.headers === 'object' && config.headers !== null ? config.headers : {})],
+  }),
   createSender: (deps) => new WebhookSender(deps),
 };
