@@ -290,7 +290,7 @@ describe('the Prometheus and Grafana of docker-compose.yml and the Dispatch dash
   });
 
   it('exports the backlog and the destinations failing most as the database holds them', async () => {
-    // Read again at most every 5 s: the first scrapes may predate the dead letter.
+    // Read again at most once a second: the first scrapes may predate the dead letter.
     const text = await eventually(
       async () => {
         const now = await workerMetrics();

@@ -3,7 +3,7 @@ import { DestinationHealthRepository } from '@dispatch/db';
 import { FAILING_TOP, FAILING_WINDOW_MS, WorkerMetrics } from './worker-metrics';
 
 /** Values read this recently are shown again rather than read anew (Prometheus servers that scrape together read once). */
-export const FRESH_MS = 5_000;
+export const FRESH_MS = 1_000;
 /** A scrape waits this long for the database at most, then shows the values read before. */
 export const READ_TIMEOUT_MS = 2_000;
 /** The same failed read is logged once in this period. */
