@@ -18,6 +18,7 @@ import {
 import { EvaluateAlerts } from './alerts/evaluate-alerts';
 import { OpenCircuits } from './alerts/open-circuits';
 import { GoneDestinations } from './alerts/gone-destinations';
+import { AttemptLog } from './delivery/attempt-log';
 import { AttemptObservers } from './delivery/attempt-observers';
 import { DeliveryProcessor } from './delivery/delivery-processor';
 import { DestinationCircuits } from './delivery/destination-circuits';
@@ -69,6 +70,7 @@ export class WorkerModule {
         },
         ExpiredDownloads,
         AttemptObservers,
+        AttemptLog,
         OpenCircuits,
         EvaluateAlerts,
         GoneDestinations,

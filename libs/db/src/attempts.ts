@@ -12,6 +12,8 @@ export type ClaimedDelivery = {
   attemptNumber: number;
   trigger: 'scheduled' | 'manual';
   event: { id: string; type: string; data: unknown; receivedAt: Date };
+  /** The event's correlation id, for the attempt's log lines. */
+  correlationId: string | null;
   /** What the claim changed, so a claim released unused (see `release`) puts it back. */
   claimedFrom: { status: DeliveryStatus; manualRetryAt: Date | null; nextAttemptAt: Date | null };
 };
@@ -63,6 +65,7 @@ type ClaimRow = {
   event_type: string;
   event_data: unknown;
   event_received_at: Date;
+  event_correlation_id: string | null;
 };
 
 /**
@@ -171,6 +174,7 @@ export class AttemptRepository {
         attemptNumber: row.attempt_count,
         trigger: row.manual_retry_at !== null || row.previous_status === 'failed' ? ('manual' as const) : ('scheduled' as const),
         event: { id: row.event_id, type: row.event_type, data: row.event_data, receivedAt: row.event_received_at },
+        correlationId: row.event_correlation_id,
         claimedFrom: { status: row.previous_status, manualRetryAt: row.manual_retry_at, nextAttemptAt: row.previous_next_attempt_at },
       };
     });
@@ -287,7 +291,7 @@ export class AttemptRepository {
          RETURNING d.id, d.organization_id, d.event_id, d.destination_id, d.attempt_count,
                    old.status AS previous_status, old.manual_retry_at, old.next_attempt_at AS previous_next_attempt_at
        )
-       SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at
+       SELECT c.*, e.type AS event_type, e.data AS event_data, e.received_at AS event_received_at, e.correlation_id AS event_correlation_id
        FROM claimed c JOIN events e ON e.organization_id = c.organization_id AND e.id = c.event_id`,
       [
         column((one) => one.attempt.id),

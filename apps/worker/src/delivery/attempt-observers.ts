@@ -7,11 +7,13 @@ import type { AttemptOutcome } from '@dispatch/domain';
 export type AttemptReport = {
   destination: DestinationSettings;
   delivery: ClaimedDelivery;
+  /** The id of the attempt's record. */
+  attemptId: string;
   result: SendResult;
   outcome: AttemptOutcome;
 };
 
-/** Something that wants to know about every attempt (metrics, the supervisor; later breakers, health, alerts, tracing). */
+/** Something that wants to know about every attempt (metrics, the supervisor, breakers, alerts, the attempt's log line). */
 export interface AttemptObserver {
   attempted(report: AttemptReport): void;
 }

@@ -14,6 +14,9 @@ import { DeliveryProcessor } from './delivery-processor';
 // The processor takes only types from the database library: its Prisma client is never loaded.
 jest.mock('@dispatch/db', () => ({}));
 
+/** The fields every line about the fixture's claimed delivery carries. */
+const DELIVERY_FIELDS = { organizationId: 'org_1', eventId: 'evt_1', deliveryId: 'dlv_1', destinationId: 'dst_A', attemptNumber: 1, correlationId: 'order-42' };
+
 const NOW = Date.parse('2026-03-01T12:00:00.000Z');
 const TOKEN = 'lock-token';
 
@@ -94,6 +97,7 @@ function setup(options: { answers?: Answer[]; destination?: Partial<DestinationS
     attemptNumber: 1,
     trigger: 'scheduled',
     event: { id: 'evt_1', type: 'order.created', data: { orderId: 42 }, receivedAt: new Date(NOW - 1_000) },
+    correlationId: 'order-42',
     claimedFrom: { status: 'pending', manualRetryAt: null, nextAttemptAt: null },
     ...options.delivery,
   };
@@ -214,7 +218,12 @@ describe('DeliveryProcessor gate', () => {
     s.mocks.deliveries[step].mockRejectedValue(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
     await expect(run(s)).rejects.toBeInstanceOf(DelayedError);
     expect(s.mocks.job.moveToDelayed).toHaveBeenCalledWith(NOW + 5_000, TOKEN);
-    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringContaining('Delivery dlv_1 waits for the database: connect ECONNREFUSED'));
+    expect(s.mocks.warn).toHaveBeenCalledWith({
+      organizationId: 'org_A', // the destination's: the job is not claimed
+      deliveryId: 'dlv_1',
+      destinationId: 'dst_A',
+      msg: expect.stringContaining('waits for the database: connect ECONNREFUSED'),
+    });
     expectNothingSent(s);
   });
 
@@ -238,7 +247,13 @@ describe('DeliveryProcessor gate', () => {
     await expect(run(s)).resolves.toBeUndefined();
     expect(s.mocks.deliveries.destinationOf).toHaveBeenCalledWith('dlv_1');
     expect(s.mocks.warn).toHaveBeenCalledTimes(1);
-    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringMatching(/queue of dst_A: delivery dlv_1 belongs to another destination; nothing was sent/));
+    expect(s.mocks.warn).toHaveBeenCalledWith({
+      organizationId: 'org_A', // the destination's: the job is not claimed
+      deliveryId: 'dlv_1',
+      destinationId: 'dst_A',
+      ownerDestinationId: 'dst_B',
+      msg: expect.stringMatching(/belongs to another destination; nothing was sent/),
+    });
     expect(s.mocks.job.moveToDelayed).not.toHaveBeenCalled();
     expectNothingSent(s);
   });
@@ -304,7 +319,7 @@ describe('DeliveryProcessor attempt', () => {
     busy.resolve();
     await other;
     expect(s.mocks.job.moveToDelayed).toHaveBeenCalledWith(NOW, TOKEN);
-    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringContaining('giving back its unused claim failed: Connection terminated unexpectedly'));
+    expect(s.mocks.warn).toHaveBeenCalledWith({ ...DELIVERY_FIELDS, msg: expect.stringContaining('unused claim failed: Connection terminated unexpectedly') });
     expectNothingSent(s);
   });
 
@@ -478,12 +493,6 @@ describe('DeliveryProcessor settle', () => {
     expect(s.mocks.deliveries.settleAttempt.mock.calls[0][1].health).toBe('throttled');
   });
 
-  it('logs that a gone destination was disabled', async () => {
-    const s = setup({ answers: [GONE] });
-    await expect(run(s)).rejects.toThrow('receiver answered 410 Gone');
-    expect(s.mocks.warn).toHaveBeenCalledWith('Destination dst_A disabled: receiver answered 410 Gone');
-  });
-
   it.each([
     ['delivered', DELIVERED, 'delivered'],
     ['retry', UNAVAILABLE, 'retry'],
@@ -496,6 +505,8 @@ describe('DeliveryProcessor settle', () => {
     const [report] = s.mocks.reports;
     expect(report.destination).toBe(s.mocks.destination);
     expect(report.delivery).toBe(s.mocks.claimed);
+    // The id of the attempt's record, for its log line.
+    expect(report.attemptId).toBe(s.mocks.deliveries.settleAttempt.mock.calls[0][0].id);
     expect(report.result).toEqual(answer);
     expect(report.outcome.kind).toBe(kind);
   });
@@ -537,7 +548,11 @@ describe('DeliveryProcessor settle', () => {
     expect(s.mocks.warn).not.toHaveBeenCalled();
     record.reject(new Error('connection terminated'));
     await turn();
-    expect(s.mocks.warn).toHaveBeenCalledWith('Delivery dlv_1 was delivered; recording it failed: connection terminated');
+    expect(s.mocks.warn).toHaveBeenCalledWith({
+      ...DELIVERY_FIELDS,
+      attemptId: s.mocks.deliveries.settleAttempt.mock.calls[0][0].id,
+      msg: 'Delivered; recording the attempt failed: connection terminated',
+    });
     expect(s.mocks.deliveries.nextInOrder).not.toHaveBeenCalled();
   });
 
@@ -572,7 +587,10 @@ describe('DeliveryProcessor settle', () => {
     const s = setup({ answers: [UNPROCESSABLE], destination: { ordered: true } });
     s.mocks.deliveries.nextInOrder.mockRejectedValue(new Error('connection terminated'));
     await expect(run(s)).rejects.toBeInstanceOf(UnrecoverableError);
-    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringContaining('Delivery dlv_1 settled; waking the next of its ordering key failed: connection terminated'));
+    expect(s.mocks.warn).toHaveBeenCalledWith({
+      ...DELIVERY_FIELDS,
+      msg: expect.stringContaining('waking the next delivery of its ordering key failed: connection terminated'),
+    });
   });
 
   it('parks the job without using up a BullMQ attempt when the record of a failed attempt cannot be written, telling no observer', async () => {
@@ -581,7 +599,11 @@ describe('DeliveryProcessor settle', () => {
     await expect(run(s)).rejects.toBeInstanceOf(DelayedError);
     expect(s.mocks.job.moveToDelayed).toHaveBeenCalledWith(NOW + 5_000, TOKEN);
     expect(s.mocks.reports).toEqual([]);
-    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringContaining('recording attempt 1 failed, it waits for the database'));
+    expect(s.mocks.warn).toHaveBeenCalledWith({
+      ...DELIVERY_FIELDS,
+      attemptId: expect.stringMatching(/^att_/),
+      msg: expect.stringContaining('Recording the attempt failed; it waits for the database'),
+    });
   });
 
   it('keeps the next delivery of the key waiting while an ordered delivery retries', async () => {
@@ -645,7 +667,7 @@ describe('DeliveryProcessor settle', () => {
     const s = setup({ answers: [UNAVAILABLE] });
     s.mocks.job.changePriority.mockRejectedValue(new Error('Connection is closed.'));
     await expect(run(s)).rejects.toBeInstanceOf(RetryLaterError);
-    expect(s.mocks.warn).toHaveBeenCalledWith(expect.stringContaining('Connection is closed.'));
+    expect(s.mocks.warn).toHaveBeenCalledWith({ ...DELIVERY_FIELDS, msg: expect.stringContaining('Connection is closed.') });
   });
 
   it.each([

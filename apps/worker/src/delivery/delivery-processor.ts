@@ -6,6 +6,7 @@ import { DestinationSettings, Senders, sendRequest, SendResult } from '@dispatch
 import { attemptHealth, AttemptOutcome, classifyAttempt, failureCategory, newId, storableText } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError, retryPriority } from '@dispatch/queue';
 import { AttemptObservers } from './attempt-observers';
+import { deliveryFields, jobFields } from './delivery-log';
 import { AttemptSlots, SlotsClosedError } from './attempt-slots';
 import { DestinationCircuits } from './destination-circuits';
 
@@ -76,7 +77,7 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     try {
       await this.deliveries.release(claimed);
     } catch (error) {
-      this.logger.warn(`Delivery ${claimed.id}: giving back its unused claim failed: ${(error as Error).message}`);
+      this.logger.warn({ ...deliveryFields(claimed), msg: `Giving back an unused claim failed: ${(error as Error).message}` });
     }
     return park(job, token, 0);
   }
@@ -92,9 +93,9 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     try {
       blocker = destination.ordered ? await this.deliveries.orderingBlocker(deliveryId) : null;
       claimed = blocker ? null : await this.deliveries.claim(deliveryId, destination.id);
-      if (!blocker && !claimed) await this.refuseIfForeign(deliveryId, destination.id);
+      if (!blocker && !claimed) await this.refuseIfForeign(deliveryId, destination);
     } catch (error) {
-      this.logger.warn(`Delivery ${deliveryId} waits for the database: ${(error as Error).message}`);
+      this.logger.warn({ ...jobFields(destination, deliveryId), msg: `The delivery waits for the database: ${(error as Error).message}` });
       return park(job, token, DATABASE_WAIT_MS);
     }
     if (blocker) return park(job, token, orderWait(blocker.nextAttemptAt));
@@ -102,10 +103,14 @@ export class DeliveryProcessor implements OnApplicationShutdown {
   }
 
   /** A job naming a delivery of another destination (placed on this queue by hand) sends nothing: say so. */
-  private async refuseIfForeign(deliveryId: string, destinationId: string): Promise<void> {
+  private async refuseIfForeign(deliveryId: string, destination: DestinationSettings): Promise<void> {
     const owner = await this.deliveries.destinationOf(deliveryId);
-    if (owner !== null && owner !== destinationId) {
-      this.logger.warn(`Dropped a job on the queue of ${destinationId}: delivery ${deliveryId} belongs to another destination; nothing was sent`);
+    if (owner !== null && owner !== destination.id) {
+      this.logger.warn({
+        ...jobFields(destination, deliveryId),
+        ownerDestinationId: owner,
+        msg: 'Dropped a job on the queue of this destination: its delivery belongs to another destination; nothing was sent',
+      });
     }
   }
 
@@ -128,27 +133,28 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     result: SendResult,
   ): Promise<void> {
     const outcome = classifyAttempt(result, claimed.attemptNumber, destination.retryPolicy);
-    const recorded = this.deliveries.settleAttempt(attemptRecord(claimed, startedAt, result, outcome), settlement(outcome, result, new Date()), destination.id);
+    const record = attemptRecord(claimed, startedAt, result, outcome);
+    const recorded = this.deliveries.settleAttempt(record, settlement(outcome, result, new Date()), destination.id);
     if (outcome.kind === 'delivered' && !destination.ordered) {
       // Nothing waits on the record of a delivered attempt: the job completes while it is
       // written with the next group of writes (`flush` runs before shutdown). Were it lost,
       // the delivery would stay `delivering` and the reconciler would send it again.
-      recorded.catch((error: Error) => this.logger.warn(`Delivery ${claimed.id} was delivered; recording it failed: ${error.message}`));
+      recorded.catch((error: Error) => this.logger.warn({ ...deliveryFields(claimed, record.id), msg: `Delivered; recording the attempt failed: ${error.message}` }));
     } else {
       try {
         await recorded;
       } catch (error) {
         // Not recorded: the job waits for the database without using up a BullMQ attempt, and
         // its next run claims the delivery again (an attempt that may repeat, as after a crash).
-        this.logger.warn(`Delivery ${claimed.id}: recording attempt ${claimed.attemptNumber} failed, it waits for the database: ${(error as Error).message}`);
+        this.logger.warn({ ...deliveryFields(claimed, record.id), msg: `Recording the attempt failed; it waits for the database: ${(error as Error).message}` });
         return park(job, token, DATABASE_WAIT_MS);
       }
     }
-    this.observers.notify({ destination, delivery: claimed, result, outcome });
-    if (destination.ordered && outcome.kind !== 'retry') await this.wakeNextInOrder(claimed.id);
-    if (outcome.kind === 'gone') this.logger.warn(`Destination ${destination.id} disabled: ${outcome.reason}`);
+    // The attempt's log line is one of the observers' (AttemptLog).
+    this.observers.notify({ destination, delivery: claimed, attemptId: record.id, result, outcome });
+    if (destination.ordered && outcome.kind !== 'retry') await this.wakeNextInOrder(claimed);
     if (outcome.kind === 'retry') {
-      await this.behindFirstAttempts(job);
+      await this.behindFirstAttempts(job, claimed);
       // The policy decides: a job BullMQ would fail for lack of attempts (the policy allows
       // more than when the job was added, e.g. a dead letter retried in place after its
       // maxAttempts was raised) waits for its next attempt all the same.
@@ -163,24 +169,24 @@ export class DeliveryProcessor implements OnApplicationShutdown {
    * it keeps when its wait is over, so it goes behind the destination's first attempts. Should
    * Redis refuse, the retry goes with the first attempts this once.
    */
-  private async behindFirstAttempts(job: Job<DeliveryJobData>): Promise<void> {
+  private async behindFirstAttempts(job: Job<DeliveryJobData>, claimed: ClaimedDelivery): Promise<void> {
     const priority = retryPriority(job.priority);
     if (priority === job.priority) return;
     try {
       await job.changePriority({ priority });
     } catch (error) {
-      this.logger.warn(`Delivery ${job.data.deliveryId}: its retry keeps its first-attempt priority: ${(error as Error).message}`);
+      this.logger.warn({ ...deliveryFields(claimed), msg: `The retry keeps its first-attempt priority: ${(error as Error).message}` });
     }
   }
 
   /** The delivery settled: the next one of its ordering key need not wait any longer. */
-  private async wakeNextInOrder(deliveryId: string): Promise<void> {
+  private async wakeNextInOrder(claimed: ClaimedDelivery): Promise<void> {
     try {
-      const next = await this.deliveries.nextInOrder(deliveryId);
+      const next = await this.deliveries.nextInOrder(claimed.id);
       if (next) await this.queues.promote(next.destinationId, next.id);
     } catch (error) {
       // The next delivery's own wait ends soon anyway; this job's outcome stands.
-      this.logger.warn(`Delivery ${deliveryId} settled; waking the next of its ordering key failed: ${(error as Error).message}`);
+      this.logger.warn({ ...deliveryFields(claimed), msg: `Settled; waking the next delivery of its ordering key failed: ${(error as Error).message}` });
     }
   }
 

@@ -19,6 +19,7 @@ function report(rateLimit: DestinationSettings['rateLimit'], result: Partial<Att
   return {
     destination: { id: 'dst_A', rateLimit } as DestinationSettings,
     delivery: {} as AttemptReport['delivery'],
+    attemptId: 'att_1',
     result: { verdict: 'delivered', durationMs: 5, ...result },
     outcome: { kind: 'delivered' },
   };

@@ -15,6 +15,7 @@ function setup() {
     mocks.observers.notify({
       destination: { id: 'dst_1', kind: { kind } } as unknown as DestinationSettings,
       delivery: { id: 'dlv_1', event: { receivedAt: new Date() } } as unknown as ClaimedDelivery,
+      attemptId: 'att_1',
       result: { durationMs } as SendResult,
       outcome,
     });
@@ -55,6 +56,7 @@ describe('WorkerMetrics, the delivery counters', () => {
       mocks.observers.notify({
         destination: { id: `dst_${i}`, kind: { kind: 'webhook' } } as unknown as DestinationSettings,
         delivery: { id: `dlv_${i}`, destinationId: `dst_${i}`, event: { receivedAt: new Date() } } as unknown as ClaimedDelivery,
+        attemptId: `att_${i}`,
         result: { durationMs: 10 } as SendResult,
         outcome: { kind: 'delivered' },
       });

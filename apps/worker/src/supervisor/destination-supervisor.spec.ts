@@ -159,7 +159,7 @@ function setup(records: DestinationRecord[] = [destinationRecord('dst_A')], turn
 /** An attempt report as the processor gives it to the observers. */
 function report(destination: DestinationSettings, outcome: AttemptOutcome) {
   const delivery = { id: 'dlv_1', destinationId: destination.id, attemptNumber: 1 } as ClaimedDelivery;
-  return { destination, delivery, result: { verdict: 'delivered' as const, durationMs: 1 }, outcome };
+  return { destination, delivery, attemptId: 'att_1', result: { verdict: 'delivered' as const, durationMs: 1 }, outcome };
 }
 
 beforeEach(() => {
