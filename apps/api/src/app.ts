@@ -13,6 +13,7 @@ import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
 import { authenticateApiRequests } from './auth/access';
 import { ensureBootstrapKey } from './auth/bootstrap-key';
 import { limitRequestRates } from './http/rate-limit';
+import { logRequests } from './http/request-log';
 import { acceptJsonBodies } from './http/json-body';
 import { acceptFileBodies } from './http/file-body';
 import { serverOptions } from './http/server-options';
@@ -55,6 +56,7 @@ export async function createApi(config: DispatchConfig): Promise<NestFastifyAppl
   server.addHook('onRequest', authenticateApiRequests(app.get(ApiKeyAuthenticator)));
   // Live WebSocket sessions (`/v1/stream`): upgrades are taken before Fastify sees them.
   app.get(LiveHub).attach(server.server);
+  logRequests(server);
   const metrics = app.get(Metrics);
   server.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'other';

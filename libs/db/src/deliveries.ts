@@ -37,10 +37,10 @@ export class DeliveryRepository {
     });
   }
 
-  find(organizationId: string, id: string): Promise<(Delivery & { attempts: Attempt[]; event: { priority: number } }) | null> {
+  find(organizationId: string, id: string): Promise<(Delivery & { attempts: Attempt[]; event: { priority: number; correlationId: string | null } }) | null> {
     return this.prisma.delivery.findFirst({
       where: { id, organizationId },
-      include: { attempts: { orderBy: { number: 'asc' } }, event: { select: { priority: true } } },
+      include: { attempts: { orderBy: { number: 'asc' } }, event: { select: { priority: true, correlationId: true } } },
     });
   }
 

@@ -36,7 +36,14 @@ export class RetryDelivery {
         true,
       );
     } catch (error) {
-      this.logger.warn(`Retry of ${id} recorded; the reconciler will enqueue it: ${(error as Error).message}`);
+      this.logger.warn({
+        organizationId,
+        eventId: delivery.eventId,
+        deliveryId: id,
+        destinationId: destination.id,
+        ...(delivery.event.correlationId === null ? {} : { correlationId: delivery.event.correlationId }),
+        msg: `Retry recorded; the reconciler will enqueue it: ${(error as Error).message}`,
+      });
     }
     return marked;
   }
