@@ -42,6 +42,7 @@ import { RetryDelivery } from './deliveries/retry-delivery';
 import { ReplayDeliveries } from './deliveries/replay-deliveries';
 import { CancelDeliveries } from './deliveries/cancel-deliveries';
 import { ReplaysController } from './deliveries/replays.controller';
+import { DeadLettersController } from './deliveries/dead-letters.controller';
 import { AuditController, AuditTrail } from './audit/audit-trail';
 import { AlertsController, AlertSettingsController } from './alerts/alerts.controller';
 import { HealthController } from './operations/health.controller';
@@ -86,6 +87,7 @@ export class AppModule {
         DeliveryDownloadsController,
         DeliveriesController,
         ReplaysController,
+        DeadLettersController,
         DeliveryMetricsController,
         AuditController,
         AlertsController,

@@ -8,6 +8,8 @@ import { EventRepository } from './events';
 import { DeliveryRepository } from './deliveries';
 import { AttemptRepository } from './attempts';
 import { OperatorActions } from './operator-actions';
+import { EventStories } from './event-stories';
+import { DeadLetterRepository } from './dead-letters';
 import { DeliveryScans } from './delivery-scans';
 import { AuditRepository } from './audit';
 import { ReplayRepository } from './replays';
@@ -46,6 +48,8 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     { provide: DeliveryRepository, inject: [Database], useFactory: (database: Database) => new DeliveryRepository(database) },
     { provide: AttemptRepository, inject: [Database], useFactory: (database: Database) => new AttemptRepository(database) },
     { provide: OperatorActions, inject: [Database], useFactory: (database: Database) => new OperatorActions(database) },
+    { provide: EventStories, inject: [Database], useFactory: (database: Database) => new EventStories(database) },
+    { provide: DeadLetterRepository, inject: [Database], useFactory: (database: Database) => new DeadLetterRepository(database) },
     { provide: DeliveryScans, inject: [Database], useFactory: (database: Database) => new DeliveryScans(database) },
     { provide: AuditRepository, inject: [Database], useFactory: (database: Database) => new AuditRepository(database) },
     { provide: ReplayRepository, inject: [Database], useFactory: (database: Database) => new ReplayRepository(database) },
@@ -67,6 +71,8 @@ class DatabaseLifecycle implements OnApplicationShutdown {
     DeliveryRepository,
     AttemptRepository,
     OperatorActions,
+    EventStories,
+    DeadLetterRepository,
     DeliveryScans,
     AuditRepository,
     ReplayRepository,

@@ -1,4 +1,5 @@
 import { Prisma } from './prisma';
+import type { FailureCategory } from '@dispatch/domain';
 import type { DeliveryStatus } from './prisma';
 
 /** Deliveries an operator acts on in bulk: one organization, some statuses, optional narrowing. */
@@ -13,6 +14,8 @@ export type DeliverySelection = {
   since?: Date;
   /** Deliveries created before this time. */
   until?: Date;
+  /** Only dead letters of these failure categories. */
+  failureCategories?: FailureCategory[];
   /** Also deliveries of disabled destinations (held there: they can be cancelled, not retried). */
   ofDisabledDestinations?: boolean;
 };
@@ -29,6 +32,7 @@ export function selectionCondition(selection: DeliverySelection): Prisma.Sql {
   if (selection.destinationId) conditions.push(Prisma.sql`d.destination_id = ${selection.destinationId}`);
   if (selection.since) conditions.push(Prisma.sql`d.created_at >= ${selection.since}`);
   if (selection.until) conditions.push(Prisma.sql`d.created_at < ${selection.until}`);
+  if (selection.failureCategories) conditions.push(Prisma.sql`d.failure_category::text IN (${Prisma.join(selection.failureCategories)})`);
   const pattern = selection.eventType;
   if (pattern && pattern !== '*') {
     if (pattern.endsWith('.*')) {

@@ -25,7 +25,7 @@ export type NewDelivery = { id: string; destinationId: string; ordered: boolean 
 /** An event to write with its deliveries. */
 export type Ingest = { event: NewEvent; planned: readonly NewDelivery[] };
 
-export type EventFilter = { type?: string; since?: Date; until?: Date; beforeSeq?: bigint };
+export type EventFilter = { type?: string; correlationId?: string; since?: Date; until?: Date; beforeSeq?: bigint };
 
 /** One event's key in the maps of a write: its organization and its id. */
 function eventKey(organizationId: string, id: string): string {
@@ -212,6 +212,7 @@ export class EventRepository {
       where: {
         organizationId,
         ...(filter.type ? { type: filter.type } : {}),
+        ...(filter.correlationId ? { correlationId: filter.correlationId } : {}),
         ...(filter.since || filter.until ? { receivedAt: { gte: filter.since, lt: filter.until } } : {}),
         ...(filter.beforeSeq !== undefined ? { seq: { lt: filter.beforeSeq } } : {}),
       },

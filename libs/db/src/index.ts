@@ -28,6 +28,8 @@ export * from './events';
 export * from './deliveries';
 export * from './attempts';
 export * from './operator-actions';
+export * from './event-stories';
+export * from './dead-letters';
 export * from './delivery-scans';
 export * from './database.module';
 export * from './unavailable';

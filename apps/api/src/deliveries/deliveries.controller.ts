@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { DELIVERY_STATUSES } from '@dispatch/domain';
@@ -11,7 +11,7 @@ import { idCursorSchema, limitSchema, page, timeSchema } from '../http/paginatio
 import { jsonSchema } from '../http/openapi';
 import { AuditTrail } from '../audit/audit-trail';
 import { CancelDeliveries } from './cancel-deliveries';
-import { deliverySelectionSchema } from './delivery-selection.schema';
+import { deliverySelectionSchema, selectionPreviewSchema } from './delivery-selection.schema';
 import { attemptView, deliveryView } from './delivery.view';
 import { ReplayDeliveries } from './replay-deliveries';
 import { RetryDelivery } from './retry-delivery';
@@ -52,8 +52,14 @@ export class DeliveriesController {
 
   @Post('retry')
   @Access('admin')
-  @ApiOperation({ summary: 'Replay: a new attempt now for every selected delivery (dead letters when no status is given); dryRun only counts' })
+  @ApiOperation({
+    summary:
+      'Replay: a new attempt now for every selected delivery (dead letters when no status is given); dryRun answers what it would touch (count, bytes, destinations) and changes nothing',
+  })
   @ApiBody({ schema: jsonSchema(deliverySelectionSchema) })
+  @ApiResponse({ status: 202, description: 'The replay started', schema: jsonSchema(z.object({ count: z.int(), replayId: z.string() })) })
+  @ApiResponse({ status: 200, description: 'dryRun: what the replay would touch', schema: jsonSchema(selectionPreviewSchema) })
+  @ApiResponse({ status: 400, description: 'A bad field of the selection, named in the answer; nothing was replayed' })
   async replay(@CurrentCaller() caller: Caller, @Body() body: unknown, @Res({ passthrough: true }) response: FastifyReply) {
     const input = parseBody(deliverySelectionSchema, body);
     const answer = await this.replayDeliveries.execute(caller, input);

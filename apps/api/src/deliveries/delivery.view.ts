@@ -10,6 +10,7 @@ export function deliveryView(delivery: Delivery) {
     nextAttemptAt: delivery.nextAttemptAt?.toISOString() ?? null,
     lastError: delivery.lastError,
     lastStatusCode: delivery.lastStatusCode,
+    failureCategory: delivery.failureCategory,
     createdAt: delivery.createdAt.toISOString(),
     updatedAt: delivery.updatedAt.toISOString(),
   };

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Caller, MarkedDelivery, OperatorActions } from '@dispatch/db';
+import { Caller, MarkedDelivery, OperatorActions, SelectionPreview } from '@dispatch/db';
 import { newId } from '@dispatch/domain';
 import { DeliveryQueues, enqueueRequest } from '@dispatch/queue';
 import { AuditTrail } from '../audit/audit-trail';
@@ -7,7 +7,7 @@ import { DeliverySelectionInput, selectionRecord, toSelection } from './delivery
 
 const ENQUEUE_BATCH = 50;
 
-export type ReplayAnswer = { count: number; replayId?: string };
+export type ReplayAnswer = { count: number; replayId: string } | SelectionPreview;
 
 /**
  * Bulk retry (replay): every selected delivery gets a new attempt now (trigger `manual`).
@@ -15,7 +15,8 @@ export type ReplayAnswer = { count: number; replayId?: string };
  * transaction and recorded as a replay whose progress can be watched; their jobs are then
  * queued in the background and go out at each destination's rate limit, behind its first
  * attempts like its retries (a replay of deliveries attempted before must not hold up fresh
- * events). Should the API stop half way, the reconciler queues the rest.
+ * events). Should the API stop half way, the reconciler queues the rest. A dry run marks
+ * nothing: it answers what the replay would touch (count, bytes of the events' data, destinations).
  */
 @Injectable()
 export class ReplayDeliveries {
@@ -29,7 +30,7 @@ export class ReplayDeliveries {
 
   async execute(caller: Caller, input: DeliverySelectionInput): Promise<ReplayAnswer> {
     const selection = toSelection(caller.organizationId, input, ['failed']);
-    if (input.dryRun) return { count: await this.deliveries.countSelected(selection) };
+    if (input.dryRun) return this.deliveries.previewSelected(selection);
     const filter = selectionRecord(input, selection);
     const replayId = newId('rpl');
     const marked = await this.deliveries.markForReplay(selection, { id: replayId, createdBy: caller.apiKeyId, filter });

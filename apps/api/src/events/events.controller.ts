@@ -1,21 +1,22 @@
 import { Body, Controller, Get, Headers, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { EventRepository } from '@dispatch/db';
+import { EventRepository, EventStories } from '@dispatch/db';
 import type { Caller } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
 import { fieldsWithNul } from '@dispatch/domain';
 import { badRequest, parse, parseBody } from '../http/errors';
 import { jsonSchema } from '../http/openapi';
 import { limitSchema, page, seqCursorSchema, timeSchema } from '../http/pagination';
-import { deliveryView } from '../deliveries/delivery.view';
 import { acceptedView, eventView } from './event.view';
+import { eventStoryAnswerSchema, eventStoryView } from './event-story.view';
 import { IngestEvent, ingestBatchSchema, ingestEventSchema, InvalidEvent } from '@dispatch/ingest';
 import { Metrics } from '../operations/metrics';
 
 const listQuery = z.object({
   type: z.string().max(255).optional(),
+  correlationId: z.string().min(1).max(255).optional(),
   since: timeSchema,
   until: timeSchema,
   cursor: seqCursorSchema,
@@ -32,6 +33,7 @@ export class EventsController {
   constructor(
     private readonly ingestEvent: IngestEvent,
     private readonly events: EventRepository,
+    private readonly stories: EventStories,
     private readonly metrics: Metrics,
   ) {}
 
@@ -87,6 +89,14 @@ export class EventsController {
 
   @Get()
   @Access('read')
+  @ApiOperation({ summary: 'List events, newest first' })
+  @ApiQuery({ name: 'type', required: false, description: 'Only events of this type (exact)' })
+  @ApiQuery({ name: 'correlationId', required: false, description: 'Only events with this correlation id' })
+  @ApiQuery({ name: 'since', required: false, description: 'ISO-8601 time: events received at or after it' })
+  @ApiQuery({ name: 'until', required: false, description: 'ISO-8601 time: events received before it' })
+  @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the previous page' })
+  @ApiQuery({ name: 'limit', required: false, description: '1–200, default 50' })
+  @ApiResponse({ status: 400, description: 'A bad time, cursor or limit, or an empty correlationId; the answer names the field' })
   async list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const { limit, cursor, ...filter } = parse(listQuery, query, 'query');
     const found = await this.events.list(caller.organizationId, { ...filter, beforeSeq: cursor }, limit);
@@ -95,10 +105,15 @@ export class EventsController {
 
   @Get(':id')
   @Access('read')
+  @ApiOperation({
+    summary: "What happened to an event: the event (with traceId and dataBytes) and, per destination, the delivery's attempts and what was sent",
+  })
+  @ApiResponse({ status: 200, description: 'The event and its deliveries', schema: jsonSchema(eventStoryAnswerSchema) })
+  @ApiResponse({ status: 404, description: 'No event of the organization has this id' })
   async get(@CurrentCaller() caller: Caller, @Param('id') id: string) {
-    const event = await this.events.find(caller.organizationId, id);
-    if (!event) throw new NotFoundException(`Event ${id} not found`);
-    return { ...eventView(event), deliveries: event.deliveries.map(deliveryView) };
+    const story = await this.stories.find(caller.organizationId, id);
+    if (!story) throw new NotFoundException(`Event ${id} not found`);
+    return eventStoryView(story);
   }
 }
 
