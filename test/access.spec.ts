@@ -91,7 +91,7 @@ describe('access: organizations and roles (api process, no worker)', () => {
 
       const before = (await admin.get(`/v1/deliveries/${deliveryId}`)).body;
       const selection = { destinationId: destination.id, status: 'pending' };
-      expect((await stranger.post('/v1/deliveries/retry', { ...selection, dryRun: true })).body).toEqual({ count: 0 });
+      expect((await stranger.post('/v1/deliveries/retry', { ...selection, dryRun: true })).body).toEqual({ count: 0, bytes: 0, destinations: [] });
       expect((await stranger.post('/v1/deliveries/cancel', { ...selection, dryRun: true })).body).toEqual({ count: 0 });
       expect((await stranger.post('/v1/deliveries/cancel', selection)).body).toEqual({ count: 0 });
       expect((await admin.get(`/v1/deliveries/${deliveryId}`)).body).toEqual(before);

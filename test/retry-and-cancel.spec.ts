@@ -222,7 +222,7 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       expect(cancelled.body).toMatchObject({ id, status: 'cancelled' });
       expect((await client.get(`/v1/deliveries?status=failed&destinationId=${dst.id}`)).body.data).toEqual([]);
       expect((await queueOf(dst).getFailed()).map((job) => job.id)).toEqual([]);
-      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, dryRun: true })).body).toEqual({ count: 0 });
+      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, dryRun: true })).body).toEqual({ count: 0, bytes: 0, destinations: [] });
       expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id })).body).toMatchObject({ count: 0 });
 
       await marker(dst);
@@ -322,9 +322,9 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       const window = { destinationId: dst.id, since: since.toISOString(), until: until.toISOString() };
       const dry = await client.post('/v1/deliveries/retry', { ...window, dryRun: true });
       expect(dry.status).toBe(200);
-      expect(dry.body).toEqual({ count: 3 });
-      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, since: window.since, dryRun: true })).body).toEqual({ count: 4 });
-      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, until: window.until, dryRun: true })).body).toEqual({ count: 5 });
+      expect(dry.body).toMatchObject({ count: 3, destinations: [{ id: dst.id, count: 3 }] });
+      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, since: window.since, dryRun: true })).body).toMatchObject({ count: 4 });
+      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, until: window.until, dryRun: true })).body).toMatchObject({ count: 5 });
       expect(receiver.requests).toHaveLength(6);
 
       const run = await client.post('/v1/deliveries/retry', window);
@@ -351,8 +351,8 @@ describe('manual retry, cancel and replay (api and worker)', () => {
       const delivered = await waitForDelivery(client, await send(dst, deliveredEvent), 'delivered');
 
       const statuses = ['failed', 'delivered'];
-      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, status: statuses, dryRun: true })).body).toEqual({ count: 3 });
-      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, status: 'failed', dryRun: true })).body).toEqual({ count: 2 });
+      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, status: statuses, dryRun: true })).body).toMatchObject({ count: 3 });
+      expect((await client.post('/v1/deliveries/retry', { destinationId: dst.id, status: 'failed', dryRun: true })).body).toMatchObject({ count: 2 });
       const run = await client.post('/v1/deliveries/retry', { destinationId: dst.id, status: statuses });
       expect(run.status).toBe(202);
       expect(run.body).toEqual({ count: 3, replayId: expect.stringMatching(/^rpl_/) });

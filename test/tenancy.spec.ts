@@ -100,6 +100,12 @@ const matrix: Record<string, Row> = {
     ok: 200,
     request: (o) => ({ path: '/v1/deliveries/cancel', body: { destinationId: o.destinationId, dryRun: true } }),
   },
+  'GET /v1/dead-letters/categories': {
+    needs: 'read',
+    object: true,
+    ok: 200,
+    request: (o) => ({ path: `/v1/dead-letters/categories?destinationId=${o.destinationId}` }),
+  },
   'GET /v1/replays': { needs: 'read', object: false, ok: 200, request: () => ({ path: '/v1/replays' }) },
   'GET /v1/replays/:id': { needs: 'read', object: true, ok: 200, request: (o) => ({ path: `/v1/replays/${o.replayId}` }) },
   'GET /v1/metrics/deliveries': {
