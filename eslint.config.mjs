@@ -7,12 +7,13 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const APPS = ['api', 'worker', 'admin'];
-const LIBS = ['domain', 'db', 'queue', 'ingest', 'destinations', 'config', 'testing'];
+const LIBS = ['domain', 'db', 'queue', 'ingest', 'destinations', 'config', 'testing', 'telemetry'];
 
 /** What a project may not import, besides what none may: an app, or another project's files by a path. */
 const FORBIDDEN = {
   'libs/domain': { regex: '^@dispatch/', message: 'libs/domain holds pure rules and imports no other Dispatch project.' },
   'libs/destinations': { regex: '^@dispatch/db(/|$)', message: 'libs/destinations sends to destinations and never touches the database (@dispatch/db).' },
+  'libs/telemetry': { regex: '^@dispatch/', message: 'libs/telemetry is what every project traces with; it imports no other Dispatch project.' },
 };
 
 const SOURCE = '{ts,tsx,js,mjs}';

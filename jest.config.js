@@ -18,7 +18,7 @@ module.exports = {
   transform: { '^.+\\.tsx?$': ['@swc/jest', swc], '^.+\\.js$': ['@swc/jest', { module: { type: 'commonjs' } }] },
   // These packages ship only ES modules, which this Node's Jest cannot require: compile them.
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs/(bull-shared|bullmq)|content-disposition)/)'],
-  moduleNameMapper: { '^@dispatch/(domain|db|queue|destinations|config|testing|ingest)$': '<rootDir>/libs/$1/src' },
+  moduleNameMapper: { '^@dispatch/(domain|db|queue|destinations|config|testing|ingest|telemetry)$': '<rootDir>/libs/$1/src' },
   testTimeout: 30_000,
   maxWorkers: 2,
 };

@@ -18,6 +18,7 @@ import { DownloadLinkRepository } from '@dispatch/db';
 import { DatabaseModule } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
+import { TracingModule } from '@dispatch/telemetry';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator';
 import { ApiKeyGuard } from './auth/access';
 import { ErrorShapeFilter } from './http/errors';
@@ -75,6 +76,7 @@ export class AppModule {
         DatabaseModule,
         QueueModule,
         IngestModule,
+        TracingModule,
         // Who may open it is checked by `queuesGate`, a hook of the HTTP server (see app.ts).
         BullBoardModule.forRoot({ route: QUEUES_ROUTE, adapter: FastifyAdapter }),
       ],

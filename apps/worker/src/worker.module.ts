@@ -4,6 +4,7 @@ import { ConfigModule, DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config'
 import { DatabaseModule, DownloadLinkRepository } from '@dispatch/db';
 import { IngestModule } from '@dispatch/ingest';
 import { MAINTENANCE_QUEUE, QueueModule, REDIS, RedisConnection } from '@dispatch/queue';
+import { TracingModule } from '@dispatch/telemetry';
 import {
   configureKinds,
   DownloadTokens,
@@ -45,6 +46,7 @@ export class WorkerModule {
         DatabaseModule,
         QueueModule,
         IngestModule,
+        TracingModule,
         BullModule.forRootAsync({
           inject: [REDIS, DISPATCH_CONFIG],
           useFactory: (redis: RedisConnection, dispatchConfig: DispatchConfig) => ({ connection: redis, prefix: dispatchConfig.queuePrefix }),
