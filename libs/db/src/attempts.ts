@@ -1,4 +1,5 @@
 import { AttemptHealth, FailureCategory, statusesThatCanBecome } from '@dispatch/domain';
+import { sharedSpan, SpanKind } from '@dispatch/telemetry';
 import { Batcher, writeTogetherOrAlone } from './batcher';
 import { nextInOrder, orderingBlocker } from './ordering';
 import type { Database, DeliveryStatus, PrismaClient } from './prisma';
@@ -142,9 +143,25 @@ export class AttemptRepository {
    * Claims and settlements that arrive together are written in one statement: one round trip
    * and one commit for all the attempts a worker starts and finishes meanwhile. If that
    * statement fails for a reason other than an unreachable database, each is written alone,
-   * so one bad write fails alone.
+   * so one bad write fails alone. When tracing, the statement is an `UPDATE deliveries` span: the
+   * child of the attempt's span when it writes for that attempt alone, else linked to each.
    */
-  private readonly attemptWrites = new Batcher<AttemptWrite, ClaimedDelivery | null>((batch) => writeTogetherOrAlone(batch, (some) => this.writeAttempts(some)));
+  private readonly attemptWrites = new Batcher<AttemptWrite, ClaimedDelivery | null>((batch, callers) =>
+    sharedSpan(
+      'UPDATE deliveries',
+      callers,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'db.system.name': 'postgresql',
+          'db.operation.name': 'UPDATE',
+          'db.collection.name': 'deliveries',
+          ...(batch.length > 1 ? { 'db.operation.batch.size': batch.length } : {}),
+        },
+      },
+      () => writeTogetherOrAlone(batch, (some) => this.writeAttempts(some)),
+    ),
+  );
 
   private async writeAttempts(batch: readonly AttemptWrite[]): Promise<(ClaimedDelivery | null)[]> {
     const settlements = batch.flatMap((write) => ('settle' in write ? [write.settle] : []));

@@ -33,7 +33,7 @@ function setup(maxBatch?: number) {
       return answer.promise;
     }),
   };
-  const sut = new Batcher<string, string>(mocks.run, maxBatch);
+  const sut = new Batcher<string, string>((inputs) => mocks.run(inputs), maxBatch);
   return { sut, mocks };
 }
 

@@ -11,6 +11,8 @@ export type NewEvent = {
   priority: number;
   correlationId: string | null;
   tags: string[];
+  /** The trace the event was accepted in (`Event.traceId`); none when tracing is off. */
+  traceId?: string | null;
 };
 
 export type IngestResult = {
@@ -101,11 +103,11 @@ export class EventRepository {
       `WITH input AS (
          SELECT (e->>'n')::int AS n, e->>'organization_id' AS organization_id, e->>'id' AS id, e->>'type' AS type,
                 e->>'source' AS source, e->'data' AS data, e->>'ordering_key' AS ordering_key, (e->>'priority')::int AS priority,
-                e->>'correlation_id' AS correlation_id, ARRAY(SELECT jsonb_array_elements_text(e->'tags')) AS tags
+                e->>'correlation_id' AS correlation_id, ARRAY(SELECT jsonb_array_elements_text(e->'tags')) AS tags, e->>'trace_id' AS trace_id
          FROM jsonb_array_elements($1::jsonb) AS e
        ), inserted AS (
-         INSERT INTO events (organization_id, id, type, source, data, ordering_key, priority, correlation_id, tags)
-         SELECT organization_id, id, type, source, data, ordering_key, priority, correlation_id, tags FROM input
+         INSERT INTO events (organization_id, id, type, source, data, ordering_key, priority, correlation_id, tags, trace_id)
+         SELECT organization_id, id, type, source, data, ordering_key, priority, correlation_id, tags, trace_id FROM input
          ORDER BY organization_id, id
          ON CONFLICT (organization_id, id) DO NOTHING
          RETURNING organization_id, id
@@ -145,6 +147,7 @@ export class EventRepository {
               priority: event.priority,
               correlation_id: event.correlationId,
               tags: event.tags,
+              trace_id: event.traceId ?? null,
             };
           }),
         ),

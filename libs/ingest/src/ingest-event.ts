@@ -2,6 +2,21 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Batcher, DestinationRepository, EventRepository, FileRepository, Ingest, IngestResult, Prisma, RoutableDestination } from '@dispatch/db';
 import { FieldProblem, matchesAnyEventType, newId } from '@dispatch/domain';
 import { DeliveryQueues } from '@dispatch/queue';
+import {
+  Context,
+  contextWith,
+  currentContext,
+  DispatchAttributes,
+  endSpan,
+  inSpan,
+  ROOT_CONTEXT,
+  sharedSpan,
+  Span,
+  SpanKind,
+  spanIn,
+  startSpan,
+  traceIdOf,
+} from '@dispatch/telemetry';
 import type { IngestEventInput } from './event-schema';
 import { InvalidEvent } from './invalid-event';
 import { RoutingTable } from './routing-table';
@@ -11,8 +26,8 @@ const ENQUEUE_TIMEOUT_MS = 2_000;
 /** One event to accept for an organization, its id already chosen. */
 export type IngestRequest = { organizationId: string; id: string; input: IngestEventInput };
 
-/** One accepted request on its way to the database and the queues. */
-type PendingIngest = Ingest & { targets: RoutableDestination[] };
+/** One accepted request on its way to the database and the queues; `trace`: the context of its `ingest event` span. */
+type PendingIngest = Ingest & { targets: RoutableDestination[]; trace: Context };
 
 /** Where an event goes, or what about it is wrong. */
 type Route = RoutableDestination[] | InvalidEvent;
@@ -27,13 +42,20 @@ type Route = RoutableDestination[] | InvalidEvent;
  * Events that arrive while earlier ones are being written are written together, in one
  * statement, and their jobs added in one Redis round trip: under load many requests share a
  * commit; a lone request goes at once. A batch is written in one statement of its own.
+ *
+ * When tracing, each event has an `ingest event` span whose trace id the event keeps
+ * (`traceId`): the child of the request's span for `POST /v1/events`, a trace of its own
+ * (linked to the request's span) for each event of a batch or of the ingest stream, so that
+ * its deliveries' attempts are its own. The statement is an `INSERT events` span: the child of
+ * the event's span when it writes that event alone, else linked to each event's span (and the
+ * child of the batch's request, or of nothing for events of several requests).
  */
 @Injectable()
 export class IngestEvent {
   private readonly logger = new Logger(IngestEvent.name);
   /** Set while Redis is unreachable, so the outage is logged once rather than per event. */
   private redisDown = false;
-  private readonly pending = new Batcher<PendingIngest, IngestResult>((batch) => this.write(batch));
+  private readonly pending = new Batcher<PendingIngest, IngestResult>((batch, callers) => this.write(batch, callers));
 
   constructor(
     private readonly destinations: DestinationRepository,
@@ -45,9 +67,12 @@ export class IngestEvent {
 
   /** Accepts one event; its id is the body's, else `idempotencyKey`, else a new one. Throws InvalidEvent naming `destinations.N` for an unknown destination. */
   async execute(organizationId: string, input: IngestEventInput, idempotencyKey: string | undefined): Promise<IngestResult> {
-    const [route] = await this.route(organizationId, [input], () => '');
-    if (route instanceof InvalidEvent) throw route;
-    return this.pending.submit(this.prepare({ organizationId, id: input.id ?? idempotencyKey ?? newId('evt'), input }, route));
+    const id = input.id ?? idempotencyKey ?? newId('evt');
+    return inSpan(INGEST_SPAN, { attributes: eventAttributes(organizationId, id, input.type) }, async (span) => {
+      const [route] = await this.route(organizationId, [input], () => '');
+      if (route instanceof InvalidEvent) throw route;
+      return this.pending.submit(this.prepare({ organizationId, id, input }, route, span));
+    });
   }
 
   /**
@@ -61,10 +86,23 @@ export class IngestEvent {
     const routes = await this.route(organizationId, inputs, (index) => `events.${index}.`);
     const problems = routes.flatMap((route) => (route instanceof InvalidEvent ? route.problems : []));
     if (problems.length > 0) throw new InvalidEvent(problems);
-    const batch = inputs.map((input, index) => this.prepare({ organizationId, id: input.id ?? newId('evt'), input }, routes[index] as RoutableDestination[]));
-    const results = await this.events.ingestAll(batch);
-    await this.enqueueCreated(batch, results);
-    return results;
+    const requests = inputs.map((input) => ({ organizationId, id: input.id ?? newId('evt'), input }));
+    const spans = requests.map(startEventTrace);
+    try {
+      const batch = requests.map((request, index) => this.prepare(request, routes[index] as RoutableDestination[], spans[index]));
+      const results = await sharedSpan(
+        WRITE_SPAN,
+        batch.map(({ trace }) => trace),
+        { kind: SpanKind.CLIENT, parent: currentContext(), attributes: writeAttributes(batch.length) },
+        () => this.events.ingestAll(batch),
+      );
+      await this.enqueueCreated(batch, results);
+      spans.forEach((span) => endSpan(span));
+      return results;
+    } catch (error) {
+      spans.forEach((span) => endSpan(span, error));
+      throw error;
+    }
   }
 
   /**
@@ -89,17 +127,26 @@ export class IngestEvent {
     const answers: (IngestResult | Error)[] = routes.map((route) => (route instanceof InvalidEvent ? route : new Error('not written')));
     const writable = requests.flatMap((request, index) => {
       const route = routes[index];
-      return route instanceof InvalidEvent ? [] : [{ index, ingest: this.prepare(request, route) }];
+      return route instanceof InvalidEvent ? [] : [{ index, ingest: this.prepare(request, route, startEventTrace(request)) }];
     });
     if (writable.length === 0) return answers;
     const batch = writable.map(({ ingest }) => ingest);
-    const results = await this.events.ingestMany(batch);
-    await this.enqueueCreated(batch, results);
-    writable.forEach(({ index }, position) => (answers[index] = results[position]));
-    return answers;
+    try {
+      const results = await this.write(
+        batch,
+        batch.map(({ trace }) => trace),
+      );
+      writable.forEach(({ index }, position) => (answers[index] = results[position]));
+      results.forEach((result, position) => endSpan(spanIn(batch[position].trace), result instanceof Error ? result : undefined));
+      return answers;
+    } catch (error) {
+      batch.forEach((ingest) => endSpan(spanIn(ingest.trace), error));
+      throw error;
+    }
   }
 
-  private prepare({ organizationId, id, input }: IngestRequest, targets: RoutableDestination[]): PendingIngest {
+  /** `span`: the event's `ingest event` span, whose trace the event keeps. */
+  private prepare({ organizationId, id, input }: IngestRequest, targets: RoutableDestination[], span: Span): PendingIngest {
     return {
       event: {
         organizationId,
@@ -111,23 +158,26 @@ export class IngestEvent {
         priority: input.priority,
         correlationId: input.correlationId ?? null,
         tags: input.tags,
+        traceId: traceIdOf(span),
       },
       planned: targets.map((destination) => ({ id: newId('dlv'), destinationId: destination.id, ordered: destination.ordering === 'key' })),
       targets,
+      trace: contextWith(span, ROOT_CONTEXT),
     };
   }
 
-  private async write(batch: PendingIngest[]): Promise<(IngestResult | Error)[]> {
-    const results = await this.events.ingestMany(batch);
+  /** Writes events each on its own in one statement (see `sharedSpan` for its span), then enqueues the deliveries of those that were new. */
+  private async write(batch: readonly PendingIngest[], callers: readonly Context[]): Promise<(IngestResult | Error)[]> {
+    const results = await sharedSpan(WRITE_SPAN, callers, { kind: SpanKind.CLIENT, attributes: writeAttributes(batch.length) }, () => this.events.ingestMany(batch));
     await this.enqueueCreated(batch, results);
     return results;
   }
 
   /** Queues the deliveries of the events of a write that were new. */
   private async enqueueCreated(batch: readonly PendingIngest[], results: readonly (IngestResult | Error)[]): Promise<void> {
-    const created = batch.flatMap(({ targets }, index) => {
+    const created = batch.flatMap(({ targets, trace }, index) => {
       const result = results[index];
-      return result instanceof Error || !result.created ? [] : [{ result, targets }];
+      return result instanceof Error || !result.created ? [] : [{ result, targets, trace }];
     });
     if (created.length > 0) await this.enqueue(created);
   }
@@ -166,19 +216,19 @@ export class IngestEvent {
     });
   }
 
-  private async enqueue(created: { result: IngestResult; targets: RoutableDestination[] }[]): Promise<void> {
+  private async enqueue(created: { result: IngestResult; targets: RoutableDestination[]; trace: Context }[]): Promise<void> {
     if (!this.queues.connected) {
       if (!this.redisDown) this.logger.warn('Redis is unreachable: events are accepted and the reconciler will enqueue their deliveries');
       this.redisDown = true;
       return;
     }
     this.redisDown = false;
-    const requests = created.flatMap(({ result, targets }) => {
+    const requests = created.flatMap(({ result, targets, trace }) => {
       const byId = new Map(targets.map((destination) => [destination.id, destination]));
       return result.deliveries.flatMap((delivery) => {
         const destination = byId.get(delivery.destinationId);
         if (!destination?.enabled) return [];
-        return [{ deliveryId: delivery.id, destinationId: destination.id, attempts: destination.maxAttempts, priority: result.event.priority }];
+        return [{ deliveryId: delivery.id, destinationId: destination.id, attempts: destination.maxAttempts, priority: result.event.priority, trace }];
       });
     });
     let timer: NodeJS.Timeout | undefined;
@@ -196,6 +246,31 @@ export class IngestEvent {
       clearTimeout(timer);
     }
   }
+}
+
+/** The span of an event's ingest, whose trace the event keeps. */
+const INGEST_SPAN = 'ingest event';
+/** The span of the statement that writes events and their deliveries. */
+const WRITE_SPAN = 'INSERT events';
+
+function eventAttributes(organizationId: string, id: string, type: string) {
+  return { [DispatchAttributes.organizationId]: organizationId, [DispatchAttributes.eventId]: id, [DispatchAttributes.eventType]: type };
+}
+
+/** What a trace says of the statement writing `count` events (and their deliveries). */
+function writeAttributes(count: number) {
+  return {
+    'db.system.name': 'postgresql',
+    'db.operation.name': 'INSERT',
+    'db.collection.name': 'events',
+    ...(count > 1 ? { 'db.operation.batch.size': count } : {}),
+    [DispatchAttributes.eventCount]: count,
+  };
+}
+
+/** An `ingest event` span starting a trace of the event's own, linked to the span active now (a batch's request), if any. */
+function startEventTrace({ organizationId, id, input }: IngestRequest): Span {
+  return startSpan(INGEST_SPAN, { newTrace: true, attributes: eventAttributes(organizationId, id, input.type) });
 }
 
 /** The uploaded file an event's data names (`data.fileId`), which file kinds deliver. */

@@ -1,4 +1,17 @@
 import { Job, JobsOptions, Queue } from 'bullmq';
+import {
+  Context,
+  currentContext,
+  DispatchAttributes,
+  endSpan,
+  jobTraceMetadata,
+  Span,
+  SpanKind,
+  startSpan,
+  contextWith,
+  tracingOn,
+  withContext,
+} from '@dispatch/telemetry';
 import type { RedisConnection } from './connection';
 import { jobPriority } from './job-priority';
 import { DELIVERY_JOB_NAME, DeliveryJobData } from './jobs';
@@ -15,6 +28,8 @@ export type EnqueueRequest = {
   priority: number;
   /** The next attempt is a retry: it waits behind the destination's first attempts (see `jobPriority`). */
   retry?: boolean;
+  /** The trace context the delivery is enqueued in (its event's); the active one when absent. */
+  trace?: Context;
 };
 
 /**
@@ -57,6 +72,10 @@ export class DeliveryQueues {
   /**
    * Adds delivery jobs and tells the workers which destinations have new work (at most once a
    * second per destination: a woken destination's worker stays up far longer than that).
+   *
+   * When tracing, each job's enqueue is a `send` span, child of its request's trace (jobs of
+   * several events added in one round trip each in their own), and the job carries that span's
+   * context, which each attempt of the job continues (see `workerTelemetry`).
    */
   async enqueue(requests: readonly EnqueueRequest[], now: Date = new Date()): Promise<void> {
     const byDestination = new Map<string, EnqueueRequest[]>();
@@ -67,14 +86,30 @@ export class DeliveryQueues {
     }
     for (const [destinationId, list] of byDestination) {
       const queue = this.queue(destinationId);
-      if (list.length === 1) {
-        await queue.add(DELIVERY_JOB_NAME, { deliveryId: list[0].deliveryId }, jobOptions(list[0], now));
-        continue;
+      const sends = tracingOn() ? list.map((request) => startSend(queue.name, request)) : undefined;
+      try {
+        if (list.length === 1) {
+          const send = sends?.[0];
+          await withContext(send?.context ?? currentContext(), () =>
+            queue.add(DELIVERY_JOB_NAME, { deliveryId: list[0].deliveryId }, jobOptions(list[0], now, send?.metadata)),
+          );
+        } else {
+          for (let start = 0; start < list.length; start += ADD_BATCH) {
+            const chunk = list.slice(start, start + ADD_BATCH);
+            await queue.addBulk(
+              chunk.map((request, index) => ({
+                name: DELIVERY_JOB_NAME,
+                data: { deliveryId: request.deliveryId },
+                opts: jobOptions(request, now, sends?.[start + index].metadata),
+              })),
+            );
+          }
+        }
+      } catch (error) {
+        sends?.forEach(({ span }) => endSpan(span, error));
+        throw error;
       }
-      for (let start = 0; start < list.length; start += ADD_BATCH) {
-        const chunk = list.slice(start, start + ADD_BATCH);
-        await queue.addBulk(chunk.map((request) => ({ name: DELIVERY_JOB_NAME, data: { deliveryId: request.deliveryId }, opts: jobOptions(request, now) })));
-      }
+      sends?.forEach(({ span }) => endSpan(span));
     }
     const sleeping = [...byDestination.keys()].filter((destinationId) => (this.wokenAt.get(destinationId) ?? 0) < now.getTime() - WAKE_AGAIN_AFTER_MS);
     if (sleeping.length > 0) {
@@ -177,9 +212,30 @@ async function reprioritize(job: Job<DeliveryJobData>, request: EnqueueRequest):
   if (job.priority !== priority) await job.changePriority({ priority });
 }
 
-function jobOptions(request: EnqueueRequest, now: Date): JobsOptions {
+/** The `send` span of one job and the context the job carries (`opts.telemetry.metadata`). */
+function startSend(queueName: string, request: EnqueueRequest): { span: Span; context: Context; metadata: string | undefined } {
+  const parent = request.trace ?? currentContext();
+  const span = startSpan(`send ${queueName}`, {
+    kind: SpanKind.PRODUCER,
+    parent,
+    attributes: {
+      'messaging.system': 'bullmq',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'add',
+      'messaging.destination.name': queueName,
+      'messaging.message.id': request.deliveryId,
+      [DispatchAttributes.deliveryId]: request.deliveryId,
+      [DispatchAttributes.destinationId]: request.destinationId,
+    },
+  });
+  const context = contextWith(span, parent);
+  return { span, context, metadata: jobTraceMetadata(context) };
+}
+
+function jobOptions(request: EnqueueRequest, now: Date, traceMetadata?: string): JobsOptions {
   const delay = request.dueAt ? Math.max(0, request.dueAt.getTime() - now.getTime()) : 0;
   return {
+    ...(traceMetadata ? { telemetry: { metadata: traceMetadata } } : {}),
     jobId: request.deliveryId,
     priority: jobPriority(request.priority, request.retry ?? false),
     attempts: Math.max(1, request.attempts),

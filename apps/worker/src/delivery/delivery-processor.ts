@@ -5,6 +5,7 @@ import { AttemptRecord, AttemptRepository, AttemptSettlement, ClaimedDelivery } 
 import { DestinationSettings, Senders, sendRequest, SendResult } from '@dispatch/destinations';
 import { attemptHealth, AttemptOutcome, classifyAttempt, failureCategory, newId, storableText } from '@dispatch/domain';
 import { DeliveryJobData, DeliveryQueues, RetryLaterError, retryPriority } from '@dispatch/queue';
+import { activeSpan, annotate, DispatchAttributes, failed } from '@dispatch/telemetry';
 import { AttemptObservers } from './attempt-observers';
 import { deliveryFields, jobFields } from './delivery-log';
 import { AttemptSlots, SlotsClosedError } from './attempt-slots';
@@ -49,10 +50,28 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     setMaxListeners(0, this.shutdown.signal);
   }
 
-  /** `slots`: the destination's attempts in flight; a claimed job waits for one. */
+  /**
+   * `slots`: the destination's attempts in flight; a claimed job waits for one. When tracing, the
+   * job's run is the attempt's span (BullMQ's `process`, see `workerTelemetry`): it gets the
+   * Dispatch ids, the attempt's number and outcome.
+   */
   async process(job: Job<DeliveryJobData>, token: string | undefined, destination: DestinationSettings, slots: AttemptSlots): Promise<void> {
+    annotate({
+      'messaging.system': 'bullmq',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': job.queueName,
+      'messaging.message.id': job.id ?? job.data.deliveryId,
+      [DispatchAttributes.deliveryId]: job.data.deliveryId,
+      [DispatchAttributes.destinationId]: destination.id,
+      [DispatchAttributes.destinationKind]: destination.kind.kind,
+    });
     const claimed = await this.gate(job, token, destination);
     if (!claimed) return;
+    annotate({
+      [DispatchAttributes.organizationId]: claimed.organizationId,
+      [DispatchAttributes.eventId]: claimed.eventId,
+      [DispatchAttributes.attempt]: claimed.attemptNumber,
+    });
     let attempted: { startedAt: Date; result: SendResult };
     try {
       attempted = await slots.run(async () => {
@@ -133,6 +152,8 @@ export class DeliveryProcessor implements OnApplicationShutdown {
     result: SendResult,
   ): Promise<void> {
     const outcome = classifyAttempt(result, claimed.attemptNumber, destination.retryPolicy);
+    annotate({ [DispatchAttributes.outcome]: outcome.kind });
+    if (outcome.kind !== 'delivered') failed(activeSpan(), outcome.reason);
     const record = attemptRecord(claimed, startedAt, result, outcome);
     const recorded = this.deliveries.settleAttempt(record, settlement(outcome, result, new Date()), destination.id);
     if (outcome.kind === 'delivered' && !destination.ordered) {

@@ -5,6 +5,7 @@ import { DISPATCH_CONFIG, DispatchConfig } from '@dispatch/config';
 import { DeliveryScans, DestinationRecord, DestinationRepository } from '@dispatch/db';
 import { DestinationSettings, destinationSettings, Senders } from '@dispatch/destinations';
 import { SecretBox } from '@dispatch/domain';
+import { workerTelemetry } from '@dispatch/telemetry';
 import {
   changedChannel,
   circuitChannel,
@@ -58,6 +59,8 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
   private scanning = false;
   private lastWarning = { message: '', at: 0 };
   private readonly turns: QueueTurns;
+  /** BullMQ's tracing of the delivery jobs (each run a span, child of the job's enqueue); undefined when tracing is off. */
+  private readonly telemetry = workerTelemetry();
   private rotation: NodeJS.Timeout | undefined;
   /** Second looks at queues whose turn ended while an enqueuer may still add jobs without a wake notice. */
   private readonly lookAgain = new Set<NodeJS.Timeout>();
@@ -256,6 +259,7 @@ export class DestinationSupervisor implements OnApplicationBootstrap, BeforeAppl
         stalledInterval: this.config.worker.lockMs,
         ...(destination.rateLimit ? { limiter: { max: destination.rateLimit.max, duration: destination.rateLimit.durationMs } } : {}),
         settings: { backoffStrategy: deliveryBackoff },
+        ...(this.telemetry ? { telemetry: this.telemetry } : {}),
       },
       () => this.metrics.rateLimiterRejections.inc({ source: 'worker' }),
     );
