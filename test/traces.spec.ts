@@ -185,6 +185,20 @@ async function delivered(client: ApiClient, deliveryId: string) {
   );
 }
 
+/** The JSON lines a process wrote. */
+function logLines(app: AppProcess): Record<string, unknown>[] {
+  return app
+    .output()
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+}
+
 /** `traceparent` (W3C trace context): version, trace id, parent span id, flags. */
 function traceparent(header: string | string[] | undefined): { traceId: string; spanId: string } | undefined {
   const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/.exec(String(header));
@@ -205,6 +219,8 @@ describe('traces: the API and worker processes send OpenTelemetry spans to an OT
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '100',
+      LOG_LEVEL: 'log',
+      DISPATCH_LOG_FORMAT: 'json',
     });
     client = dispatch.client;
   }, 60_000);
@@ -301,6 +317,14 @@ describe('traces: the API and worker processes send OpenTelemetry spans to an OT
     // The event keeps its trace id.
     const event = await client.get(`/v1/events/${eventId}`);
     expect(event.body.traceId).toBe(traceId);
+
+    // The worker's line about the failed attempt names its trace and span.
+    const retryLine = await eventually(
+      async () => logLines(dispatch.worker).find((line) => line.deliveryId === deliveryId && line.outcome === 'retry'),
+      5_000,
+      'the retry line',
+    );
+    expect(retryLine).toMatchObject({ traceId, spanId: attempts[0].spanId });
   }, 60_000);
 
   it('gives each event of a batch a trace of its own, and the one statement writing them links to each', async () => {
@@ -399,6 +423,8 @@ describe('traces: off without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collector.url}/v1/traces`,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '100',
+      LOG_LEVEL: 'log',
+      DISPATCH_LOG_FORMAT: 'json',
     });
   }, 60_000);
 
@@ -420,6 +446,13 @@ describe('traces: off without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     expect(receiver.requestsOf(eventId)).toHaveLength(2);
     expect(receiver.requestsOf(eventId).map((request) => request.headers.traceparent)).toEqual([undefined, undefined]);
     expect((await dispatch.client.get(`/v1/events/${eventId}`)).body.traceId).toBeNull();
+    const retryLine = await eventually(
+      async () => logLines(dispatch.worker).find((line) => line.eventId === eventId && line.outcome === 'retry'),
+      5_000,
+      'the retry line',
+    );
+    expect(retryLine).not.toHaveProperty('traceId');
+    expect(retryLine).not.toHaveProperty('spanId');
     // Ten times the export delay tracing would have: still nothing came.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(collector.requests).toBe(0);
