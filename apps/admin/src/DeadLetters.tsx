@@ -24,6 +24,16 @@ export function DeadLetters({ api }: Props) {
   const [chosen, setChosen] = useState<FailureCategory | null>(null);
   const startRequest = useLatestRequest();
   const replayButtons = useRef(new Map<FailureCategory, HTMLButtonElement>());
+  /** The row whose button gets the focus back once rendered enabled again (after Cancel). */
+  const refocus = useRef<FailureCategory | null>(null);
+
+  useEffect(() => {
+    const button = refocus.current === null ? undefined : replayButtons.current.get(refocus.current);
+    if (button && !button.disabled) {
+      refocus.current = null;
+      button.focus();
+    }
+  });
 
   const load = useCallback(async () => {
     const isLatest = startRequest();
@@ -60,10 +70,9 @@ export function DeadLetters({ api }: Props) {
   }
 
   function cancel() {
-    const category = chosen;
+    refocus.current = chosen;
     replay.dismiss();
     setChosen(null);
-    if (category) replayButtons.current.get(category)?.focus();
   }
 
   const byCategory = new Map((categories ?? []).map((group) => [group.category, group]));
@@ -152,9 +161,11 @@ export function DeadLetters({ api }: Props) {
         )}
       </section>
 
-      {chosen !== null && phase.kind !== 'idle' && (
+      {chosen !== null && (phase.kind !== 'idle' || replayError !== null) && (
         <section aria-labelledby="replay-heading" className="card">
-          <h2 id="replay-heading">Replay: {categoryLabel(chosen)}</h2>
+          <h2 id="replay-heading" className="card-title">
+            Replay: {categoryLabel(chosen)}
+          </h2>
           {phase.kind === 'counting' && <p className="muted">Previewing the replay…</p>}
           {phase.kind === 'confirm' && (
             <ReplayConfirmation preview={phase.preview} onReplay={() => void replay.start(undefined, phase.count, chosen)} onCancel={cancel} />

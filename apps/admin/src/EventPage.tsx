@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, errorMessage, type Api, type EventDelivery, type EventStory, type SentRequest } from './api';
+import { ApiError, errorMessage, type Api, type EventDelivery, type EventStory } from './api';
 import { ErrorAlert, toShownError, type ShownError } from './ErrorAlert';
 import { categoryLabel, formatBytes, payloadText, PAYLOAD_SHOWN_BYTES } from './events';
 import { formatDuration, formatTime } from './format';
@@ -78,7 +78,9 @@ function EventStoryView({ event }: { event: EventStory }) {
   return (
     <>
       <section aria-labelledby="event-facts-heading" className="card">
-        <h2 id="event-facts-heading">Event</h2>
+        <h2 id="event-facts-heading" className="card-title">
+          Event
+        </h2>
         <dl className="stats">
           <div>
             <dt>Received</dt>
@@ -107,14 +109,16 @@ function EventStoryView({ event }: { event: EventStory }) {
           <div className="wide">
             <dt>Trace id</dt>
             <dd>
-              <TraceId traceId={event.traceId ?? null} />
+              <TraceId traceId={event.traceId} />
             </dd>
           </div>
         </dl>
       </section>
 
       <section aria-labelledby="payload-heading" className="card">
-        <h2 id="payload-heading">Payload</h2>
+        <h2 id="payload-heading" className="card-title">
+          Payload
+        </h2>
         <Payload value={event.data} label="Payload" fileName={`${event.id}.json`} />
       </section>
 
@@ -174,15 +178,26 @@ interface PayloadProps {
   /** What the payload is, for the names of its controls. */
   label: string;
   fileName: string;
+  /** What Download saves, when not the pretty JSON shown (a body byte for byte as it was sent). */
+  raw?: string;
+}
+
+/** JSON text as a value to indent; text that is not JSON as it is. */
+function parsed(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
 
 /** A payload as pretty JSON: its first 64 KiB, with a note and the rest on demand (shown, or downloaded). */
-function Payload({ value, label, fileName }: PayloadProps) {
+function Payload({ value, label, fileName, raw }: PayloadProps) {
   const [whole, setWhole] = useState(false);
   const shown = payloadText(value);
 
   function download() {
-    const url = URL.createObjectURL(new Blob([shown.full], { type: 'application/json' }));
+    const url = URL.createObjectURL(new Blob([raw ?? shown.full], { type: 'application/json' }));
     const link = document.createElement('a');
     link.href = url;
     link.download = fileName;
@@ -212,19 +227,23 @@ function Payload({ value, label, fileName }: PayloadProps) {
   );
 }
 
-function requestFacts(request: SentRequest): [string, string][] {
-  const facts: [string, string][] = [];
-  for (const [name, value] of Object.entries(request)) {
-    if (name === 'payload' || value === undefined) continue;
-    const text = Array.isArray(value) ? value.join(', ') : typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
-    facts.push([name, text === '' ? '—' : text]);
-  }
-  return facts;
+/** A record's fields as lines of text (lists joined, objects as JSON); `prefix` names where they come from. */
+function facts(record: Record<string, unknown>, prefix: string): [string, string][] {
+  return Object.entries(record)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => {
+      const empty = value === null || (typeof value === 'object' && Object.keys(value).length === 0);
+      const text = empty ? '' : Array.isArray(value) ? value.join(', ') : typeof value === 'object' ? JSON.stringify(value) : String(value);
+      return [`${prefix}${name}`, text === '' ? '—' : text];
+    });
 }
 
 function DeliveryStory({ delivery }: { delivery: EventDelivery }) {
   const headingId = `delivery-${delivery.id}`;
-  const request = delivery.request ?? null;
+  const request = delivery.request;
+  const said = facts(request.properties, '');
+  // The config's fields the properties already said (a webhook's url) are not said twice.
+  const sentFacts = [...said, ...facts(request.target, 'config.').filter(([name, text]) => !said.some(([other, value]) => `config.${other}` === name && value === text))];
   return (
     <article className="card delivery-story" aria-labelledby={headingId}>
       <div className="section-head">
@@ -241,22 +260,21 @@ function DeliveryStory({ delivery }: { delivery: EventDelivery }) {
         Delivery <code>{delivery.id}</code>
       </p>
 
-      {request && (
-        <details className="sent">
-          <summary>What was sent</summary>
-          {requestFacts(request).length > 0 && (
-            <dl className="facts">
-              {requestFacts(request).map(([name, text]) => (
-                <div key={name} className="fact">
-                  <dt>{name}</dt>
-                  <dd>{text}</dd>
-                </div>
-              ))}
-            </dl>
-          )}
-          {'payload' in request && <Payload value={request.payload} label={`Payload sent to ${delivery.destination.name}`} fileName={`${delivery.id}.json`} />}
-        </details>
-      )}
+      <details className="sent">
+        <summary>What was sent</summary>
+        {sentFacts.length > 0 && (
+          <dl className="facts">
+            {sentFacts.map(([name, text]) => (
+              <div key={name} className="fact">
+                <dt>{name}</dt>
+                <dd>{text}</dd>
+              </div>
+            ))}
+          </dl>
+        )}
+        <p className="hint">The body, indented here (Download saves it byte for byte as sent):</p>
+        <Payload value={parsed(request.body)} raw={request.body} label={`Payload sent to ${delivery.destination.name}`} fileName={`${delivery.id}.json`} />
+      </details>
 
       {delivery.attempts.length === 0 ? (
         <p className="muted">No attempt yet{delivery.status === 'cancelled' ? ': the delivery was cancelled.' : '.'}</p>
@@ -280,7 +298,7 @@ function DeliveryStory({ delivery }: { delivery: EventDelivery }) {
                 <td className="nowrap">{formatTime(attempt.startedAt)}</td>
                 <td>{attempt.trigger}</td>
                 <td className="nowrap">{formatDuration(attempt.durationMs)}</td>
-                <td>{attempt.outcome ?? '—'}</td>
+                <td>{attempt.outcome}</td>
                 <td>{attempt.statusCode ?? '—'}</td>
                 <td className="text">
                   {attempt.error && <p className="attempt-error">{attempt.error}</p>}

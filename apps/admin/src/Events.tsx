@@ -79,12 +79,13 @@ export function Events({ api }: Props) {
     void load();
   }, [load]);
 
+  // After Next or Previous page, the focus goes to the first event of the page that came.
   useEffect(() => {
-    if (focusTable.current && !loading && tableRef.current) {
+    if (focusTable.current && tableRef.current) {
       focusTable.current = false;
       tableRef.current.querySelector<HTMLAnchorElement>('tbody a')?.focus();
     }
-  });
+  }, [events]);
 
   function openEvent(submitted: FormEvent) {
     submitted.preventDefault();

@@ -146,6 +146,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/dead-letters/categories': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Dead letters (failed deliveries) grouped by why they failed
+     * @description receiver_4xx and receiver_5xx: the receiver answered with such a status; timeout_or_network: the attempts ran out on timeouts or connection errors; egress_refused: the egress guard refused the address; configuration: what the destination's settings ask cannot be done (a template the event cannot fill, refused credentials, a missing target, a redirect). since and until select by creation time, as POST /v1/deliveries/retry does: replay a group with { failureCategory, since, until, destinationId } (dryRun: true first for its preview).
+     */
+    get: operations['DeadLettersController_categories'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/deliveries': {
     parameters: {
       query?: never;
@@ -256,7 +276,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Replay: a new attempt now for every selected delivery (dead letters when no status is given); dryRun only counts */
+    /** Replay: a new attempt now for every selected delivery (dead letters when no status is given); dryRun answers what it would touch (count, bytes, destinations) and changes nothing */
     post: operations['DeliveriesController_replay'];
     delete?: never;
     options?: never;
@@ -420,6 +440,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
+    /** List events, newest first */
     get: operations['EventsController_list'];
     put?: never;
     /** Send an event: 202 when accepted, 200 with the same body when its id was already accepted */
@@ -437,6 +458,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
+    /** What happened to an event: the event (with traceId and dataBytes) and, per destination, the delivery's attempts and what was sent */
     get: operations['EventsController_get'];
     put?: never;
     post?: never;
@@ -1009,6 +1031,67 @@ export interface operations {
       };
     };
   };
+  DeadLettersController_categories: {
+    parameters: {
+      query?: {
+        /** @description Only this destination's dead letters */
+        destinationId?: unknown;
+        /** @description ISO-8601 time: dead letters created at or after it */
+        since?: unknown;
+        /** @description ISO-8601 time: dead letters created before it */
+        until?: unknown;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Every category, count 0 included */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @description Every category, in this order: receiver_4xx, receiver_5xx, timeout_or_network, egress_refused, configuration (count 0 included) */
+            data: {
+              /** @description The sum of the sizes of their events' data, as JSON text (what dataBytes of GET /v1/events/:id says) */
+              bytes: number;
+              /** @enum {string} */
+              category: 'receiver_4xx' | 'receiver_5xx' | 'timeout_or_network' | 'egress_refused' | 'configuration';
+              /** @description How many deliveries */
+              count: number;
+              /** @description The destinations they belong to, most deliveries first */
+              destinations: {
+                count: number;
+                id: string;
+                name: string;
+              }[];
+              /** @description When the newest of them was created; null when there is none */
+              newestAt: string | null;
+              /** @description When the oldest of them was created; null when there is none */
+              oldestAt: string | null;
+            }[];
+          };
+        };
+      };
+      /** @description A bad time, since not before until, or an unknown parameter; the answer names it */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description No such destination in the organization */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
   DeliveriesController_list: {
     parameters: {
       query?: never;
@@ -1116,6 +1199,10 @@ export interface operations {
           /** @default false */
           dryRun?: boolean;
           eventType?: string;
+          /** @description Only dead letters that failed for this reason (one category or a list; GET /v1/dead-letters/categories) */
+          failureCategory?:
+            | ('receiver_4xx' | 'receiver_5xx' | 'timeout_or_network' | 'egress_refused' | 'configuration')
+            | ('receiver_4xx' | 'receiver_5xx' | 'timeout_or_network' | 'egress_refused' | 'configuration')[];
           /** Format: date-time */
           since?: string;
           status?:
@@ -1149,6 +1236,10 @@ export interface operations {
           /** @default false */
           dryRun?: boolean;
           eventType?: string;
+          /** @description Only dead letters that failed for this reason (one category or a list; GET /v1/dead-letters/categories) */
+          failureCategory?:
+            | ('receiver_4xx' | 'receiver_5xx' | 'timeout_or_network' | 'egress_refused' | 'configuration')
+            | ('receiver_4xx' | 'receiver_5xx' | 'timeout_or_network' | 'egress_refused' | 'configuration')[];
           /** Format: date-time */
           since?: string;
           status?:
@@ -1160,7 +1251,40 @@ export interface operations {
       };
     };
     responses: {
-      201: {
+      /** @description dryRun: what the replay would touch */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @description The sum of the sizes of their events' data, as JSON text (what dataBytes of GET /v1/events/:id says) */
+            bytes: number;
+            /** @description How many deliveries */
+            count: number;
+            /** @description The destinations they belong to, most deliveries first */
+            destinations: {
+              count: number;
+              id: string;
+              name: string;
+            }[];
+          };
+        };
+      };
+      /** @description The replay started */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            count: number;
+            replayId: string;
+          };
+        };
+      };
+      /** @description A bad field of the selection, named in the answer; nothing was replayed */
+      400: {
         headers: {
           [name: string]: unknown;
         };
@@ -2237,14 +2361,28 @@ export interface operations {
   };
   EventsController_list: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description Only events with this correlation id */
+        correlationId?: unknown;
+        /** @description nextCursor of the previous page */
+        cursor?: unknown;
+        /** @description 1–200, default 50 */
+        limit?: unknown;
+        /** @description ISO-8601 time: events received at or after it */
+        since?: unknown;
+        /** @description Only events of this type (exact) */
+        type?: unknown;
+        /** @description ISO-8601 time: events received before it */
+        until?: unknown;
+      };
       header?: never;
       path?: never;
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      200: {
+      /** @description A bad time, cursor or limit, or an empty correlationId; the answer names the field */
+      400: {
         headers: {
           [name: string]: unknown;
         };
@@ -2299,7 +2437,90 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
+      /** @description The event and its deliveries */
       200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            correlationId: string | null;
+            /** @description The event's data, as sent */
+            data: unknown;
+            /** @description Size of data as JSON text, in bytes (as PostgreSQL writes it, a space after each colon and comma) */
+            dataBytes: number;
+            /** @description One per destination the event went to, oldest first */
+            deliveries: {
+              attemptCount: number;
+              /** @description Every attempt, oldest first */
+              attempts: {
+                durationMs: number;
+                /** @description Why there was no reply (timeout, connection error…) */
+                error: string | null;
+                /** @description 1 for the first attempt */
+                number: number;
+                /** @enum {string} */
+                outcome: 'delivered' | 'retry' | 'failed' | 'gone';
+                /** @description The start of the peer's reply, as text */
+                responseBody: string | null;
+                /** Format: date-time */
+                startedAt: string;
+                /** @description The protocol's reply code (HTTP status, SMTP reply code…); null without a reply */
+                statusCode: number | null;
+                /**
+                 * @description manual: an operator asked for it (retry, replay)
+                 * @enum {string}
+                 */
+                trigger: 'scheduled' | 'manual';
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              destination: {
+                id: string;
+                kind: string;
+                name: string;
+              };
+              destinationId: string;
+              eventId: string;
+              /** @description Why it failed for good (status failed); null otherwise */
+              failureCategory: ('receiver_4xx' | 'receiver_5xx' | 'timeout_or_network' | 'egress_refused' | 'configuration') | null;
+              id: string;
+              lastError: string | null;
+              lastStatusCode: number | null;
+              nextAttemptAt: string | null;
+              /** @description What was sent (the same for every attempt) */
+              request: {
+                /** @description The payload: the event as Dispatch sends it ({"id","type","timestamp","data"}), byte for byte as a webhook, MQTT, NATS or RabbitMQ receiver got it; kinds that send a file or an email make theirs from it */
+                body: string;
+                /** @description The protocol's properties of what was sent, never a credential: a webhook's method, url and headers (names only); {} for kinds without */
+                properties: {
+                  [key: string]: unknown;
+                };
+                /** @description Where it goes: the destination's config as the API shows it (every credential "********") */
+                target: {
+                  [key: string]: unknown;
+                };
+              };
+              /** @enum {string} */
+              status: 'pending' | 'delivering' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
+              /** Format: date-time */
+              updatedAt: string;
+            }[];
+            id: string;
+            orderingKey: string | null;
+            priority: number;
+            /** Format: date-time */
+            receivedAt: string;
+            source: string | null;
+            tags: string[];
+            /** @description The trace the event was accepted in (OpenTelemetry, 32 hex digits); null when tracing was off */
+            traceId: string | null;
+            type: string;
+          };
+        };
+      };
+      /** @description No event of the organization has this id */
+      404: {
         headers: {
           [name: string]: unknown;
         };
