@@ -115,7 +115,7 @@ for (let tries = 0; tries < 120 && !stopping; tries += 1) {
     // The API's own start-up lines above say where everything is; this says what only npm start knows.
     const keyFile = encryptionKeyFile ? `\n  Encryption key  ${encryptionKeyFile} (back it up: without it the secrets in the database cannot be read)` : '';
     console.log(`
-Dispatch is running: open ${base}/ and sign in with the admin key.
+Dispatch is running: open ${(env.DISPATCH_PUBLIC_URL || `http://localhost:${env.PORT}`).replace(/\/+$/, '')}/ and sign in with the admin key.
   Admin key       ${env.DISPATCH_BOOTSTRAP_KEY}${keyFile}
 Press Ctrl+C to stop.`);
     break;

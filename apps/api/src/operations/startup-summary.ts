@@ -22,7 +22,7 @@ export function apiSummary(format: DispatchConfig['logFormat'], summary: ApiSumm
     `Dispatch API on ${url}`,
     `  Admin app  ${admin ?? 'not built (npm run build)'}`,
     `  API        ${url}/v1 (OpenAPI: ${url}/docs)`,
-    `  Queues     ${url}/queues (Bull Board: any user, an admin key as the password)`,
+    `  Queues     ${url}/queues (Bull Board: any user, the admin key as password)`,
     `  Metrics    ${url}/metrics`,
     `  Kinds      ${summary.kinds.join(', ')}`,
   ];
