@@ -1,3 +1,7 @@
+import { context, Context, createContextKey, ROOT_CONTEXT } from '@opentelemetry/api';
+// The context manager the tracing SDK registers.
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { setTracingOn } from '@dispatch/telemetry';
 import { deferred } from '@dispatch/testing';
 import { Batcher, writeTogetherOrAlone } from './batcher';
 
@@ -174,6 +178,41 @@ describe('Batcher', () => {
     await waiting;
     expect(idle).toBe(true);
     await expect(second).resolves.toBe('B');
+  });
+});
+
+describe('Batcher when tracing', () => {
+  const caller = createContextKey('caller');
+  const of = (ctx: Context) => ctx.getValue(caller);
+
+  beforeEach(() => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    setTracingOn(true);
+  });
+
+  afterEach(() => {
+    setTracingOn(false);
+    context.disable();
+  });
+
+  it("runs a lone call in its caller's context and a group of several in none (not the first caller's), handing run each caller's context", async () => {
+    const seen: { inputs: string[]; active: unknown; callers: unknown[] }[] = [];
+    const gate = deferred<void>();
+    const sut = new Batcher<string, string>(async (inputs, callers) => {
+      seen.push({ inputs, active: of(context.active()), callers: callers.map(of) });
+      if (seen.length === 1) await gate.promise;
+      return inputs;
+    });
+    const submit = (input: string) => context.with(ROOT_CONTEXT.setValue(caller, `request ${input}`), () => sut.submit(input));
+    const first = submit('a');
+    await settle();
+    const later = [submit('b'), submit('c')];
+    gate.resolve();
+    await Promise.all([first, ...later]);
+    expect(seen).toEqual([
+      { inputs: ['a'], active: 'request a', callers: ['request a'] },
+      { inputs: ['b', 'c'], active: undefined, callers: ['request b', 'request c'] },
+    ]);
   });
 });
 
