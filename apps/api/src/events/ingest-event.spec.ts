@@ -1,6 +1,6 @@
 import { BadRequestException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import type { Caller, DestinationRepository, EventRepository, FileRepository, Ingest, IngestResult, RoutableDestination } from '@dispatch/db';
+import type { Caller, DestinationRepository, EventRepository, EventStories, FileRepository, Ingest, IngestResult, RoutableDestination } from '@dispatch/db';
 import type { DeliveryQueues, EnqueueRequest } from '@dispatch/queue';
 import { deferred } from '@dispatch/testing';
 import { IngestEvent, type IngestEventInput, type RoutingTable } from '@dispatch/ingest';
@@ -123,7 +123,7 @@ const metricsOf = new WeakMap<IngestEvent, Metrics>();
 
 /** `POST /v1/events` as the controller answers it: the status it sets and the body. */
 async function post(sut: IngestEvent, body: unknown, idempotencyKey?: string, organizationId = ORG) {
-  const controller = new EventsController(sut, {} as EventRepository, metricsOf.get(sut) as Metrics);
+  const controller = new EventsController(sut, {} as EventRepository, {} as EventStories, metricsOf.get(sut) as Metrics);
   const response = { status: jest.fn() };
   const answer = await controller.ingest({ organizationId } as Caller, body, idempotencyKey, response as unknown as FastifyReply);
   return { status: response.status.mock.calls.at(-1)?.[0] as number, body: answer };
@@ -131,7 +131,7 @@ async function post(sut: IngestEvent, body: unknown, idempotencyKey?: string, or
 
 /** `POST /v1/events/batch` as the controller answers it: the status it sets and the body. */
 async function postBatch(sut: IngestEvent, body: unknown, idempotencyKey?: string) {
-  const controller = new EventsController(sut, {} as EventRepository, metricsOf.get(sut) as Metrics);
+  const controller = new EventsController(sut, {} as EventRepository, {} as EventStories, metricsOf.get(sut) as Metrics);
   const response = { status: jest.fn() };
   const answer = await controller.ingestBatch({ organizationId: ORG } as Caller, body, idempotencyKey, response as unknown as FastifyReply);
   return { status: response.status.mock.calls.at(-1)?.[0] as number, body: answer };
