@@ -35,11 +35,11 @@ export class ReplayDeliveries {
     const replayId = newId('rpl');
     const marked = await this.deliveries.markForReplay(selection, { id: replayId, createdBy: caller.apiKeyId, filter });
     await this.audit.record(caller, 'deliveries.replay', replayId, { ...filter, count: marked.length });
-    void this.enqueue(replayId, marked);
+    void this.enqueue(caller.organizationId, replayId, marked);
     return { count: marked.length, replayId };
   }
 
-  private async enqueue(replayId: string, marked: MarkedDelivery[]): Promise<void> {
+  private async enqueue(organizationId: string, replayId: string, marked: MarkedDelivery[]): Promise<void> {
     try {
       for (let start = 0; start < marked.length; start += ENQUEUE_BATCH) {
         await Promise.all(
@@ -49,7 +49,7 @@ export class ReplayDeliveries {
         );
       }
     } catch (error) {
-      this.logger.warn(`Replay ${replayId}: the reconciler will queue what is left: ${(error as Error).message}`);
+      this.logger.warn({ organizationId, replayId, msg: `The reconciler will queue what is left of the replay: ${(error as Error).message}` });
     }
   }
 }
