@@ -409,6 +409,33 @@ describe('traces: the API and worker processes send OpenTelemetry spans to an OT
   }, 60_000);
 });
 
+describe('traces: a process that stops sends the spans it holds', () => {
+  it('sends them on SIGTERM rather than at the next export, minutes later', async () => {
+    const collector = await OtlpReceiver.start();
+    const receiver = await Receiver.start();
+    const key = `dsp_flush_${randomBytes(12).toString('hex')}`;
+    const dispatch = await startDispatch('traces_flush', key, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+    });
+    try {
+      const type = `flush${randomBytes(3).toString('hex')}`;
+      await webhookFor(dispatch.client, receiver, type);
+      const accepted = await dispatch.client.post('/v1/events', { id: `evt_${type}`, type: `${type}.created`, data: {} });
+      await delivered(dispatch.client, accepted.body.deliveries[0].id);
+      expect(collector.spans).toEqual([]);
+      expect(await Promise.all([dispatch.api.stop(), dispatch.worker.stop()])).toEqual([0, 0]);
+      expect(collector.find({ 'dispatch.event_id': `evt_${type}` }, 'ingest event')).toHaveLength(1);
+      expect(collector.find({ 'dispatch.event_id': `evt_${type}` }, /^process /)).toHaveLength(1);
+    } finally {
+      await dispatch.stop();
+      await receiver.close();
+      await collector.close();
+    }
+  }, 60_000);
+});
+
 describe('traces: off without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
   const key = `dsp_untraced_${randomBytes(12).toString('hex')}`;
   let collector: OtlpReceiver;
