@@ -190,6 +190,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
+    /** A delivery with every attempt, oldest first, and the download link of a file it made */
     get: operations['DeliveriesController_get'];
     put?: never;
     post?: never;
@@ -965,7 +966,21 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': {
+            data: {
+              /** Format: date-time */
+              createdAt: string;
+              id: string;
+              /** @description Precise to a minute */
+              lastUsedAt: string | null;
+              name: string;
+              revokedAt: string | null;
+              /** @enum {string} */
+              role: 'admin' | 'producer' | 'viewer';
+            }[];
+          };
+        };
       };
     };
   };
@@ -986,11 +1001,22 @@ export interface operations {
       };
     };
     responses: {
+      /** @description The key, in this answer only */
       201: {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            key: string;
+            name: string;
+            /** @enum {string} */
+            role: 'admin' | 'producer' | 'viewer';
+          };
+        };
       };
     };
   };
@@ -1023,11 +1049,30 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
+      /** @description A page of entries; nextCursor (null on the last page) asks for the next */
       200: {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': {
+            data: {
+              /** @description e.g. destination.update, deliveries.replay, api-key.revoke */
+              action: string;
+              /** @description The id of the API key that acted */
+              actor: string;
+              /** Format: date-time */
+              at: string;
+              details: {
+                [key: string]: unknown;
+              } | null;
+              id: string;
+              /** @description The id of what it acted on */
+              target: string;
+            }[];
+            nextCursor: string | null;
+          };
+        };
       };
     };
   };
@@ -1101,11 +1146,33 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
+      /** @description A page of deliveries; nextCursor (null on the last page) asks for the next */
       200: {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': {
+            data: {
+              attemptCount: number;
+              /** Format: date-time */
+              createdAt: string;
+              destinationId: string;
+              eventId: string;
+              /** @description Why it failed for good (status failed); null otherwise */
+              failureCategory: ('receiver_4xx' | 'receiver_5xx' | 'timeout_or_network' | 'egress_refused' | 'configuration') | null;
+              id: string;
+              lastError: string | null;
+              lastStatusCode: number | null;
+              nextAttemptAt: string | null;
+              /** @enum {string} */
+              status: 'pending' | 'delivering' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
+              /** Format: date-time */
+              updatedAt: string;
+            }[];
+            nextCursor: string | null;
+          };
+        };
       };
     };
   };
@@ -1120,7 +1187,62 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
+      /** @description The delivery */
       200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            attemptCount: number;
+            attempts: {
+              durationMs: number;
+              /** @description Why there was no reply (timeout, connection error…) */
+              error: string | null;
+              /** @description 1 for the first attempt */
+              number: number;
+              /** @enum {string} */
+              outcome: 'delivered' | 'retry' | 'failed' | 'gone';
+              /** @description The start of the peer's reply, as text */
+              responseBody: string | null;
+              /** Format: date-time */
+              startedAt: string;
+              /** @description The protocol's reply code (HTTP status, SMTP reply code…); null without a reply */
+              statusCode: number | null;
+              /**
+               * @description manual: an operator asked for it (retry, replay)
+               * @enum {string}
+               */
+              trigger: 'scheduled' | 'manual';
+            }[];
+            /** Format: date-time */
+            createdAt: string;
+            destinationId: string;
+            /** @description The link of the file the delivery made, when its kind makes one */
+            download?: {
+              downloads: number;
+              expired: boolean;
+              /** Format: date-time */
+              expiresAt: string;
+              maxDownloads: number | null;
+              url: string;
+            };
+            eventId: string;
+            /** @description Why it failed for good (status failed); null otherwise */
+            failureCategory: ('receiver_4xx' | 'receiver_5xx' | 'timeout_or_network' | 'egress_refused' | 'configuration') | null;
+            id: string;
+            lastError: string | null;
+            lastStatusCode: number | null;
+            nextAttemptAt: string | null;
+            /** @enum {string} */
+            status: 'pending' | 'delivering' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
+            /** Format: date-time */
+            updatedAt: string;
+          };
+        };
+      };
+      /** @description No delivery of the organization has this id */
+      404: {
         headers: {
           [name: string]: unknown;
         };
@@ -2381,6 +2503,30 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
+      /** @description A page of events; nextCursor (null on the last page) asks for the next */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: {
+              correlationId: string | null;
+              /** @description The event's data, as sent */
+              data: unknown;
+              id: string;
+              orderingKey: string | null;
+              priority: number;
+              /** Format: date-time */
+              receivedAt: string;
+              source: string | null;
+              tags: string[];
+              type: string;
+            }[];
+            nextCursor: string | null;
+          };
+        };
+      };
       /** @description A bad time, cursor or limit, or an empty correlationId; the answer names the field */
       400: {
         headers: {
@@ -2708,7 +2854,14 @@ export interface operations {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': {
+            id: string;
+            name: string;
+            /** @enum {string} */
+            role: 'admin' | 'producer' | 'viewer';
+          };
+        };
       };
     };
   };
@@ -2790,6 +2943,34 @@ export interface operations {
     requestBody?: never;
     responses: {
       200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @description Its deliveries by status now */
+            byStatus: {
+              [key: string]: number;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            /** @description The id of the API key that started it */
+            createdBy: string;
+            /** @description Of those, settled (delivered, failed or cancelled) since */
+            done: number;
+            /** @description The selection it was started with, as recorded (statuses, destinationId, eventType, failureCategories, since, until) */
+            filter: {
+              [key: string]: unknown;
+            };
+            id: string;
+            remaining: number;
+            /** @description Deliveries it selected */
+            total: number;
+          };
+        };
+      };
+      /** @description No replay of the organization has this id */
+      404: {
         headers: {
           [name: string]: unknown;
         };

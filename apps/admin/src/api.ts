@@ -154,32 +154,13 @@ export interface DestinationTestResult {
   error?: string;
 }
 
-export interface Delivery {
-  id: string;
-  eventId: string;
-  destinationId: string;
-  status: DeliveryStatus;
-  attemptCount: number;
-  nextAttemptAt: string | null;
-  lastError: string | null;
-  lastStatusCode: number | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** A delivery as `GET /v1/deliveries` lists it. */
+export type Delivery = Answer<'/v1/deliveries', 'get'>['data'][number];
 
-export interface Attempt {
-  number: number;
-  startedAt: string;
-  durationMs: number | null;
-  statusCode: number | null;
-  responseBody: string | null;
-  error: string | null;
-  trigger: 'scheduled' | 'manual';
-}
+/** `GET /v1/deliveries/:id`: the delivery with every attempt. */
+export type DeliveryDetail = Answer<'/v1/deliveries/{id}', 'get'>;
 
-export interface DeliveryDetail extends Delivery {
-  attempts: Attempt[];
-}
+export type Attempt = DeliveryDetail['attempts'][number];
 
 export interface DeliveryFilter {
   status?: DeliveryStatus;
@@ -203,18 +184,8 @@ export type FailureCategory = NonNullable<EventDelivery['failureCategory']>;
 
 export const FAILURE_CATEGORIES: readonly FailureCategory[] = ['receiver_4xx', 'receiver_5xx', 'timeout_or_network', 'egress_refused', 'configuration'];
 
-/** An event as `GET /v1/events` lists it (the API does not describe this answer: typed here). */
-export interface EventSummary {
-  id: string;
-  type: string;
-  source: string | null;
-  data: unknown;
-  orderingKey: string | null;
-  priority: number;
-  correlationId: string | null;
-  tags: string[];
-  receivedAt: string;
-}
+/** An event as `GET /v1/events` lists it. */
+export type EventSummary = Answer<'/v1/events', 'get'>['data'][number];
 
 export interface EventFilter {
   type?: string;
@@ -250,59 +221,21 @@ export type ReplayPreview = Answer<'/v1/deliveries/retry', 'post', 200>;
 /** A replay that was started: `count` deliveries get a new attempt now. */
 export type ReplayStarted = Answer<'/v1/deliveries/retry', 'post', 202>;
 
-/** The filter a replay was started with, as recorded. */
-export interface ReplayFilter {
-  statuses: SelectableStatus[];
-  destinationId?: string;
-  eventType?: string;
-  since?: string;
-  until?: string;
-}
-
 /** Progress of a replay: `done` of its `total` deliveries have settled since it started. */
-export interface Replay {
-  id: string;
-  filter: ReplayFilter;
-  total: number;
-  done: number;
-  remaining: number;
-  byStatus: Partial<Record<DeliveryStatus, number>>;
-  createdAt: string;
-  /** The id of the API key that started it. */
-  createdBy: string;
-}
+export type Replay = Answer<'/v1/replays/{id}', 'get'>;
 
 /** One operator action; `actor` is the id of the API key that made it. */
-export interface AuditEntry {
-  id: string;
-  at: string;
-  actor: string;
-  action: string;
-  target: string;
-  details: Record<string, unknown> | null;
-}
-
-export type ApiKeyRole = 'admin' | 'producer' | 'viewer';
+export type AuditEntry = Answer<'/v1/audit-log', 'get'>['data'][number];
 
 export const API_KEY_ROLES: readonly ApiKeyRole[] = ['admin', 'producer', 'viewer'];
 
 /** An API key of the organization as the API lists it: never the key itself. */
-export interface ApiKey {
-  id: string;
-  name: string;
-  role: ApiKeyRole;
-  createdAt: string;
-  /** Precise to a minute. */
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
+export type ApiKey = Answer<'/v1/api-keys', 'get'>['data'][number];
+
+export type ApiKeyRole = ApiKey['role'];
 
 /** `GET /v1/organization`: the caller's organization, and the role of the key that asked. */
-export interface Organization {
-  id: string;
-  name: string;
-  role?: ApiKeyRole;
-}
+export type Organization = Answer<'/v1/organization', 'get'>;
 
 export interface NewApiKey {
   name: string;
@@ -310,13 +243,7 @@ export interface NewApiKey {
 }
 
 /** A key just created: `key` is in this answer only. */
-export interface CreatedApiKey {
-  id: string;
-  name: string;
-  role: ApiKeyRole;
-  key: string;
-  createdAt: string;
-}
+export type CreatedApiKey = Answer<'/v1/api-keys', 'post', 201>;
 
 /** `GET /v1/presence/:subject`: whether a device of the subject is connected, to any API process. */
 export type Presence = Answer<'/v1/presence/{subject}', 'get'>;

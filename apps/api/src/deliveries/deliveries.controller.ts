@@ -14,6 +14,7 @@ import { CancelDeliveries } from './cancel-deliveries';
 import { deliverySelectionSchema, selectionPreviewSchema } from './delivery-selection.schema';
 import { attemptView, deliveryView } from './delivery.view';
 import { ReplayDeliveries } from './replay-deliveries';
+import { attemptAnswerSchema, deliveryAnswerSchema } from '../events/event-story.view';
 import { RetryDelivery } from './retry-delivery';
 import { DownloadLinksReader } from '../downloads/download-links.reader';
 
@@ -25,6 +26,15 @@ const listQuery = z.object({
   until: timeSchema,
   cursor: idCursorSchema,
   limit: limitSchema,
+});
+
+/** GET /v1/deliveries/:id. */
+const deliveryDetailAnswerSchema = deliveryAnswerSchema.extend({
+  attempts: z.array(attemptAnswerSchema),
+  download: z
+    .object({ url: z.string(), expiresAt: z.string().meta({ format: 'date-time' }), maxDownloads: z.int().nullable(), downloads: z.int(), expired: z.boolean() })
+    .optional()
+    .describe('The link of the file the delivery made, when its kind makes one'),
 });
 
 @ApiTags('deliveries')
@@ -44,6 +54,11 @@ export class DeliveriesController {
   @Get()
   @Access('read')
   @ApiOperation({ summary: 'List deliveries, newest first; status=failed lists dead letters' })
+  @ApiResponse({
+    status: 200,
+    description: 'A page of deliveries; nextCursor (null on the last page) asks for the next',
+    schema: jsonSchema(z.object({ data: z.array(deliveryAnswerSchema), nextCursor: z.string().nullable() })),
+  })
   async list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const { limit, cursor, ...filter } = parse(listQuery, query, 'query');
     const found = await this.deliveries.list(caller.organizationId, { ...filter, before: cursor }, limit);
@@ -78,6 +93,9 @@ export class DeliveriesController {
 
   @Get(':id')
   @Access('read')
+  @ApiOperation({ summary: 'A delivery with every attempt, oldest first, and the download link of a file it made' })
+  @ApiResponse({ status: 200, description: 'The delivery', schema: jsonSchema(deliveryDetailAnswerSchema) })
+  @ApiResponse({ status: 404, description: 'No delivery of the organization has this id' })
   async get(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     const delivery = await this.deliveries.find(caller.organizationId, id);
     if (!delivery) throw new NotFoundException(`Delivery ${id} not found`);

@@ -1,9 +1,26 @@
 import { Controller, Get, NotFoundException, Param, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import { DELIVERY_STATUSES } from '@dispatch/domain';
 import { Caller, DeliveryRepository, Replay, ReplayRepository } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
+import { jsonSchema } from '../http/openapi';
 
 const SETTLED = ['delivered', 'failed', 'cancelled'] as const;
+
+/** A replay's progress (view below), for the OpenAPI description. */
+const replayAnswerSchema = z.object({
+  id: z.string(),
+  filter: z
+    .record(z.string(), z.unknown())
+    .describe('The selection it was started with, as recorded (statuses, destinationId, eventType, failureCategories, since, until)'),
+  createdAt: z.string().meta({ format: 'date-time' }),
+  createdBy: z.string().describe('The id of the API key that started it'),
+  total: z.int().describe('Deliveries it selected'),
+  done: z.int().describe('Of those, settled (delivered, failed or cancelled) since'),
+  remaining: z.int(),
+  byStatus: z.partialRecord(z.enum(DELIVERY_STATUSES), z.int()).describe('Its deliveries by status now'),
+});
 
 @ApiTags('deliveries')
 @ApiBearerAuth()
@@ -25,6 +42,8 @@ export class ReplaysController {
   @Get(':id')
   @Access('read')
   @ApiOperation({ summary: 'Progress of a replay: done (settled since), remaining, and counts by status' })
+  @ApiResponse({ status: 200, schema: jsonSchema(replayAnswerSchema) })
+  @ApiResponse({ status: 404, description: 'No replay of the organization has this id' })
   async get(@CurrentCaller() caller: Caller, @Param('id') id: string) {
     const replay = await this.replays.find(caller.organizationId, id);
     if (!replay) throw new NotFoundException(`Replay ${id} not found`);

@@ -66,6 +66,19 @@ export const deliveryAnswerSchema = z.object({
   updatedAt: time,
 });
 
+/** An event as GET /v1/events lists it (eventView). */
+export const eventAnswerSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  source: z.string().nullable(),
+  data: z.unknown().describe("The event's data, as sent"),
+  orderingKey: z.string().nullable(),
+  priority: z.int(),
+  correlationId: z.string().nullable(),
+  tags: z.array(z.string()),
+  receivedAt: time,
+});
+
 /** The answer of GET /v1/events/:id, for the OpenAPI description (the admin app's types are generated from it). */
 export const eventStoryAnswerSchema = z.object({
   id: z.string(),

@@ -10,7 +10,7 @@ import { badRequest, parse, parseBody } from '../http/errors';
 import { jsonSchema } from '../http/openapi';
 import { limitSchema, page, seqCursorSchema, timeSchema } from '../http/pagination';
 import { acceptedView, eventView } from './event.view';
-import { eventStoryAnswerSchema, eventStoryView } from './event-story.view';
+import { eventAnswerSchema, eventStoryAnswerSchema, eventStoryView } from './event-story.view';
 import { IngestEvent, ingestBatchSchema, ingestEventSchema, InvalidEvent } from '@dispatch/ingest';
 import { Metrics } from '../operations/metrics';
 
@@ -96,6 +96,11 @@ export class EventsController {
   @ApiQuery({ name: 'until', required: false, description: 'ISO-8601 time: events received before it' })
   @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the previous page' })
   @ApiQuery({ name: 'limit', required: false, description: '1–200, default 50' })
+  @ApiResponse({
+    status: 200,
+    description: 'A page of events; nextCursor (null on the last page) asks for the next',
+    schema: jsonSchema(z.object({ data: z.array(eventAnswerSchema), nextCursor: z.string().nullable() })),
+  })
   @ApiResponse({ status: 400, description: 'A bad time, cursor or limit, or an empty correlationId; the answer names the field' })
   async list(@CurrentCaller() caller: Caller, @Query() query: unknown) {
     const { limit, cursor, ...filter } = parse(listQuery, query, 'query');

@@ -1,4 +1,5 @@
 import { Body, Controller, Get, Post, UseGuards } from '@nestjs/common';
+import { z } from 'zod';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Caller } from '@dispatch/db';
 import { Access, ApiKeyGuard, CurrentCaller } from '../auth/access';
@@ -34,6 +35,7 @@ export class OrganizationsController {
   @Get('organization')
   @Access('read')
   @ApiOperation({ summary: "The caller's organization, and the role of the key that asked (so an app can offer only what that role may do)" })
+  @ApiResponse({ status: 200, schema: jsonSchema(z.object({ id: z.string(), name: z.string(), role: z.enum(['admin', 'producer', 'viewer']) })) })
   current(@CurrentCaller() caller: Caller) {
     return { id: caller.organizationId, name: caller.organizationName, role: caller.role };
   }
