@@ -24,6 +24,32 @@ describe('tracingRequested', () => {
 });
 
 describe('startTracing', () => {
+  it('stops without failing when the last spans cannot be sent', async () => {
+    const { mocks } = setup();
+    mocks.stop.mockRejectedValueOnce(new Error('connect ECONNREFUSED 127.0.0.1:4318'));
+    startTracing('dispatch-worker', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' });
+    await expect(stopTracing()).resolves.toBeUndefined();
+    expect(mocks.stop).toHaveBeenCalledTimes(1);
+  });
+
+  it('stops after 5 s at most when the collector does not answer', async () => {
+    jest.useFakeTimers();
+    try {
+      const { mocks } = setup();
+      mocks.stop.mockReturnValueOnce(new Promise<undefined>(() => undefined));
+      startTracing('dispatch-worker', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' });
+      const stopped = jest.fn();
+      const stopping = stopTracing().then(stopped);
+      await jest.advanceTimersByTimeAsync(4_999);
+      expect(stopped).not.toHaveBeenCalled();
+      await jest.advanceTimersByTimeAsync(1);
+      await stopping;
+      expect(stopped).toHaveBeenCalled();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('loads no SDK and leaves the helpers off without an endpoint', () => {
     const { mocks } = setup();
     expect(startTracing('dispatch-api', {})).toBe(false);

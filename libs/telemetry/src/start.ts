@@ -31,11 +31,24 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
   return true;
 }
 
-/** Sends the spans still waiting and ends tracing (on shutdown); nothing when tracing is off. */
+/** The longest a stopping process waits for its last spans to be sent. */
+const STOP_WAIT_MS = 5_000;
+
+/**
+ * Sends the spans still waiting and ends tracing (on shutdown); nothing when tracing is off. It
+ * never fails a shutdown: a collector that cannot be reached, or does not answer within 5 s,
+ * loses those spans.
+ */
 export async function stopTracing(): Promise<void> {
   const ending = stop;
   stop = undefined;
   if (!ending) return;
   setTracingOn(false);
-  await ending();
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, STOP_WAIT_MS);
+    timer.unref();
+  });
+  await Promise.race([ending().catch(() => undefined), waited]);
+  clearTimeout(timer);
 }
