@@ -81,15 +81,7 @@ export const eventAnswerSchema = z.object({
 
 /** The answer of GET /v1/events/:id, for the OpenAPI description (the admin app's types are generated from it). */
 export const eventStoryAnswerSchema = z.object({
-  id: z.string(),
-  type: z.string(),
-  source: z.string().nullable(),
-  data: z.unknown().describe("The event's data, as sent"),
-  orderingKey: z.string().nullable(),
-  priority: z.int(),
-  correlationId: z.string().nullable(),
-  tags: z.array(z.string()),
-  receivedAt: time,
+  ...eventAnswerSchema.shape,
   traceId: z.string().nullable().describe('The trace the event was accepted in (OpenTelemetry, 32 hex digits); null when tracing was off'),
   dataBytes: z.int().describe('Size of data as JSON text, in bytes (as PostgreSQL writes it, a space after each colon and comma)'),
   deliveries: z
