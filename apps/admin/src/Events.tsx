@@ -165,40 +165,8 @@ export function Events({ api }: Props) {
             <label htmlFor="event-correlation">Correlation id</label>
             <input id="event-correlation" value={fields.correlationId} onChange={(change) => setFields({ ...fields, correlationId: change.target.value })} />
           </div>
-          <div>
-            <label htmlFor="event-since">Since (UTC)</label>
-            <input
-              id="event-since"
-              type="datetime-local"
-              step="1"
-              value={fields.since}
-              onChange={(change) => setFields({ ...fields, since: change.target.value })}
-              aria-invalid={problems.since ? true : undefined}
-              aria-describedby={problems.since ? 'event-since-problem' : undefined}
-            />
-            {problems.since && (
-              <p id="event-since-problem" role="alert" className="field-problem">
-                {problems.since}
-              </p>
-            )}
-          </div>
-          <div>
-            <label htmlFor="event-until">Until (UTC)</label>
-            <input
-              id="event-until"
-              type="datetime-local"
-              step="1"
-              value={fields.until}
-              onChange={(change) => setFields({ ...fields, until: change.target.value })}
-              aria-invalid={problems.until ? true : undefined}
-              aria-describedby={problems.until ? 'event-until-problem' : undefined}
-            />
-            {problems.until && (
-              <p id="event-until-problem" role="alert" className="field-problem">
-                {problems.until}
-              </p>
-            )}
-          </div>
+          <TimeField id="event-since" label="Since (UTC)" value={fields.since} problem={problems.since} onChange={(since) => setFields({ ...fields, since })} />
+          <TimeField id="event-until" label="Until (UTC)" value={fields.until} problem={problems.until} onChange={(until) => setFields({ ...fields, until })} />
           <div className="form-actions">
             <button type="submit" className="primary">
               Search
@@ -269,5 +237,37 @@ export function Events({ api }: Props) {
         </nav>
       </section>
     </main>
+  );
+}
+
+interface TimeFieldProps {
+  id: string;
+  label: string;
+  value: string;
+  /** What is wrong with the value, shown under the field. */
+  problem: string | undefined;
+  onChange: (value: string) => void;
+}
+
+/** A time of the search (UTC, to the second), with its problem under it. */
+function TimeField({ id, label, value, problem, onChange }: TimeFieldProps) {
+  return (
+    <div>
+      <label htmlFor={id}>{label}</label>
+      <input
+        id={id}
+        type="datetime-local"
+        step="1"
+        value={value}
+        onChange={(change) => onChange(change.target.value)}
+        aria-invalid={problem ? true : undefined}
+        aria-describedby={problem ? `${id}-problem` : undefined}
+      />
+      {problem && (
+        <p id={`${id}-problem`} role="alert" className="field-problem">
+          {problem}
+        </p>
+      )}
+    </div>
   );
 }
